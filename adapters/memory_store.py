@@ -1,0 +1,60 @@
+"""In-memory event store for unit tests: eventsourcing's POPO recorder plus
+idempotency keys and history with positions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+
+from commands.idempotency import IdempotencyRecord, StoredResponse
+
+
+class LedgerMemoryRecorder(POPOApplicationRecorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+
+    def _insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        records: Sequence[IdempotencyRecord] = kwargs.get("idempotency", ())
+        with self._database_lock:
+            if any(r.key in self._idempotency for r in records):
+                raise IntegrityError("idempotency key already recorded")
+            notification_ids = super()._insert_events(stored_events, **kwargs)
+            self._idempotency.update((r.key, r) for r in records)
+            return notification_ids
+
+    def find_idempotency(self, key: str) -> StoredResponse | None:
+        record = self._idempotency.get(key)
+        if record is None:
+            return None
+        position = next(
+            (
+                position
+                for position, event in self.select_history(UUID(record.model_id))
+                if event.originator_version == record.model_version
+            ),
+            None,
+        )
+        return StoredResponse(record=record, position=position)
+
+    def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]:
+        with self._database_lock:
+            return [
+                (index + 1, event)
+                for index, event in enumerate(self._stored_events)
+                if event.originator_id == originator_id
+            ]
+
+    def ping(self) -> None:
+        return None
+
+
+class LedgerMemoryFactory(POPOFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        return LedgerMemoryRecorder()

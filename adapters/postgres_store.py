@@ -1,0 +1,101 @@
+"""PostgreSQL event store: eventsourcing's recorder plus idempotency keys and history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from adapters.group_commit import GroupCommitMixin
+from commands.idempotency import IdempotencyRecord, StoredResponse
+
+IDEMPOTENCY_TABLE = "idempotency_keys"
+
+
+class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema or "public")
+        self._idempotency = SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE))
+        self._events = SQL("{}.{}").format(schema, Identifier(self.events_table_name))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "key text PRIMARY KEY, fingerprint text NOT NULL, "
+                "model_id uuid NOT NULL, model_version bigint NOT NULL, "
+                "body text NOT NULL, "
+                "created_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self._idempotency)
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        records: Sequence[IdempotencyRecord] = kwargs.get("idempotency", ())
+        if records:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} (key, fingerprint, model_id, model_version, "
+                    "body) VALUES (%s, %s, %s, %s, %s)"
+                ).format(self._idempotency),
+                [
+                    (r.key, r.fingerprint, r.model_id, r.model_version, json.dumps(r.body))
+                    for r in records
+                ],
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def find_idempotency(self, key: str) -> StoredResponse | None:
+        query = SQL(
+            "SELECT k.*, e.notification_id FROM {} k LEFT JOIN {} e "
+            "ON e.originator_id = k.model_id AND e.originator_version = k.model_version "
+            "WHERE k.key = %s"
+        ).format(self._idempotency, self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (key,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        record = IdempotencyRecord(
+            key=row["key"],
+            fingerprint=row["fingerprint"],
+            model_id=str(row["model_id"]),
+            model_version=row["model_version"],
+            body=json.loads(row["body"]),
+        )
+        return StoredResponse(record=record, position=row["notification_id"])
+
+    def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]:
+        query = SQL(
+            "SELECT notification_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = %s ORDER BY originator_version"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (originator_id,), prepare=True)
+            return [
+                (
+                    row["notification_id"],
+                    StoredEvent(
+                        originator_id=originator_id,
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    ),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def ping(self) -> None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute("SELECT 1")
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    application_recorder_class = LedgerPostgresRecorder

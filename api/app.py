@@ -1,0 +1,50 @@
+"""The FastAPI app factory. Nothing is built at import: the lifespan composes the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from api import commands, errors, health, queries
+from api.health import package_version
+from api.limits import BodySizeLimit
+from modelledger.bootstrap import Ledger, bootstrap
+from modelledger.settings import Settings
+
+DESCRIPTION = """
+ModelLedger is an event-sourced registry for AI models: every change is an event in an
+immutable, replayable log. Commands answer `{id, version, position}`; send
+`If-Match: "<version>"` for optimistic concurrency and `Idempotency-Key` to retry safely.
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
+    """Build the app; pass a ready ``ledger`` (tests) or let the lifespan build one."""
+    settings = settings or (ledger.settings if ledger else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = ledger is None
+        # Commands block on the event store in threads; enough of them lets
+        # concurrent commands meet in one group commit.
+        to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        app.state.ledger = ledger or bootstrap(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.ledger.close()
+
+    app = FastAPI(
+        title="ModelLedger", version=package_version(), description=DESCRIPTION, lifespan=lifespan
+    )
+    errors.install(app)
+    app.include_router(commands.router)
+    app.include_router(queries.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,223 @@
+"""The commands router: POST/PATCH/PUT/DELETE, one command each -> {id, version, position}."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import ContextDep, RegistryDep
+from api.errors import PROBLEM_JSON
+from api.schemas import (
+    CommandResponse,
+    CompleteTrainingRequest,
+    CreateModelRequest,
+    DeployRequest,
+    EnvironmentRequest,
+    FailTrainingRequest,
+    Problem,
+    TrainRequest,
+    UpdateModelRequest,
+)
+from commands.handlers import handle
+from commands.idempotency import fingerprint
+from commands.messages import (
+    ArchiveModel,
+    Command,
+    CompleteTraining,
+    CreateModel,
+    DeployModel,
+    FailTraining,
+    RollBackDeployment,
+    TrainModel,
+    UndeployModel,
+    UpdateModel,
+)
+from commands.registry import CommandContext, ModelRegistry
+
+router = APIRouter(prefix="/api/v1/models", tags=["commands"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
+    for status in (400, 404, 409, 412, 413, 422, 503)
+}
+
+
+def run(
+    registry: ModelRegistry,
+    command: Command,
+    ctx: CommandContext,
+    request: Request,
+    body: Any,
+    status_code: int = 200,
+) -> JSONResponse:
+    if ctx.idempotency is not None:
+        key = dataclasses.replace(
+            ctx.idempotency, fingerprint=fingerprint(request.method, request.url.path, body)
+        )
+        ctx = dataclasses.replace(ctx, idempotency=key)
+    result = handle(registry, command, ctx)
+    headers = {"ETag": f'"{result.version}"', "X-Position": str(result.position)}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if status_code == 201:
+        headers["Location"] = f"/api/v1/models/{result.id}"
+    return JSONResponse(result.body(), status_code=status_code, headers=headers)
+
+
+def _json(body: Any) -> Any:
+    return body.model_dump(mode="json", exclude_unset=True) if body is not None else None
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Register a model",
+)
+def create_model(
+    body: CreateModelRequest, registry: RegistryDep, ctx: ContextDep, request: Request
+) -> JSONResponse:
+    command = CreateModel(**body.model_dump())
+    return run(registry, command, ctx, request, _json(body), status_code=201)
+
+
+@router.patch(
+    "/{model_id}",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Update a model's metadata",
+)
+@router.put(
+    "/{model_id}",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Update a model's metadata (same as PATCH)",
+)
+def update_model(
+    model_id: UUID,
+    body: UpdateModelRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    command = UpdateModel(model_id=model_id, **body.model_dump(exclude_unset=True))
+    return run(registry, command, ctx, request, _json(body))
+
+
+@router.delete(
+    "/{model_id}",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Archive a model (its history stays readable)",
+)
+def archive_model(
+    model_id: UUID,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+    reason: Annotated[str, Query(max_length=1000)] = "",
+) -> JSONResponse:
+    command = ArchiveModel(model_id=model_id, reason=reason)
+    return run(registry, command, ctx, request, {"reason": reason})
+
+
+@router.post(
+    "/{model_id}/train",
+    status_code=202,
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Start a training run",
+)
+def train_model(
+    model_id: UUID, body: TrainRequest, registry: RegistryDep, ctx: ContextDep, request: Request
+) -> JSONResponse:
+    command = TrainModel(model_id=model_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body), status_code=202)
+
+
+@router.post(
+    "/{model_id}/training-runs/{run_id}/complete",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Complete a training run with its metrics",
+)
+def complete_training(
+    model_id: UUID,
+    run_id: str,
+    body: CompleteTrainingRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    command = CompleteTraining(model_id=model_id, run_id=run_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body))
+
+
+@router.post(
+    "/{model_id}/training-runs/{run_id}/fail",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Record that a training run failed",
+)
+def fail_training(
+    model_id: UUID,
+    run_id: str,
+    body: FailTrainingRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    command = FailTraining(model_id=model_id, run_id=run_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body))
+
+
+@router.post(
+    "/{model_id}/deploy",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Deploy a trained version to an environment",
+)
+def deploy_model(
+    model_id: UUID, body: DeployRequest, registry: RegistryDep, ctx: ContextDep, request: Request
+) -> JSONResponse:
+    command = DeployModel(model_id=model_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body))
+
+
+@router.post(
+    "/{model_id}/undeploy",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Remove the model from an environment",
+)
+def undeploy_model(
+    model_id: UUID,
+    body: EnvironmentRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    command = UndeployModel(model_id=model_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body))
+
+
+@router.post(
+    "/{model_id}/rollback",
+    response_model=CommandResponse,
+    responses=ERRORS,
+    summary="Serve the version an environment served before",
+)
+def roll_back(
+    model_id: UUID,
+    body: EnvironmentRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    command = RollBackDeployment(model_id=model_id, **body.model_dump())
+    return run(registry, command, ctx, request, _json(body))

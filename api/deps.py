@@ -1,0 +1,66 @@
+"""Dependencies shared by the routers, as Annotated aliases."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from commands.idempotency import MAX_KEY_LENGTH
+from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
+from modelledger.bootstrap import Ledger
+from write_model.errors import DomainError
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
+
+
+class BadRequest(DomainError):
+    """A header or query parameter is malformed (the field names it)."""
+
+
+def get_ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return get_ledger(request).registry
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value)
+    if match is None:
+        raise BadRequest('If-Match must be an ETag like "3"', field="If-Match")
+    return int(match.group(1))
+
+
+def command_context(
+    if_match: Annotated[str | None, Header(description='ETag of the model, e.g. "3"')] = None,
+    idempotency_key: Annotated[
+        str | None, Header(description="retries with this key replay the first response")
+    ] = None,
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> CommandContext:
+    if idempotency_key is not None and not _KEY.match(idempotency_key):
+        raise BadRequest(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters",
+            field="Idempotency-Key",
+        )
+    correlation = (x_correlation_id or "")[:200] or str(uuid.uuid4())
+    return CommandContext(
+        actor="anonymous",
+        correlation_id=correlation,
+        expected_version=parse_if_match(if_match),
+        # The fingerprint is filled in by the route, which knows the body.
+        idempotency=IdempotencyRequest(idempotency_key, "") if idempotency_key else None,
+    )
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+ContextDep = Annotated[CommandContext, Depends(command_context)]

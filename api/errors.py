@@ -1,0 +1,121 @@
+"""Every error becomes RFC 9457 problem+json; domain errors map to statuses in one table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import BadRequest
+from commands.errors import IdempotencyKeyReused, StoreUnavailable
+from write_model.errors import (
+    ConcurrentChange,
+    DomainError,
+    DuplicateModelName,
+    InvalidValue,
+    NotFound,
+    RuleViolated,
+    VersionMismatch,
+)
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("modelledger.api")
+
+# Domain error -> (HTTP status, title). The first matching class (by MRO) wins.
+STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
+    BadRequest: (400, "Bad request"),
+    NotFound: (404, "Not found"),
+    DuplicateModelName: (409, "Duplicate model name"),
+    ConcurrentChange: (409, "Concurrent change"),
+    RuleViolated: (409, "Not allowed in the model's current state"),
+    VersionMismatch: (412, "Precondition failed"),
+    InvalidValue: (422, "Invalid value"),
+    IdempotencyKeyReused: (422, "Idempotency-Key reused"),
+    StoreUnavailable: (503, "Service unavailable"),
+}
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_for(error: DomainError) -> tuple[int, str]:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400, "Bad request"
+
+
+async def domain_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    status, title = status_for(error)
+    errors = [{"field": error.field, "message": error.detail}] if error.field else None
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, title, error.detail, errors=errors, headers=headers)
+
+
+async def validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        for item in error.errors()
+    ]
+    if any(item["type"] == "json_invalid" for item in error.errors()):
+        return problem(
+            400,
+            "Malformed JSON",
+            "the request body is not valid JSON",
+            errors=[{"field": "body", "message": "JSON decode error"}],
+        )
+    return problem(422, "Invalid request", "the request has invalid fields", errors=errors)
+
+
+async def http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return problem(
+        error.status_code,
+        _title(error.status_code),
+        str(error.detail),
+        headers=getattr(error, "headers", None),
+    )
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # A bug of ours, not the client's: log it whole, answer without internals.
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(500, "Internal server error", "an unexpected error occurred")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,230 @@
+"""Request and response bodies of the HTTP API (separate from commands and the domain)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands.messages import (
+    Backend,
+    Environment,
+    Identifier,
+    JsonObject,
+    Metrics,
+    ModelName,
+    ProjectName,
+    ShortText,
+    Tags,
+    Text,
+    Uri,
+    VersionNumber,
+)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateModelRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "fraud-detector",
+                    "project": "payments",
+                    "task": "classification",
+                    "framework": "pytorch",
+                    "description": "Flags card fraud in real time",
+                    "tags": ["fraud", "tabular"],
+                    "configuration": {"layers": 4},
+                }
+            ]
+        },
+    )
+
+    name: ModelName
+    project: ProjectName = "default"
+    description: Text = ""
+    task: Identifier
+    framework: Identifier
+    tags: Tags = []
+    configuration: JsonObject = {}
+    owner: ShortText | None = None
+
+
+class UpdateModelRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Now with merchant features",
+                    "tags": ["fraud", "v2"],
+                }
+            ]
+        },
+    )
+
+    description: Text | None = None
+    task: Identifier | None = None
+    framework: Identifier | None = None
+    tags: Tags | None = None
+    configuration: JsonObject | None = None
+    owner: ShortText | None = None
+
+
+class TrainRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset": "s3://datasets/fraud/2026-11.parquet",
+                    "hyperparameters": {"lr": 0.001, "epochs": 10},
+                }
+            ]
+        },
+    )
+
+    dataset: ShortText
+    hyperparameters: JsonObject = {}
+    backend: Backend = "external"
+
+
+class CompleteTrainingRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "metrics": {"accuracy": 0.973, "loss": 0.081},
+                    "artifact_uri": "s3://models/fraud-detector/3",
+                }
+            ]
+        },
+    )
+
+    metrics: Metrics
+    artifact_uri: Uri | None = None
+
+
+class FailTrainingRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "CUDA out of memory at epoch 3",
+                }
+            ]
+        },
+    )
+
+    reason: ShortText
+
+
+class DeployRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "environment": "production",
+                    "model_version": 3,
+                    "endpoint_url": "https://models.example.com/fraud-detector",
+                }
+            ]
+        },
+    )
+
+    environment: Environment
+    model_version: VersionNumber | None = None
+    endpoint_url: Uri | None = None
+
+
+class EnvironmentRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "environment": "production",
+                }
+            ]
+        },
+    )
+
+    environment: Environment
+
+
+class CommandResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b6c3f8e-6d1a-5c8e-9a59-3c1f0b2d4e5f",
+                    "version": 2,
+                    "position": 17,
+                    "run_id": "5d0f6a52-2a43-4c4e-8a8b-9f0e3d2c1b0a",
+                }
+            ]
+        }
+    )
+
+    id: str
+    version: int = Field(description="the model's aggregate version after the command")
+    position: int | None = Field(description="global event position of the last event")
+    run_id: str | None = None
+    model_version: int | None = None
+    environment: str | None = None
+
+
+class HistoryItem(BaseModel):
+    position: int
+    version: int
+    type: str
+    timestamp: str
+    actor: str
+    correlation_id: str
+    causation_id: str
+    data: dict[str, Any]
+
+
+class HistoryResponse(BaseModel):
+    id: str
+    items: list[HistoryItem]
+
+
+class ModelResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    version: int
+    name: str
+    project: str
+    description: str
+    task: str
+    framework: str
+    tags: list[str]
+    configuration: dict[str, Any]
+    owner: str
+    status: str
+    created_at: str
+    updated_at: str
+    latest_version: int | None
+    versions: list[dict[str, Any]]
+    training_runs: list[dict[str, Any]]
+    deployments: dict[str, dict[str, Any]]
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+VersionQuery = Annotated[int | None, Field(ge=1)]

@@ -1,0 +1,13 @@
+"""Errors of the command layer that are not about the model itself."""
+
+from __future__ import annotations
+
+from write_model.errors import DomainError
+
+
+class StoreUnavailable(DomainError):
+    """The event store cannot be reached; the command may be retried."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key was sent again with a different request."""

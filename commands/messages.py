@@ -1,0 +1,148 @@
+"""Command messages: frozen, imperative, validated at the edge.
+
+The Annotated field types are shared with the API's request schemas so a
+rule (a length cap, finite metrics) is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+MAX_TAGS = 50
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _lower(value: object) -> object:
+    """Tasks, frameworks and environments compare case-insensitively."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))  # keep order, drop repeats
+
+
+ModelName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
+]
+ProjectName = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+]
+Identifier = Annotated[
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._+-]{0,63}$"),
+]
+Environment = Annotated[
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    AfterValidator(_printable),
+]
+Tag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_printable),
+]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
+Uri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+MetricName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
+]
+Metrics = Annotated[dict[MetricName, FiniteFloat], Field(max_length=200)]
+JsonObject = dict[str, Any]
+Backend = Annotated[str, StringConstraints(pattern=r"^external$")]
+VersionNumber = Annotated[int, Field(ge=1, le=1_000_000)]
+RunId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CreateModel(Command):
+    name: ModelName
+    project: ProjectName = "default"
+    description: Text = ""
+    task: Identifier
+    framework: Identifier
+    tags: Tags = []
+    configuration: JsonObject = {}
+    owner: ShortText | None = None
+
+
+class UpdateModel(Command):
+    model_id: UUID
+    description: Text | None = None
+    task: Identifier | None = None
+    framework: Identifier | None = None
+    tags: Tags | None = None
+    configuration: JsonObject | None = None
+    owner: ShortText | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"model_id"}, exclude_none=True)
+
+
+class TrainModel(Command):
+    model_id: UUID
+    dataset: ShortText
+    hyperparameters: JsonObject = {}
+    backend: Backend = "external"
+
+
+class CompleteTraining(Command):
+    model_id: UUID
+    run_id: RunId
+    metrics: Metrics
+    artifact_uri: Uri | None = None
+
+
+class FailTraining(Command):
+    model_id: UUID
+    run_id: RunId
+    reason: ShortText
+
+
+class DeployModel(Command):
+    model_id: UUID
+    environment: Environment
+    model_version: VersionNumber | None = None
+    endpoint_url: Uri | None = None
+
+
+class UndeployModel(Command):
+    model_id: UUID
+    environment: Environment
+
+
+class RollBackDeployment(Command):
+    model_id: UUID
+    environment: Environment
+
+
+class ArchiveModel(Command):
+    model_id: UUID
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""

@@ -1,0 +1,3 @@
+from modelledger.cli import main
+
+main()

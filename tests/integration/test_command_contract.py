@@ -90,7 +90,8 @@ def test_two_writers_with_the_same_if_match_one_wins(client: TestClient) -> None
             headers={"If-Match": '"1"'},
             json={"description": f"by {threading.get_ident()}"},
         )
-        return response.status_code
+        status: int = response.status_code
+        return status
 
     statuses = in_parallel(2, update)
     assert sorted(statuses)[0] == 200
@@ -105,7 +106,8 @@ def test_many_concurrent_commands_on_different_models_all_commit(client: TestCli
     def create_one() -> int:
         with lock:
             n = next(counter)
-        return client.post(MODELS, json={**NEW_MODEL, "name": f"m-{n}"}).status_code
+        status: int = client.post(MODELS, json={**NEW_MODEL, "name": f"m-{n}"}).status_code
+        return status
 
     statuses = in_parallel(24, create_one)
     assert statuses == [201] * 24

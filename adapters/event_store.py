@@ -33,7 +33,13 @@ def describe(url: str) -> str:
 def eventsourcing_env(url: str, options: StoreOptions) -> dict[str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
-    env = {"AGGREGATE_CACHE_MAXSIZE": str(options.aggregate_cache_size)}
+    env = {
+        # No read-before-write: a cached model is trusted, and the store's
+        # optimistic concurrency catches a stale one (see commands.handlers).
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+    }
+    if options.aggregate_cache_size > 0:  # eventsourcing reads 0 as "unbounded"
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(options.aggregate_cache_size)
     if scheme == "memory":
         return {**env, "PERSISTENCE_MODULE": get_topic(LedgerMemoryFactory)}
     if scheme == "sqlite":
@@ -59,8 +65,9 @@ def eventsourcing_env(url: str, options: StoreOptions) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": str(options.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(options.max_overflow),
             "POSTGRES_CONNECT_TIMEOUT": str(options.connect_timeout_seconds),
-            # Detect connections broken by a database restart before using them.
-            "POSTGRES_PRE_PING": "y",
+            # No pre-ping (it doubled the round trips): eventsourcing retries a
+            # command whose connection was broken by a database restart.
+            "POSTGRES_PRE_PING": "n",
         }
     raise UnsupportedDatabaseUrl(
         f"unsupported database URL scheme {parts.scheme!r}: use sqlite, postgresql or memory"

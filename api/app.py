@@ -40,7 +40,10 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
                 app.state.ledger.close()
 
     app = FastAPI(
-        title="ModelLedger", version=package_version(), description=DESCRIPTION, lifespan=lifespan
+        title="ModelLedger",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
     )
     errors.install(app)
     app.include_router(commands.router)

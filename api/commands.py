@@ -6,7 +6,7 @@ import dataclasses
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ContextDep, RegistryDep
@@ -32,6 +32,7 @@ from commands.messages import (
     DeployModel,
     FailTraining,
     RollBackDeployment,
+    RunId,
     TrainModel,
     UndeployModel,
     UpdateModel,
@@ -39,6 +40,8 @@ from commands.messages import (
 from commands.registry import CommandContext, ModelRegistry
 
 router = APIRouter(prefix="/api/v1/models", tags=["commands"])
+
+RunIdPath = Annotated[RunId, Path(description="the run_id returned by train")]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
@@ -148,7 +151,7 @@ def train_model(
 )
 def complete_training(
     model_id: UUID,
-    run_id: str,
+    run_id: RunIdPath,
     body: CompleteTrainingRequest,
     registry: RegistryDep,
     ctx: ContextDep,
@@ -166,7 +169,7 @@ def complete_training(
 )
 def fail_training(
     model_id: UUID,
-    run_id: str,
+    run_id: RunIdPath,
     body: FailTrainingRequest,
     registry: RegistryDep,
     ctx: ContextDep,

@@ -1,4 +1,7 @@
-"""Dependencies shared by the routers, as Annotated aliases."""
+"""Dependencies shared by the routers, as Annotated aliases.
+
+They are async (no I/O) so FastAPI does not hop to a thread for each of them.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +24,14 @@ class BadRequest(DomainError):
     """A header or query parameter is malformed (the field names it)."""
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
 
 
-def get_registry(request: Request) -> ModelRegistry:
-    return get_ledger(request).registry
+async def get_registry(request: Request) -> ModelRegistry:
+    ledger: Ledger = request.app.state.ledger
+    return ledger.registry
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -39,7 +43,7 @@ def parse_if_match(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-def command_context(
+async def command_context(
     if_match: Annotated[str | None, Header(description='ETag of the model, e.g. "3"')] = None,
     idempotency_key: Annotated[
         str | None, Header(description="retries with this key replay the first response")

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
@@ -23,6 +24,7 @@ from write_model.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's detail text
 log = logging.getLogger("modelledger.api")
 
 # Domain error -> (HTTP status, title). The first matching class (by MRO) wins.
@@ -89,8 +91,25 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
     return problem(422, "Invalid request", "the request has invalid fields", errors=errors)
 
 
+async def command_validation_error(_: Request, error: Exception) -> JSONResponse:
+    """A command message refused a value the request schema let through."""
+    assert isinstance(error, ValidationError)
+    errors = [
+        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        for item in error.errors()
+    ]
+    return problem(422, "Invalid request", "the request has invalid fields", errors=errors)
+
+
 async def http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and error.detail == BODY_PARSE_ERROR:
+        return problem(
+            400,
+            "Malformed JSON",
+            "the request body is not valid JSON",
+            errors=[{"field": "body", "message": "cannot be parsed"}],
+        )
     return problem(
         error.status_code,
         _title(error.status_code),
@@ -117,5 +136,6 @@ def _title(status: int) -> str:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ValidationError, command_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -1,4 +1,9 @@
-"""Request body size cap, enforced before the body reaches FastAPI."""
+"""Request body size cap, enforced before the body reaches FastAPI.
+
+FastAPI's own ``max_body_size`` answers a too-large declared Content-Length
+in text/plain (from Starlette, before our handlers); clients here get
+problem+json for every error, so the cap is enforced here instead.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not declared.isdigit():
+            await _problem(send, 400, "Bad request", "Content-Length must be a number")
+            return
+        if declared is not None and int(declared) > self.max_bytes:
             await self._too_large(send)
             return
         chunks: list[bytes] = []
@@ -49,23 +57,18 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Content too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        await _problem(send, 413, "Content too large", detail)
+
+
+async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -29,6 +29,8 @@ def read_model(
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
 ) -> JSONResponse:
+    if as_of is not None and at_version is not None:
+        raise BadRequest("ask for at_version or as_of, not both", field="as_of")
     if as_of is not None and as_of.tzinfo is None:
         raise BadRequest("as_of needs a time zone, e.g. 2026-11-26T12:00:00Z", field="as_of")
     model = get_model(registry, model_id, at_version=at_version, as_of=as_of)

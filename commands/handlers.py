@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from commands.errors import IdempotencyKeyReused
+from commands.errors import IdempotencyKeyReused, StoreUnavailable
 from commands.messages import (
     ArchiveModel,
     Command,
@@ -26,7 +26,7 @@ from commands.registry import (
     ModelRegistry,
     store_errors,
 )
-from write_model.errors import ConcurrentChange, DuplicateModelName
+from write_model.errors import ConcurrentChange, DomainError, DuplicateModelName
 from write_model.model import AIModel
 
 
@@ -137,14 +137,33 @@ def handle(registry: ModelRegistry, command: Command, ctx: CommandContext) -> Co
     """Run a command once: a retry with the same Idempotency-Key replays the first result."""
     if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
         return first
-    handler = HANDLERS[type(command)]
     try:
-        return handler(registry, command, ctx)
+        return _execute(registry, command, ctx)
     except (ConcurrentChange, DuplicateModelName):
         # Two copies of one retried request raced: the winner's answer is ours too.
         if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
             return first
         raise
+
+
+def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
+    """Run the handler; if it failed on a cached model, once more from the store.
+
+    Models are cached without a read per command, so another process's write
+    can make a cached model stale. A stale model can only fail (a domain error,
+    or a version conflict at the store, which checks every append), so a
+    success is always right and a failure is re-checked against the log.
+    """
+    handler = HANDLERS[type(command)]
+    model_id = getattr(command, "model_id", None)
+    try:
+        return handler(registry, command, ctx)
+    except (StoreUnavailable, IdempotencyKeyReused):
+        raise
+    except DomainError:
+        if model_id is None or not registry.forget(model_id):
+            raise
+        return handler(registry, command, ctx)
 
 
 def replay(registry: ModelRegistry, request: IdempotencyRequest) -> CommandResult | None:

@@ -6,6 +6,7 @@ rule (a length cap, finite metrics) is written once.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,6 +25,42 @@ MAX_TAGS = 50
 def _printable(value: str) -> str:
     if not value.isprintable():
         raise ValueError("must not contain control characters")
+    return value
+
+
+def _utf8(value: str) -> str:
+    """Lone surrogates (legal in JSON escapes) cannot be stored as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+# The event store's JSON transcoder reads an object with exactly these keys as
+# an encoded value (a UUID, a datetime...), so a user object shaped like it
+# would not read back as itself.
+RESERVED_SHAPE = frozenset({"_type_", "_data_"})
+
+
+def _no_reserved_shape(value: Any) -> None:
+    if isinstance(value, dict):
+        if value.keys() == RESERVED_SHAPE:
+            raise ValueError('an object with exactly the keys "_type_" and "_data_" is reserved')
+        for item in value.values():
+            _no_reserved_shape(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_reserved_shape(item)
+
+
+def _strict_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form objects are stored as JSON: no NaN/Infinity, no lone surrogates."""
+    _no_reserved_shape(value)
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError as error:  # UnicodeEncodeError is a ValueError
+        raise ValueError(f"must be strict JSON: {error}") from None
     return value
 
 
@@ -54,7 +91,7 @@ Environment = Annotated[
     BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
 ]
-Text = Annotated[str, StringConstraints(max_length=10_000)]
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_utf8)]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
@@ -66,16 +103,23 @@ Tag = Annotated[
     AfterValidator(_printable),
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
-Uri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Uri = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_printable),
+]
+# strict: true, false and "0.9" are not metric values.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 MetricName = Annotated[
     str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
 ]
-Metrics = Annotated[dict[MetricName, FiniteFloat], Field(max_length=200)]
-JsonObject = dict[str, Any]
+Metrics = Annotated[
+    dict[MetricName, FiniteFloat], Field(max_length=200), AfterValidator(_strict_json)
+]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 Backend = Annotated[str, StringConstraints(pattern=r"^external$")]
 VersionNumber = Annotated[int, Field(ge=1, le=1_000_000)]
-RunId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+RunId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
 
 
 class Command(BaseModel):
@@ -145,4 +189,4 @@ class RollBackDeployment(Command):
 
 class ArchiveModel(Command):
     model_id: UUID
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Annotated[str, StringConstraints(max_length=1000), AfterValidator(_utf8)] = ""

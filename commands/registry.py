@@ -90,23 +90,29 @@ class ModelRegistry(Application[UUID]):
 
     def commit(self, model: AIModel, ctx: CommandContext, **details: Any) -> CommandResult:
         """Save the model's new events (with the idempotency record, atomically)."""
-        if not model.pending_events:  # nothing changed: answer with where it stands
-            return CommandResult(str(model.id), model.version, self.position_of(model), details)
+        version = (
+            model.pending_events[-1].originator_version if model.pending_events else (model.version)
+        )
         records = []
         if ctx.idempotency is not None:
+            body = {"id": str(model.id), "version": version, **details}
             records.append(
                 IdempotencyRecord(
                     key=ctx.idempotency.key,
                     fingerprint=ctx.idempotency.fingerprint,
                     model_id=str(model.id),
-                    model_version=model.pending_events[-1].originator_version,
-                    body={
-                        "id": str(model.id),
-                        "version": model.pending_events[-1].originator_version,
-                        **details,
-                    },
+                    model_version=version,
+                    body=body,
                 )
             )
+        if not model.pending_events:  # nothing changed: answer with where it stands
+            if records:  # ...and remember the answer, so a late retry changes nothing
+                with store_errors():
+                    try:
+                        self.recorder.insert_events([], idempotency=records)
+                    except IntegrityError:
+                        raise ConcurrentChange("a retry of this request is in flight") from None
+            return CommandResult(str(model.id), model.version, self.position_of(model), details)
         with store_errors():
             try:
                 recordings = self.save(model, idempotency=records)
@@ -116,6 +122,17 @@ class ModelRegistry(Application[UUID]):
                 ) from None
         position = max((r.notification.id for r in recordings), default=None)
         return CommandResult(str(model.id), model.version, position, details)
+
+    def forget(self, model_id: UUID) -> bool:
+        """Drop a cached model (it may be stale); True if there was one."""
+        cache = self.repository.cache
+        if cache is None:
+            return False
+        try:
+            cache.get(model_id, evict=True)
+        except KeyError:
+            return False
+        return True
 
     def position_of(self, model: AIModel) -> int | None:
         with store_errors():

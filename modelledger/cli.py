@@ -37,6 +37,8 @@ def serve(
             os.environ[f"MODELLEDGER_{name}"] = str(value)
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Create the store's tables once here, so worker processes never race to.
+    bootstrap(settings).close()
     uvicorn.run(
         "api.app:create_app",
         factory=True,

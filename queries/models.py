@@ -6,12 +6,14 @@ from the log itself so they are exact at any version or time.)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
+from itertools import takewhile
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 
 from commands.registry import ModelRegistry, store_errors
@@ -38,35 +40,19 @@ def get_model(
     at_version: int | None = None,
     as_of: datetime | None = None,
 ) -> AIModel:
-    if as_of is not None:
-        return _model_as_of(registry, model_id, as_of)
+    """Fold the model's events from the store (never the command side's cache,
+    which another API process's writes can make stale)."""
     with store_errors():
-        try:
-            model = cast(AIModel, registry.repository.get(model_id, version=at_version))
-        except AggregateNotFoundError:
-            raise ModelNotFound(_not_found(model_id, at_version)) from None
-    if at_version is not None and model.version != at_version:
-        raise ModelNotFound(_not_found(model_id, at_version))
-    return model
-
-
-def _model_as_of(registry: ModelRegistry, model_id: UUID, as_of: datetime) -> AIModel:
-    model: AIModel | None = None
-    with store_errors():
-        for event in registry.events.get(model_id):
-            model_event = cast(Aggregate.Event, event)
-            if model_event.timestamp > as_of:
-                break
-            model = cast(AIModel | None, model_event.mutate(model))
+        events = cast(Iterable[Aggregate.Event], registry.events.get(model_id, lte=at_version))
+        if as_of is not None:
+            events = takewhile(lambda event: event.timestamp <= as_of, events)
+        model = cast(AIModel | None, project_aggregate(None, events))
     if model is None:
-        raise ModelNotFound(f"model {model_id} did not exist at {as_of.isoformat()}")
+        when = f" at {as_of.isoformat()}" if as_of else ""
+        raise ModelNotFound(f"model {model_id} did not exist{when}")
+    if at_version is not None and model.version != at_version:
+        raise ModelNotFound(f"model {model_id} has no version {at_version}")
     return model
-
-
-def _not_found(model_id: UUID, at_version: int | None) -> str:
-    if at_version is None:
-        return f"model {model_id} not found"
-    return f"model {model_id} has no version {at_version}"
 
 
 def model_view(model: AIModel) -> dict[str, Any]:

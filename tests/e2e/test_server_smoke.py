@@ -1,0 +1,150 @@
+"""The real server process: `python -m modelledger serve`, over real HTTP, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT_S = 30.0
+SHUTDOWN_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    data_dir: Path
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(
+                f"the server exited with {server.process.returncode} before it was healthy:\n"
+                f"{server.output()}"
+            )
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"GET /health did not answer 200 within {STARTUP_TIMEOUT_S} s:\n{server.output()}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A server process with its own port and data dir, started in tmp_path (so no .env is read)."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MODELLEDGER_")}
+    env |= {
+        "MODELLEDGER_HOST": "127.0.0.1",
+        "MODELLEDGER_PORT": str(port),
+        "MODELLEDGER_DATA_DIR": str(data_dir),
+        "MODELLEDGER_WORKERS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelledger", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    running = Server(process, f"http://127.0.0.1:{port}", data_dir, log)
+    try:
+        wait_until_healthy(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_the_server_runs_the_model_lifecycle_and_stops_cleanly(server: Server) -> None:
+    # Given a server started from the command line with an empty data dir
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+        # When a model is created, trained, completed and deployed over real HTTP
+        created = http.post(
+            "/api/v1/models",
+            json={"name": "smoke-model", "task": "classification", "framework": "pytorch"},
+        )
+        assert created.status_code == 201, created.text
+        model_id = created.json()["id"]
+
+        started = http.post(f"/api/v1/models/{model_id}/train", json={"dataset": "s3://d/1"})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+
+        completed = http.post(
+            f"/api/v1/models/{model_id}/training-runs/{run_id}/complete",
+            json={"metrics": {"accuracy": 0.93}},
+        )
+        assert completed.status_code == 200, completed.text
+        assert completed.json()["model_version"] == 1
+
+        deployed = http.post(f"/api/v1/models/{model_id}/deploy", json={"environment": "prod"})
+        assert deployed.status_code == 200, deployed.text
+        assert deployed.headers["etag"] == '"4"'
+
+        # Then the history tells the whole story, in order
+        history = http.get(f"/api/v1/models/{model_id}/history")
+        assert history.status_code == 200, history.text
+        items = history.json()["items"]
+        assert [item["type"] for item in items] == [
+            "ModelCreated",
+            "TrainingStarted",
+            "ModelTrained",
+            "ModelDeployed",
+        ]
+        assert [item["version"] for item in items] == [1, 2, 3, 4]
+        positions = [item["position"] for item in items]
+        assert positions == sorted(positions)
+
+        # and errors over the wire are problem+json too
+        missing = http.get("/api/v1/models/00000000-0000-4000-8000-000000000000")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+
+    # and the events live in a SQLite file under the data dir
+    assert (server.data_dir / "modelledger.sqlite").is_file(), list(server.data_dir.iterdir())
+
+    # When the server is sent SIGTERM
+    server.process.send_signal(signal.SIGTERM)
+    # Then it exits cleanly within the bound
+    try:
+        returncode = server.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the server did not exit within {SHUTDOWN_TIMEOUT_S} s of SIGTERM")
+    # (uvicorn finishes its graceful shutdown, then re-raises the signal it caught, so the
+    # exit status is "terminated by SIGTERM" rather than 0; both mean a clean stop)
+    assert returncode in (0, -signal.SIGTERM), server.output()
+    output = server.output()
+    assert "Application shutdown complete" in output, output
+    assert "Traceback" not in output, output

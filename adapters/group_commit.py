@@ -36,14 +36,23 @@ class GroupCommitMixin:
 
     group_commit_enabled = True
 
+    def submit(
+        self, stored_events: Sequence[StoredEvent], idempotency: Sequence[Any]
+    ) -> Future[Sequence[int]]:
+        """Queue events for the next commit; the future holds their positions."""
+        pending = _Pending(stored_events, list(idempotency))
+        if self.group_commit_enabled:
+            self._commit_queue().put(pending)
+        else:
+            self._commit([pending])
+        return pending.result
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if not self.group_commit_enabled or kwargs.get("tracking") is not None:
+        if kwargs.get("tracking") is not None:
             return super().insert_events(stored_events, **kwargs)  # type: ignore[misc,no-any-return]
-        pending = _Pending(stored_events, list(kwargs.get("idempotency", ())))
-        self._commit_queue().put(pending)
-        return pending.result.result()
+        return self.submit(stored_events, kwargs.get("idempotency", ())).result()
 
     def _commit_queue(self) -> queue.SimpleQueue[_Pending | None]:
         existing: queue.SimpleQueue[_Pending | None] | None = getattr(self, "_queue", None)

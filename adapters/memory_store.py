@@ -4,6 +4,7 @@ idempotency keys and history with positions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,19 @@ class LedgerMemoryRecorder(POPOApplicationRecorder):
             notification_ids = super()._insert_events(stored_events, **kwargs)
             self._idempotency.update((r.key, r) for r in records)
             return notification_ids
+
+    def submit(
+        self, stored_events: Sequence[StoredEvent], idempotency: Sequence[IdempotencyRecord]
+    ) -> Future[Sequence[int]]:
+        """Memory needs no group commit: insert now, hand back a finished future."""
+        result: Future[Sequence[int]] = Future()
+        try:
+            result.set_result(
+                list(self.insert_events(stored_events, idempotency=idempotency) or [])
+            )
+        except Exception as error:
+            result.set_exception(error)
+        return result
 
     def find_idempotency(self, key: str) -> StoredResponse | None:
         record = self._idempotency.get(key)

@@ -49,7 +49,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def run(
+async def run(
     registry: ModelRegistry,
     command: Command,
     ctx: CommandContext,
@@ -62,7 +62,7 @@ def run(
             ctx.idempotency, fingerprint=fingerprint(request.method, request.url.path, body)
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
-    result = handle(registry, command, ctx)
+    result = await handle(registry, command, ctx)
     headers = {"ETag": f'"{result.version}"', "X-Position": str(result.position)}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -82,11 +82,11 @@ def _json(body: Any) -> Any:
     responses=ERRORS,
     summary="Register a model",
 )
-def create_model(
+async def create_model(
     body: CreateModelRequest, registry: RegistryDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
     command = CreateModel(**body.model_dump())
-    return run(registry, command, ctx, request, _json(body), status_code=201)
+    return await run(registry, command, ctx, request, _json(body), status_code=201)
 
 
 @router.patch(
@@ -101,7 +101,7 @@ def create_model(
     responses=ERRORS,
     summary="Update a model's metadata (same as PATCH)",
 )
-def update_model(
+async def update_model(
     model_id: UUID,
     body: UpdateModelRequest,
     registry: RegistryDep,
@@ -109,7 +109,7 @@ def update_model(
     request: Request,
 ) -> JSONResponse:
     command = UpdateModel(model_id=model_id, **body.model_dump(exclude_unset=True))
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.delete(
@@ -118,7 +118,7 @@ def update_model(
     responses=ERRORS,
     summary="Archive a model (its history stays readable)",
 )
-def archive_model(
+async def archive_model(
     model_id: UUID,
     registry: RegistryDep,
     ctx: ContextDep,
@@ -126,7 +126,7 @@ def archive_model(
     reason: Annotated[str, Query(max_length=1000)] = "",
 ) -> JSONResponse:
     command = ArchiveModel(model_id=model_id, reason=reason)
-    return run(registry, command, ctx, request, {"reason": reason})
+    return await run(registry, command, ctx, request, {"reason": reason})
 
 
 @router.post(
@@ -136,11 +136,11 @@ def archive_model(
     responses=ERRORS,
     summary="Start a training run",
 )
-def train_model(
+async def train_model(
     model_id: UUID, body: TrainRequest, registry: RegistryDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
     command = TrainModel(model_id=model_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body), status_code=202)
+    return await run(registry, command, ctx, request, _json(body), status_code=202)
 
 
 @router.post(
@@ -149,7 +149,7 @@ def train_model(
     responses=ERRORS,
     summary="Complete a training run with its metrics",
 )
-def complete_training(
+async def complete_training(
     model_id: UUID,
     run_id: RunIdPath,
     body: CompleteTrainingRequest,
@@ -158,7 +158,7 @@ def complete_training(
     request: Request,
 ) -> JSONResponse:
     command = CompleteTraining(model_id=model_id, run_id=run_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.post(
@@ -167,7 +167,7 @@ def complete_training(
     responses=ERRORS,
     summary="Record that a training run failed",
 )
-def fail_training(
+async def fail_training(
     model_id: UUID,
     run_id: RunIdPath,
     body: FailTrainingRequest,
@@ -176,7 +176,7 @@ def fail_training(
     request: Request,
 ) -> JSONResponse:
     command = FailTraining(model_id=model_id, run_id=run_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.post(
@@ -185,11 +185,11 @@ def fail_training(
     responses=ERRORS,
     summary="Deploy a trained version to an environment",
 )
-def deploy_model(
+async def deploy_model(
     model_id: UUID, body: DeployRequest, registry: RegistryDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
     command = DeployModel(model_id=model_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.post(
@@ -198,7 +198,7 @@ def deploy_model(
     responses=ERRORS,
     summary="Remove the model from an environment",
 )
-def undeploy_model(
+async def undeploy_model(
     model_id: UUID,
     body: EnvironmentRequest,
     registry: RegistryDep,
@@ -206,7 +206,7 @@ def undeploy_model(
     request: Request,
 ) -> JSONResponse:
     command = UndeployModel(model_id=model_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.post(
@@ -215,7 +215,7 @@ def undeploy_model(
     responses=ERRORS,
     summary="Serve the version an environment served before",
 )
-def roll_back(
+async def roll_back(
     model_id: UUID,
     body: EnvironmentRequest,
     registry: RegistryDep,
@@ -223,4 +223,4 @@ def roll_back(
     request: Request,
 ) -> JSONResponse:
     command = RollBackDeployment(model_id=model_id, **body.model_dump())
-    return run(registry, command, ctx, request, _json(body))
+    return await run(registry, command, ctx, request, _json(body))

@@ -33,7 +33,7 @@ def health(ledger: LedgerDep) -> JSONResponse:
 
 
 @router.get("/api/info", summary="What this service is and how it is configured")
-def info(ledger: LedgerDep) -> dict[str, Any]:
+async def info(ledger: LedgerDep) -> dict[str, Any]:
     return {
         "name": "ModelLedger",
         "version": package_version(),

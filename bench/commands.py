@@ -67,6 +67,7 @@ DRAIN_GRACE_S = 10.0
 # shared start instant, otherwise the first client would start late.
 SPAWN_LEAD_S = 2.0
 TICK_S = 0.5
+PROBE_INTERVAL_S = 0.05
 STATE_BYTES = os.urandom(300)  # ~300 B like a serialized event; random, so no dedup tricks
 
 console = Console(stderr=True)
@@ -101,6 +102,9 @@ class Recorder:
     )
     errors: Counter[str] = field(default_factory=Counter)
     outside_errors: Counter[str] = field(default_factory=Counter)
+    # GET /api/info latencies: an async endpoint with no I/O, so its latency is
+    # how long the server's event loop keeps requests waiting under load.
+    probe: array[float] = field(default_factory=lambda: array("d"))
     live_ok: int = 0
     live_errors: int = 0
 
@@ -210,6 +214,22 @@ async def _client(session: aiohttp.ClientSession, rec: Recorder, cfg: GenConfig,
         cycle += 1
 
 
+async def _probe(session: aiohttp.ClientSession, rec: Recorder, cfg: GenConfig) -> None:
+    """Every PROBE_INTERVAL_S, time one GET /api/info (not counted as a command)."""
+    while time.monotonic() < rec.stop_at:
+        started = time.monotonic()
+        try:
+            async with session.get(f"{cfg.base_url}/api/info") as resp:
+                await resp.read()
+                ok = resp.status == 200
+        except (TimeoutError, aiohttp.ClientError):
+            ok = False
+        finished = time.monotonic()
+        if ok and rec.measure_at <= finished <= rec.stop_at:
+            rec.probe.append(finished - started)
+        await asyncio.sleep(PROBE_INTERVAL_S)
+
+
 async def _ticker(rec: Recorder, cfg: GenConfig, queue: Any) -> None:
     """Cumulative counters for the parent's progress display."""
     while True:
@@ -232,6 +252,8 @@ async def _generate(cfg: GenConfig, queue: Any) -> dict[str, Any]:
             asyncio.create_task(_client(session, rec, cfg, cfg.client_offset + i))
             for i in range(cfg.clients)
         ]
+        if cfg.index == 0:
+            tasks.append(asyncio.create_task(_probe(session, rec, cfg)))
         cpu_s = await cpu_stop - await cpu_start
         await _drain(tasks)
         ticker.cancel()
@@ -261,6 +283,7 @@ def _gen_result(rec: Recorder, cpu_s: float) -> dict[str, Any]:
         "latencies": {k: v.tobytes() for k, v in rec.latencies.items()},
         "errors": dict(rec.errors),
         "outside_errors": dict(rec.outside_errors),
+        "probe": rec.probe.tobytes(),
         "cpu_s": cpu_s,
     }
 
@@ -540,6 +563,8 @@ class RunResult:
     outside_errors: dict[str, int] = field(default_factory=dict)
     generator_cpu_pct: float = 0.0
     server_cpu_pct: float = 0.0
+    loop_p50_ms: float = math.nan
+    loop_p99_ms: float = math.nan
     per_command: dict[str, dict[str, float]] = field(default_factory=dict)
     failure: str | None = None
 
@@ -781,6 +806,9 @@ def _merge(
     result.generator_cpu_pct = 100 * sum(o["cpu_s"] for o in outcomes) / window
     result.server_cpu_pct = 100 * server_cpu / window
     result.per_command = {k: _stats(sorted(v), window) for k, v in per_kind.items()}
+    probe = sorted(x for out in outcomes for x in array("d", out.get("probe", b"")))
+    result.loop_p50_ms = percentile(probe, 0.5) * 1e3 if probe else math.nan
+    result.loop_p99_ms = percentile(probe, 0.99) * 1e3 if probe else math.nan
 
 
 def _stats(values: list[float], window: float) -> dict[str, float]:
@@ -823,21 +851,22 @@ def markdown_table(runs: list[RunResult]) -> str:
     lines = [
         (
             "| backend | run | clients | workers | commands/s | p50 ms | p99 ms | errors "
-            "| generator CPU% | server CPU% |"
+            "| generator CPU% | server CPU% | probe p50/p99 ms |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in runs:
         if r.failure:
             lines.append(
                 f"| {r.backend} | {r.round} | {r.clients} | {r.workers} | FAILED "
-                "| - | - | - | - | - |"
+                "| - | - | - | - | - | - |"
             )
             continue
         lines.append(
             f"| {r.backend} | {r.round} | {r.clients} | {r.workers} | {r.commands_per_s:,.1f} "
             f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {_error_cell(r)} "
-            f"| {r.generator_cpu_pct:.0f} | {r.server_cpu_pct:.0f} |"
+            f"| {r.generator_cpu_pct:.0f} | {r.server_cpu_pct:.0f} "
+            f"| {r.loop_p50_ms:.1f}/{r.loop_p99_ms:.1f} |"
         )
     return "\n".join(lines)
 

@@ -1,10 +1,18 @@
-"""One handler per command: load the model, call one domain method, save."""
+"""One handler per command: it calls one domain method on the loaded model.
+
+``handle`` does the rest for every command: load the model, run its handler,
+append the new events; Idempotency-Key replays and the stale-cache retry live
+here once. It is async for the API; ``handle_sync`` serves the CLI and tests.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
+
+from anyio import to_thread
 
 from commands.errors import IdempotencyKeyReused, StoreUnavailable
 from commands.messages import (
@@ -29,9 +37,11 @@ from commands.registry import (
 from write_model.errors import ConcurrentChange, DomainError, DuplicateModelName
 from write_model.model import AIModel
 
+Details = dict[str, Any]
 
-def create_model(registry: ModelRegistry, cmd: CreateModel, ctx: CommandContext) -> CommandResult:
-    model = AIModel.register(
+
+def create_model(cmd: CreateModel, ctx: CommandContext) -> AIModel:
+    return AIModel.register(
         name=cmd.name,
         project=cmd.project,
         task=cmd.task,
@@ -42,22 +52,14 @@ def create_model(registry: ModelRegistry, cmd: CreateModel, ctx: CommandContext)
         owner=cmd.owner,
         meta=ctx.meta,
     )
-    try:
-        return registry.commit(model, ctx)
-    except ConcurrentChange:
-        raise DuplicateModelName(
-            f"project {cmd.project!r} already has a model named {cmd.name!r}", field="name"
-        ) from None
 
 
-def update_model(registry: ModelRegistry, cmd: UpdateModel, ctx: CommandContext) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def update_model(model: AIModel, cmd: UpdateModel, ctx: CommandContext) -> Details:
     model.update(cmd.changes(), ctx.meta)
-    return registry.commit(model, ctx)
+    return {}
 
 
-def train_model(registry: ModelRegistry, cmd: TrainModel, ctx: CommandContext) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def train_model(model: AIModel, cmd: TrainModel, ctx: CommandContext) -> Details:
     run_id = str(uuid.uuid4())
     model.start_training(
         run_id=run_id,
@@ -66,62 +68,49 @@ def train_model(registry: ModelRegistry, cmd: TrainModel, ctx: CommandContext) -
         backend=cmd.backend,
         meta=ctx.meta,
     )
-    return registry.commit(model, ctx, run_id=run_id)
+    return {"run_id": run_id}
 
 
-def complete_training(
-    registry: ModelRegistry, cmd: CompleteTraining, ctx: CommandContext
-) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def complete_training(model: AIModel, cmd: CompleteTraining, ctx: CommandContext) -> Details:
     version = model.complete_training(
         run_id=cmd.run_id, metrics=cmd.metrics, artifact_uri=cmd.artifact_uri, meta=ctx.meta
     )
-    return registry.commit(model, ctx, run_id=cmd.run_id, model_version=version)
+    return {"run_id": cmd.run_id, "model_version": version}
 
 
-def fail_training(registry: ModelRegistry, cmd: FailTraining, ctx: CommandContext) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def fail_training(model: AIModel, cmd: FailTraining, ctx: CommandContext) -> Details:
     model.fail_training(run_id=cmd.run_id, reason=cmd.reason, meta=ctx.meta)
-    return registry.commit(model, ctx, run_id=cmd.run_id)
+    return {"run_id": cmd.run_id}
 
 
-def deploy_model(registry: ModelRegistry, cmd: DeployModel, ctx: CommandContext) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def deploy_model(model: AIModel, cmd: DeployModel, ctx: CommandContext) -> Details:
     version = model.deploy(
         environment=cmd.environment,
         model_version=cmd.model_version,
         endpoint_url=cmd.endpoint_url,
         meta=ctx.meta,
     )
-    return registry.commit(model, ctx, environment=cmd.environment, model_version=version)
+    return {"environment": cmd.environment, "model_version": version}
 
 
-def undeploy_model(
-    registry: ModelRegistry, cmd: UndeployModel, ctx: CommandContext
-) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def undeploy_model(model: AIModel, cmd: UndeployModel, ctx: CommandContext) -> Details:
     model.undeploy(environment=cmd.environment, meta=ctx.meta)
-    return registry.commit(model, ctx, environment=cmd.environment)
+    return {"environment": cmd.environment}
 
 
-def roll_back_deployment(
-    registry: ModelRegistry, cmd: RollBackDeployment, ctx: CommandContext
-) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def roll_back_deployment(model: AIModel, cmd: RollBackDeployment, ctx: CommandContext) -> Details:
     version = model.roll_back(environment=cmd.environment, meta=ctx.meta)
-    return registry.commit(model, ctx, environment=cmd.environment, model_version=version)
+    return {"environment": cmd.environment, "model_version": version}
 
 
-def archive_model(registry: ModelRegistry, cmd: ArchiveModel, ctx: CommandContext) -> CommandResult:
-    model = registry.load(cmd.model_id, ctx)
+def archive_model(model: AIModel, cmd: ArchiveModel, ctx: CommandContext) -> Details:
     model.archive(reason=cmd.reason, meta=ctx.meta)
-    return registry.commit(model, ctx)
+    return {}
 
 
-Handler = Callable[[ModelRegistry, Any, CommandContext], CommandResult]
+Handler = Callable[[AIModel, Any, CommandContext], Details]
 
 HANDLERS: dict[type[Command], Handler] = {
-    CreateModel: create_model,
     UpdateModel: update_model,
     TrainModel: train_model,
     CompleteTraining: complete_training,
@@ -133,20 +122,25 @@ HANDLERS: dict[type[Command], Handler] = {
 }
 
 
-def handle(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
+async def handle(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
     """Run a command once: a retry with the same Idempotency-Key replays the first result."""
-    if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
+    if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
         return first
     try:
-        return _execute(registry, command, ctx)
+        return await _execute(registry, command, ctx)
     except (ConcurrentChange, DuplicateModelName):
         # Two copies of one retried request raced: the winner's answer is ours too.
-        if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
+        if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
             return first
         raise
 
 
-def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
+def handle_sync(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
+    """``handle`` for callers without an event loop (CLI, tests)."""
+    return asyncio.run(handle(registry, command, ctx))
+
+
+async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
     """Run the handler; if it failed on a cached model, once more from the store.
 
     Models are cached without a read per command, so another process's write
@@ -154,16 +148,35 @@ def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> 
     or a version conflict at the store, which checks every append), so a
     success is always right and a failure is re-checked against the log.
     """
-    handler = HANDLERS[type(command)]
-    model_id = getattr(command, "model_id", None)
+    if isinstance(command, CreateModel):
+        try:
+            return await registry.commit_async(create_model(command, ctx), ctx)
+        except ConcurrentChange:
+            raise DuplicateModelName(
+                f"project {command.project!r} already has a model named {command.name!r}",
+                field="name",
+            ) from None
+    model_id = cast(Any, command).model_id
     try:
-        return handler(registry, command, ctx)
+        return await _change(registry, command, ctx, model_id)
     except (StoreUnavailable, IdempotencyKeyReused):
         raise
     except DomainError:
-        if model_id is None or not registry.forget(model_id):
+        if not registry.forget(model_id):
             raise
-        return handler(registry, command, ctx)
+        return await _change(registry, command, ctx, model_id)
+
+
+async def _change(
+    registry: ModelRegistry, command: Command, ctx: CommandContext, model_id: uuid.UUID
+) -> CommandResult:
+    model = await registry.load_async(model_id, ctx)
+    details = HANDLERS[type(command)](model, command, ctx)
+    return await registry.commit_async(model, ctx, **details)
+
+
+async def _replay(registry: ModelRegistry, request: IdempotencyRequest) -> CommandResult | None:
+    return await to_thread.run_sync(replay, registry, request)
 
 
 def replay(registry: ModelRegistry, request: IdempotencyRequest) -> CommandResult | None:

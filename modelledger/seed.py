@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from commands.handlers import handle
+from commands.handlers import handle_sync as handle
 from commands.messages import (
     ArchiveModel,
     CompleteTraining,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from commands.handlers import handle
+from commands.handlers import handle_sync as handle
 from commands.messages import Command, CompleteTraining, CreateModel, TrainModel
 from commands.registry import CommandContext, CommandResult, ModelRegistry
 from queries.models import model_history

@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 from pydantic import ValidationError
 
 from commands.errors import IdempotencyKeyReused
-from commands.handlers import handle
+from commands.handlers import handle_sync as handle
 from commands.idempotency import fingerprint
 from commands.messages import (
     ArchiveModel,
@@ -250,14 +250,14 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         self.ledger.close()
 
     def _keep_what_handlers_save(self) -> None:
-        save = self.registry.save
+        commit = self.registry.commit_async
 
-        def save_and_keep(*objs: Any, **kwargs: Any) -> Any:
-            recordings = save(*objs, **kwargs)
-            self.saved.update((obj.id, obj) for obj in objs if isinstance(obj, AIModel))
-            return recordings
+        async def commit_and_keep(model: AIModel, ctx: CommandContext, **details: Any) -> Any:
+            result = await commit(model, ctx, **details)
+            self.saved[model.id] = model
+            return result
 
-        self.registry.save = save_and_keep  # type: ignore[method-assign]
+        self.registry.commit_async = commit_and_keep  # type: ignore[method-assign]
 
     # -- sending commands -------------------------------------------------------------
 

@@ -110,8 +110,13 @@ class GroupCommitMixin:
     def _insert_batch(self, batch: list[_Pending]) -> Sequence[int]:
         events = [event for pending in batch for event in pending.stored_events]
         records = [record for pending in batch for record in pending.idempotency]
-        ids = super().insert_events(events, idempotency=records)  # type: ignore[misc]
-        return list(ids or [])
+        return list(self._insert_now(events, records) or [])
+
+    def _insert_now(
+        self, events: Sequence[StoredEvent], records: Sequence[Any]
+    ) -> Sequence[int] | None:
+        """One transaction; a recorder may override how failures are retried."""
+        return super().insert_events(events, idempotency=records)  # type: ignore[misc,no-any-return]
 
     def stop_group_commit(self) -> None:
         existing = getattr(self, "_queue", None)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -51,6 +52,17 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
                 ],
             )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)
+    def _insert_now(
+        self, events: Sequence[StoredEvent], records: Sequence[Any]
+    ) -> Sequence[int] | None:
+        # eventsourcing's own insert retries 10 times, each waiting up to the
+        # pool timeout: about 50 s before a command could answer 503 while the
+        # database is down. Two tries keep a restart's broken connection
+        # invisible and answer 503 within seconds otherwise.
+        insert_once = PostgresApplicationRecorder.insert_events.__wrapped__
+        return insert_once(self, events, idempotency=records)  # type: ignore[no-any-return]
 
     def find_idempotency(self, key: str) -> StoredResponse | None:
         query = SQL(

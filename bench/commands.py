@@ -214,8 +214,17 @@ async def _client(session: aiohttp.ClientSession, rec: Recorder, cfg: GenConfig,
         cycle += 1
 
 
-async def _probe(session: aiohttp.ClientSession, rec: Recorder, cfg: GenConfig) -> None:
-    """Every PROBE_INTERVAL_S, time one GET /api/info (not counted as a command)."""
+async def _probe(rec: Recorder, cfg: GenConfig) -> None:
+    """Every PROBE_INTERVAL_S, time one GET /api/info (not counted as a command).
+
+    Its own session: the clients' connection pool is always full, and waiting
+    for a free connection there would be measured as server latency.
+    """
+    async with aiohttp.ClientSession() as session:
+        await _probe_loop(session, rec, cfg)
+
+
+async def _probe_loop(session: aiohttp.ClientSession, rec: Recorder, cfg: GenConfig) -> None:
     while time.monotonic() < rec.stop_at:
         started = time.monotonic()
         try:
@@ -253,7 +262,7 @@ async def _generate(cfg: GenConfig, queue: Any) -> dict[str, Any]:
             for i in range(cfg.clients)
         ]
         if cfg.index == 0:
-            tasks.append(asyncio.create_task(_probe(session, rec, cfg)))
+            tasks.append(asyncio.create_task(_probe(rec, cfg)))
         cpu_s = await cpu_stop - await cpu_start
         await _drain(tasks)
         ticker.cancel()

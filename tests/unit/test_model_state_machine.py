@@ -1,6 +1,6 @@
 """Random command stories against a few models, checked against a naive model of the rules.
 
-The machine sends every command through ``commands.handlers.handle`` on an in-memory
+The machine sends every command through ``commands.handlers.handle_sync`` on an in-memory
 ledger. Before each command it asks ``Expected`` (a plain restatement of the rules,
 written without the aggregate's code) whether the command must be refused and with
 which error; after every step it checks the ledger's invariants, and that replaying
@@ -198,7 +198,7 @@ class Run:
 
 @dataclasses.dataclass(frozen=True)
 class Sent:
-    """A keyed command that was accepted and appended: retrying it must change nothing."""
+    """A keyed command that was accepted: retrying it must change nothing."""
 
     command: Command
     ctx: CommandContext
@@ -290,7 +290,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         assert not result.replayed
         assert self.history_length(name) == before + appends
         assert result.version == before + appends
-        if ctx.idempotency is not None and appends:
+        if ctx.idempotency is not None:  # even a no-op: a late retry must not re-run it
             self.sent.append(Sent(command, ctx, result))
         return result
 
@@ -545,7 +545,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
             replayed = project_aggregate(None, self.registry.events.get(model_id(name)))
             fresh = state_of(cast(AIModel, replayed))
             assert fresh == state_of(self.saved[model_id(name)])  # as the handler left it
-            assert fresh == state_of(self.load(name))  # as the (fast-forwarded) cache has it
+            assert fresh == state_of(self.load(name))  # as the aggregate cache has it
 
 
 ModelLedgerMachine.TestCase.settings = settings(
@@ -557,7 +557,7 @@ ModelLedgerMachine.TestCase.settings = settings(
 TestModelLedgerStateMachine = ModelLedgerMachine.TestCase
 
 
-# -- bugs the machine's neighbourhood turned up (xfail until decided) ------------------
+# -- regressions: bugs found next to the machine -----------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,18 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections: measured p99 120 ms -> 37 ms at 64 clients.
+
+    The command cache holds many small objects; with CPython's default
+    thresholds, full collections walk all of them every few thousand requests
+    and stall the event loop. Freezing what start-up built and raising the
+    first-generation threshold makes those pauses rare (docs/benchmarks.md).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
     """Build the app; pass a ready ``ledger`` (tests) or let the lifespan build one."""
     settings = settings or (ledger.settings if ledger else Settings())
@@ -33,6 +46,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         # concurrent commands meet in one group commit.
         to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
         app.state.ledger = ledger or bootstrap(settings)
+        if settings.tune_gc:
+            tune_garbage_collector()
         try:
             yield
         finally:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )
     access_log: bool = False
+    tune_gc: bool = Field(
+        default=True, description="raise the garbage collector's thresholds in `serve`"
+    )
 
     def store_url(self) -> str:
         if self.database_url:

@@ -49,6 +49,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def make_ledger(url: str, **overrides: Any) -> Ledger:
     """A ledger on ``url``; settings from arguments only, never a developer's .env."""
+    overrides.setdefault("tune_gc", False)  # leave the test process's collector alone
     return bootstrap(Settings(_env_file=None, database_url=url, **overrides))
 
 

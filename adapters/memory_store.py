@@ -24,7 +24,8 @@ class LedgerMemoryRecorder(POPOApplicationRecorder):
     ) -> Sequence[int] | None:
         records: Sequence[IdempotencyRecord] = kwargs.get("idempotency", ())
         with self._database_lock:
-            if any(r.key in self._idempotency for r in records):
+            keys = [r.key for r in records]
+            if len(set(keys)) < len(keys) or any(key in self._idempotency for key in keys):
                 raise IntegrityError("idempotency key already recorded")
             notification_ids = super()._insert_events(stored_events, **kwargs)
             self._idempotency.update((r.key, r) for r in records)

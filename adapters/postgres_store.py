@@ -41,17 +41,26 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
     ) -> None:
         records: Sequence[IdempotencyRecord] = kwargs.get("idempotency", ())
         if records:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {} (key, fingerprint, model_id, model_version, "
-                    "body) VALUES (%s, %s, %s, %s, %s)"
-                ).format(self._idempotency),
-                [
-                    (r.key, r.fingerprint, r.model_id, r.model_version, json.dumps(r.body))
-                    for r in records
-                ],
-            )
+            # A nested pipeline block syncs on exit, so a duplicate key raises
+            # IntegrityError here instead of aborting the pipeline (which
+            # would surface later as an OperationalError, i.e. a false 503).
+            with curs.connection.pipeline():
+                self._insert_idempotency(curs, records)
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_idempotency(
+        self, curs: Cursor[DictRow], records: Sequence[IdempotencyRecord]
+    ) -> None:
+        curs.executemany(
+            SQL(
+                "INSERT INTO {} (key, fingerprint, model_id, model_version, "
+                "body) VALUES (%s, %s, %s, %s, %s)"
+            ).format(self._idempotency),
+            [
+                (r.key, r.fingerprint, r.model_id, r.model_version, json.dumps(r.body))
+                for r in records
+            ],
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)
     def _insert_now(

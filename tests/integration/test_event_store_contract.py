@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -27,11 +27,11 @@ def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledge
     ledger.close()
 
 
-def event(model: object, version: int) -> StoredEvent:
+def event(model: UUID, version: int) -> StoredEvent:
     return StoredEvent(originator_id=model, originator_version=version, topic="t", state=b"{}")
 
 
-def record(key: str, model: object, version: int) -> IdempotencyRecord:
+def record(key: str, model: UUID, version: int) -> IdempotencyRecord:
     return IdempotencyRecord(key, "fingerprint", str(model), version, {"id": str(model)})
 
 

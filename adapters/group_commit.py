@@ -2,16 +2,20 @@
 
 Each eventsourcing ``insert_events`` is its own transaction; on PostgreSQL it
 also takes an EXCLUSIVE table lock, so concurrent commands queue behind each
-other's lock, commit and fsync. Measured in bench/commands.py, batching the
-commands that arrive while one commit is in flight into the next commit raises
-throughput several times. The library has no such option, hence this mixin.
+other's lock, commit and fsync. Measured in bench/commands.py, committing the
+commands that arrive while one commit is in flight together in the next one
+is what lets HTTP commands reach the one-connection INSERT+COMMIT ceiling.
+The library has no such option, hence this mixin.
 
 A batch that hits a uniqueness conflict is retried one command at a time, so
 one lost race or duplicate never fails the other commands of its batch.
+With group commit off, batches hold one command: the committer thread still
+does the writing, so a caller on an event loop never blocks on the database.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Sequence
@@ -19,9 +23,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, StoredEvent
 
 MAX_BATCH_COMMANDS = 256
+
+log = logging.getLogger("modelledger.group_commit")
 
 
 @dataclass
@@ -41,10 +47,10 @@ class GroupCommitMixin:
     ) -> Future[Sequence[int]]:
         """Queue events for the next commit; the future holds their positions."""
         pending = _Pending(stored_events, list(idempotency))
-        if self.group_commit_enabled:
-            self._commit_queue().put(pending)
+        if getattr(self, "_closed", False):
+            pending.result.set_exception(InterfaceError("the event store is closed"))
         else:
-            self._commit([pending])
+            self._commit_queue().put(pending)
         return pending.result
 
     def insert_events(
@@ -53,6 +59,14 @@ class GroupCommitMixin:
         if kwargs.get("tracking") is not None:
             return super().insert_events(stored_events, **kwargs)  # type: ignore[misc,no-any-return]
         return self.submit(stored_events, kwargs.get("idempotency", ())).result()
+
+    def stop_group_commit(self) -> None:
+        """Commit what is queued, then stop; later submissions fail at once."""
+        self._closed = True
+        existing = getattr(self, "_queue", None)
+        if existing is not None:
+            existing.put(None)
+            self._committer.join(timeout=10)
 
     def _commit_queue(self) -> queue.SimpleQueue[_Pending | None]:
         existing: queue.SimpleQueue[_Pending | None] | None = getattr(self, "_queue", None)
@@ -68,21 +82,33 @@ class GroupCommitMixin:
         return self._queue
 
     def _run_committer(self) -> None:
-        while True:
+        while (batch := self._next_batch()) is not None:
+            try:
+                self._commit(batch)
+            except BaseException as error:
+                log.exception("group commit failed")
+                for pending in batch:
+                    _settle(pending, error=error)
+
+    def _next_batch(self) -> list[_Pending] | None:
+        """Wait for one command, then take what else is queued (None: stop)."""
+        limit = MAX_BATCH_COMMANDS if self.group_commit_enabled else 1
+        batch: list[_Pending] = []
+        while not batch:
             first = self._queue.get()
             if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH_COMMANDS:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(item)
-            self._commit(batch)
+                return None
+            batch = _live([first])
+        while len(batch) < limit:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch += _live([item])
+        return batch
 
     def _commit(self, batch: list[_Pending]) -> None:
         if len(batch) > 1:
@@ -90,22 +116,22 @@ class GroupCommitMixin:
                 ids = self._insert_batch(batch)
             except IntegrityError:
                 pass  # some command of the batch conflicts: find which, one by one
-            except BaseException as error:
+            except Exception as error:
                 for pending in batch:
-                    pending.result.set_exception(error)
+                    _settle(pending, error=error)
                 return
             else:
                 offset = 0
                 for pending in batch:
                     count = len(pending.stored_events)
-                    pending.result.set_result(ids[offset : offset + count])
+                    _settle(pending, positions=ids[offset : offset + count])
                     offset += count
                 return
         for pending in batch:
             try:
-                pending.result.set_result(self._insert_batch([pending]))
-            except BaseException as error:
-                pending.result.set_exception(error)
+                _settle(pending, positions=self._insert_batch([pending]))
+            except Exception as error:
+                _settle(pending, error=error)
 
     def _insert_batch(self, batch: list[_Pending]) -> Sequence[int]:
         events = [event for pending in batch for event in pending.stored_events]
@@ -118,11 +144,24 @@ class GroupCommitMixin:
         """One transaction; a recorder may override how failures are retried."""
         return super().insert_events(events, idempotency=records)  # type: ignore[misc,no-any-return]
 
-    def stop_group_commit(self) -> None:
-        existing = getattr(self, "_queue", None)
-        if existing is not None:
-            existing.put(None)
-            self._committer.join(timeout=10)
+
+def _live(pending: list[_Pending]) -> list[_Pending]:
+    """Claim the futures; a caller that was cancelled already has its answer."""
+    return [item for item in pending if item.result.set_running_or_notify_cancel()]
+
+
+def _settle(
+    pending: _Pending,
+    *,
+    positions: Sequence[int] | None = None,
+    error: BaseException | None = None,
+) -> None:
+    if pending.result.done():
+        return
+    if error is not None:
+        pending.result.set_exception(error)
+    else:
+        pending.result.set_result(list(positions or []))
 
 
 _start_lock = threading.Lock()

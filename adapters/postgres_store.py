@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -18,6 +26,29 @@ from adapters.group_commit import GroupCommitMixin
 from commands.idempotency import IdempotencyRecord, StoredResponse
 
 IDEMPOTENCY_TABLE = "idempotency_keys"
+T = TypeVar("T")
+
+
+def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
+    """On a broken connection, test every pooled connection, then try once more.
+
+    A database restart breaks all pooled connections at once; without a
+    pre-ping (an extra round trip per query) each of them would otherwise
+    fail one request before the pool noticed. A pool timeout (the database
+    is down) is not retried: the caller answers 503 at once.
+    """
+
+    @functools.wraps(method)
+    def reconnecting(self: LedgerPostgresRecorder, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error.__cause__, psycopg_pool.PoolTimeout):
+                raise
+            self.drop_broken_connections()
+            return method(self, *args, **kwargs)
+
+    return reconnecting
 
 
 class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
@@ -62,17 +93,54 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
             ],
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)
     def _insert_now(
         self, events: Sequence[StoredEvent], records: Sequence[Any]
     ) -> Sequence[int] | None:
-        # eventsourcing's own insert retries 10 times, each waiting up to the
-        # pool timeout: about 50 s before a command could answer 503 while the
-        # database is down. Two tries keep a restart's broken connection
-        # invisible and answer 503 within seconds otherwise.
+        # Not eventsourcing's insert_events: it retries 10 times, each waiting
+        # up to the pool timeout, about 50 s before a command could answer 503
+        # while the database is down. One try, and one after reconnecting.
+        try:
+            return self._insert_once(events, records)
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error.__cause__, psycopg_pool.PoolTimeout):
+                raise
+            self.drop_broken_connections()
+            try:
+                return self._insert_once(events, records)
+            except IntegrityError:
+                # The first try may have committed and only its answer was lost.
+                if (positions := self._positions_if_stored(events)) is None:
+                    raise
+                return positions
+
+    def _insert_once(
+        self, events: Sequence[StoredEvent], records: Sequence[Any]
+    ) -> Sequence[int] | None:
         insert_once = PostgresApplicationRecorder.insert_events.__wrapped__
         return insert_once(self, events, idempotency=records)  # type: ignore[no-any-return]
 
+    def _positions_if_stored(self, events: Sequence[StoredEvent]) -> list[int] | None:
+        """Positions of exactly these events (same bytes) if all are stored, else None."""
+        positions = []
+        for event in events:
+            stored = {
+                stored.originator_version: (position, stored.state)
+                for position, stored in self.select_history(cast(UUID, event.originator_id))
+            }
+            found = stored.get(event.originator_version)
+            if found is None or found[1] != event.state:
+                return None
+            positions.append(found[0])
+        return positions
+
+    def drop_broken_connections(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.datastore.pool.check()
+
+    select_events = _reconnecting(PostgresApplicationRecorder.select_events)
+    select_notifications = _reconnecting(PostgresApplicationRecorder.select_notifications)
+
+    @_reconnecting
     def find_idempotency(self, key: str) -> StoredResponse | None:
         query = SQL(
             "SELECT k.*, e.notification_id FROM {} k LEFT JOIN {} e "
@@ -93,6 +161,7 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
         )
         return StoredResponse(record=record, position=row["notification_id"])
 
+    @_reconnecting
     def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]:
         query = SQL(
             "SELECT notification_id, originator_version, topic, state FROM {} "
@@ -113,6 +182,7 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
                 for row in curs.fetchall()
             ]
 
+    @_reconnecting
     def ping(self) -> None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute("SELECT 1")

@@ -16,7 +16,7 @@ from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
 from modelledger.bootstrap import Ledger
 from write_model.errors import DomainError
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
 _KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
 
 
@@ -35,12 +35,15 @@ async def get_registry(request: Request) -> ModelRegistry:
 
 
 def parse_if_match(value: str | None) -> int | None:
+    """None for no precondition; 0 never matches (a weak tag, per RFC 9110's strong
+    comparison for If-Match: our ETags are strong, so a weak one is stale)."""
     if value is None or value.strip() == "*":
         return None
-    match = _ETAG.match(value)
+    weak = value.strip().startswith("W/")
+    match = _ETAG.match(value.strip()[2:] if weak else value)
     if match is None:
         raise BadRequest('If-Match must be an ETag like "3"', field="If-Match")
-    return int(match.group(1))
+    return 0 if weak else int(match.group(1))
 
 
 async def command_context(

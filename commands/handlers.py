@@ -8,6 +8,7 @@ here once. It is async for the API; ``handle_sync`` serves the CLI and tests.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -34,7 +35,12 @@ from commands.registry import (
     ModelRegistry,
     store_errors,
 )
-from write_model.errors import ConcurrentChange, DomainError, DuplicateModelName
+from write_model.errors import (
+    ConcurrentChange,
+    DomainError,
+    DuplicateModelName,
+    VersionMismatch,
+)
 from write_model.model import AIModel
 
 Details = dict[str, Any]
@@ -128,8 +134,11 @@ async def handle(registry: ModelRegistry, command: Command, ctx: CommandContext)
         return first
     try:
         return await _execute(registry, command, ctx)
-    except (ConcurrentChange, DuplicateModelName):
-        # Two copies of one retried request raced: the winner's answer is ours too.
+    except (StoreUnavailable, IdempotencyKeyReused):
+        raise
+    except DomainError:
+        # A copy of this very request may have won (the run is now finished, the
+        # name taken...): then its answer is ours too.
         if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
             return first
         raise
@@ -140,15 +149,22 @@ def handle_sync(registry: ModelRegistry, command: Command, ctx: CommandContext) 
     return asyncio.run(handle(registry, command, ctx))
 
 
-async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
-    """Run the handler; if it failed on a cached model, once more from the store.
+MAX_ATTEMPTS = 8
 
-    Models are cached without a read per command, so another process's write
-    can make a cached model stale. A stale model can only fail (a domain error,
-    or a version conflict at the store, which checks every append), so a
-    success is always right and a failure is re-checked against the log.
+
+async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:
+    """Run the handler against the model as it stands, deciding again when it moved.
+
+    Models are cached without a read per command, and concurrent commands on one
+    model race to append. The store checks every append against the version the
+    decision was made on, so a stale decision can only fail: a version conflict,
+    or a domain error from a cached copy that missed another process's write.
+    Either way the command is decided again on the model freshly read from the
+    log (with If-Match, that fresh read answers 412). A success is never stale.
     """
     if isinstance(command, CreateModel):
+        if ctx.expected_version is not None:
+            raise VersionMismatch("If-Match on a model that does not exist yet", field="If-Match")
         try:
             return await registry.commit_async(create_model(command, ctx), ctx)
         except ConcurrentChange:
@@ -157,14 +173,24 @@ async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContex
                 field="name",
             ) from None
     model_id = cast(Any, command).model_id
-    try:
-        return await _change(registry, command, ctx, model_id)
-    except (StoreUnavailable, IdempotencyKeyReused):
-        raise
-    except DomainError:
-        if not registry.forget(model_id):
+    fresh = False
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await _change(registry, command, ctx, model_id)
+        except (StoreUnavailable, IdempotencyKeyReused):
             raise
-        return await _change(registry, command, ctx, model_id)
+        except ConcurrentChange:
+            registry.forget(model_id)
+            if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
+                return first  # the race was lost to a copy of this very request
+            if attempt == MAX_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # jitter against lockstep
+        except DomainError:
+            if fresh or not registry.forget(model_id):
+                raise
+        fresh = True
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _change(

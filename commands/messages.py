@@ -43,15 +43,21 @@ def _utf8(value: str) -> str:
 RESERVED_SHAPE = frozenset({"_type_", "_data_"})
 
 
-def _no_reserved_shape(value: Any) -> None:
+# Deeper values break serialisers on the way out (pydantic stops at 255 levels).
+MAX_JSON_DEPTH = 32
+
+
+def _no_reserved_shape(value: Any, depth: int = 1) -> None:
+    if depth > MAX_JSON_DEPTH and isinstance(value, dict | list):
+        raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, dict):
         if value.keys() == RESERVED_SHAPE:
             raise ValueError('an object with exactly the keys "_type_" and "_data_" is reserved')
         for item in value.values():
-            _no_reserved_shape(item)
+            _no_reserved_shape(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _no_reserved_shape(item)
+            _no_reserved_shape(item, depth + 1)
 
 
 def _strict_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +124,7 @@ Metrics = Annotated[
 ]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 Backend = Annotated[str, StringConstraints(pattern=r"^external$")]
-VersionNumber = Annotated[int, Field(ge=1, le=1_000_000)]
+VersionNumber = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
 
 

@@ -12,6 +12,7 @@ errors once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -24,12 +25,15 @@ from uuid import UUID
 from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.utils import Environment, EnvType
 
 from commands.errors import StoreUnavailable
 from commands.idempotency import IdempotencyRecord, StoredResponse
 from write_model.errors import ConcurrentChange, ModelNotFound, VersionMismatch
 from write_model.model import AIModel
 from write_model.values import EventMetadata
+
+log = logging.getLogger("modelledger.store")
 
 
 class LedgerRecorder(Protocol):
@@ -82,6 +86,12 @@ class CommandResult:
 class ModelRegistry(Application[UUID]):
     name = "ModelRegistry"
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Only what bootstrap passes: eventsourcing would also read the process
+        # environment, where a stray POSTGRES_* or AGGREGATE_CACHE_* variable
+        # could silently change how the store behaves.
+        return Environment(name, dict(env or {}))
+
     @property
     def ledger(self) -> LedgerRecorder:
         return cast(LedgerRecorder, self.recorder)
@@ -122,6 +132,8 @@ class ModelRegistry(Application[UUID]):
 
     def commit(self, model: AIModel, ctx: CommandContext, **details: Any) -> CommandResult:
         """Append the model's new events (with the idempotency record, atomically)."""
+        if not model.pending_events:
+            self._require_current(model)
         future = self._submit(model, ctx, details)
         with store_errors():
             try:
@@ -133,15 +145,22 @@ class ModelRegistry(Application[UUID]):
     async def commit_async(
         self, model: AIModel, ctx: CommandContext, **details: Any
     ) -> CommandResult:
+        if not model.pending_events:  # rare, and it reads the store: in a thread
+            return await to_thread.run_sync(lambda: self.commit(model, ctx, **details))
         future = self._submit(model, ctx, details)
         with store_errors():
             try:
                 positions = await asyncio.wrap_future(future)
             except IntegrityError:
                 raise _conflict(model) from None
-        if not positions:
-            return await to_thread.run_sync(self._committed, model, positions, details)
         return self._committed(model, positions, details)
+
+    def _require_current(self, model: AIModel) -> None:
+        """A decision that changed nothing was not checked by an append: check it here."""
+        with store_errors():
+            history = self.ledger.select_history(model.id)
+        if not history or history[-1][1].originator_version != model.version:
+            raise ConcurrentChange("the model changed while the command was decided")
 
     def _submit(
         self, model: AIModel, ctx: CommandContext, details: dict[str, Any]
@@ -199,4 +218,6 @@ def store_errors() -> Iterator[None]:
     except IntegrityError:
         raise
     except PersistenceError as error:
-        raise StoreUnavailable(f"the event store is unavailable: {error}") from error
+        # The driver's words stay in the log; clients get a stable message.
+        log.warning("event store unavailable: %s", error)
+        raise StoreUnavailable("the event store is unavailable; retry shortly") from error

@@ -31,6 +31,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         aggregate_cache_size=settings.aggregate_cache_size,
+        connect_timeout_seconds=settings.db_connect_timeout,
     )
     registry = ModelRegistry(env=eventsourcing_env(url, options))
     if isinstance(registry.recorder, GroupCommitMixin):

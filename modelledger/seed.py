@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from commands.handlers import handle_sync as handle
+from commands.handlers import handle_sync
 from commands.messages import (
     ArchiveModel,
+    Command,
     CompleteTraining,
     CreateModel,
     DeployModel,
@@ -18,7 +20,7 @@ from commands.messages import (
     TrainModel,
     UpdateModel,
 )
-from commands.registry import CommandContext, ModelRegistry
+from commands.registry import CommandContext, CommandResult, ModelRegistry
 from write_model.errors import DuplicateModelName
 
 TASKS = {
@@ -51,6 +53,12 @@ FAILURES = [
 ]
 
 
+def send(registry: ModelRegistry, command: Command, story: CommandContext) -> CommandResult:
+    """Each command its own id (the events' causation id); one model's story shares a
+    correlation id."""
+    return handle_sync(registry, command, dataclasses.replace(story, command_id=str(uuid.uuid4())))
+
+
 def metrics_for(task: str, rng: random.Random, skill: float) -> dict[str, float]:
     if task == "regression":
         return {"rmse": round(rng.uniform(0.5, 5) / skill, 4), "mae": round(rng.uniform(0.3, 3), 4)}
@@ -73,7 +81,7 @@ def seed_model(registry: ModelRegistry, index: int, rng: random.Random) -> int:
     ctx = CommandContext(actor="seed")
     task = rng.choice(list(TASKS))
     project = rng.choice(PROJECTS)
-    created = handle(
+    created = send(
         registry,
         CreateModel(
             name=f"{task}-{index:06d}-{uuid.uuid4().hex[:4]}",
@@ -90,7 +98,7 @@ def seed_model(registry: ModelRegistry, index: int, rng: random.Random) -> int:
     commands = 1
     versions = 0
     for attempt in range(rng.randint(0, 4)):
-        run = handle(
+        run = send(
             registry,
             TrainModel(
                 model_id=model_id,
@@ -101,13 +109,13 @@ def seed_model(registry: ModelRegistry, index: int, rng: random.Random) -> int:
         )
         run_id = run.details["run_id"]
         if rng.random() < 0.15:
-            handle(
+            send(
                 registry,
                 FailTraining(model_id=model_id, run_id=run_id, reason=rng.choice(FAILURES)),
                 ctx,
             )
         else:
-            handle(
+            send(
                 registry,
                 CompleteTraining(
                     model_id=model_id,
@@ -121,10 +129,10 @@ def seed_model(registry: ModelRegistry, index: int, rng: random.Random) -> int:
         commands += 2
     commands += _deploy(registry, model_id, versions, rng, ctx)
     if rng.random() < 0.1:
-        handle(registry, UpdateModel(model_id=model_id, description="Updated by seed"), ctx)
+        send(registry, UpdateModel(model_id=model_id, description="Updated by seed"), ctx)
         commands += 1
     if versions == 0 and rng.random() < 0.2:
-        handle(registry, ArchiveModel(model_id=model_id, reason="abandoned"), ctx)
+        send(registry, ArchiveModel(model_id=model_id, reason="abandoned"), ctx)
         commands += 1
     return commands
 
@@ -141,14 +149,14 @@ def _deploy(
     commands = 0
     for environment in rng.sample(["staging", "production"], rng.randint(1, 2)):
         for version in range(max(1, versions - 1), versions + 1):
-            handle(
+            send(
                 registry,
                 DeployModel(model_id=model_id, environment=environment, model_version=version),
                 ctx,
             )
             commands += 1
         if versions > 1 and rng.random() < 0.2:
-            handle(registry, RollBackDeployment(model_id=model_id, environment=environment), ctx)
+            send(registry, RollBackDeployment(model_id=model_id, environment=environment), ctx)
             commands += 1
     return commands
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    db_connect_timeout: int = Field(
+        default=5, ge=1, description="seconds to wait for a PostgreSQL connection before 503"
+    )
     aggregate_cache_size: int = Field(default=10_000, ge=0)
     group_commit: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -187,8 +187,9 @@ def test_time_travel_by_version_and_time(client: TestClient) -> None:
     before = client.get(f"{MODELS}/{model_id}", params={"as_of": "2000-01-01T00:00:00Z"})
     assert before.status_code == 404
     assert client.get(f"{MODELS}/{model_id}", params={"at_version": 9}).status_code == 404
-    both = client.get(f"{MODELS}/{model_id}",
-                      params={"at_version": 1, "as_of": history[0]["timestamp"]})
+    both = client.get(
+        f"{MODELS}/{model_id}", params={"at_version": 1, "as_of": history[0]["timestamp"]}
+    )
     assert both.status_code == 400
 
 
@@ -196,20 +197,27 @@ def test_two_replicas_on_one_store_see_each_others_writes(store_url: str) -> Non
     """Replica A caches the model; B changes it; A's next command still sees B's change."""
     replica_a, replica_b = make_ledger(store_url), make_ledger(store_url)
     try:
-        with TestClient(create_app(ledger=replica_a)) as a, TestClient(
-            create_app(ledger=replica_b)
-        ) as b:
+        with (
+            TestClient(create_app(ledger=replica_a)) as a,
+            TestClient(create_app(ledger=replica_b)) as b,
+        ):
             model_id = create(a)["id"]
             run = b.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).json()["run_id"]
-            done = a.post(f"{MODELS}/{model_id}/training-runs/{run}/complete",
-                          json={"metrics": {"accuracy": 0.5}})
+            done = a.post(
+                f"{MODELS}/{model_id}/training-runs/{run}/complete",
+                json={"metrics": {"accuracy": 0.5}},
+            )
             assert done.status_code == 200, done.text
             assert done.json()["version"] == 3
-            deployed = b.post(f"{MODELS}/{model_id}/deploy", headers={"If-Match": '"3"'},
-                              json={"environment": "prod"})
+            deployed = b.post(
+                f"{MODELS}/{model_id}/deploy",
+                headers={"If-Match": '"3"'},
+                json={"environment": "prod"},
+            )
             assert deployed.status_code == 200, deployed.text
-            tagged = a.patch(f"{MODELS}/{model_id}", headers={"If-Match": '"4"'},
-                             json={"tags": ["x"]})
+            tagged = a.patch(
+                f"{MODELS}/{model_id}", headers={"If-Match": '"4"'}, json={"tags": ["x"]}
+            )
             assert tagged.status_code == 200, tagged.text
             read_by_b = b.get(f"{MODELS}/{model_id}")
             assert read_by_b.headers["ETag"] == '"5"'
@@ -217,3 +225,18 @@ def test_two_replicas_on_one_store_see_each_others_writes(store_url: str) -> Non
     finally:
         replica_a.close()
         replica_b.close()
+
+
+def test_concurrent_commands_on_one_model_without_if_match_all_succeed(client: TestClient) -> None:
+    """Without If-Match the client asked for no precondition: the server decides again
+    on the fresh model instead of answering 409 for a race the client cannot see."""
+    model_id = create(client)["id"]
+
+    def train() -> int:
+        status: int = client.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).status_code
+        return status
+
+    statuses = in_parallel(10, train)
+    assert statuses == [202] * 10
+    history = client.get(f"{MODELS}/{model_id}/history").json()["items"]
+    assert [item["version"] for item in history] == list(range(1, 12))

@@ -35,7 +35,7 @@ def test_postgres_outage_gives_503_and_the_service_recovers(postgres_server: str
                 netloc=f"{direct.username}:{direct.password or ''}@127.0.0.1:{proxy.port}"
             )
         )
-        ledger = make_ledger(via_proxy)
+        ledger = make_ledger(via_proxy, db_connect_timeout=1)
         try:
             with TestClient(create_app(ledger=ledger)) as client:
                 model_id = client.post(MODELS, json=NEW).json()["id"]
@@ -62,5 +62,36 @@ def test_postgres_outage_gives_503_and_the_service_recovers(postgres_server: str
                 assert retried.status_code == 202, retried.text
                 history = client.get(f"{MODELS}/{model_id}/history").json()["items"]
                 assert [item["type"] for item in history] == ["ModelCreated", "TrainingStarted"]
+        finally:
+            ledger.close()
+
+
+def test_a_database_restart_that_breaks_every_connection_fails_no_request(
+    postgres_server: str,
+) -> None:
+    direct = urlsplit(fresh_postgres_database(postgres_server))
+    with proxy_to(direct.hostname or "127.0.0.1", direct.port or 5432) as proxy:
+        via_proxy = urlunsplit(
+            direct._replace(
+                netloc=f"{direct.username}:{direct.password or ''}@127.0.0.1:{proxy.port}"
+            )
+        )
+        ledger = make_ledger(via_proxy, db_pool_size=4, db_connect_timeout=1)
+        try:
+            with TestClient(create_app(ledger=ledger)) as client:
+                model_id = client.post(MODELS, json=NEW).json()["id"]
+                for _ in range(3):  # fill the pool with open connections
+                    client.get(f"{MODELS}/{model_id}/history")
+                # Given every pooled connection was cut (a restart), and the database is back
+                proxy.down()
+                proxy.up()
+                # When clients go on, then nothing fails
+                statuses = [
+                    client.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).status_code,
+                    client.get(f"{MODELS}/{model_id}/history").status_code,
+                    client.get(f"{MODELS}/{model_id}").status_code,
+                    client.get("/health").status_code,
+                ]
+                assert statuses == [202, 200, 200, 200]
         finally:
             ledger.close()

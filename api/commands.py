@@ -63,7 +63,11 @@ async def run(
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
     result = await handle(registry, command, ctx)
-    headers = {"ETag": f'"{result.version}"', "X-Position": str(result.position)}
+    headers = {
+        "ETag": f'"{result.version}"',
+        "X-Position": str(result.position),
+        "X-Correlation-ID": ctx.correlation_id,
+    }
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     if status_code == 201:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 from uuid import UUID
 
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelledger.bootstrap import bootstrap
+from adapters.event_store import UnsupportedDatabaseUrl, describe
+from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
 from queries.models import history_item
 
@@ -20,6 +23,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def open_ledger(settings: Settings | None = None, *, must_exist: bool = False) -> Ledger:
+    """The ledger, or a one-line error and exit 1 (no traceback for a bad setting)."""
+    settings = settings or Settings()
+    url = settings.store_url()
+    if must_exist and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        fail(f"no event store at {url} (check MODELLEDGER_DATABASE_URL / MODELLEDGER_DATA_DIR)")
+    try:
+        return bootstrap(settings)
+    except (UnsupportedDatabaseUrl, PersistenceError, OSError) as error:
+        fail(f"cannot open the event store ({describe(url)}): {error}")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -38,7 +58,7 @@ def serve(
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Create the store's tables once here, so worker processes never race to.
-    bootstrap(settings).close()
+    open_ledger(settings).close()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -59,7 +79,7 @@ def events(
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
 ) -> None:
     """Print the event log as JSON lines, in global order."""
-    ledger = bootstrap()
+    ledger = open_ledger(must_exist=True)
     try:
         printed = 0
         start = after + 1
@@ -93,7 +113,7 @@ def seed(
     """Fill the store with realistic demo models through the command handlers."""
     from modelledger.seed import seed as run_seed
 
-    ledger = bootstrap()
+    ledger = open_ledger()
     columns = (
         TextColumn("seeding"),
         BarColumn(),

@@ -196,6 +196,16 @@ class AIModel(Aggregate):
                 field="model_version",
             )
         current = self.deployments.get(environment)
+        if (
+            current
+            and current.model_version == version
+            and endpoint_url
+            in (
+                None,
+                current.endpoint_url,
+            )
+        ):
+            return version  # already serving exactly this: nothing to record
         self.trigger_event(
             self.ModelDeployed,
             environment=environment,
@@ -227,6 +237,7 @@ class AIModel(Aggregate):
             environment=environment,
             model_version=target,
             from_version=current.model_version,
+            endpoint_url=current.previous_endpoint_urls[-1],
             **meta.as_event_fields(),
         )
         return target
@@ -348,15 +359,18 @@ class AIModel(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
             current = model.deployments.get(self.environment)
-            history = list(current.previous_versions) if current else []
+            versions = list(current.previous_versions) if current else []
+            endpoints = list(current.previous_endpoint_urls) if current else []
             if current and current.model_version != self.model_version:
-                history.append(current.model_version)
+                versions.append(current.model_version)
+                endpoints.append(current.endpoint_url)
             model.deployments[self.environment] = Deployment(
                 environment=self.environment,
                 model_version=self.model_version,
                 endpoint_url=self.endpoint_url,
                 deployed_at=self.when,
-                previous_versions=history,
+                previous_versions=versions,
+                previous_endpoint_urls=endpoints,
             )
             model.refresh_status()
 
@@ -364,12 +378,15 @@ class AIModel(Aggregate):
         environment: str
         model_version: int
         from_version: int
+        endpoint_url: str | None
 
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
             current = model.deployments[self.environment]
             current.previous_versions.pop()
+            current.previous_endpoint_urls.pop()
             current.model_version = self.model_version
+            current.endpoint_url = self.endpoint_url
             current.deployed_at = self.when
 
     class ModelUndeployed(Event):

@@ -106,3 +106,4 @@ class Deployment:
     endpoint_url: str | None
     deployed_at: str
     previous_versions: list[int]
+    previous_endpoint_urls: list[str | None]  # one per previous version, restored on rollback

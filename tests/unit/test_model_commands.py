@@ -199,21 +199,51 @@ def test_a_version_that_was_never_trained_cannot_be_deployed(story: Story) -> No
     assert error.field == "model_version"
 
 
-def test_rollback_returns_the_environment_to_the_version_it_served_before(story: Story) -> None:
+def test_rollback_returns_the_environment_to_the_version_and_endpoint_it_served_before(
+    story: Story,
+) -> None:
     story.a_model().a_trained_version().a_trained_version()
     story.given(
-        DeployModel(model_id=story.id, environment="prod", model_version=1),
-        DeployModel(model_id=story.id, environment="prod", model_version=2),
+        DeployModel(
+            model_id=story.id, environment="prod", model_version=1, endpoint_url="https://v1"
+        ),
+        DeployModel(
+            model_id=story.id, environment="prod", model_version=2, endpoint_url="https://v2"
+        ),
     )
     result = story.when(RollBackDeployment(model_id=story.id, environment="prod"))
     assert result.details["model_version"] == 1
     assert story.then_events() == [
-        ("ModelRolledBack", {"environment": "prod", "model_version": 1, "from_version": 2})
+        (
+            "ModelRolledBack",
+            {
+                "environment": "prod",
+                "model_version": 1,
+                "from_version": 2,
+                "endpoint_url": "https://v1",
+            },
+        )
     ]
     deployment = get_model(story.registry, story.id).deployments["prod"]
-    assert (deployment.model_version, deployment.previous_versions) == (1, [])
+    assert (deployment.model_version, deployment.endpoint_url) == (1, "https://v1")
+    assert deployment.previous_versions == []
     story.then_rejected(
         RollBackDeployment(model_id=story.id, environment="prod"), NothingToRollBack
+    )
+
+
+def test_deploying_what_is_already_served_records_nothing(story: Story) -> None:
+    story.a_model().a_trained_version()
+    story.given(DeployModel(model_id=story.id, environment="prod", endpoint_url="https://a"))
+    story.when(DeployModel(model_id=story.id, environment="prod", model_version=1))
+    story.when(DeployModel(model_id=story.id, environment="prod", endpoint_url="https://a"))
+    assert story.then_events() == []
+    story.when(DeployModel(model_id=story.id, environment="prod", endpoint_url="https://b"))
+    [(kind, data)] = story.then_events()
+    assert (kind, data["endpoint_url"], data["previous_version"]) == (
+        "ModelDeployed",
+        "https://b",
+        1,
     )
 
 

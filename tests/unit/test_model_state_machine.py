@@ -319,11 +319,14 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         command = DeployModel(model_id=model_id(name), environment=environment,
                               model_version=version, endpoint_url=f"https://{environment}/")
         refusal = model.refusal_to_deploy(version) if model else None
-        result = self.attempt(name, command, refusal, if_match, keyed)
+        stack = model.served.get(environment.lower(), []) if model else []
+        served = (version or len(model.versions)) if model else None  # none given: the latest
+        # Deploying what is served already (same endpoint here) records nothing.
+        appends = 0 if refusal is None and stack and stack[-1] == served else 1
+        result = self.attempt(name, command, refusal, if_match, keyed, appends)
         if not (result and model):
             return multiple()
-        served = version or len(model.versions)  # no version given: the latest
-        assert result.details["model_version"] == served
+        assert served is not None and result.details["model_version"] == served
         stack = model.served.setdefault(environment.lower(), [])
         if not stack or stack[-1] != served:  # redeploying what is served keeps the history
             stack.append(served)

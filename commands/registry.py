@@ -3,10 +3,10 @@
 Loading is the library's ``repository.get``. Appending goes to the recorder's
 ``submit`` (group commit) instead of ``Application.save``: ``save`` blocks its
 thread until the commit, and in the API that meant a thread per in-flight
-command; ``submit`` returns a future that the event loop can await, which
-measured about twice the commands/s (docs/benchmarks.md). Both paths append
-with the idempotency record in the same transaction and translate store
-errors once.
+command (and GIL contention between them); ``submit`` returns a future that
+the event loop awaits, so a command on a cached model never leaves the loop
+until its commit (docs/benchmarks.md). Both paths append with the idempotency
+record in the same transaction and translate store errors once.
 """
 
 from __future__ import annotations

@@ -250,6 +250,15 @@ class AIModel(Aggregate):
                 + ", ".join(sorted(self.deployments))
                 + " before archiving it"
             )
+        # A run of an archived model could never finish: end it, with the reason.
+        for run in list(self.training_runs.values()):
+            if run.state == "running":
+                self.trigger_event(
+                    self.TrainingFailed,
+                    run_id=run.run_id,
+                    reason="model archived" + (f": {reason}" if reason else ""),
+                    **meta.as_event_fields(),
+                )
         self.trigger_event(self.ModelArchived, reason=reason, **meta.as_event_fields())
 
     # -- invariants ---------------------------------------------------------

@@ -278,6 +278,16 @@ def test_an_archived_model_refuses_training_deploys_and_updates(story: Story) ->
         story.then_rejected(command, ModelArchived)
 
 
+def test_archiving_ends_the_runs_still_running_as_failed(story: Story) -> None:
+    story.a_model().a_training_run()
+    story.when(ArchiveModel(model_id=story.id, reason="superseded"))
+    assert story.then_events() == [
+        ("TrainingFailed", {"run_id": story.run, "reason": "model archived: superseded"}),
+        ("ModelArchived", {"reason": "superseded"}),
+    ]
+    assert status(story) is ModelStatus.ARCHIVED
+
+
 def test_commands_on_an_unknown_model_are_not_found(story: Story) -> None:
     story.model_id = model_id_for("nowhere", "nothing")
     with pytest.raises(ModelNotFound):

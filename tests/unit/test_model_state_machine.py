@@ -295,14 +295,20 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         return result
 
     def attempt(
-        self, name: str, command: Command, refusal: Refusal, if_match: str, keyed: bool,
+        self,
+        name: str,
+        command: Command,
+        refusal: Refusal,
+        if_match: str,
+        keyed: bool,
         appends: int = 1,
     ) -> CommandResult | None:
         """A command to a model: not found first, then If-Match, then the model's rules."""
         model = self.expected.get(name)
         current = model.version if model else 1
-        version = {"absent": None, "current": current, "stale": current - 1,
-                   "ahead": current + 1}[if_match]
+        version = {"absent": None, "current": current, "stale": current - 1, "ahead": current + 1}[
+            if_match
+        ]
         if model is None:
             refusal = ModelNotFound
         elif version not in (None, model.version):
@@ -316,8 +322,12 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         self, name: str, environment: str, version: int | None, if_match: str, keyed: bool
     ) -> MultipleResults[Place]:
         model = self.expected.get(name)
-        command = DeployModel(model_id=model_id(name), environment=environment,
-                              model_version=version, endpoint_url=f"https://{environment}/")
+        command = DeployModel(
+            model_id=model_id(name),
+            environment=environment,
+            model_version=version,
+            endpoint_url=f"https://{environment}/",
+        )
         refusal = model.refusal_to_deploy(version) if model else None
         stack = model.served.get(environment.lower(), []) if model else []
         served = (version or len(model.versions)) if model else None  # none given: the latest
@@ -334,8 +344,13 @@ class ModelLedgerMachine(RuleBasedStateMachine):
 
     # -- rules: one command each --------------------------------------------------------
 
-    @initialize(target=deployed, task=identifiers, framework=identifiers, tags=tags,
-                versions=st.integers(0, 3))
+    @initialize(
+        target=deployed,
+        task=identifiers,
+        framework=identifiers,
+        tags=tags,
+        versions=st.integers(0, 3),
+    )
     def three_models_are_registered_and_alpha_trained_and_deployed(
         self, task: str, framework: str, tags: list[str], versions: int
     ) -> MultipleResults[Place]:
@@ -348,18 +363,23 @@ class ModelLedgerMachine(RuleBasedStateMachine):
             self.complete_training(Run("alpha", run_id), {"accuracy": 0.5}, "absent", False)
         return self.deploy_to("alpha", "staging", 1, "absent", False) if versions else multiple()
 
-    @rule(name=st.sampled_from(NAMES), task=identifiers, framework=identifiers, tags=tags,
-          keyed=keyed)
+    @rule(
+        name=st.sampled_from(NAMES), task=identifiers, framework=identifiers, tags=tags, keyed=keyed
+    )
     def create(self, name: str, task: str, framework: str, tags: list[str], keyed: bool) -> None:
-        command = CreateModel(name=name, project=PROJECT, task=task, framework=framework,
-                              tags=tags)
+        command = CreateModel(name=name, project=PROJECT, task=task, framework=framework, tags=tags)
         refusal = DuplicateModelName if name in self.expected else None  # archived or not
         if self.send(name, command, self.context(command, None, keyed), refusal, appends=1):
-            self.expected[name] = Expected(metadata={
-                "description": "", "task": normalized("task", task), "configuration": {},
-                "framework": normalized("framework", framework), "owner": ACTOR,
-                "tags": normalized("tags", tags),
-            })
+            self.expected[name] = Expected(
+                metadata={
+                    "description": "",
+                    "task": normalized("task", task),
+                    "configuration": {},
+                    "framework": normalized("framework", framework),
+                    "owner": ACTOR,
+                    "tags": normalized("tags", tags),
+                }
+            )
 
     @rule(name=names, changes=metadata_changes, if_match=if_match, keyed=keyed)
     def update(self, name: str, changes: dict[str, Any], if_match: str, keyed: bool) -> None:
@@ -372,14 +392,21 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         if self.attempt(name, command, refusal, if_match, keyed, appends) and model:
             model.metadata.update(effective)
 
-    @rule(target=runs, name=names, dataset=st.sampled_from(("mnist", "imagenet")),
-          hyperparameters=json_objects, if_match=if_match, keyed=keyed)
+    @rule(
+        target=runs,
+        name=names,
+        dataset=st.sampled_from(("mnist", "imagenet")),
+        hyperparameters=json_objects,
+        if_match=if_match,
+        keyed=keyed,
+    )
     def train(
         self, name: str, dataset: str, hyperparameters: dict[str, Any], if_match: str, keyed: bool
     ) -> MultipleResults[Run]:
         model = self.expected.get(name)
-        command = TrainModel(model_id=model_id(name), dataset=dataset,
-                             hyperparameters=hyperparameters)
+        command = TrainModel(
+            model_id=model_id(name), dataset=dataset, hyperparameters=hyperparameters
+        )
         result = self.attempt(name, command, model.refusal() if model else None, if_match, keyed)
         if not (result and model):
             return multiple()
@@ -393,8 +420,12 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         self, run: Run, metrics: dict[str, float], if_match: str, keyed: bool
     ) -> MultipleResults[str]:
         model = self.expected.get(run.name)
-        command = CompleteTraining(model_id=model_id(run.name), run_id=run.run_id,
-                                   metrics=metrics, artifact_uri="s3://bucket/model")
+        command = CompleteTraining(
+            model_id=model_id(run.name),
+            run_id=run.run_id,
+            metrics=metrics,
+            artifact_uri="s3://bucket/model",
+        )
         refusal = model.refusal_to_finish(run.run_id) if model else None
         result = self.attempt(run.name, command, refusal, if_match, keyed)
         if not (result and model):
@@ -420,21 +451,29 @@ class ModelLedgerMachine(RuleBasedStateMachine):
     @rule(run=any_run, if_match=if_match, keyed=keyed)
     def fail_training(self, run: Run, if_match: str, keyed: bool) -> None:
         model = self.expected.get(run.name)
-        command = FailTraining(model_id=model_id(run.name), run_id=run.run_id,
-                               reason="out of memory")
+        command = FailTraining(
+            model_id=model_id(run.name), run_id=run.run_id, reason="out of memory"
+        )
         refusal = model.refusal_to_finish(run.run_id) if model else None
         if self.attempt(run.name, command, refusal, if_match, keyed) and model:
             model.runs[run.run_id] = model.last_outcome = "failed"
 
-    @rule(target=deployed, name=deployable, environment=environments,
-          version=st.none() | st.integers(1, 4), if_match=if_match, keyed=keyed)
+    @rule(
+        target=deployed,
+        name=deployable,
+        environment=environments,
+        version=st.none() | st.integers(1, 4),
+        if_match=if_match,
+        keyed=keyed,
+    )
     def deploy(
         self, name: str, environment: str, version: int | None, if_match: str, keyed: bool
     ) -> MultipleResults[Place]:
         return self.deploy_to(name, environment, version, if_match, keyed)
 
-    @rule(target=deployed, place=deployed, version=st.integers(1, 4), if_match=if_match,
-          keyed=keyed)
+    @rule(
+        target=deployed, place=deployed, version=st.integers(1, 4), if_match=if_match, keyed=keyed
+    )
     def deploy_another_version_there(
         self, place: Place, version: int, if_match: str, keyed: bool
     ) -> MultipleResults[Place]:
@@ -464,8 +503,13 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         model = self.expected.get(name)
         command = ArchiveModel(model_id=model_id(name), reason=reason)
         refusal = model.refusal_to_archive() if model else None
-        if self.attempt(name, command, refusal, if_match, keyed) and model:
+        running = [run for run, state in model.runs.items() if state == "running"] if model else []
+        # Runs still running end as failed ("model archived") before the archive itself.
+        if self.attempt(name, command, refusal, if_match, keyed, 1 + len(running)) and model:
             model.archived = True
+            for run in running:
+                model.runs[run] = "failed"
+                model.last_outcome = "failed"
 
     # -- rules: retries -------------------------------------------------------------------
 
@@ -504,8 +548,10 @@ class ModelLedgerMachine(RuleBasedStateMachine):
             runs = {run_id: run.state for run_id, run in aggregate.training_runs.items()}
             assert runs == model.runs
             assert [(v.run_id, v.metrics) for v in aggregate.versions] == model.versions
-            served = {env: [*d.previous_versions, d.model_version]
-                      for env, d in aggregate.deployments.items()}
+            served = {
+                env: [*d.previous_versions, d.model_version]
+                for env, d in aggregate.deployments.items()
+            }
             assert served == model.served
 
     @invariant()
@@ -575,25 +621,35 @@ def test_a_json_object_shaped_like_a_transcoded_value_is_refused_at_the_edge(
 ) -> None:
     """The store's transcoder would read it back as another type, so it never gets in."""
     with pytest.raises(ValidationError):
-        CreateModel(name="m", task="t", framework="f",
-                    configuration={"x": shaped_like_a_transcoding})
+        CreateModel(
+            name="m", task="t", framework="f", configuration={"x": shaped_like_a_transcoding}
+        )
     with pytest.raises(ValidationError):
-        CompleteTraining(model_id=model_id("m"), run_id="r",
-                         metrics={"_type_": 1.0, "_data_": 2.0})
+        CompleteTraining(model_id=model_id("m"), run_id="r", metrics={"_type_": 1.0, "_data_": 2.0})
 
 
 def test_a_late_retry_of_a_keyed_update_that_changed_nothing_appends_nothing() -> None:
     ledger = make_ledger("memory://")
     try:
         registry, key = ledger.registry, IdempotencyRequest("k-1", "PATCH description=old")
-        handle(registry, CreateModel(name="m", task="t", framework="f", description="old"),
-               CommandContext())
-        first = handle(registry, UpdateModel(model_id=model_id("m"), description="old"),
-                       CommandContext(idempotency=key))  # a no-op: nothing appended
-        handle(registry, UpdateModel(model_id=model_id("m"), description="new"),
-               CommandContext())  # someone else's change
-        again = handle(registry, UpdateModel(model_id=model_id("m"), description="old"),
-                       CommandContext(idempotency=key))  # the client retries its request
+        handle(
+            registry,
+            CreateModel(name="m", task="t", framework="f", description="old"),
+            CommandContext(),
+        )
+        first = handle(
+            registry,
+            UpdateModel(model_id=model_id("m"), description="old"),
+            CommandContext(idempotency=key),
+        )  # a no-op: nothing appended
+        handle(
+            registry, UpdateModel(model_id=model_id("m"), description="new"), CommandContext()
+        )  # someone else's change
+        again = handle(
+            registry,
+            UpdateModel(model_id=model_id("m"), description="old"),
+            CommandContext(idempotency=key),
+        )  # the client retries its request
         assert (again.version, again.position) == (first.version, first.position)
         assert len(registry.ledger.select_history(model_id("m"))) == 2
     finally:

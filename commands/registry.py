@@ -132,14 +132,17 @@ class ModelRegistry(Application[UUID]):
 
     def commit(self, model: AIModel, ctx: CommandContext, **details: Any) -> CommandResult:
         """Append the model's new events (with the idempotency record, atomically)."""
-        if not model.pending_events:
-            self._require_current(model)
+        current = None if model.pending_events else self._current_position(model)
+        if current is not None and ctx.idempotency is None:  # nothing at all to write
+            return CommandResult(str(model.id), model.version, current, details)
         future = self._submit(model, ctx, details)
         with store_errors():
             try:
                 positions = future.result()
             except IntegrityError:
                 raise _conflict(model) from None
+        if current is not None:  # nothing was appended: the model stands where it stood
+            return CommandResult(str(model.id), model.version, current, details)
         return self._committed(model, positions, details)
 
     async def commit_async(
@@ -155,12 +158,14 @@ class ModelRegistry(Application[UUID]):
                 raise _conflict(model) from None
         return self._committed(model, positions, details)
 
-    def _require_current(self, model: AIModel) -> None:
-        """A decision that changed nothing was not checked by an append: check it here."""
+    def _current_position(self, model: AIModel) -> int:
+        """A decision that changed nothing was not checked by an append: check it here,
+        and answer with the position of the model's last event."""
         with store_errors():
             history = self.ledger.select_history(model.id)
         if not history or history[-1][1].originator_version != model.version:
             raise ConcurrentChange("the model changed while the command was decided")
+        return history[-1][0]
 
     def _submit(
         self, model: AIModel, ctx: CommandContext, details: dict[str, Any]
@@ -174,24 +179,14 @@ class ModelRegistry(Application[UUID]):
             key, fingerprint = ctx.idempotency.key, ctx.idempotency.fingerprint
             records.append(IdempotencyRecord(key, fingerprint, str(model.id), version, body))
         stored = [self.mapper.to_stored_event(event) for event in events]
-        if not stored and not records:
-            done: Future[Sequence[int]] = Future()
-            done.set_result([])
-            return done
         return self.ledger.submit(stored, records)
 
     def _committed(
         self, model: AIModel, positions: Sequence[int], details: dict[str, Any]
     ) -> CommandResult:
-        if self.repository.cache is not None and positions:
+        if self.repository.cache is not None:
             self.repository.cache.put(model.id, model)  # as Application.save does
-        position = max(positions) if positions else self.position_of(model)
-        return CommandResult(str(model.id), model.version, position, details)
-
-    def position_of(self, model: AIModel) -> int | None:
-        with store_errors():
-            history = self.ledger.select_history(model.id)
-        return history[-1][0] if history else None
+        return CommandResult(str(model.id), model.version, max(positions), details)
 
 
 def _checked(model: AIModel, ctx: CommandContext) -> AIModel:

@@ -1,0 +1,31 @@
+"""Fixtures of the bad-input stories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.conftest import make_ledger
+from tests.e2e.problems import (
+    Subject,
+    create_model,
+    start_training,
+)
+
+
+@pytest.fixture
+def subject(memory_client: TestClient) -> Subject:
+    model_id = create_model(memory_client)
+    return Subject(model_id, start_training(memory_client, model_id))
+
+
+@pytest.fixture
+def capped_client() -> Iterator[TestClient]:
+    """An app whose body cap is 2 KiB."""
+    ledger = make_ledger("memory://", max_body_bytes=2048)
+    with TestClient(create_app(ledger=ledger)) as test_client:
+        yield test_client
+    ledger.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from copy import deepcopy
@@ -91,6 +91,12 @@ class ModelRegistry(Application[UUID]):
         # environment, where a stray POSTGRES_* or AGGREGATE_CACHE_* variable
         # could silently change how the store behaves.
         return Environment(name, dict(env or {}))
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        # Called with the new position after each append in this process
+        # (projections in the same process look at once instead of polling).
+        self.doorbells: list[Callable[[int], None]] = []
 
     @property
     def ledger(self) -> LedgerRecorder:
@@ -186,7 +192,10 @@ class ModelRegistry(Application[UUID]):
     ) -> CommandResult:
         if self.repository.cache is not None:
             self.repository.cache.put(model.id, model)  # as Application.save does
-        return CommandResult(str(model.id), model.version, max(positions), details)
+        position = max(positions)
+        for ring in self.doorbells:
+            ring(position)
+        return CommandResult(str(model.id), model.version, position, details)
 
 
 def _checked(model: AIModel, ctx: CommandContext) -> AIModel:

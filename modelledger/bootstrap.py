@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
+from adapters.read_store import create_read_engine, read_store_url
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
+from projections.worker import ProjectionWorker, ensure_projections
 
 
 @dataclass
@@ -17,11 +21,24 @@ class Ledger:
     settings: Settings
     registry: ModelRegistry
     backend: str
+    read_engine: Engine
+    worker: ProjectionWorker | None = None
+
+    def start_projections(self) -> ProjectionWorker:
+        """Run every projection in this process (embedded default, or `project`)."""
+        if self.worker is None:
+            self.worker = ProjectionWorker(self.read_engine, self.registry)
+            self.worker.start()
+        return self.worker
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
         if isinstance(self.registry.recorder, GroupCommitMixin):
             self.registry.recorder.stop_group_commit()
         self.registry.close()
+        self.read_engine.dispose()
 
 
 def bootstrap(settings: Settings | None = None) -> Ledger:
@@ -36,4 +53,14 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
     registry = ModelRegistry(env=eventsourcing_env(url, options))
     if isinstance(registry.recorder, GroupCommitMixin):
         registry.recorder.group_commit_enabled = settings.group_commit
-    return Ledger(settings=settings, registry=registry, backend=describe(url))
+    read_engine = create_read_engine(
+        read_store_url(url, settings.read_database_url),
+        pool_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout,
+    )
+    return Ledger(
+        settings=settings, registry=registry, backend=describe(url), read_engine=read_engine
+    )
+
+
+__all__ = ["Ledger", "bootstrap", "ensure_projections"]

@@ -17,6 +17,17 @@ class Settings(BaseSettings):
         description="sqlite:///path, postgresql://user:pass@host:port/db or memory://; "
         "default: a SQLite file in data_dir",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="where the read tables live; default: the event store's PostgreSQL "
+        "database, or a SQLite file beside the event store's",
+    )
+    projections: bool = Field(
+        default=True, description="run the projections inside `serve` (the embedded default)"
+    )
+    min_position_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds a query waits for min_position"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("var")

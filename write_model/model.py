@@ -281,21 +281,14 @@ class AIModel(Aggregate):
         return deployment
 
     def refresh_status(self) -> None:
-        """Status is derived: archived, deployed, training, failed, trained, created."""
-        if self.archived:
-            self.status = ModelStatus.ARCHIVED
-        elif self.deployments:
-            self.status = ModelStatus.DEPLOYED
-        elif any(run.state == "running" for run in self.training_runs.values()):
-            self.status = ModelStatus.TRAINING
-        elif self.last_finished_run and (
-            self.training_runs[self.last_finished_run].state == "failed"
-        ):
-            self.status = ModelStatus.FAILED
-        elif self.versions:
-            self.status = ModelStatus.TRAINED
-        else:
-            self.status = ModelStatus.CREATED
+        last = self.training_runs.get(self.last_finished_run or "")
+        self.status = ModelStatus.derive(
+            archived=self.archived,
+            deployed=bool(self.deployments),
+            training=any(run.state == "running" for run in self.training_runs.values()),
+            last_run_failed=last is not None and last.state == "failed",
+            trained=bool(self.versions),
+        )
 
     # -- events -------------------------------------------------------------
 

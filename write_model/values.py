@@ -31,6 +31,21 @@ class ModelStatus(StrEnum):
     FAILED = "failed"
     ARCHIVED = "archived"
 
+    @classmethod
+    def derive(
+        cls, *, archived: bool, deployed: bool, training: bool, last_run_failed: bool, trained: bool
+    ) -> ModelStatus:
+        """The one rule for a model's status (the aggregate and the catalogue share it)."""
+        if archived:
+            return cls.ARCHIVED
+        if deployed:
+            return cls.DEPLOYED
+        if training:
+            return cls.TRAINING
+        if last_run_failed:
+            return cls.FAILED
+        return cls.TRAINED if trained else cls.CREATED
+
 
 def model_id_for(project: str, name: str) -> uuid.UUID:
     return uuid.uuid5(MODEL_ID_NAMESPACE, f"{project}\x00{name}")

@@ -1,0 +1,72 @@
+"""The read-model database: a SQLAlchemy engine for SQLite or PostgreSQL.
+
+By default the read tables live next to the event store: in the same
+PostgreSQL database, or in a SQLite file beside the event store's file (one
+SQLite file would make projection writes queue behind command writes).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapters.event_store import UnsupportedDatabaseUrl
+
+
+def read_store_url(store_url: str, read_url: str | None) -> str:
+    """The read database's SQLAlchemy URL, derived from the event store's if not set."""
+    url = read_url or store_url
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme in ("postgres", "postgresql"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if scheme == "sqlite":
+        if read_url is None:
+            path = Path(unquote(parts.path)[1:] if parts.path.startswith("/") else parts.path)
+            return f"sqlite:///{path.with_name(path.stem + '.read.sqlite').as_posix()}"
+        return url
+    if scheme == "memory":
+        # The in-memory event store still needs SQL for its read model: a scratch file.
+        folder = tempfile.mkdtemp(prefix="modelledger-read-")
+        return f"sqlite:///{folder}/read.sqlite"
+    raise UnsupportedDatabaseUrl(f"unsupported read database URL scheme {parts.scheme!r}")
+
+
+def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 5) -> Engine:
+    if url.startswith("sqlite"):
+        path = urlsplit(url).path.lstrip("/")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout,
+        connect_args={"connect_timeout": connect_timeout},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
+    # SQLAlchemy's recipe: let it, not the driver, begin transactions, so a
+    # read is one snapshot and DDL is transactional (the blue/green swap).
+    dbapi_connection.isolation_level = None
+    # WAL: queries read while the projector writes. busy_timeout: writers queue.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")

@@ -1,0 +1,102 @@
+"""What every projection is: a named, versioned set of read tables and one
+``process_event`` per domain event type, applied a batch at a time.
+
+eventsourcing's ``Projection``/``ProjectionRunner`` commit one event per
+transaction; a rebuild of a million events needs thousands per transaction, so
+a projection here works on a *batch*: ``prepare`` loads the rows the batch will
+touch in one query, ``process_event`` changes them in memory, ``flush`` writes
+them back in a few bulk statements. The runner commits that and the tracked
+position in one transaction (exactly once).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, Table, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from write_model.model import AIModel
+
+# Keeps IN (...) lists under every backend's bound-parameter limit.
+CHUNK = 500
+
+
+class Projection(ABC):
+    """One read model. Subclasses set ``name``, ``version`` and ``topics`` and
+    register a ``process_event`` method per event type they read."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    topics: ClassVar[tuple[type[AIModel.Event], ...]]
+
+    def __init__(self, conn: Connection, generation: int) -> None:
+        self.conn = conn
+        self.generation = generation
+        self.dialect = conn.dialect.name
+
+    @classmethod
+    @abstractmethod
+    def create_tables(cls, conn: Connection, generation: int) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def drop_tables(cls, conn: Connection, generation: int) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def table_names(cls, generation: int, dialect: str) -> list[str]:
+        """The tables of one generation, in a stable order (verify compares them)."""
+
+    def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:  # noqa: B027
+        """Load what the batch will change (default: nothing)."""
+
+    @abstractmethod
+    def process_event(self, event: AIModel.Event, position: int) -> None:
+        """Change the batch's rows for one event. Subclasses dispatch on the event's
+        type with ``singledispatchmethod``; an event they do not read changes nothing."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Write the batch's changes (the runner commits them with the position)."""
+
+
+def event_time(event: AIModel.Event) -> str:
+    """The sortable text form every read table uses for an instant."""
+    return event.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT for the connection's backend (both speak it)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def select_in(conn: Connection, table: Table, column: str, keys: Iterable[Any]) -> list[Any]:
+    rows: list[Any] = []
+    for part in chunks(keys):
+        rows.extend(conn.execute(table.select().where(table.c[column].in_(part))).all())
+    return rows
+
+
+def pk_tuple(table: Table) -> Any:
+    return tuple_(*table.primary_key.columns)

@@ -1,0 +1,469 @@
+"""The catalogue projection: one row per model for reads and search, each model's
+metric extremes for leaderboards, and counters for statistics.
+
+Statistics are kept as deltas: a batch compares what each touched model
+contributed before it with what it contributes after, and adds the difference
+to the counters (at four roll-up levels: project x task, project, task, all),
+so a statistics query reads a handful of rows at any catalogue size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import singledispatchmethod
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+
+from projections.base import Projection, event_time, select_in, upsert
+from read_model.tables import ALL, CatalogueTables, catalogue_tables
+from write_model.model import EVENT_TYPES, AIModel
+from write_model.values import ModelStatus, is_lower_better
+
+Group = tuple[str, str]  # (project, task), either may be ALL
+CountKey = tuple[str, str, str, str]  # project, task, dimension, key
+
+
+@dataclass
+class Contribution:
+    """What one model adds to the statistics."""
+
+    groups: tuple[Group, ...] = ()
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def roll_up(project: str, task: str) -> tuple[Group, ...]:
+    return ((project, task), (project, ALL), (ALL, task), (ALL, ALL))
+
+
+def contribution(row: dict[str, Any] | None, metrics: dict[str, dict[str, Any]]) -> Contribution:
+    if row is None:
+        return Contribution()
+    counts: Counter[tuple[str, str]] = Counter(
+        {
+            ("status", row["status"]): 1,
+            ("task", row["task"]): 1,
+            ("framework", row["framework"]): 1,
+            ("runs", "started"): row["runs_started"],
+            ("runs", "completed"): row["runs_completed"],
+            ("runs", "failed"): row["runs_failed"],
+        }
+    )
+    for environment in row["deployments"]:
+        counts[("deployments", environment)] += 1
+    return Contribution(roll_up(row["project"], row["task"]), counts, dict(metrics))
+
+
+class CatalogueProjection(Projection):
+    name = "catalogue"
+    version = 1
+    topics = EVENT_TYPES
+
+    def __init__(self, conn: Connection, generation: int) -> None:
+        super().__init__(conn, generation)
+        self.t: CatalogueTables = catalogue_tables(generation, self.dialect)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.stored: set[str] = set()
+        self.metrics: dict[str, dict[str, dict[str, Any]]] = {}
+        self.stored_metrics: set[tuple[str, str]] = set()
+        self.before: dict[str, Contribution] = {}
+        self.tags_before: dict[str, set[str]] = {}
+
+    # -- tables -------------------------------------------------------------
+
+    @classmethod
+    def create_tables(cls, conn: Connection, generation: int) -> None:
+        t = catalogue_tables(generation, conn.dialect.name)
+        t.metadata.create_all(conn)
+        if conn.dialect.name == "sqlite":
+            for statement in _fts5_statements(t.models.name, t.fts_name):
+                conn.exec_driver_sql(statement)
+
+    @classmethod
+    def drop_tables(cls, conn: Connection, generation: int) -> None:
+        t = catalogue_tables(generation, conn.dialect.name)
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t.fts_name}")
+        t.metadata.drop_all(conn)
+
+    @classmethod
+    def table_names(cls, generation: int, dialect: str) -> list[str]:
+        t = catalogue_tables(generation, dialect)
+        return [t.models.name, t.tags.name, t.metrics.name, t.counts.name, t.metric_stats.name]
+
+    # -- batch --------------------------------------------------------------
+
+    def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
+        ids = {str(event.originator_id) for _, event in events}
+        for row in select_in(self.conn, self.t.models, "id", ids):
+            model = dict(row._mapping)
+            model.pop("search", None)  # computed by PostgreSQL
+            self.rows[model["id"]] = model
+            self.stored.add(model["id"])
+            self.tags_before[model["id"]] = set(model["tags"])
+        for row in select_in(self.conn, self.t.metrics, "model_id", self.stored):
+            metric = dict(row._mapping)
+            self.metrics.setdefault(metric["model_id"], {})[metric["metric"]] = metric
+            self.stored_metrics.add((metric["model_id"], metric["metric"]))
+        for model_id, model in self.rows.items():
+            before = {name: dict(m) for name, m in self.metrics.get(model_id, {}).items()}
+            self.before[model_id] = contribution(model, before)
+
+    def _touch(self, event: AIModel.Event, position: int) -> dict[str, Any]:
+        row = self.rows[str(event.originator_id)]
+        row["version"] = event.originator_version
+        row["updated_at"] = event_time(event)
+        row["position"] = position
+        return row
+
+    @staticmethod
+    def _refresh_status(row: dict[str, Any]) -> None:
+        row["status"] = ModelStatus.derive(
+            archived=row["archived"],
+            deployed=bool(row["deployments"]),
+            training=bool(row["running_runs"]),
+            last_run_failed=row["last_run_failed"],
+            trained=row["latest_version"] > 0,
+        ).value
+
+    # -- events -------------------------------------------------------------
+
+    @singledispatchmethod
+    def process_event(self, event: AIModel.Event, position: int) -> None:
+        """Every event type is registered below; an unknown one changes nothing."""
+
+    @process_event.register
+    def created(self, event: AIModel.ModelCreated, position: int) -> None:
+        when = event_time(event)
+        self.rows[str(event.originator_id)] = {
+            "id": str(event.originator_id),
+            "row_number": position,
+            "name": event.name,
+            "project": event.project,
+            "description": event.description,
+            "task": event.task,
+            "framework": event.framework,
+            "tags": list(event.tags),
+            "tags_text": " ".join(event.tags),
+            "configuration": dict(event.configuration),
+            "owner": event.owner,
+            "created_by": event.actor,
+            "status": ModelStatus.CREATED.value,
+            "archived": False,
+            "latest_version": 0,
+            "runs_started": 0,
+            "runs_completed": 0,
+            "runs_failed": 0,
+            "running_runs": [],
+            "last_run_failed": False,
+            "best_metrics": {},
+            "deployments": {},
+            "created_at": when,
+            "updated_at": when,
+            "version": event.originator_version,
+            "position": position,
+        }
+
+    @process_event.register
+    def updated(self, event: AIModel.ModelUpdated, position: int) -> None:
+        row = self._touch(event, position)
+        for key, value in event.changes.items():
+            row[key] = value
+        row["tags_text"] = " ".join(row["tags"])
+
+    @process_event.register
+    def training_started(self, event: AIModel.TrainingStarted, position: int) -> None:
+        row = self._touch(event, position)
+        row["runs_started"] += 1
+        row["running_runs"] = [*row["running_runs"], event.run_id]
+        self._refresh_status(row)
+
+    @process_event.register
+    def trained(self, event: AIModel.ModelTrained, position: int) -> None:
+        row = self._touch(event, position)
+        row["runs_completed"] += 1
+        row["running_runs"] = [r for r in row["running_runs"] if r != event.run_id]
+        row["last_run_failed"] = False
+        row["latest_version"] = event.model_version
+        metrics = self.metrics.setdefault(row["id"], {})
+        for name, value in event.metrics.items():
+            self._record_metric(metrics, row, name, float(value), event.model_version)
+        row["best_metrics"] = {name: _best(m) for name, m in sorted(metrics.items())}
+        self._refresh_status(row)
+
+    @process_event.register
+    def training_failed(self, event: AIModel.TrainingFailed, position: int) -> None:
+        row = self._touch(event, position)
+        row["runs_failed"] += 1
+        row["running_runs"] = [r for r in row["running_runs"] if r != event.run_id]
+        row["last_run_failed"] = True
+        self._refresh_status(row)
+
+    @process_event.register
+    def deployed(self, event: AIModel.ModelDeployed, position: int) -> None:
+        self._serve(event, position, event.environment, event.model_version, event.endpoint_url)
+
+    @process_event.register
+    def rolled_back(self, event: AIModel.ModelRolledBack, position: int) -> None:
+        self._serve(event, position, event.environment, event.model_version, event.endpoint_url)
+
+    @process_event.register
+    def undeployed(self, event: AIModel.ModelUndeployed, position: int) -> None:
+        row = self._touch(event, position)
+        row["deployments"] = {
+            env: d for env, d in row["deployments"].items() if env != event.environment
+        }
+        self._refresh_status(row)
+
+    @process_event.register
+    def archived(self, event: AIModel.ModelArchived, position: int) -> None:
+        row = self._touch(event, position)
+        row["archived"] = True
+        self._refresh_status(row)
+
+    def _serve(
+        self,
+        event: AIModel.Event,
+        position: int,
+        environment: str,
+        version: int,
+        endpoint_url: str | None,
+    ) -> None:
+        row = self._touch(event, position)
+        serving = {"model_version": version, "endpoint_url": endpoint_url}
+        row["deployments"] = dict(
+            sorted(
+                {**row["deployments"], environment: {**serving, "since": event_time(event)}}.items()
+            )
+        )
+        self._refresh_status(row)
+
+    @staticmethod
+    def _record_metric(
+        metrics: dict[str, dict[str, Any]],
+        row: dict[str, Any],
+        name: str,
+        value: float,
+        version: int,
+    ) -> None:
+        m = metrics.get(name)
+        if m is None:
+            metrics[name] = {
+                "model_id": row["id"],
+                "metric": name,
+                "count": 1,
+                "total": value,
+                "min_value": value,
+                "min_version": version,
+                "max_value": value,
+                "max_version": version,
+            }
+            return
+        m["count"] += 1
+        m["total"] += value
+        if value < m["min_value"]:
+            m["min_value"], m["min_version"] = value, version
+        if value > m["max_value"]:
+            m["max_value"], m["max_version"] = value, version
+
+    # -- flush --------------------------------------------------------------
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        self._write_models()
+        self._write_tags()
+        self._write_metrics()
+        after = {
+            model_id: contribution(row, self.metrics.get(model_id, {}))
+            for model_id, row in self.rows.items()
+        }
+        self._write_counts(after)
+        self._write_metric_stats(after)
+
+    def _write_models(self) -> None:
+        models = self.t.models
+        new = [row for model_id, row in self.rows.items() if model_id not in self.stored]
+        old = [row for model_id, row in self.rows.items() if model_id in self.stored]
+        if new:
+            self.conn.execute(models.insert(), new)
+        if old:
+            columns = [c.name for c in models.columns if c.name not in ("id", "search")]
+            statement = (
+                update(models)
+                .where(models.c.id == bindparam("key_id"))
+                .values({name: bindparam(name) for name in columns})
+            )
+            self.conn.execute(statement, [{**row, "key_id": row["id"]} for row in old])
+
+    def _write_tags(self) -> None:
+        tags = self.t.tags
+        added, removed = [], []
+        for model_id, row in self.rows.items():
+            before, after = self.tags_before.get(model_id, set()), set(row["tags"])
+            added += [{"tag": tag, "model_id": model_id} for tag in after - before]
+            removed += [{"key_tag": tag, "key_model": model_id} for tag in before - after]
+        if removed:
+            self.conn.execute(
+                delete(tags).where(
+                    and_(
+                        tags.c.tag == bindparam("key_tag"),
+                        tags.c.model_id == bindparam("key_model"),
+                    )
+                ),
+                removed,
+            )
+        if added:
+            self.conn.execute(tags.insert(), added)
+
+    def _write_metrics(self) -> None:
+        table = self.t.metrics
+        new: list[dict[str, Any]] = []
+        old: list[dict[str, Any]] = []
+        for model_id, metrics in self.metrics.items():
+            row = self.rows[model_id]
+            for name, m in metrics.items():
+                m.update(project=row["project"], task=row["task"], archived=row["archived"])
+                (old if (model_id, name) in self.stored_metrics else new).append(m)
+        if new:
+            self.conn.execute(table.insert(), new)
+        if old:
+            columns = [c.name for c in table.columns if c.name not in ("model_id", "metric")]
+            statement = (
+                update(table)
+                .where(table.c.model_id == bindparam("key_model"))
+                .where(table.c.metric == bindparam("key_metric"))
+                .values({name: bindparam(name) for name in columns})
+            )
+            self.conn.execute(
+                statement,
+                [{**m, "key_model": m["model_id"], "key_metric": m["metric"]} for m in old],
+            )
+
+    def _write_counts(self, after: dict[str, Contribution]) -> None:
+        deltas: Counter[CountKey] = Counter()
+        for model_id, now in after.items():
+            then = self.before.get(model_id, Contribution())
+            for sign, part in ((-1, then), (1, now)):
+                for project, task in part.groups:
+                    for (dimension, key), count in part.counts.items():
+                        deltas[(project, task, dimension, key)] += sign * count
+        changes: list[dict[str, Any]] = [
+            {"project": p, "task": t, "dimension": d, "key": k, "count": n}
+            for (p, t, d, k), n in sorted(deltas.items())
+            if n
+        ]
+        if not changes:
+            return
+        counts = self.t.counts
+        statement = upsert(self.conn, counts)
+        self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(counts.primary_key.columns),
+                set_={"count": counts.c.count + statement.excluded.count},
+            ),
+            changes,
+        )
+        if any(change["count"] < 0 for change in changes):
+            self.conn.execute(delete(counts).where(counts.c.count == 0))
+
+    def _write_metric_stats(self, after: dict[str, Contribution]) -> None:
+        deltas: dict[tuple[str, str, str], dict[str, Any]] = {}
+        stale: set[tuple[str, str, str]] = set()  # lost a contribution: min/max recomputed
+        for model_id, now in after.items():
+            then = self.before.get(model_id, Contribution())
+            for project, task in then.groups:
+                for name, m in then.metrics.items():
+                    d = deltas.setdefault((project, task, name), _no_change())
+                    d["count"] -= m["count"]
+                    d["total"] -= m["total"]
+                    if (project, task) not in now.groups:
+                        stale.add((project, task, name))
+            for project, task in now.groups:
+                for name, m in now.metrics.items():
+                    d = deltas.setdefault((project, task, name), _no_change())
+                    d["count"] += m["count"]
+                    d["total"] += m["total"]
+                    d["min_value"] = min(d["min_value"], m["min_value"])
+                    d["max_value"] = max(d["max_value"], m["max_value"])
+        changes = [
+            {"project": p, "task": t, "metric": name, **d}
+            for (p, t, name), d in sorted(deltas.items())
+            if d["count"] or d["total"] or d["min_value"] != float("inf")
+        ]
+        if changes:
+            self._add_metric_stats(changes)
+        if stale:
+            self._recompute_extremes(stale)
+
+    def _add_metric_stats(self, changes: list[dict[str, Any]]) -> None:
+        stats = self.t.metric_stats
+        least, greatest = (
+            (func.least, func.greatest) if self.dialect == "postgresql" else (func.min, func.max)
+        )
+        statement = upsert(self.conn, stats)
+        self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(stats.primary_key.columns),
+                set_={
+                    "count": stats.c.count + statement.excluded.count,
+                    "total": stats.c.total + statement.excluded.total,
+                    "min_value": least(stats.c.min_value, statement.excluded.min_value),
+                    "max_value": greatest(stats.c.max_value, statement.excluded.max_value),
+                },
+            ),
+            changes,
+        )
+
+    def _recompute_extremes(self, stale: Iterable[tuple[str, str, str]]) -> None:
+        stats, metrics = self.t.metric_stats, self.t.metrics
+        self.conn.execute(delete(stats).where(stats.c.count <= 0))
+        for project, task, name in sorted(stale):
+            where = [metrics.c.metric == name]
+            if project != ALL:
+                where.append(metrics.c.project == project)
+            if task != ALL:
+                where.append(metrics.c.task == task)
+            low, high = self.conn.execute(
+                select(func.min(metrics.c.min_value), func.max(metrics.c.max_value)).where(*where)
+            ).one()
+            if low is None:
+                continue
+            self.conn.execute(
+                update(stats)
+                .where(stats.c.project == project, stats.c.task == task, stats.c.metric == name)
+                .values(min_value=low, max_value=high)
+            )
+
+
+def _no_change() -> dict[str, Any]:
+    return {"count": 0, "total": 0.0, "min_value": float("inf"), "max_value": float("-inf")}
+
+
+def _best(m: dict[str, Any]) -> dict[str, Any]:
+    if is_lower_better(m["metric"]):
+        return {"value": m["min_value"], "model_version": m["min_version"]}
+    return {"value": m["max_value"], "model_version": m["max_version"]}
+
+
+def _fts5_statements(table: str, fts: str) -> list[str]:
+    """An external-content FTS5 index kept in step with the table by triggers."""
+    columns = "name, description, tags_text"
+    new = "new.row_number, new.name, new.description, new.tags_text"
+    old = "old.row_number, old.name, old.description, old.tags_text"
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({columns}, "
+        f"content='{table}', content_rowid='row_number')",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE ON {table} "
+        "WHEN old.name IS NOT new.name OR old.description IS NOT new.description "
+        "OR old.tags_text IS NOT new.tags_text BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); "
+        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
+    ]

@@ -1,0 +1,124 @@
+"""Reading the event log for projections: pages for catch-up, then live following.
+
+PostgreSQL follows through eventsourcing's subscription (LISTEN/NOTIFY); the
+SQLite and in-memory recorders have no subscriptions in eventsourcing 9.5, so
+they poll ``select_notifications`` on a short interval, and an in-process
+commit rings a doorbell so the embedded default sees its own writes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+log = logging.getLogger("modelledger.projections")
+
+
+def read_page(recorder: ApplicationRecorder, after: int, limit: int) -> Sequence[Notification]:
+    return recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+
+
+class Follower(Protocol):
+    def next_batch(self, after: int, limit: int, timeout: float) -> Sequence[Notification]:
+        """Notifications after ``after`` (at most ``limit``); waits up to ``timeout``
+        when there are none yet."""
+
+    def close(self) -> None: ...
+
+
+class PollingFollower:
+    def __init__(
+        self, recorder: ApplicationRecorder, interval: float, doorbell: threading.Event
+    ) -> None:
+        self.recorder = recorder
+        self.interval = interval
+        self.doorbell = doorbell
+
+    def next_batch(self, after: int, limit: int, timeout: float) -> Sequence[Notification]:
+        self.doorbell.clear()
+        page = read_page(self.recorder, after, limit)
+        if page:
+            return page
+        self.doorbell.wait(min(timeout, self.interval))
+        return read_page(self.recorder, after, limit)
+
+    def close(self) -> None:
+        self.doorbell.set()
+
+
+class SubscriptionFollower:
+    """eventsourcing's PostgreSQL subscription, drained in batches by the runner."""
+
+    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        self.recorder = recorder
+        self.buffer: deque[Notification] = deque()
+        self.arrived = threading.Event()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.subscription: object | None = None
+        self.started_after: int | None = None
+        self.closed = False
+
+    def _start(self, after: int) -> None:
+        self.error = None
+        self.buffer.clear()
+        self.started_after = after
+        subscription = self.recorder.subscribe(gt=after)
+        self.subscription = subscription
+
+        def pump() -> None:
+            try:
+                with subscription:
+                    for notification in subscription:
+                        self.buffer.append(notification)
+                        self.arrived.set()
+            except BaseException as error:  # the database went away: restart later
+                self.error = error
+                self.arrived.set()
+
+        self.thread = threading.Thread(target=pump, name="projection-subscription", daemon=True)
+        self.thread.start()
+
+    def _stop(self) -> None:
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            subscription.stop()  # type: ignore[attr-defined]
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+            self.thread = None
+
+    def next_batch(self, after: int, limit: int, timeout: float) -> Sequence[Notification]:
+        if self.error is not None:
+            error = self.error
+            self._stop()
+            raise error
+        if self.subscription is None:
+            self._start(after)
+        if not self.buffer:
+            self.arrived.clear()
+            if not self.buffer:
+                self.arrived.wait(timeout)
+        batch: list[Notification] = []
+        while self.buffer and len(batch) < limit:
+            notification = self.buffer.popleft()
+            if notification.id > after:  # a rebuild's swap may have moved us ahead
+                batch.append(notification)
+        return batch
+
+    def close(self) -> None:
+        self.closed = True
+        self._stop()
+
+
+def follower_for(
+    recorder: ApplicationRecorder, interval: float, doorbell: threading.Event
+) -> Follower:
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return SubscriptionFollower(recorder)
+    return PollingFollower(recorder, interval, doorbell)

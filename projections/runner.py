@@ -1,0 +1,421 @@
+"""Runs one projection: catch up, follow live, rebuild blue/green, hold the lease.
+
+Every batch is one transaction holding the projection's row changes and its
+new position, guarded by ``WHERE owner = me AND position = old``: a worker
+that lost its lease, or raced another, writes nothing (exactly once, one
+writer). A rebuild fills the next generation's tables between live batches and
+swaps them in with one update of the state row once it has caught up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import Notification, PersistenceError
+from eventsourcing.utils import get_topic
+from sqlalchemy import ColumnElement, Connection, Engine, or_, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from commands.registry import ModelRegistry
+from projections.base import Projection
+from projections.follow import Follower, follower_for, read_page
+from read_model.state import STATE_METADATA, ProjectionState, projection_state, read_state
+from write_model.model import AIModel
+
+log = logging.getLogger("modelledger.projections")
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    batch_size: int = 1000
+    rebuild_batch_size: int = 5000
+    poll_interval: float = 0.05
+    lease_seconds: float = 10.0
+    retry_seconds: float = 1.0
+
+
+# A database that cannot be reached: wait and retry (anything else is a bug).
+UNAVAILABLE = (OperationalError, InterfaceError, PersistenceError, OSError)
+
+
+class LeaseLost(Exception):
+    """Another worker owns the projection now (or moved it): this batch is void."""
+
+
+class ProjectionFailed(Exception):
+    def __init__(self, position: int, error: BaseException) -> None:
+        super().__init__(f"event at position {position}: {type(error).__name__}: {error}")
+        self.position = position
+
+
+def now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ensure_projection(engine: Engine, projection: type[Projection]) -> ProjectionState:
+    """Create the state row and first tables if missing; ask for a rebuild when
+    the code's version differs from the stored one; clear a failure (a restart
+    is how a fix is deployed: the projection resumes from its position)."""
+    with engine.begin() as conn:
+        STATE_METADATA.create_all(conn)
+    with engine.begin() as conn:
+        state = read_state(conn, projection.name)
+        if state is None:
+            projection.create_tables(conn, 1)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        projection_state.insert().values(
+                            name=projection.name,
+                            version=projection.version,
+                            generation=1,
+                            position=0,
+                            rebuild_requested=False,
+                            status="running",
+                            updated_at=now_text(),
+                        )
+                    )
+            except IntegrityError:
+                pass  # another process created it first
+        else:
+            values: dict[str, Any] = {}
+            if state.version != projection.version and state.rebuild_generation is None:
+                values["rebuild_requested"] = True
+            if state.status == "failed":
+                values.update(status="running", error=None, error_position=None)
+            if values:
+                _update_state(conn, projection.name, **values)
+        found = read_state(conn, projection.name)
+    assert found is not None
+    return found
+
+
+def _update_state(conn: Connection, name: str, **values: Any) -> int:
+    result = conn.execute(
+        update(projection_state)
+        .where(projection_state.c.name == name)
+        .values(updated_at=now_text(), **values)
+    )
+    return result.rowcount
+
+
+@dataclass
+class ProjectionRunner:
+    projection: type[Projection]
+    engine: Engine
+    registry: ModelRegistry
+    owner: str
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+
+    def __post_init__(self) -> None:
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.holds_lease = False
+        self.topics = {get_topic(cls) for cls in self.projection.topics}
+        self.follower: Follower | None = None
+        self.caught_up = False
+        self.lease_renewed = 0.0
+        self.doorbell = threading.Event()
+
+    def ring(self, _position: int = 0) -> None:
+        """An append in this process: look now rather than at the next poll."""
+        self.doorbell.set()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread = threading.Thread(
+            target=self.run, name=f"projection-{self.projection.name}", daemon=True
+        )
+        self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        if self.follower is not None:
+            self.follower.close()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        self._release_lease()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.step()
+            except UNAVAILABLE as error:
+                self._unavailable(error)
+            except LeaseLost:
+                self.holds_lease = False
+                self.caught_up = False
+            except Exception as error:  # never let the thread die silently
+                log.exception("projection %s: unexpected error", self.projection.name)
+                self._unavailable(error)
+
+    def _unavailable(self, error: BaseException) -> None:
+        """A database is down: say so, wait, retry from the tracked position."""
+        self.last_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        log.warning("projection %s waiting for the database: %s", self.projection.name, error)
+        self.holds_lease = False
+        self.caught_up = False
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
+        self.stopping.wait(self.options.retry_seconds)
+
+    # -- one step -----------------------------------------------------------
+
+    def step(self) -> bool:
+        """Do one unit of work; False when there was nothing to do."""
+        if not self.holds_lease and not self._acquire_lease():
+            self.stopping.wait(min(1.0, self.options.lease_seconds / 3))
+            return False
+        with self.engine.connect() as conn:
+            state = read_state(conn, self.projection.name)
+        assert state is not None
+        self.last_error = None
+        if (state.rebuild_requested or state.rebuild_generation is not None) and (
+            self._rebuild_step(state)
+        ):
+            return True
+        if state.status == "failed":
+            self.stopping.wait(self.options.poll_interval * 10)
+            self._renew_lease_if_due()
+            return False
+        if state.version != self.projection.version:
+            return True  # old tables stay frozen (old schema) until the rebuild swaps
+        worked = self._live_step(state, wait=state.rebuild_generation is None)
+        self._renew_lease_if_due()
+        return worked
+
+    def _live_step(self, state: ProjectionState, wait: bool) -> bool:
+        if self.caught_up:
+            if self.follower is None:
+                self.follower = follower_for(
+                    self.registry.recorder, self.options.poll_interval, self.doorbell
+                )
+            timeout = self.options.lease_seconds / 3 if wait else 0.0
+            page = self.follower.next_batch(state.position, self.options.batch_size, timeout)
+        else:
+            page = read_page(self.registry.recorder, state.position, self.options.batch_size)
+            self.caught_up = len(page) < self.options.batch_size
+        if not page:
+            return False
+        try:
+            self._apply(page, state.generation, state.position, "position")
+        except ProjectionFailed as failure:
+            self._fail(failure)
+        return True
+
+    def _rebuild_step(self, state: ProjectionState) -> bool:
+        """One batch of the rebuild; True once it has swapped in (the state changed)."""
+        name = self.projection.name
+        if state.rebuild_generation is None:
+            generation = state.generation + 1
+            with self.engine.begin() as conn:
+                self.projection.drop_tables(conn, generation)  # a crashed earlier attempt
+                self.projection.create_tables(conn, generation)
+                self._guarded_state(
+                    conn,
+                    projection_state.c.rebuild_generation.is_(None),
+                    rebuild_generation=generation,
+                    rebuild_position=0,
+                    rebuild_requested=False,
+                )
+            log.info("projection %s: rebuilding into generation %d", name, generation)
+            return False
+        after = state.rebuild_position or 0
+        page = read_page(self.registry.recorder, after, self.options.rebuild_batch_size)
+        if page:
+            try:
+                self._apply(page, state.rebuild_generation, after, "rebuild_position")
+            except ProjectionFailed as failure:
+                self._abandon_rebuild(state, failure)
+                return True
+            after = page[-1].id
+        if len(page) < self.options.rebuild_batch_size and (
+            after >= state.position or state.version != self.projection.version
+        ):
+            self._swap(state, after)
+            return True
+        return False
+
+    # -- transactions -------------------------------------------------------
+
+    def _apply(
+        self, page: Sequence[Notification], generation: int, after: int, column: str
+    ) -> None:
+        events = self._decode(page)
+        new_position = page[-1].id
+        try:
+            with self.engine.begin() as conn:
+                self._claim(conn, column, after, new_position)
+                self._project(conn, generation, events)
+        except (*UNAVAILABLE, LeaseLost):
+            raise
+        except Exception:
+            # Find the event at fault: commit what precedes it one by one.
+            # (If every event passes alone, the batch is committed all the same.)
+            self._apply_one_by_one(page, events, generation, after, column)
+
+    def _apply_one_by_one(
+        self,
+        page: Sequence[Notification],
+        events: list[tuple[int, AIModel.Event]],
+        generation: int,
+        after: int,
+        column: str,
+    ) -> None:
+        by_position = dict(events)
+        for notification in page:
+            event = by_position.get(notification.id)
+            try:
+                with self.engine.begin() as conn:
+                    self._claim(conn, column, after, notification.id)
+                    if event is not None:
+                        self._project(conn, generation, [(notification.id, event)])
+            except (*UNAVAILABLE, LeaseLost):
+                raise
+            except Exception as error:
+                raise ProjectionFailed(notification.id, error) from error
+            after = notification.id
+
+    def _decode(self, page: Sequence[Notification]) -> list[tuple[int, AIModel.Event]]:
+        to_event = self.registry.mapper.to_domain_event
+        return [(n.id, to_event(n)) for n in page if n.topic in self.topics]  # type: ignore[misc]
+
+    def _project(
+        self, conn: Connection, generation: int, events: list[tuple[int, AIModel.Event]]
+    ) -> None:
+        if not events:
+            return
+        projection = self.projection(conn, generation)
+        projection.prepare(events)
+        for position, event in events:
+            projection.process_event(event, position)
+        projection.flush()
+
+    def _claim(self, conn: Connection, column: str, old: int, new: int) -> None:
+        """Move the tracked position, only if we hold the lease and nobody moved it."""
+        t = projection_state.c
+        rows = conn.execute(
+            update(projection_state)
+            .where(t.name == self.projection.name, t.owner == self.owner, t[column] == old)
+            .values(
+                {
+                    column: new,
+                    "lease_until": time.time() + self.options.lease_seconds,
+                    "updated_at": now_text(),
+                }
+            )
+        ).rowcount
+        if rows != 1:
+            raise LeaseLost(self.projection.name)
+        self.lease_renewed = time.monotonic()
+
+    def _guarded_state(self, conn: Connection, *where: ColumnElement[bool], **values: Any) -> None:
+        t = projection_state.c
+        rows = conn.execute(
+            update(projection_state)
+            .where(t.name == self.projection.name, t.owner == self.owner, *where)
+            .values(updated_at=now_text(), **values)
+        ).rowcount
+        if rows != 1:
+            raise LeaseLost(self.projection.name)
+
+    # -- outcomes -----------------------------------------------------------
+
+    def _fail(self, failure: ProjectionFailed) -> None:
+        """Stop this projection (the others go on) and say why, until a restart."""
+        log.error("projection %s stopped: %s", self.projection.name, failure)
+        self.last_error = str(failure)
+        with self.engine.begin() as conn:
+            self._guarded_state(
+                conn, status="failed", error=str(failure)[:2000], error_position=failure.position
+            )
+
+    def _abandon_rebuild(self, state: ProjectionState, failure: ProjectionFailed) -> None:
+        log.error("projection %s: rebuild failed: %s", self.projection.name, failure)
+        assert state.rebuild_generation is not None
+        with self.engine.begin() as conn:
+            self.projection.drop_tables(conn, state.rebuild_generation)
+            self._guarded_state(
+                conn,
+                rebuild_generation=None,
+                rebuild_position=None,
+                status="failed" if state.version != self.projection.version else state.status,
+                error=f"rebuild failed: {failure}"[:2000],
+                error_position=failure.position,
+            )
+
+    def _swap(self, state: ProjectionState, position: int) -> None:
+        """Serve the rebuilt generation: one update of the state row, then drop the old."""
+        assert state.rebuild_generation is not None
+        t = projection_state.c
+        with self.engine.begin() as conn:
+            self._guarded_state(
+                conn,
+                t.rebuild_generation == state.rebuild_generation,
+                t.rebuild_position == position,
+                generation=state.rebuild_generation,
+                position=position,
+                version=self.projection.version,
+                rebuild_generation=None,
+                rebuild_position=None,
+                status="running",
+                error=None,
+                error_position=None,
+            )
+        with self.engine.begin() as conn:
+            self.projection.drop_tables(conn, state.generation)
+        log.info(
+            "projection %s: generation %d serving at position %d",
+            self.projection.name,
+            state.rebuild_generation,
+            position,
+        )
+
+    # -- lease --------------------------------------------------------------
+
+    def _acquire_lease(self) -> bool:
+        now = time.time()
+        t = projection_state.c
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                update(projection_state)
+                .where(
+                    t.name == self.projection.name,
+                    or_(t.owner.is_(None), t.owner == self.owner, t.lease_until < now),
+                )
+                .values(owner=self.owner, lease_until=now + self.options.lease_seconds)
+            ).rowcount
+        self.holds_lease = rows == 1
+        if self.holds_lease:
+            self.caught_up = False
+            self.lease_renewed = time.monotonic()
+            log.info("projection %s: lease taken by %s", self.projection.name, self.owner)
+        return self.holds_lease
+
+    def _renew_lease_if_due(self) -> None:
+        if time.monotonic() - self.lease_renewed < self.options.lease_seconds / 3:
+            return
+        with self.engine.begin() as conn:
+            self._guarded_state(conn, lease_until=time.time() + self.options.lease_seconds)
+        self.lease_renewed = time.monotonic()
+
+    def _release_lease(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                t = projection_state.c
+                conn.execute(
+                    update(projection_state)
+                    .where(t.name == self.projection.name, t.owner == self.owner)
+                    .values(owner=None, lease_until=None)
+                )
+        except UNAVAILABLE as error:
+            log.warning("projection %s: lease not released: %s", self.projection.name, error)
+        self.holds_lease = False

@@ -1,0 +1,75 @@
+"""All projections of one process: started by `serve` (embedded) or `modelledger project`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from commands.registry import ModelRegistry
+from projections.base import Projection
+from projections.catalogue import CatalogueProjection
+from projections.deployments import DeploymentsProjection
+from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
+from projections.versions import VersionsProjection
+
+PROJECTIONS: tuple[type[Projection], ...] = (
+    CatalogueProjection,
+    VersionsProjection,
+    DeploymentsProjection,
+)
+
+
+def projection_named(name: str) -> type[Projection]:
+    for projection in PROJECTIONS:
+        if projection.name == name:
+            return projection
+    raise KeyError(name)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def ensure_projections(engine: Engine) -> None:
+    for projection in PROJECTIONS:
+        ensure_projection(engine, projection)
+
+
+@dataclass
+class ProjectionWorker:
+    engine: Engine
+    registry: ModelRegistry
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+    projections: tuple[type[Projection], ...] = PROJECTIONS
+    owner: str = field(default_factory=worker_identity)
+
+    def __post_init__(self) -> None:
+        self.runners = [
+            ProjectionRunner(p, self.engine, self.registry, self.owner, self.options)
+            for p in self.projections
+        ]
+
+    def start(self) -> None:
+        for projection in self.projections:
+            ensure_projection(self.engine, projection)
+        for runner in self.runners:
+            self.registry.doorbells.append(runner.ring)
+            runner.start()
+
+    def stop(self) -> None:
+        for runner in self.runners:
+            runner.stopping.set()
+            if runner.follower is not None:
+                runner.follower.close()
+        for runner in self.runners:
+            runner.stop()
+            if runner.ring in self.registry.doorbells:
+                self.registry.doorbells.remove(runner.ring)
+
+    def errors(self) -> dict[str, str]:
+        """In-process trouble not yet in the state rows (a database that is down)."""
+        return {r.projection.name: r.last_error for r in self.runners if r.last_error}

@@ -1,0 +1,204 @@
+"""The read tables (SQLAlchemy Core), one set per projection generation.
+
+A projection writes into tables named ``<base>_g<generation>``: a rebuild fills
+generation N+1 while N keeps serving, then one transaction points the
+projection's state row at N+1 (blue/green). Queries look the generation up in
+that row (``read_model.state``), so no DDL is needed to swap.
+
+Times are ISO 8601 UTC strings with microseconds (``event_time``): they sort
+the same way as the instants on every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Computed,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import postgresql
+
+# Byte order on every backend, so names sort the same on SQLite and PostgreSQL.
+SORTABLE = String().with_variant(postgresql.VARCHAR(collation="C"), "postgresql")
+TSVECTOR = postgresql.TSVECTOR()
+
+# Statistics rows for "every project" / "every task" use this key (names are never empty).
+ALL = ""
+
+
+def generation_name(base: str, generation: int) -> str:
+    return f"{base}_g{generation}"
+
+
+@dataclass(frozen=True)
+class CatalogueTables:
+    """The catalogue read model: one row per model, search, leaderboards, statistics."""
+
+    metadata: MetaData
+    models: Table
+    tags: Table
+    metrics: Table
+    counts: Table
+    metric_stats: Table
+    fts_name: str  # SQLite's FTS5 index (a virtual table SQLAlchemy does not model)
+
+
+def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
+    """``dialect`` picks the full-text index: a tsvector column on PostgreSQL,
+    an FTS5 table on SQLite (created by ``projections.catalogue``)."""
+    md = MetaData()
+    name = generation_name("catalogue", generation)
+    search: list[Column[object]] = []
+    if dialect == "postgresql":
+        search.append(
+            Column(
+                "search",
+                TSVECTOR,
+                Computed(
+                    "to_tsvector('simple', name || ' ' || description || ' ' || tags_text)",
+                    persisted=True,
+                ),
+            )
+        )
+    models = Table(
+        name,
+        md,
+        Column("id", String(36), primary_key=True),
+        # SQLite's FTS5 index points at this integer; it never changes for a model.
+        Column("row_number", BigInteger, nullable=False, unique=True),
+        Column("name", SORTABLE, nullable=False),
+        Column("project", SORTABLE, nullable=False),
+        Column("description", Text, nullable=False),
+        Column("task", SORTABLE, nullable=False),
+        Column("framework", SORTABLE, nullable=False),
+        Column("tags", JSON, nullable=False),
+        Column("tags_text", Text, nullable=False),
+        Column("configuration", JSON, nullable=False),
+        Column("owner", SORTABLE, nullable=False),
+        Column("created_by", String, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("latest_version", Integer, nullable=False),
+        Column("runs_started", Integer, nullable=False),
+        Column("runs_completed", Integer, nullable=False),
+        Column("runs_failed", Integer, nullable=False),
+        Column("running_runs", JSON, nullable=False),
+        Column("last_run_failed", Boolean, nullable=False),
+        Column("best_metrics", JSON, nullable=False),
+        Column("deployments", JSON, nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column("updated_at", String(40), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("position", BigInteger, nullable=False),
+        *search,
+    )
+    Index(f"{name}_project_name", models.c.project, models.c.name)
+    Index(f"{name}_name", models.c.name, models.c.id)
+    Index(f"{name}_created", models.c.created_at, models.c.id)
+    Index(f"{name}_updated", models.c.updated_at, models.c.id)
+    Index(f"{name}_task", models.c.task, models.c.name)
+    if search:
+        Index(f"{name}_search", models.c.search, postgresql_using="gin")
+    tags = Table(
+        generation_name("catalogue_tags", generation),
+        md,
+        Column("tag", SORTABLE, primary_key=True),
+        Column("model_id", String(36), primary_key=True),
+    )
+    metrics = Table(
+        generation_name("catalogue_metrics", generation),
+        md,
+        Column("model_id", String(36), primary_key=True),
+        Column("metric", SORTABLE, primary_key=True),
+        Column("project", SORTABLE, nullable=False),
+        Column("task", SORTABLE, nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("total", Float, nullable=False),
+        Column("min_value", Float, nullable=False),
+        Column("min_version", Integer, nullable=False),
+        Column("max_value", Float, nullable=False),
+        Column("max_version", Integer, nullable=False),
+    )
+    Index(f"{metrics.name}_min", metrics.c.metric, metrics.c.min_value, metrics.c.model_id)
+    Index(f"{metrics.name}_max", metrics.c.metric, metrics.c.max_value, metrics.c.model_id)
+    counts = Table(
+        generation_name("catalogue_counts", generation),
+        md,
+        Column("project", SORTABLE, primary_key=True),
+        Column("task", SORTABLE, primary_key=True),
+        Column("dimension", String(32), primary_key=True),
+        Column("key", SORTABLE, primary_key=True),
+        Column("count", BigInteger, nullable=False),
+    )
+    metric_stats = Table(
+        generation_name("catalogue_metric_stats", generation),
+        md,
+        Column("project", SORTABLE, primary_key=True),
+        Column("task", SORTABLE, primary_key=True),
+        Column("metric", SORTABLE, primary_key=True),
+        Column("count", BigInteger, nullable=False),
+        Column("total", Float, nullable=False),
+        Column("min_value", Float, nullable=False),
+        Column("max_value", Float, nullable=False),
+    )
+    return CatalogueTables(
+        md,
+        models,
+        tags,
+        metrics,
+        counts,
+        metric_stats,
+        generation_name("catalogue_fts", generation),
+    )
+
+
+def versions_table(generation: int) -> Table:
+    md = MetaData()
+    name = generation_name("model_versions", generation)
+    return Table(
+        name,
+        md,
+        Column("model_id", String(36), primary_key=True),
+        Column("number", Integer, primary_key=True),
+        Column("run_id", String, nullable=False),
+        Column("metrics", JSON, nullable=False),
+        Column("artifact_uri", Text),
+        Column("created_at", String(40), nullable=False),
+        Column("created_by", String, nullable=False),
+        Column("position", BigInteger, nullable=False),
+    )
+
+
+def deployments_table(generation: int) -> Table:
+    """Every stretch of time a version served an environment: to_* NULL = serving now."""
+    md = MetaData()
+    name = generation_name("deployments", generation)
+    table = Table(
+        name,
+        md,
+        Column("model_id", String(36), primary_key=True),
+        Column("environment", SORTABLE, primary_key=True),
+        Column("from_position", BigInteger, primary_key=True),
+        Column("model_version", Integer, nullable=False),
+        Column("endpoint_url", Text),
+        Column("action", String(16), nullable=False),  # deployed | rolled_back
+        Column("from_time", String(40), nullable=False),
+        Column("deployed_by", String, nullable=False),
+        Column("to_position", BigInteger),
+        Column("to_time", String(40)),
+        Column("ended_by", String(16)),  # deployed | rolled_back | undeployed
+    )
+    Index(f"{name}_environment", table.c.environment, table.c.to_position)
+    return table

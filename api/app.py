@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
-from api import commands, errors, health, queries
+from api import admin, commands, errors, health, queries
 from api.health import package_version
 from api.limits import BodySizeLimit
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
+from projections.worker import ensure_projections
 
 DESCRIPTION = """
 ModelLedger is an event-sourced registry for AI models: every change is an event in an
@@ -45,14 +46,24 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         # Commands block on the event store in threads; enough of them lets
         # concurrent commands meet in one group commit.
         to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
-        app.state.ledger = ledger or bootstrap(settings)
+        app.state.ledger = running = ledger or bootstrap(settings)
+        # Embedded default: the projections run here; an API replica (projections
+        # off) only makes sure their tables exist.
+        started = settings.projections and running.worker is None
+        if started:
+            await to_thread.run_sync(running.start_projections)
+        else:
+            await to_thread.run_sync(ensure_projections, running.read_engine)
         if settings.tune_gc:
             tune_garbage_collector()
         try:
             yield
         finally:
             if owned:
-                app.state.ledger.close()
+                running.close()
+            elif started and running.worker is not None:
+                running.worker.stop()
+                running.worker = None
 
     app = FastAPI(
         title="ModelLedger",
@@ -64,5 +75,6 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
 from commands.errors import IdempotencyKeyReused, StoreUnavailable
+from queries.reading import ProjectionBehind, ReadStoreUnavailable
 from write_model.errors import (
     ConcurrentChange,
     DomainError,
@@ -38,6 +39,8 @@ STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     InvalidValue: (422, "Invalid value"),
     IdempotencyKeyReused: (422, "Idempotency-Key reused"),
     StoreUnavailable: (503, "Service unavailable"),
+    ReadStoreUnavailable: (503, "Service unavailable"),
+    ProjectionBehind: (503, "Not yet up to date"),
 }
 
 

@@ -1,41 +1,108 @@
-"""The queries router (GET). Model reads answer from the event log for now."""
+"""The queries router (GET): the catalogue, search, statistics, leaderboards, versions,
+deployments from the read model; a model at a version or time, and its history,
+from the event log. Every answer carries ``X-Position``: the log position it reflects."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.commands import ERRORS
-from api.deps import BadRequest, RegistryDep
+from api.deps import BadRequest, LedgerDep, RegistryDep
 from api.schemas import HistoryResponse, ModelResponse
+from modelledger.bootstrap import Ledger
+from queries.catalogue import catalogue_view, model_deployments, model_row, model_versions
+from queries.leaderboard import top_performing
+from queries.messages import ModelStatistics, Position, SearchModels, TopPerforming
 from queries.models import get_model, model_history, model_view
+from queries.reading import Snapshot, reading
+from queries.search import search_models
+from queries.statistics import model_statistics
+from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"])
+
+T = TypeVar("T")
+MinPosition = Annotated[
+    Position | None,
+    Query(description="wait (bounded) until the answer includes this log position"),
+]
+
+
+def answer(body: Any, position: int, **headers: str) -> JSONResponse:
+    return JSONResponse(body, headers={"X-Position": str(position), **headers})
+
+
+def from_catalogue(
+    ledger: Ledger, min_position: int | None, read: Callable[[Snapshot], T]
+) -> tuple[T, int]:
+    with reading(
+        ledger.read_engine,
+        "catalogue",
+        CATALOGUE_VERSION,
+        min_position,
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        return read(snapshot), snapshot.position
+
+
+@router.get("", responses=ERRORS, summary="List and search the catalogue (the same as /search)")
+@router.get("/search", responses=ERRORS, summary="Search the catalogue")
+def search(ledger: LedgerDep, query: Annotated[SearchModels, Query()]) -> JSONResponse:
+    body, position = from_catalogue(
+        ledger, query.min_position, lambda snapshot: search_models(snapshot, query)
+    )
+    return answer(body, position)
+
+
+@router.get("/statistics", responses=ERRORS, summary="Counts and metric distributions")
+def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query()]) -> JSONResponse:
+    body, position = from_catalogue(
+        ledger, query.min_position, lambda snapshot: model_statistics(snapshot, query)
+    )
+    return answer(body, position)
+
+
+@router.get(
+    "/top-performing", responses=ERRORS, summary="Models ranked by their best version's metric"
+)
+def leaderboard(ledger: LedgerDep, query: Annotated[TopPerforming, Query()]) -> JSONResponse:
+    body, position = from_catalogue(
+        ledger, query.min_position, lambda snapshot: top_performing(snapshot, query)
+    )
+    return answer(body, position)
 
 
 @router.get(
     "/{model_id}",
     response_model=ModelResponse,
     responses=ERRORS,
-    summary="A model now, at a version, or as it was at a time",
+    summary="A model now (catalogue), at a version, or as it was at a time (event log)",
 )
 def read_model(
     model_id: UUID,
+    ledger: LedgerDep,
     registry: RegistryDep,
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
+    min_position: MinPosition = None,
 ) -> JSONResponse:
     if as_of is not None and at_version is not None:
         raise BadRequest("ask for at_version or as_of, not both", field="as_of")
     if as_of is not None and as_of.tzinfo is None:
         raise BadRequest("as_of needs a time zone, e.g. 2026-11-26T12:00:00Z", field="as_of")
-    model = get_model(registry, model_id, at_version=at_version, as_of=as_of)
-    view: dict[str, Any] = model_view(model)
-    return JSONResponse(view, headers={"ETag": f'"{model.version}"'})
+    if as_of is not None or at_version is not None:
+        model, position = get_model(registry, model_id, at_version=at_version, as_of=as_of)
+        return answer(model_view(model), position, ETag=f'"{model.version}"')
+    view, position = from_catalogue(
+        ledger, min_position, lambda snapshot: catalogue_view(model_row(snapshot, model_id))
+    )
+    return answer(view, position, ETag=f'"{view["version"]}"')
 
 
 @router.get(
@@ -44,5 +111,42 @@ def read_model(
     responses=ERRORS,
     summary="The audit trail: every event of the model",
 )
-def read_history(model_id: UUID, registry: RegistryDep) -> dict[str, Any]:
-    return {"id": str(model_id), "items": model_history(registry, model_id)}
+def read_history(model_id: UUID, registry: RegistryDep) -> JSONResponse:
+    items = model_history(registry, model_id)
+    return answer({"id": str(model_id), "items": items}, items[-1]["position"])
+
+
+@router.get("/{model_id}/versions", responses=ERRORS, summary="Every trained version")
+def read_versions(
+    model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None
+) -> JSONResponse:
+    _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
+    with reading(
+        ledger.read_engine,
+        "versions",
+        VERSIONS_VERSION,
+        min_position,
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        items = model_versions(snapshot, model_id)
+        return answer({"id": str(model_id), "items": items}, min(known_at, snapshot.position))
+
+
+@router.get(
+    "/{model_id}/deployments",
+    responses=ERRORS,
+    summary="What each environment serves now, and the history of every environment",
+)
+def read_deployments(
+    model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None
+) -> JSONResponse:
+    _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
+    with reading(
+        ledger.read_engine,
+        "deployments",
+        DEPLOYMENTS_VERSION,
+        min_position,
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        body = {"id": str(model_id), **model_deployments(snapshot, model_id)}
+        return answer(body, min(known_at, snapshot.position))

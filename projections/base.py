@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from write_model.model import AIModel
+from write_model.values import instant
 
 # Keeps IN (...) lists under every backend's bound-parameter limit.
 CHUNK = 500
@@ -66,11 +66,7 @@ class Projection(ABC):
 
 def event_time(event: AIModel.Event) -> str:
     """The sortable text form every read table uses for an instant."""
-    return event.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    return instant(event.timestamp)
 
 
 def chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from projections.base import Projection, event_time, select_in, upsert
-from read_model.tables import ALL, CatalogueTables, catalogue_tables
+from read_model.tables import ALL, CATALOGUE_VERSION, CatalogueTables, catalogue_tables
 from write_model.model import EVENT_TYPES, AIModel
 from write_model.values import ModelStatus, is_lower_better
 
@@ -47,11 +47,12 @@ def contribution(row: dict[str, Any] | None, metrics: dict[str, dict[str, Any]])
             ("status", row["status"]): 1,
             ("task", row["task"]): 1,
             ("framework", row["framework"]): 1,
-            ("runs", "started"): row["runs_started"],
-            ("runs", "completed"): row["runs_completed"],
-            ("runs", "failed"): row["runs_failed"],
         }
     )
+    for run in row["training_runs"].values():
+        counts[("runs", "started")] += 1
+        if run["state"] != "running":
+            counts[("runs", run["state"])] += 1
     for environment in row["deployments"]:
         counts[("deployments", environment)] += 1
     return Contribution(roll_up(row["project"], row["task"]), counts, dict(metrics))
@@ -59,7 +60,7 @@ def contribution(row: dict[str, Any] | None, metrics: dict[str, dict[str, Any]])
 
 class CatalogueProjection(Projection):
     name = "catalogue"
-    version = 1
+    version = CATALOGUE_VERSION
     topics = EVENT_TYPES
 
     def __init__(self, conn: Connection, generation: int) -> None:
@@ -121,12 +122,14 @@ class CatalogueProjection(Projection):
 
     @staticmethod
     def _refresh_status(row: dict[str, Any]) -> None:
+        runs = row["training_runs"]
+        last = runs.get(row["last_finished_run"] or "")
         row["status"] = ModelStatus.derive(
             archived=row["archived"],
             deployed=bool(row["deployments"]),
-            training=bool(row["running_runs"]),
-            last_run_failed=row["last_run_failed"],
-            trained=row["latest_version"] > 0,
+            training=any(run["state"] == "running" for run in runs.values()),
+            last_run_failed=last is not None and last["state"] == "failed",
+            trained=bool(row["versions"]),
         ).value
 
     # -- events -------------------------------------------------------------
@@ -154,11 +157,9 @@ class CatalogueProjection(Projection):
             "status": ModelStatus.CREATED.value,
             "archived": False,
             "latest_version": 0,
-            "runs_started": 0,
-            "runs_completed": 0,
-            "runs_failed": 0,
-            "running_runs": [],
-            "last_run_failed": False,
+            "training_runs": {},
+            "last_finished_run": None,
+            "versions": [],
             "best_metrics": {},
             "deployments": {},
             "created_at": when,
@@ -177,17 +178,32 @@ class CatalogueProjection(Projection):
     @process_event.register
     def training_started(self, event: AIModel.TrainingStarted, position: int) -> None:
         row = self._touch(event, position)
-        row["runs_started"] += 1
-        row["running_runs"] = [*row["running_runs"], event.run_id]
+        run = {
+            "run_id": event.run_id,
+            "dataset": event.dataset,
+            "hyperparameters": dict(event.hyperparameters),
+            "backend": event.backend,
+            "started_at": event_time(event),
+            "state": "running",
+            "model_version": None,
+            "failure_reason": None,
+        }
+        row["training_runs"] = {**row["training_runs"], event.run_id: run}
         self._refresh_status(row)
 
     @process_event.register
     def trained(self, event: AIModel.ModelTrained, position: int) -> None:
         row = self._touch(event, position)
-        row["runs_completed"] += 1
-        row["running_runs"] = [r for r in row["running_runs"] if r != event.run_id]
-        row["last_run_failed"] = False
+        self._finish_run(row, event.run_id, state="completed", model_version=event.model_version)
         row["latest_version"] = event.model_version
+        version = {
+            "number": event.model_version,
+            "run_id": event.run_id,
+            "metrics": dict(event.metrics),
+            "artifact_uri": event.artifact_uri,
+            "created_at": event_time(event),
+        }
+        row["versions"] = [*row["versions"], version]
         metrics = self.metrics.setdefault(row["id"], {})
         for name, value in event.metrics.items():
             self._record_metric(metrics, row, name, float(value), event.model_version)
@@ -197,10 +213,15 @@ class CatalogueProjection(Projection):
     @process_event.register
     def training_failed(self, event: AIModel.TrainingFailed, position: int) -> None:
         row = self._touch(event, position)
-        row["runs_failed"] += 1
-        row["running_runs"] = [r for r in row["running_runs"] if r != event.run_id]
-        row["last_run_failed"] = True
+        self._finish_run(row, event.run_id, state="failed", failure_reason=event.reason)
         self._refresh_status(row)
+
+    @staticmethod
+    def _finish_run(row: dict[str, Any], run_id: str, **outcome: Any) -> None:
+        runs = dict(row["training_runs"])
+        runs[run_id] = {**runs[run_id], **outcome}
+        row["training_runs"] = runs
+        row["last_finished_run"] = run_id
 
     @process_event.register
     def deployed(self, event: AIModel.ModelDeployed, position: int) -> None:
@@ -232,13 +253,26 @@ class CatalogueProjection(Projection):
         version: int,
         endpoint_url: str | None,
     ) -> None:
+        """Deployed or rolled back: the environment serves ``version`` now."""
         row = self._touch(event, position)
-        serving = {"model_version": version, "endpoint_url": endpoint_url}
-        row["deployments"] = dict(
-            sorted(
-                {**row["deployments"], environment: {**serving, "since": event_time(event)}}.items()
-            )
-        )
+        current = row["deployments"].get(environment)
+        versions = list(current["previous_versions"]) if current else []
+        endpoints = list(current["previous_endpoint_urls"]) if current else []
+        if isinstance(event, AIModel.ModelRolledBack):
+            versions.pop()
+            endpoints.pop()
+        elif current and current["model_version"] != version:
+            versions.append(current["model_version"])
+            endpoints.append(current["endpoint_url"])
+        serving = {
+            "environment": environment,
+            "model_version": version,
+            "endpoint_url": endpoint_url,
+            "deployed_at": event_time(event),
+            "previous_versions": versions,
+            "previous_endpoint_urls": endpoints,
+        }
+        row["deployments"] = dict(sorted({**row["deployments"], environment: serving}.items()))
         self._refresh_status(row)
 
     @staticmethod

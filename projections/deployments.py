@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, update
 
 from projections.base import Projection, event_time, select_in
-from read_model.tables import deployments_table
+from read_model.tables import DEPLOYMENTS_VERSION, deployments_table
 from write_model.model import AIModel
 
 
 class DeploymentsProjection(Projection):
     name = "deployments"
-    version = 1
+    version = DEPLOYMENTS_VERSION
     topics = (AIModel.ModelDeployed, AIModel.ModelRolledBack, AIModel.ModelUndeployed)
 
     def __init__(self, conn: Connection, generation: int) -> None:

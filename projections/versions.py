@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from projections.base import Projection, event_time
-from read_model.tables import versions_table
+from read_model.tables import VERSIONS_VERSION, versions_table
 from write_model.model import AIModel
 
 
 class VersionsProjection(Projection):
     name = "versions"
-    version = 1
+    version = VERSIONS_VERSION
     topics = (AIModel.ModelTrained,)
 
     def __init__(self, conn: Connection, generation: int) -> None:

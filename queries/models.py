@@ -6,7 +6,6 @@ from the log itself so they are exact at any version or time.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from itertools import takewhile
@@ -14,11 +13,11 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
-from eventsourcing.domain import Aggregate
 
 from commands.registry import ModelRegistry, store_errors
 from write_model.errors import ModelNotFound
 from write_model.model import AIModel
+from write_model.values import instant
 
 BASE_EVENT_FIELDS = frozenset(
     {
@@ -39,20 +38,26 @@ def get_model(
     *,
     at_version: int | None = None,
     as_of: datetime | None = None,
-) -> AIModel:
+) -> tuple[AIModel, int]:
     """Fold the model's events from the store (never the command side's cache,
-    which another API process's writes can make stale)."""
+    which another API process's writes can make stale); with the position of
+    the last event folded."""
     with store_errors():
-        events = cast(Iterable[Aggregate.Event], registry.events.get(model_id, lte=at_version))
-        if as_of is not None:
-            events = takewhile(lambda event: event.timestamp <= as_of, events)
-        model = cast(AIModel | None, project_aggregate(None, events))
+        rows = registry.ledger.select_history(model_id)
+    folded = [
+        (position, cast(AIModel.Event, registry.mapper.to_domain_event(stored)))
+        for position, stored in rows
+        if at_version is None or stored.originator_version <= at_version
+    ]
+    if as_of is not None:
+        folded = list(takewhile(lambda item: item[1].timestamp <= as_of, folded))
+    model = cast(AIModel | None, project_aggregate(None, (event for _, event in folded)))
     if model is None:
         when = f" at {as_of.isoformat()}" if as_of else ""
         raise ModelNotFound(f"model {model_id} did not exist{when}")
     if at_version is not None and model.version != at_version:
         raise ModelNotFound(f"model {model_id} has no version {at_version}")
-    return model
+    return model, folded[-1][0]
 
 
 def model_view(model: AIModel) -> dict[str, Any]:
@@ -68,8 +73,8 @@ def model_view(model: AIModel) -> dict[str, Any]:
         "configuration": dict(model.configuration),
         "owner": model.owner,
         "status": str(model.status),
-        "created_at": model.created_on.isoformat(),
-        "updated_at": model.modified_on.isoformat(),
+        "created_at": instant(model.created_on),
+        "updated_at": instant(model.modified_on),
         "latest_version": len(model.versions) or None,
         "versions": [asdict(version) for version in model.versions],
         "training_runs": [asdict(run) for run in model.training_runs.values()],
@@ -94,7 +99,7 @@ def history_item(position: int, event: Any) -> dict[str, Any]:
         "position": position,
         "version": event.originator_version,
         "type": type(event).__name__,
-        "timestamp": event.timestamp.isoformat(),
+        "timestamp": instant(event.timestamp),
         "actor": event.actor,
         "correlation_id": event.correlation_id,
         "causation_id": event.causation_id,

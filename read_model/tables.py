@@ -36,6 +36,12 @@ TSVECTOR = postgresql.TSVECTOR()
 # Statistics rows for "every project" / "every task" use this key (names are never empty).
 ALL = ""
 
+# A projection's version is its tables' shape and meaning: bumping one makes
+# the projection rebuild itself into new tables on start.
+CATALOGUE_VERSION = 1
+VERSIONS_VERSION = 1
+DEPLOYMENTS_VERSION = 1
+
 
 def generation_name(base: str, generation: int) -> str:
     return f"{base}_g{generation}"
@@ -74,7 +80,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     models = Table(
         name,
         md,
-        Column("id", String(36), primary_key=True),
+        Column("id", SORTABLE, primary_key=True),
         # SQLite's FTS5 index points at this integer; it never changes for a model.
         Column("row_number", BigInteger, nullable=False, unique=True),
         Column("name", SORTABLE, nullable=False),
@@ -90,13 +96,11 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         Column("status", String(16), nullable=False),
         Column("archived", Boolean, nullable=False),
         Column("latest_version", Integer, nullable=False),
-        Column("runs_started", Integer, nullable=False),
-        Column("runs_completed", Integer, nullable=False),
-        Column("runs_failed", Integer, nullable=False),
-        Column("running_runs", JSON, nullable=False),
-        Column("last_run_failed", Boolean, nullable=False),
+        Column("training_runs", JSON, nullable=False),  # run id -> run, in start order
+        Column("last_finished_run", String),
+        Column("versions", JSON, nullable=False),
         Column("best_metrics", JSON, nullable=False),
-        Column("deployments", JSON, nullable=False),
+        Column("deployments", JSON, nullable=False),  # environment -> what it serves
         Column("created_at", String(40), nullable=False),
         Column("updated_at", String(40), nullable=False),
         Column("version", Integer, nullable=False),
@@ -114,12 +118,12 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         generation_name("catalogue_tags", generation),
         md,
         Column("tag", SORTABLE, primary_key=True),
-        Column("model_id", String(36), primary_key=True),
+        Column("model_id", SORTABLE, primary_key=True),
     )
     metrics = Table(
         generation_name("catalogue_metrics", generation),
         md,
-        Column("model_id", String(36), primary_key=True),
+        Column("model_id", SORTABLE, primary_key=True),
         Column("metric", SORTABLE, primary_key=True),
         Column("project", SORTABLE, nullable=False),
         Column("task", SORTABLE, nullable=False),
@@ -170,7 +174,7 @@ def versions_table(generation: int) -> Table:
     return Table(
         name,
         md,
-        Column("model_id", String(36), primary_key=True),
+        Column("model_id", SORTABLE, primary_key=True),
         Column("number", Integer, primary_key=True),
         Column("run_id", String, nullable=False),
         Column("metrics", JSON, nullable=False),
@@ -188,7 +192,7 @@ def deployments_table(generation: int) -> Table:
     table = Table(
         name,
         md,
-        Column("model_id", String(36), primary_key=True),
+        Column("model_id", SORTABLE, primary_key=True),
         Column("environment", SORTABLE, primary_key=True),
         Column("from_position", BigInteger, primary_key=True),
         Column("model_version", Integer, nullable=False),

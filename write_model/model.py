@@ -28,6 +28,7 @@ from write_model.values import (
     ModelStatus,
     ModelVersion,
     TrainingRun,
+    instant,
     model_id_for,
     validate_metrics,
 )
@@ -43,7 +44,7 @@ class AIModel(Aggregate):
 
         @property
         def when(self) -> str:
-            return self.timestamp.isoformat()
+            return instant(self.timestamp)
 
     class ModelCreated(Event, Aggregate.Created):
         name: str

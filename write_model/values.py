@@ -6,6 +6,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +46,12 @@ class ModelStatus(StrEnum):
         if last_run_failed:
             return cls.FAILED
         return cls.TRAINED if trained else cls.CREATED
+
+
+def instant(moment: datetime) -> str:
+    """The one text form of a time: ISO 8601, UTC, always with microseconds,
+    so texts sort as the instants do (read tables sort and page on them)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def model_id_for(project: str, name: str) -> uuid.UUID:

@@ -15,6 +15,8 @@ from typing import Any, cast
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from tests.support.reads import model_now
+
 MODELS = "/api/v1/models"
 PROBLEM_JSON = "application/problem+json"
 UNKNOWN_MODEL = "00000000-0000-4000-8000-000000000000"
@@ -109,7 +111,7 @@ def trained_model(client: TestClient) -> str:
 
 
 def model_version(client: TestClient, model_id: str) -> int:
-    response = client.get(f"{MODELS}/{model_id}")
+    response = model_now(client, model_id)
     assert response.status_code == 200, response.text
     version: int = response.json()["version"]
     return version

@@ -28,6 +28,7 @@ from tests.e2e.problems import (
     raw_json,
     unique_name,
 )
+from tests.support.reads import model_now
 
 # -- bodies that are not JSON objects -------------------------------------------------------------
 
@@ -133,7 +134,7 @@ def test_a_metric_that_is_not_a_number_is_refused_by_name(
     response = raw_json(memory_client, "POST", url, json.dumps({"metrics": {"accuracy": value}}))
     # Then the metric is refused by name and no model version was created
     assert_problem(response, 422, "body.metrics.accuracy")
-    model = memory_client.get(f"{MODELS}/{subject.model_id}").json()
+    model = model_now(memory_client, subject.model_id).json()
     assert model["versions"] == [], model
 
 
@@ -185,7 +186,7 @@ def test_a_non_finite_hyperparameter_is_refused(
     response = raw_json(memory_client, "POST", subject.path(TRAIN[1]), text)
     # Then it is refused by name, and the model still reads back
     assert_problem(response, 422, field_prefix="body.hyperparameters")
-    assert memory_client.get(f"{MODELS}/{subject.model_id}").status_code == 200
+    assert model_now(memory_client, subject.model_id).status_code == 200
 
 
 @pytest.mark.parametrize(

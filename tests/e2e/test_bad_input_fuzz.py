@@ -23,6 +23,7 @@ from tests.e2e.problems import (
     start_training,
     unique_name,
 )
+from tests.support.reads import model_now
 
 # -- property: random JSON never yields a 500 -----------------------------------------------------
 
@@ -99,7 +100,7 @@ def test_any_json_value_in_any_create_field_never_yields_a_500(
     else:
         # and what was accepted can be read back as JSON
         model_id = response.json()["id"]
-        assert memory_client.get(f"{MODELS}/{model_id}").status_code == 200
+        assert model_now(memory_client, model_id).status_code == 200
         assert memory_client.get(f"{MODELS}/{model_id}/history").status_code == 200
 
 
@@ -131,7 +132,7 @@ def test_any_metrics_object_never_yields_a_500(
     else:
         # and only finite numbers (not booleans, not strings) were accepted
         assert all(is_finite_number(value) for value in metrics.values()), metrics
-        model = memory_client.get(f"{MODELS}/{model_id}")
+        model = model_now(memory_client, model_id)
         assert model.status_code == 200, model.text
 
 

@@ -17,6 +17,7 @@ from tests.e2e.problems import (
     start_training,
     trained_model,
 )
+from tests.support.reads import model_now
 
 # -- the same stories on both real stores (SQLite and PostgreSQL) ---------------------------------
 
@@ -48,7 +49,7 @@ class TestOnRealStores:
         response = raw_json(client, "POST", url, '{"metrics": {"loss": NaN}}')
         # Then the metric is named and the run is still running
         assert_problem(response, 422, "body.metrics.loss")
-        assert client.get(f"{MODELS}/{model_id}").json()["status"] == "training"
+        assert model_now(client, model_id).json()["status"] == "training"
 
     def test_unknown_model_and_run_are_404(self, client: TestClient) -> None:
         # Given a model with a running training run

@@ -32,6 +32,7 @@ from tests.e2e.problems import (
     trained_model,
     unique_name,
 )
+from tests.support.reads import model_now
 
 # -- ids in the path ------------------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ def test_an_unknown_run_id_is_404(
     response = memory_client.request(method, url, json=VALID_BODIES[endpoint])
     # Then it is a 404, and the real run is untouched
     assert_problem(response, 404)
-    model = memory_client.get(f"{MODELS}/{subject.model_id}").json()
+    model = model_now(memory_client, subject.model_id).json()
     assert model["status"] == "training", model
 
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
+from tests.support.reads import model_now
 
 MODELS = "/api/v1/models"
 NEW_MODEL = {
@@ -71,7 +72,7 @@ def test_a_full_lifecycle_is_recorded_in_order_with_positions(client: TestClient
     positions = [item["position"] for item in history]
     assert positions == sorted(positions) and len(set(positions)) == 6
     assert archived.json()["position"] == positions[-1]
-    assert client.get(f"{MODELS}/{model_id}").json()["status"] == "archived"
+    assert model_now(client, model_id).json()["status"] == "archived"
 
 
 def test_sixteen_parallel_creates_of_one_name_give_exactly_one_201(client: TestClient) -> None:
@@ -96,7 +97,7 @@ def test_two_writers_with_the_same_if_match_one_wins(client: TestClient) -> None
     statuses = in_parallel(2, update)
     assert sorted(statuses)[0] == 200
     assert sorted(statuses)[1] in (409, 412)  # lost the race at the store, or read it late
-    assert client.get(f"{MODELS}/{model_id}").json()["version"] == 2
+    assert model_now(client, model_id).json()["version"] == 2
 
 
 def test_many_concurrent_commands_on_different_models_all_commit(client: TestClient) -> None:
@@ -163,7 +164,7 @@ def test_an_idempotency_key_survives_a_restart(ledger: Ledger, store_url: str) -
 
 def test_etag_tracks_the_aggregate_version(client: TestClient) -> None:
     model_id = create(client)["id"]
-    response = client.get(f"{MODELS}/{model_id}")
+    response = model_now(client, model_id)
     assert response.headers["ETag"] == '"1"'
     updated = client.put(
         f"{MODELS}/{model_id}",
@@ -219,7 +220,9 @@ def test_two_replicas_on_one_store_see_each_others_writes(store_url: str) -> Non
                 f"{MODELS}/{model_id}", headers={"If-Match": '"4"'}, json={"tags": ["x"]}
             )
             assert tagged.status_code == 200, tagged.text
-            read_by_b = b.get(f"{MODELS}/{model_id}")
+            read_by_b = b.get(
+                f"{MODELS}/{model_id}", params={"min_position": tagged.json()["position"]}
+            )
             assert read_by_b.headers["ETag"] == '"5"'
             assert read_by_b.json()["tags"] == ["x"]
     finally:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.conftest import fresh_postgres_database, make_ledger
+from tests.support.reads import model_now
 from tests.support.tcp_proxy import proxy_to
 
 MODELS = "/api/v1/models"
@@ -89,7 +90,7 @@ def test_a_database_restart_that_breaks_every_connection_fails_no_request(
                 statuses = [
                     client.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).status_code,
                     client.get(f"{MODELS}/{model_id}/history").status_code,
-                    client.get(f"{MODELS}/{model_id}").status_code,
+                    model_now(client, model_id).status_code,
                     client.get("/health").status_code,
                 ]
                 assert statuses == [202, 200, 200, 200]

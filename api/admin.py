@@ -1,0 +1,39 @@
+"""Operators' routes: projections and their rebuilds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.commands import ERRORS
+from api.deps import LedgerDep
+from commands.registry import store_errors
+from projections.worker import PROJECTIONS
+from queries.projections import projection_report, request_rebuild
+
+router = APIRouter(prefix="/api/v1/admin", tags=["operations"])
+
+
+@router.get("/projections", responses=ERRORS, summary="Each projection's position, lag and status")
+def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
+    with store_errors():
+        head = ledger.registry.recorder.max_notification_id() or 0
+    versions = {p.name: p.version for p in PROJECTIONS}
+    return projection_report(ledger.read_engine, head, versions)
+
+
+@router.post(
+    "/projections/{name}/rebuild",
+    status_code=202,
+    responses=ERRORS,
+    summary="Rebuild a projection into fresh tables from position 0, then swap them in",
+)
+def rebuild_projection(name: str, ledger: LedgerDep) -> JSONResponse:
+    request_rebuild(ledger.read_engine, name, {p.name for p in PROJECTIONS})
+    return JSONResponse(
+        {"name": name, "status": "rebuild requested"},
+        status_code=202,
+        headers={"Location": "/api/v1/admin/projections"},
+    )

@@ -1,0 +1,114 @@
+"""Queries over the catalogue read model: one model, its versions and its deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, select
+
+from queries.reading import Snapshot
+from read_model.tables import catalogue_tables, deployments_table, versions_table
+from write_model.errors import ModelNotFound
+
+
+def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
+    models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
+    row = snapshot.conn.execute(select(models).where(models.c.id == str(model_id))).first()
+    if row is None:
+        raise ModelNotFound(f"model {model_id} not found")
+    return row
+
+
+def catalogue_view(row: Row[Any]) -> dict[str, Any]:
+    """A catalogue row in the shape of the model resource (the same fields, in the
+    same form, as folding the model's events gives)."""
+    return {
+        "id": row.id,
+        "version": row.version,
+        "name": row.name,
+        "project": row.project,
+        "description": row.description,
+        "task": row.task,
+        "framework": row.framework,
+        "tags": list(row.tags),
+        "configuration": dict(row.configuration),
+        "owner": row.owner,
+        "status": row.status,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "latest_version": row.latest_version or None,
+        "versions": list(row.versions),
+        "training_runs": list(row.training_runs.values()),
+        "deployments": dict(row.deployments),
+    }
+
+
+def summary_view(row: Row[Any]) -> dict[str, Any]:
+    """What a search hit shows: enough to choose, without runs and versions."""
+    return {
+        "id": row.id,
+        "version": row.version,
+        "name": row.name,
+        "project": row.project,
+        "description": row.description,
+        "task": row.task,
+        "framework": row.framework,
+        "tags": list(row.tags),
+        "owner": row.owner,
+        "status": row.status,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "latest_version": row.latest_version or None,
+        "best_metrics": dict(row.best_metrics),
+        "deployments": {
+            env: {"model_version": d["model_version"], "endpoint_url": d["endpoint_url"]}
+            for env, d in row.deployments.items()
+        },
+    }
+
+
+def model_versions(snapshot: Snapshot, model_id: UUID) -> list[dict[str, Any]]:
+    table = versions_table(snapshot.generation)
+    rows = snapshot.conn.execute(
+        select(table).where(table.c.model_id == str(model_id)).order_by(table.c.number)
+    ).all()
+    return [
+        {
+            "number": row.number,
+            "run_id": row.run_id,
+            "metrics": dict(row.metrics),
+            "artifact_uri": row.artifact_uri,
+            "created_at": row.created_at,
+            "created_by": row.created_by,
+            "position": row.position,
+        }
+        for row in rows
+    ]
+
+
+def model_deployments(snapshot: Snapshot, model_id: UUID) -> dict[str, Any]:
+    """What each environment serves now, and every stretch it served before."""
+    table = deployments_table(snapshot.generation)
+    rows = snapshot.conn.execute(
+        select(table)
+        .where(table.c.model_id == str(model_id))
+        .order_by(table.c.environment, table.c.from_position)
+    ).all()
+    history = [
+        {
+            "environment": row.environment,
+            "model_version": row.model_version,
+            "endpoint_url": row.endpoint_url,
+            "action": row.action,
+            "deployed_by": row.deployed_by,
+            "from_position": row.from_position,
+            "from_time": row.from_time,
+            "to_position": row.to_position,
+            "to_time": row.to_time,
+            "ended_by": row.ended_by,
+        }
+        for row in rows
+    ]
+    current = {item["environment"]: item for item in history if item["to_position"] is None}
+    return {"current": current, "history": history}

@@ -1,0 +1,61 @@
+"""Query messages: what a caller may ask of the catalogue, validated at the edge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_PAGE = 100
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Key = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
+]
+Position = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_position: Position | None = Field(
+        default=None, description="wait (bounded) until the answer includes this position"
+    )
+
+
+class SearchModels(Query):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        default=None, description="words to find in name, description and tags (prefixes match)"
+    )
+    project: Text | None = None
+    task: Key | None = None
+    framework: Key | None = None
+    status: Literal["created", "training", "trained", "deployed", "failed", "archived"] | None = (
+        Field(default=None, description="archived models appear only when asked for")
+    )
+    tag: list[Text] = Field(default_factory=list, max_length=20, description="all must match")
+    owner: Text | None = None
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    min_value: float | None = Field(default=None, allow_inf_nan=False)
+    max_value: float | None = Field(default=None, allow_inf_nan=False)
+    sort: Literal["name", "created_at", "updated_at", "metric"] = "name"
+    order: Literal["asc", "desc"] | None = Field(
+        default=None,
+        description="default: name ascending, times newest first, metrics best first",
+    )
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ModelStatistics(Query):
+    project: Text | None = None
+    task: Key | None = None
+
+
+class TopPerforming(Query):
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    task: Key | None = None
+    project: Text | None = None
+    limit: int = Field(default=10, ge=1, le=MAX_PAGE)
+    order: Literal["asc", "desc"] | None = Field(
+        default=None, description="default: ascending for lower-is-better metrics (loss...)"
+    )

@@ -1,0 +1,88 @@
+"""Reading a projection: which tables serve it, the position they reflect, and
+read-your-writes (wait, bounded, until the projection reaches ``min_position``).
+
+Driver errors of the read database become ``ReadStoreUnavailable`` here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from read_model.state import read_state
+from write_model.errors import DomainError
+
+log = logging.getLogger("modelledger.queries")
+
+
+class ReadStoreUnavailable(DomainError):
+    """The read database cannot be reached; retry shortly."""
+
+
+class ProjectionBehind(DomainError):
+    """The projection has not reached the asked position in time (or is being rebuilt)."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An open read of one projection: its tables' generation and its position."""
+
+    conn: Connection
+    generation: int
+    position: int
+
+
+@contextmanager
+def read_errors() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeout) as error:
+        log.warning("read store unavailable: %s", str(error).splitlines()[0])
+        raise ReadStoreUnavailable("the read database is unavailable; retry shortly") from error
+
+
+@contextmanager
+def reading(
+    engine: Engine,
+    projection: str,
+    version: int,
+    min_position: int | None = None,
+    timeout: float = 5.0,
+) -> Iterator[Snapshot]:
+    """Open a read of ``projection`` once it has reached ``min_position``.
+
+    The position is read before the rows (in one snapshot on SQLite; on
+    PostgreSQL the rows can only be newer), so ``Snapshot.position`` never
+    claims more than the answer holds.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    with read_errors():
+        while True:
+            with engine.connect() as conn:
+                state = read_state(conn, projection)
+                if state is None or state.version != version:
+                    raise ProjectionBehind(
+                        f"the {projection} projection is being built; retry shortly"
+                    )
+                if min_position is None or state.position >= min_position:
+                    yield Snapshot(conn, state.generation, state.position)
+                    return
+            if time.monotonic() >= deadline:
+                raise ProjectionBehind(
+                    f"the {projection} projection is at position {state.position}, "
+                    f"not yet at min_position {min_position}; retry shortly",
+                    field="min_position",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.025)

@@ -1,0 +1,151 @@
+"""Search the catalogue: full text, filters, sort and keyset (cursor) pagination.
+
+Pages are keyset pages on (sort key, id): a model written while a caller pages
+moves only if its own sort key changes, so no other model is skipped or
+repeated. The cursor is opaque (base64 of the last key) and bound to the
+sort it was made for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
+
+from queries.catalogue import summary_view
+from queries.messages import SearchModels
+from queries.reading import Snapshot
+from read_model.tables import CatalogueTables, catalogue_tables
+from write_model.errors import InvalidValue
+from write_model.values import is_lower_better
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_models(snapshot: Snapshot, query: SearchModels) -> dict[str, Any]:
+    t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
+    c = t.models
+    descending = _descending(query)
+    statement = select(c).where(*_filters(snapshot, t, query))
+    if query.sort == "metric":
+        assert query.metric is not None
+        m = t.metrics
+        value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
+        statement = statement.join(m, and_(m.c.model_id == c.c.id, m.c.metric == query.metric))
+        statement = statement.add_columns(value.label("sort_value"))
+        key: ColumnElement[Any] = value
+    else:
+        key = c.c[query.sort]
+    if query.metric is not None and query.sort != "metric":
+        statement = statement.where(_has_metric(t, query))
+    if query.cursor:
+        last_key, last_id = _read_cursor(query)
+        after = tuple_(key, c.c.id)
+        statement = statement.where(
+            after < tuple_(literal(last_key), literal(last_id))
+            if descending
+            else after > tuple_(literal(last_key), literal(last_id))
+        )
+    ordering = (key.desc(), c.c.id.desc()) if descending else (key.asc(), c.c.id.asc())
+    rows = snapshot.conn.execute(statement.order_by(*ordering).limit(query.limit + 1)).all()
+    items = [summary_view(row) for row in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        last_key_value = last.sort_value if query.sort == "metric" else last._mapping[query.sort]
+        next_cursor = _make_cursor(query, last_key_value, last.id)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _descending(query: SearchModels) -> bool:
+    if query.order is not None:
+        return query.order == "desc"
+    if query.sort == "metric":
+        return not is_lower_better(query.metric or "")
+    return query.sort in ("created_at", "updated_at")
+
+
+def _filters(snapshot: Snapshot, t: CatalogueTables, query: SearchModels) -> list[Any]:
+    c = t.models.c
+    where: list[Any] = []
+    if query.status is None:
+        where.append(c.archived.is_(False))
+    else:
+        where.append(c.status == query.status)
+    for name in ("project", "task", "framework", "owner"):
+        value = getattr(query, name)
+        if value is not None:
+            where.append(c[name] == value)
+    for tag in query.tag:
+        where.append(exists().where(t.tags.c.model_id == c.id, t.tags.c.tag == tag))
+    if query.q:
+        words = _WORD.findall(query.q.lower())
+        if not words:
+            raise InvalidValue("q has no words to search for", field="q")
+        where.append(_matches(snapshot, t, words))
+    return where
+
+
+def _matches(snapshot: Snapshot, t: CatalogueTables, words: list[str]) -> ColumnElement[bool]:
+    """Every word, as a prefix, in name, description or tags."""
+    if snapshot.conn.dialect.name == "postgresql":
+        tsquery = " & ".join(f"{word}:*" for word in words)
+        return t.models.c.search.op("@@")(func.to_tsquery("simple", tsquery))
+    # FTS5 is a virtual table SQLAlchemy does not model: its MATCH in plain SQL.
+    match = " AND ".join(f'"{word}"*' for word in words)
+    hits = text(f"SELECT rowid FROM {t.fts_name} WHERE {t.fts_name} MATCH :fts_query")
+    return t.models.c.row_number.in_(
+        hits.bindparams(fts_query=match).columns(column("rowid", Integer))
+    )
+
+
+def _has_metric(t: CatalogueTables, query: SearchModels) -> ColumnElement[bool]:
+    m = t.metrics
+    assert query.metric is not None
+    value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
+    where = [m.c.model_id == t.models.c.id, m.c.metric == query.metric]
+    if query.min_value is not None:
+        where.append(value >= query.min_value)
+    if query.max_value is not None:
+        where.append(value <= query.max_value)
+    return exists().where(*where)
+
+
+def _cursor_scope(query: SearchModels) -> list[Any]:
+    return [query.sort, query.order, query.metric]
+
+
+def _make_cursor(query: SearchModels, key: Any, model_id: str) -> str:
+    raw = json.dumps([_cursor_scope(query), key, model_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_cursor(query: SearchModels) -> tuple[Any, str]:
+    assert query.cursor is not None
+    try:
+        padded = query.cursor + "=" * (-len(query.cursor) % 4)
+        scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidValue("cursor is not one this service gave out", field="cursor") from None
+    if scope != _cursor_scope(query) or not isinstance(model_id, str):
+        raise InvalidValue(
+            "cursor belongs to a different sort; start again without it", field="cursor"
+        )
+    if not isinstance(key, str | int | float) or isinstance(key, bool):
+        raise InvalidValue("cursor is not one this service gave out", field="cursor")
+    return key, model_id

@@ -17,6 +17,14 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.event_store import UnsupportedDatabaseUrl
 
+SCRATCH_PREFIX = "modelledger-read-"
+
+
+def scratch_folder(url: str) -> Path | None:
+    """The scratch folder of an in-memory store's read database, if ``url`` is one."""
+    path = Path(urlsplit(url).path.lstrip("/")).parent
+    return path if path.name.startswith(SCRATCH_PREFIX) else None
+
 
 def read_store_url(store_url: str, read_url: str | None) -> str:
     """The read database's SQLAlchemy URL, derived from the event store's if not set."""
@@ -31,8 +39,10 @@ def read_store_url(store_url: str, read_url: str | None) -> str:
             return f"sqlite:///{path.with_name(path.stem + '.read.sqlite').as_posix()}"
         return url
     if scheme == "memory":
-        # The in-memory event store still needs SQL for its read model: a scratch file.
-        folder = tempfile.mkdtemp(prefix="modelledger-read-")
+        # The in-memory event store still needs SQL for its read model: a scratch
+        # file, in shared memory where there is one (removed by Ledger.close).
+        shm = Path("/dev/shm")
+        folder = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=shm if shm.is_dir() else None)
         return f"sqlite:///{folder}/read.sqlite"
     raise UnsupportedDatabaseUrl(f"unsupported read database URL scheme {parts.scheme!r}")
 
@@ -68,5 +78,13 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry
     cursor.close()
 
 
+def for_writing(engine: Engine) -> Engine:
+    """The same pool, for transactions that write: on SQLite they take the write
+    lock when they begin (BEGIN IMMEDIATE), so one that read first never fails
+    with SQLITE_BUSY when it comes to write (the busy timeout cannot help it)."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

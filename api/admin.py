@@ -31,7 +31,7 @@ def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
     summary="Rebuild a projection into fresh tables from position 0, then swap them in",
 )
 def rebuild_projection(name: str, ledger: LedgerDep) -> JSONResponse:
-    request_rebuild(ledger.read_engine, name, {p.name for p in PROJECTIONS})
+    request_rebuild(ledger.write_engine, name, {p.name for p in PROJECTIONS})
     return JSONResponse(
         {"name": name, "status": "rebuild requested"},
         status_code=202,

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         if started:
             await to_thread.run_sync(running.start_projections)
         else:
-            await to_thread.run_sync(ensure_projections, running.read_engine)
+            await to_thread.run_sync(ensure_projections, running.write_engine)
         if settings.tune_gc:
             tune_garbage_collector()
         try:

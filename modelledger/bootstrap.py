@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
-from adapters.read_store import create_read_engine, read_store_url
+from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
@@ -24,10 +25,15 @@ class Ledger:
     read_engine: Engine
     worker: ProjectionWorker | None = None
 
+    @property
+    def write_engine(self) -> Engine:
+        """The read database, for the projections' own (writing) transactions."""
+        return for_writing(self.read_engine)
+
     def start_projections(self) -> ProjectionWorker:
         """Run every projection in this process (embedded default, or `project`)."""
         if self.worker is None:
-            self.worker = ProjectionWorker(self.read_engine, self.registry)
+            self.worker = ProjectionWorker(self.write_engine, self.registry)
             self.worker.start()
         return self.worker
 
@@ -39,6 +45,9 @@ class Ledger:
             self.registry.recorder.stop_group_commit()
         self.registry.close()
         self.read_engine.dispose()
+        scratch = scratch_folder(str(self.read_engine.url))
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def bootstrap(settings: Settings | None = None) -> Ledger:

@@ -1,22 +1,36 @@
-"""The `modelledger` command line: serve, events, seed."""
+"""The `modelledger` command line: serve, project, rebuild, verify, events, seed."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 from uuid import UUID
 
 import typer
 from eventsourcing.persistence import PersistenceError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from adapters.event_store import UnsupportedDatabaseUrl, describe
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
+from projections.base import Projection
+from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.models import history_item
+from queries.projections import request_rebuild
+from read_model.state import read_states
 
 app = typer.Typer(
     help="ModelLedger: an event-sourced registry for AI models.",
@@ -47,14 +61,22 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: MODELLEDGER_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: MODELLEDGER_PORT")] = None,
     workers: Annotated[int | None, typer.Option(help="default: MODELLEDGER_WORKERS")] = None,
+    projections: Annotated[
+        bool | None,
+        typer.Option(
+            "--projections/--no-projections",
+            help="run the projections in this process (default: MODELLEDGER_PROJECTIONS, on)",
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (embedded default: a SQLite file under ./var)."""
+    """Run the HTTP API (embedded default: a SQLite file under ./var, projections inside)."""
     import uvicorn
 
     # Worker processes read their settings from the environment, so pass overrides there.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+    overrides = (("HOST", host), ("PORT", port), ("WORKERS", workers))
+    for name, value in (*overrides, ("PROJECTIONS", projections)):
         if value is not None:
-            os.environ[f"MODELLEDGER_{name}"] = str(value)
+            os.environ[f"MODELLEDGER_{name}"] = str(value).lower()
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Create the store's tables once here, so worker processes never race to.
@@ -140,6 +162,144 @@ def seed(
     finally:
         ledger.close()
     typer.echo(f"seeded {models} models with {totals['commands']} commands")
+
+
+def _selected(name: str | None) -> tuple[type[Projection], ...]:
+    if name is None:
+        return PROJECTIONS
+    try:
+        return (projection_named(name),)
+    except KeyError:
+        fail(f"no projection named {name!r}; known: {', '.join(p.name for p in PROJECTIONS)}")
+
+
+@app.command()
+def project() -> None:
+    """Run the projections as a standalone worker (production); stop with SIGTERM/Ctrl-C.
+
+    Two workers may run: each projection is written by one (a lease); the other waits."""
+    ledger = open_ledger()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        worker = ledger.start_projections()
+        typer.echo(f"projection worker {worker.owner} running; SIGTERM stops it", err=True)
+        while not stop.wait(5):
+            for name, error in worker.errors().items():
+                typer.echo(f"{name}: {error}", err=True)
+    finally:
+        ledger.close()  # each runner finishes its batch and commits, then releases its lease
+    typer.echo("projection worker stopped", err=True)
+
+
+@app.command()
+def rebuild(
+    name: Annotated[str | None, typer.Argument(help="one projection (default: all)")] = None,
+) -> None:
+    """Rebuild projections from position 0 into fresh tables, then swap them in.
+
+    Queries keep being answered from the old tables meanwhile. If a worker is
+    running it does the work and this shows its progress; otherwise this does it."""
+    selected = _selected(name)
+    ledger = open_ledger()
+    try:
+        ensure_projections(ledger.write_engine)
+        before = _generations(ledger)
+        for projection in selected:
+            request_rebuild(ledger.write_engine, projection.name, {p.name for p in PROJECTIONS})
+        worker = ProjectionWorker(ledger.write_engine, ledger.registry, projections=selected)
+        worker.start()
+        try:
+            _show_rebuild(ledger, selected, before)
+        finally:
+            worker.stop()
+    finally:
+        ledger.close()
+
+
+def _generations(ledger: Ledger) -> dict[str, int]:
+    with ledger.read_engine.connect() as conn:
+        return {name: state.generation for name, state in read_states(conn).items()}
+
+
+def _show_rebuild(
+    ledger: Ledger, selected: tuple[type[Projection], ...], before: dict[str, int]
+) -> None:
+    columns = (
+        TextColumn("{task.description:12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    started = time.monotonic()
+    with Progress(*columns) as progress:
+        tasks = {p.name: progress.add_task(p.name, total=None, rate="") for p in selected}
+        while tasks:
+            head = ledger.registry.recorder.max_notification_id() or 0
+            with ledger.read_engine.connect() as conn:
+                states = read_states(conn)
+            for name, task in list(tasks.items()):
+                state = states[name]
+                if state.generation != before[name] and state.rebuild_generation is None:
+                    rate = state.position / max(time.monotonic() - started, 1e-6)
+                    progress.update(
+                        task,
+                        total=state.position,
+                        completed=state.position,
+                        rate=f"{rate:,.0f} events/s",
+                    )
+                    tasks.pop(name)
+                    continue
+                if state.status == "failed" or (
+                    state.error and state.error.startswith("rebuild failed")
+                ):
+                    fail(f"{name}: {state.error}")
+                done = state.rebuild_position or 0
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress.update(task, total=head, completed=done, rate=f"{rate:,.0f} events/s")
+            time.sleep(0.2)
+    typer.echo(f"rebuilt {', '.join(p.name for p in selected)}")
+
+
+@app.command()
+def verify(
+    name: Annotated[str | None, typer.Argument(help="one projection (default: all)")] = None,
+) -> None:
+    """Rebuild into scratch tables and compare them with the live ones; exit 1 on a difference."""
+    from projections.verify import verify_projection
+
+    selected = _selected(name)
+    ledger = open_ledger()
+    consistent = True
+    try:
+        ensure_projections(ledger.write_engine)
+        with Progress(
+            TextColumn("{task.description:12}"), BarColumn(), MofNCompleteColumn()
+        ) as bar:
+            for projection in selected:
+                task = bar.add_task(projection.name, total=None)
+
+                def advance(done: int, total: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                verdict = verify_projection(
+                    ledger.write_engine, ledger.registry, projection, on_progress=advance
+                )
+                consistent = consistent and verdict.consistent
+                bar.console.print(
+                    f"{verdict.projection}: "
+                    + (
+                        f"consistent at position {verdict.position} ({verdict.rows} rows)"
+                        if verdict.consistent
+                        else "DIFFERS\n  " + "\n  ".join(verdict.differences)
+                    )
+                )
+    finally:
+        ledger.close()
+    if not consistent:
+        raise typer.Exit(1)
 
 
 def main() -> None:

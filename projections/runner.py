@@ -95,6 +95,34 @@ def ensure_projection(engine: Engine, projection: type[Projection]) -> Projectio
     return found
 
 
+def decode(
+    registry: ModelRegistry, topics: set[str], page: Sequence[Notification]
+) -> list[tuple[int, AIModel.Event]]:
+    """The page's events this projection reads (others are not even decoded)."""
+    to_event = registry.mapper.to_domain_event
+    return [(n.id, to_event(n)) for n in page if n.topic in topics]  # type: ignore[misc]
+
+
+def apply_events(
+    conn: Connection,
+    projection: type[Projection],
+    generation: int,
+    events: list[tuple[int, AIModel.Event]],
+) -> None:
+    """One batch: load what it touches, apply each event, write the changes."""
+    if not events:
+        return
+    batch = projection(conn, generation)
+    batch.prepare(events)
+    for position, event in events:
+        batch.process_event(event, position)
+    batch.flush()
+
+
+def topics_of(projection: type[Projection]) -> set[str]:
+    return {get_topic(cls) for cls in projection.topics}
+
+
 def _update_state(conn: Connection, name: str, **values: Any) -> int:
     result = conn.execute(
         update(projection_state)
@@ -117,7 +145,7 @@ class ProjectionRunner:
         self.thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.holds_lease = False
-        self.topics = {get_topic(cls) for cls in self.projection.topics}
+        self.topics = topics_of(self.projection)
         self.follower: Follower | None = None
         self.caught_up = False
         self.lease_renewed = 0.0
@@ -285,19 +313,12 @@ class ProjectionRunner:
             after = notification.id
 
     def _decode(self, page: Sequence[Notification]) -> list[tuple[int, AIModel.Event]]:
-        to_event = self.registry.mapper.to_domain_event
-        return [(n.id, to_event(n)) for n in page if n.topic in self.topics]  # type: ignore[misc]
+        return decode(self.registry, self.topics, page)
 
     def _project(
         self, conn: Connection, generation: int, events: list[tuple[int, AIModel.Event]]
     ) -> None:
-        if not events:
-            return
-        projection = self.projection(conn, generation)
-        projection.prepare(events)
-        for position, event in events:
-            projection.process_event(event, position)
-        projection.flush()
+        apply_events(conn, self.projection, generation, events)
 
     def _claim(self, conn: Connection, column: str, old: int, new: int) -> None:
         """Move the tracked position, only if we hold the lease and nobody moved it."""

@@ -85,4 +85,4 @@ def reading(
                     field="min_position",
                 )
             time.sleep(delay)
-            delay = min(delay * 2, 0.025)
+            delay = min(delay * 2, 0.01)

@@ -149,7 +149,7 @@ def handle_sync(registry: ModelRegistry, command: Command, ctx: CommandContext) 
     return asyncio.run(handle(registry, command, ctx))
 
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16  # each round of a race on one model lets one command win
 
 
 async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContext) -> CommandResult:

@@ -113,6 +113,7 @@ class SubscriptionFollower:
 
     def close(self) -> None:
         self.closed = True
+        self.arrived.set()  # wake a runner waiting for events
         self._stop()
 
 

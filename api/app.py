@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
-from api import admin, commands, errors, health, queries
+from api import admin, commands, errors, health, metrics, queries
 from api.health import package_version
 from api.limits import BodySizeLimit
 from modelledger.bootstrap import Ledger, bootstrap
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             await to_thread.run_sync(running.start_projections)
         else:
             await to_thread.run_sync(ensure_projections, running.write_engine)
+        app.state.metrics = metrics.metrics_registry(running)
         if settings.tune_gc:
             tune_garbage_collector()
         try:
@@ -76,5 +77,6 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(queries.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

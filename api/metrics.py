@@ -1,0 +1,69 @@
+"""Prometheus metrics: the projections' position, lag and failures, read at scrape time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from commands.registry import store_errors
+from modelledger.bootstrap import Ledger
+from queries.reading import read_errors
+from read_model.state import read_states
+from write_model.errors import DomainError
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger("modelledger.metrics")
+
+
+class ProjectionCollector(Collector):
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with store_errors():
+                head = self.ledger.registry.recorder.max_notification_id() or 0
+            with read_errors(), self.ledger.read_engine.connect() as conn:
+                states = read_states(conn)
+        except DomainError as error:  # a database is down: the scrape still answers
+            log.warning("metrics: %s", error.detail)
+            return
+        yield GaugeMetricFamily(
+            "modelledger_event_log_head", "Position of the last stored event", value=head
+        )
+        position = GaugeMetricFamily(
+            "modelledger_projection_position", "Last event position applied", labels=["projection"]
+        )
+        lag = GaugeMetricFamily(
+            "modelledger_projection_lag_events",
+            "Events stored but not yet applied",
+            labels=["projection"],
+        )
+        failed = GaugeMetricFamily(
+            "modelledger_projection_failed",
+            "1 when the projection stopped on an event it could not apply",
+            labels=["projection"],
+        )
+        for name, state in sorted(states.items()):
+            position.add_metric([name], state.position)
+            lag.add_metric([name], max(0, head - state.position))
+            failed.add_metric([name], 1 if state.status == "failed" else 0)
+        yield from (position, lag, failed)
+
+
+def metrics_registry(ledger: Ledger) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(ProjectionCollector(ledger))
+    return registry
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,55 @@
+"""Operators see the projections: health, Prometheus metrics, the admin list."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.support.reads import MODELS
+
+
+def created(client: TestClient, name: str) -> int:
+    response = client.post(MODELS, json={"name": name, "task": "t", "framework": "f"})
+    assert response.status_code == 201, response.text
+    position: int = response.json()["position"]
+    return position
+
+
+def test_health_lists_each_projection_running(client: TestClient) -> None:
+    # Given a running service with one model
+    created(client, "m")
+    # When an operator asks for health
+    body = client.get("/health").json()
+    # Then every projection is reported running, and the service is ok
+    assert body["status"] == "ok"
+    assert body["projections"] == {
+        "catalogue": "running",
+        "deployments": "running",
+        "versions": "running",
+    }
+
+
+def test_admin_and_metrics_show_position_and_lag(client: TestClient) -> None:
+    # Given two models, the last at `position`, read back (the projections caught up)
+    created(client, "a")
+    position = created(client, "b")
+    assert client.get(MODELS, params={"min_position": position}).status_code == 200
+    # When an operator lists the projections and scrapes the metrics
+    listed = {p["name"]: p for p in client.get("/api/v1/admin/projections").json()}
+    scraped = client.get("/metrics").text
+    # Then the catalogue stands at the head with no lag, in both
+    catalogue = listed["catalogue"]
+    assert (catalogue["position"], catalogue["head"], catalogue["lag"]) == (
+        position,
+        position,
+        0,
+    )
+    assert catalogue["status"] == "running"
+    assert f"modelledger_event_log_head {float(position)}" in scraped
+    assert f'modelledger_projection_position{{projection="catalogue"}} {float(position)}' in scraped
+    assert 'modelledger_projection_failed{projection="catalogue"} 0.0' in scraped
+
+
+def test_rebuilding_an_unknown_projection_is_404(client: TestClient) -> None:
+    response = client.post("/api/v1/admin/projections/nonsense/rebuild")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

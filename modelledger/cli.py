@@ -79,8 +79,13 @@ def serve(
             os.environ[f"MODELLEDGER_{name}"] = str(value).lower()
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Create the store's tables once here, so worker processes never race to.
-    open_ledger(settings).close()
+    # Create the store's and the read model's tables once here, so worker
+    # processes never race to.
+    ledger = open_ledger(settings)
+    try:
+        ensure_projections(ledger.write_engine)
+    finally:
+        ledger.close()
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -216,7 +216,8 @@ class ProjectionRunner:
             return False
         if state.version != self.projection.version:
             return True  # old tables stay frozen (old schema) until the rebuild swaps
-        worked = self._live_step(state, wait=state.rebuild_generation is None)
+        rebuilding = state.rebuild_requested or state.rebuild_generation is not None
+        worked = self._live_step(state, wait=not rebuilding)
         self._renew_lease_if_due()
         return worked
 

@@ -22,6 +22,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters.event_store import UnsupportedDatabaseUrl, describe
 from modelledger.bootstrap import Ledger, bootstrap
@@ -84,6 +85,8 @@ def serve(
     ledger = open_ledger(settings)
     try:
         ensure_projections(ledger.write_engine)
+    except (OperationalError, InterfaceError) as error:
+        fail(f"cannot open the read database: {str(error).splitlines()[0]}")
     finally:
         ledger.close()
     uvicorn.run(

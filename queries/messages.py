@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here, not with a driver error."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
 MAX_PAGE = 100
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 Key = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64),
+    NoNul,
 ]
+Metric = Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
+Words = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+Cursor = Annotated[str, StringConstraints(max_length=2000), NoNul]
 Position = Annotated[int, Field(ge=0, le=2**62)]
 
 
@@ -23,7 +37,7 @@ class Query(BaseModel):
 
 
 class SearchModels(Query):
-    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+    q: Words | None = Field(
         default=None, description="words to find in name, description and tags (prefixes match)"
     )
     project: Text | None = None
@@ -34,7 +48,7 @@ class SearchModels(Query):
     )
     tag: list[Text] = Field(default_factory=list, max_length=20, description="all must match")
     owner: Text | None = None
-    metric: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    metric: Metric | None = None
     min_value: float | None = Field(default=None, allow_inf_nan=False)
     max_value: float | None = Field(default=None, allow_inf_nan=False)
     sort: Literal["name", "created_at", "updated_at", "metric"] = "name"
@@ -43,7 +57,7 @@ class SearchModels(Query):
         description="default: name ascending, times newest first, metrics best first",
     )
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
-    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    cursor: Cursor | None = None
 
 
 class ModelStatistics(Query):
@@ -52,7 +66,7 @@ class ModelStatistics(Query):
 
 
 class TopPerforming(Query):
-    metric: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    metric: Metric
     task: Key | None = None
     project: Text | None = None
     limit: int = Field(default=10, ge=1, le=MAX_PAGE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from typing import Any
 
@@ -38,6 +39,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def search_models(snapshot: Snapshot, query: SearchModels) -> dict[str, Any]:
+    if query.metric is None and query.sort == "metric":
+        raise InvalidValue("sort=metric needs the metric to sort by", field="metric")
+    if query.metric is None and (query.min_value is not None or query.max_value is not None):
+        raise InvalidValue("min_value and max_value need the metric they bound", field="metric")
     t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
     c = t.models
     descending = _descending(query)
@@ -127,7 +132,8 @@ def _has_metric(t: CatalogueTables, query: SearchModels) -> ColumnElement[bool]:
 
 
 def _cursor_scope(query: SearchModels) -> list[Any]:
-    return [query.sort, query.order, query.metric]
+    """What a cursor is valid for: the sort and its effective direction."""
+    return [query.sort, "desc" if _descending(query) else "asc", query.metric]
 
 
 def _make_cursor(query: SearchModels, key: Any, model_id: str) -> str:
@@ -140,12 +146,24 @@ def _read_cursor(query: SearchModels) -> tuple[Any, str]:
     try:
         padded = query.cursor + "=" * (-len(query.cursor) % 4)
         scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         raise InvalidValue("cursor is not one this service gave out", field="cursor") from None
     if scope != _cursor_scope(query) or not isinstance(model_id, str):
         raise InvalidValue(
             "cursor belongs to a different sort; start again without it", field="cursor"
         )
-    if not isinstance(key, str | int | float) or isinstance(key, bool):
+    # A forged key the sort column cannot be compared with would be a driver error.
+    if query.sort == "metric" and type(key) in (int, float) and _finite(key):
+        key = float(key)
+    elif query.sort == "metric" or not isinstance(key, str) or "\x00" in key:
+        raise InvalidValue("cursor is not one this service gave out", field="cursor")
+    if "\x00" in model_id:
         raise InvalidValue("cursor is not one this service gave out", field="cursor")
     return key, model_id
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False

@@ -60,7 +60,6 @@ def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=connect_timeout,
         connect_args={"connect_timeout": connect_timeout},
     )

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from read_model.state import read_state
+from read_model.state import ProjectionState, read_state
 from write_model.errors import DomainError
 
 log = logging.getLogger("modelledger.queries")
@@ -51,6 +51,19 @@ def read_errors() -> Iterator[None]:
         raise ReadStoreUnavailable("the read database is unavailable; retry shortly") from error
 
 
+def _state_of(conn: Connection, projection: str) -> ProjectionState | None:
+    """The projection's state, retried once on a connection the database dropped
+    (a restart): SQLAlchemy then replaces the pool's connections, so the next
+    try, and the rest of the read, use a fresh one (cheaper than a ping per read)."""
+    try:
+        return read_state(conn, projection)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    conn.rollback()
+    return read_state(conn, projection)
+
+
 @contextmanager
 def reading(
     engine: Engine,
@@ -70,7 +83,7 @@ def reading(
     with read_errors():
         while True:
             with engine.connect() as conn:
-                state = read_state(conn, projection)
+                state = _state_of(conn, projection)
                 if state is None or state.version != version:
                     raise ProjectionBehind(
                         f"the {projection} projection is being built; retry shortly"

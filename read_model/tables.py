@@ -5,6 +5,9 @@ generation N+1 while N keeps serving, then one transaction points the
 projection's state row at N+1 (blue/green). Queries look the generation up in
 that row (``read_model.state``), so no DDL is needed to swap.
 
+The definitions are cached per generation: SQLAlchemy caches compiled SQL per
+Table object, so building them per query cost more than the query itself.
+
 Times are ISO 8601 UTC strings with microseconds (``event_time``): they sort
 the same way as the instants on every backend.
 """
@@ -12,6 +15,7 @@ the same way as the instants on every backend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import (
     JSON,
@@ -60,6 +64,7 @@ class CatalogueTables:
     fts_name: str  # SQLite's FTS5 index (a virtual table SQLAlchemy does not model)
 
 
+@cache
 def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     """``dialect`` picks the full-text index: a tsvector column on PostgreSQL,
     an FTS5 table on SQLite (created by ``projections.catalogue``)."""
@@ -168,6 +173,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     )
 
 
+@cache
 def versions_table(generation: int) -> Table:
     md = MetaData()
     name = generation_name("model_versions", generation)
@@ -185,6 +191,7 @@ def versions_table(generation: int) -> Table:
     )
 
 
+@cache
 def deployments_table(generation: int) -> Table:
     """Every stretch of time a version served an environment: to_* NULL = serving now."""
     md = MetaData()

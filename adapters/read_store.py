@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -52,12 +53,15 @@ def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 
         path = urlsplit(url).path.lstrip("/")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, json_serializer=_json_text
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
+        json_serializer=_json_text,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=connect_timeout,
@@ -75,6 +79,12 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _json_text(value: object) -> str:
+    # orjson: the read tables' JSON columns are written a lot (rebuilds); several
+    # times faster than the json module, same text.
+    return orjson.dumps(value).decode()
 
 
 def for_writing(engine: Engine) -> Engine:

@@ -11,11 +11,14 @@ position in one transaction (exactly once).
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache, singledispatchmethod
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import Connection, Table, tuple_
+import orjson
+from sqlalchemy import JSON, Connection, Table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from write_model.model import AIModel
@@ -59,6 +62,18 @@ class Projection(ABC):
         """Change the batch's rows for one event. Subclasses dispatch on the event's
         type with ``singledispatchmethod``; an event they do not read changes nothing."""
 
+    @classmethod
+    @cache
+    def handler(cls, event_type: type) -> Callable[[Any, Any, int], None]:
+        """``process_event``'s function for an event type, looked up once: calling
+        a ``singledispatchmethod`` builds a bound wrapper per call, which was a
+        tenth of a rebuild's time."""
+        method = inspect.getattr_static(cls, "process_event")
+        if isinstance(method, singledispatchmethod):
+            found: Callable[[Any, Any, int], None] = method.dispatcher.dispatch(event_type)
+            return found
+        return cast(Callable[[Any, Any, int], None], cls.process_event)
+
     @abstractmethod
     def flush(self) -> None:
         """Write the batch's changes (the runner commits them with the position)."""
@@ -85,6 +100,36 @@ def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert. On PostgreSQL through COPY: psycopg's executemany sends one
+    statement per row, which made row writing most of a rebuild's time
+    (docs/benchmarks.md); SQLite's executemany runs in C and is fast already."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = [c for c in table.columns if c.computed is None]
+    as_json = [isinstance(c.type, JSON) for c in columns]
+    names = [c.name for c in columns]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    copy_sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    orjson.dumps(row[name]).decode() if encode else row[name]
+                    for name, encode in zip(names, as_json, strict=True)
+                ]
+            )
+
+
+def delete_in(conn: Connection, table: Table, column: str, keys: Iterable[Any]) -> None:
+    for part in chunks(keys):
+        conn.execute(table.delete().where(table.c[column].in_(part)))
 
 
 def select_in(conn: Connection, table: Table, column: str, keys: Iterable[Any]) -> list[Any]:

@@ -14,10 +14,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, text, update
 
-from projections.base import Projection, event_time, select_in, upsert
+from projections.base import (
+    Projection,
+    delete_in,
+    event_time,
+    insert_rows,
+    select_in,
+    upsert,
+)
 from read_model.tables import ALL, CATALOGUE_VERSION, CatalogueTables, catalogue_tables
 from write_model.model import EVENT_TYPES, AIModel
 from write_model.values import ModelStatus, is_lower_better
@@ -72,6 +80,8 @@ class CatalogueProjection(Projection):
         self.stored_metrics: set[tuple[str, str]] = set()
         self.before: dict[str, Contribution] = {}
         self.tags_before: dict[str, set[str]] = {}
+        self.metrics_changed: set[str] = set()  # models whose metric rows need writing
+        self.keys: dict[UUID, str] = {}
 
     # -- tables -------------------------------------------------------------
 
@@ -98,7 +108,7 @@ class CatalogueProjection(Projection):
     # -- batch --------------------------------------------------------------
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
-        ids = {str(event.originator_id) for _, event in events}
+        ids = {self.key(event) for _, event in events}
         for row in select_in(self.conn, self.t.models, "id", ids):
             model = dict(row._mapping)
             model.pop("search", None)  # computed by PostgreSQL
@@ -113,10 +123,17 @@ class CatalogueProjection(Projection):
             before = {name: dict(m) for name, m in self.metrics.get(model_id, {}).items()}
             self.before[model_id] = contribution(model, before)
 
+    def key(self, event: AIModel.Event) -> str:
+        """The model's id as the tables hold it (formatting a UUID is not free)."""
+        text = self.keys.get(event.originator_id)
+        if text is None:
+            text = self.keys[event.originator_id] = str(event.originator_id)
+        return text
+
     def _touch(self, event: AIModel.Event, position: int) -> dict[str, Any]:
-        row = self.rows[str(event.originator_id)]
+        row = self.rows[self.key(event)]
         row["version"] = event.originator_version
-        row["updated_at"] = event_time(event)
+        row["updated_at"] = event_time(event)  # handlers reuse it as the event's time
         row["position"] = position
         return row
 
@@ -141,8 +158,8 @@ class CatalogueProjection(Projection):
     @process_event.register
     def created(self, event: AIModel.ModelCreated, position: int) -> None:
         when = event_time(event)
-        self.rows[str(event.originator_id)] = {
-            "id": str(event.originator_id),
+        self.rows[self.key(event)] = {
+            "id": self.key(event),
             "row_number": position,
             "name": event.name,
             "project": event.project,
@@ -174,6 +191,8 @@ class CatalogueProjection(Projection):
         for key, value in event.changes.items():
             row[key] = value
         row["tags_text"] = " ".join(row["tags"])
+        if "task" in event.changes:
+            self.metrics_changed.add(row["id"])
 
     @process_event.register
     def training_started(self, event: AIModel.TrainingStarted, position: int) -> None:
@@ -183,13 +202,12 @@ class CatalogueProjection(Projection):
             "dataset": event.dataset,
             "hyperparameters": dict(event.hyperparameters),
             "backend": event.backend,
-            "started_at": event_time(event),
+            "started_at": row["updated_at"],
             "state": "running",
             "model_version": None,
             "failure_reason": None,
         }
-        row["training_runs"] = {**row["training_runs"], event.run_id: run}
-        self._refresh_status(row)
+        row["training_runs"][event.run_id] = run  # the row is this batch's own copy
 
     @process_event.register
     def trained(self, event: AIModel.ModelTrained, position: int) -> None:
@@ -201,26 +219,23 @@ class CatalogueProjection(Projection):
             "run_id": event.run_id,
             "metrics": dict(event.metrics),
             "artifact_uri": event.artifact_uri,
-            "created_at": event_time(event),
+            "created_at": row["updated_at"],
         }
-        row["versions"] = [*row["versions"], version]
+        row["versions"].append(version)
         metrics = self.metrics.setdefault(row["id"], {})
+        self.metrics_changed.add(row["id"])
         for name, value in event.metrics.items():
             self._record_metric(metrics, row, name, float(value), event.model_version)
         row["best_metrics"] = {name: _best(m) for name, m in sorted(metrics.items())}
-        self._refresh_status(row)
 
     @process_event.register
     def training_failed(self, event: AIModel.TrainingFailed, position: int) -> None:
         row = self._touch(event, position)
         self._finish_run(row, event.run_id, state="failed", failure_reason=event.reason)
-        self._refresh_status(row)
 
     @staticmethod
     def _finish_run(row: dict[str, Any], run_id: str, **outcome: Any) -> None:
-        runs = dict(row["training_runs"])
-        runs[run_id] = {**runs[run_id], **outcome}
-        row["training_runs"] = runs
+        row["training_runs"][run_id].update(outcome)
         row["last_finished_run"] = run_id
 
     @process_event.register
@@ -237,13 +252,12 @@ class CatalogueProjection(Projection):
         row["deployments"] = {
             env: d for env, d in row["deployments"].items() if env != event.environment
         }
-        self._refresh_status(row)
 
     @process_event.register
     def archived(self, event: AIModel.ModelArchived, position: int) -> None:
         row = self._touch(event, position)
         row["archived"] = True
-        self._refresh_status(row)
+        self.metrics_changed.add(row["id"])
 
     def _serve(
         self,
@@ -268,12 +282,11 @@ class CatalogueProjection(Projection):
             "environment": environment,
             "model_version": version,
             "endpoint_url": endpoint_url,
-            "deployed_at": event_time(event),
+            "deployed_at": row["updated_at"],
             "previous_versions": versions,
             "previous_endpoint_urls": endpoints,
         }
         row["deployments"] = dict(sorted({**row["deployments"], environment: serving}.items()))
-        self._refresh_status(row)
 
     @staticmethod
     def _record_metric(
@@ -308,6 +321,8 @@ class CatalogueProjection(Projection):
     def flush(self) -> None:
         if not self.rows:
             return
+        for row in self.rows.values():  # once per model, not per event
+            self._refresh_status(row)
         self._write_models()
         self._write_tags()
         self._write_metrics()
@@ -319,19 +334,10 @@ class CatalogueProjection(Projection):
         self._write_metric_stats(after)
 
     def _write_models(self) -> None:
+        """Every touched row changed (its position at least): replace them all."""
         models = self.t.models
-        new = [row for model_id, row in self.rows.items() if model_id not in self.stored]
-        old = [row for model_id, row in self.rows.items() if model_id in self.stored]
-        if new:
-            self.conn.execute(models.insert(), new)
-        if old:
-            columns = [c.name for c in models.columns if c.name not in ("id", "search")]
-            statement = (
-                update(models)
-                .where(models.c.id == bindparam("key_id"))
-                .values({name: bindparam(name) for name in columns})
-            )
-            self.conn.execute(statement, [{**row, "key_id": row["id"]} for row in old])
+        delete_in(self.conn, models, "id", [i for i in self.rows if i in self.stored])
+        insert_rows(self.conn, models, list(self.rows.values()))
 
     def _write_tags(self) -> None:
         tags = self.t.tags
@@ -350,59 +356,59 @@ class CatalogueProjection(Projection):
                 ),
                 removed,
             )
-        if added:
-            self.conn.execute(tags.insert(), added)
+        insert_rows(self.conn, tags, added)
 
     def _write_metrics(self) -> None:
+        """Replace the metric rows of models trained, re-tasked or archived in the batch."""
         table = self.t.metrics
-        new: list[dict[str, Any]] = []
-        old: list[dict[str, Any]] = []
-        for model_id, metrics in self.metrics.items():
+        rows: list[dict[str, Any]] = []
+        for model_id in self.metrics_changed:
             row = self.rows[model_id]
-            for name, m in metrics.items():
+            for m in self.metrics.get(model_id, {}).values():
                 m.update(project=row["project"], task=row["task"], archived=row["archived"])
-                (old if (model_id, name) in self.stored_metrics else new).append(m)
-        if new:
-            self.conn.execute(table.insert(), new)
-        if old:
-            columns = [c.name for c in table.columns if c.name not in ("model_id", "metric")]
-            statement = (
-                update(table)
-                .where(table.c.model_id == bindparam("key_model"))
-                .where(table.c.metric == bindparam("key_metric"))
-                .values({name: bindparam(name) for name in columns})
-            )
-            self.conn.execute(
-                statement,
-                [{**m, "key_model": m["model_id"], "key_metric": m["metric"]} for m in old],
-            )
+                rows.append(m)
+        stored = {model_id for model_id, _ in self.stored_metrics} & self.metrics_changed
+        delete_in(self.conn, table, "model_id", sorted(stored))
+        insert_rows(self.conn, table, rows)
 
     def _write_counts(self, after: dict[str, Contribution]) -> None:
         deltas: Counter[CountKey] = Counter()
         for model_id, now in after.items():
-            then = self.before.get(model_id, Contribution())
-            for sign, part in ((-1, then), (1, now)):
-                for project, task in part.groups:
-                    for (dimension, key), count in part.counts.items():
-                        deltas[(project, task, dimension, key)] += sign * count
-        changes: list[dict[str, Any]] = [
-            {"project": p, "task": t, "dimension": d, "key": k, "count": n}
-            for (p, t, d, k), n in sorted(deltas.items())
-            if n
-        ]
+            for sign, groups, counts in _count_changes(self.before.get(model_id), now):
+                for (dimension, key), count in counts.items():
+                    if count:
+                        for project, task in groups:
+                            deltas[(project, task, dimension, key)] += sign * count
+        changes = [(p, t, d, k, n) for (p, t, d, k), n in sorted(deltas.items()) if n]
         if not changes:
             return
-        counts = self.t.counts
-        statement = upsert(self.conn, counts)
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(counts.primary_key.columns),
-                set_={"count": counts.c.count + statement.excluded.count},
-            ),
-            changes,
-        )
-        if any(change["count"] < 0 for change in changes):
-            self.conn.execute(delete(counts).where(counts.c.count == 0))
+        table = self.t.counts
+        if self.dialect == "postgresql":
+            # One statement for the whole batch: executemany sends one per key.
+            self.conn.execute(
+                text(
+                    f"INSERT INTO {table.name} (project, task, dimension, key, count) "
+                    "SELECT * FROM unnest(CAST(:p AS text[]), CAST(:t AS text[]), "
+                    "CAST(:d AS text[]), CAST(:k AS text[]), CAST(:n AS bigint[])) "
+                    "ON CONFLICT (project, task, dimension, key) "
+                    f"DO UPDATE SET count = {table.name}.count + EXCLUDED.count"
+                ),
+                dict(zip("ptdkn", map(list, zip(*changes, strict=True)), strict=True)),
+            )
+        else:
+            statement = upsert(self.conn, table)
+            self.conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=list(table.primary_key.columns),
+                    set_={"count": table.c.count + statement.excluded.count},
+                ),
+                [
+                    dict(zip(("project", "task", "dimension", "key", "count"), c, strict=True))
+                    for c in changes
+                ],
+            )
+        if any(change[4] < 0 for change in changes):
+            self.conn.execute(delete(table).where(table.c.count == 0))
 
     def _write_metric_stats(self, after: dict[str, Contribution]) -> None:
         deltas: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -414,7 +420,7 @@ class CatalogueProjection(Projection):
                     d = deltas.setdefault((project, task, name), _no_change())
                     d["count"] -= m["count"]
                     d["total"] -= m["total"]
-                    if (project, task) not in now.groups:
+                    if (project, task) not in now.groups:  # (re-tasked)
                         stale.add((project, task, name))
             for project, task in now.groups:
                 for name, m in now.metrics.items():
@@ -471,6 +477,20 @@ class CatalogueProjection(Projection):
                 .where(stats.c.project == project, stats.c.task == task, stats.c.metric == name)
                 .values(min_value=low, max_value=high)
             )
+
+
+def _count_changes(
+    then: Contribution | None, now: Contribution
+) -> list[tuple[int, tuple[Group, ...], Counter[tuple[str, str]]]]:
+    """(sign, groups, counts) to add: just the difference while the model stays in
+    its project and task (nearly always), else all out of the old and into the new."""
+    if then is None:
+        return [(1, now.groups, now.counts)]
+    if then.groups == now.groups:
+        change = Counter(now.counts)
+        change.subtract(then.counts)
+        return [(1, now.groups, change)]
+    return [(-1, then.groups, then.counts), (1, now.groups, now.counts)]
 
 
 def _no_change() -> dict[str, Any]:

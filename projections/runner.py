@@ -18,12 +18,12 @@ from typing import Any
 
 from eventsourcing.persistence import Notification, PersistenceError
 from eventsourcing.utils import get_topic
-from sqlalchemy import ColumnElement, Connection, Engine, or_, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from commands.registry import ModelRegistry
 from projections.base import Projection
-from projections.follow import Follower, follower_for, read_page
+from projections.follow import Follower, PageReader, follower_for
 from read_model.state import STATE_METADATA, ProjectionState, projection_state, read_state
 from write_model.model import AIModel
 
@@ -32,8 +32,8 @@ log = logging.getLogger("modelledger.projections")
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    batch_size: int = 1000
-    rebuild_batch_size: int = 5000
+    batch_size: int = 1000  # live
+    rebuild_batch_size: int = 10_000  # rebuilds and catching up
     poll_interval: float = 0.05
     lease_seconds: float = 10.0
     retry_seconds: float = 1.0
@@ -57,13 +57,31 @@ def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def ensure_projection(engine: Engine, projection: type[Projection]) -> ProjectionState:
+# Any constant: the key of the lock that serialises ensure_projection's DDL.
+DDL_LOCK_KEY = 0x6D6C6564
+
+
+def _one_at_a_time(conn: Connection) -> None:
+    """Processes starting together create the tables one after the other: two
+    concurrent CREATE TABLEs of one name fail on PostgreSQL (duplicate pg_type)
+    even with the existence check (SQLite's BEGIN IMMEDIATE serialises already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
+
+
+def ensure_projection(
+    engine: Engine, projection: type[Projection], *, clear_failure: bool = True
+) -> ProjectionState:
     """Create the state row and first tables if missing; ask for a rebuild when
-    the code's version differs from the stored one; clear a failure (a restart
-    is how a fix is deployed: the projection resumes from its position)."""
+    the code's version differs from the stored one; clear a failure (a worker's
+    restart is how a fix is deployed: the projection resumes from its position).
+    Processes that do not run the projection (API replicas, ``verify``) pass
+    ``clear_failure=False``: they must not hide a failure they did not fix."""
     with engine.begin() as conn:
+        _one_at_a_time(conn)
         STATE_METADATA.create_all(conn)
     with engine.begin() as conn:
+        _one_at_a_time(conn)
         state = read_state(conn, projection.name)
         if state is None:
             projection.create_tables(conn, 1)
@@ -86,7 +104,7 @@ def ensure_projection(engine: Engine, projection: type[Projection]) -> Projectio
             values: dict[str, Any] = {}
             if state.version != projection.version and state.rebuild_generation is None:
                 values["rebuild_requested"] = True
-            if state.status == "failed":
+            if clear_failure and state.status == "failed":
                 values.update(status="running", error=None, error_position=None)
             if values:
                 _update_state(conn, projection.name, **values)
@@ -115,7 +133,7 @@ def apply_events(
     batch = projection(conn, generation)
     batch.prepare(events)
     for position, event in events:
-        batch.process_event(event, position)
+        projection.handler(type(event))(batch, event, position)  # = batch.process_event
     batch.flush()
 
 
@@ -150,6 +168,7 @@ class ProjectionRunner:
         self.caught_up = False
         self.lease_renewed = 0.0
         self.doorbell = threading.Event()
+        self.readers: dict[str, PageReader] = {}  # by the position column they feed
 
     def ring(self, _position: int = 0) -> None:
         """An append in this process: look now rather than at the next poll."""
@@ -169,6 +188,7 @@ class ProjectionRunner:
             self.follower.close()
         if self.thread is not None:
             self.thread.join(timeout)
+        self._stop_readers()
         self._release_lease()
 
     def run(self) -> None:
@@ -180,6 +200,7 @@ class ProjectionRunner:
             except LeaseLost:
                 self.holds_lease = False
                 self.caught_up = False
+                self._stop_readers()
             except Exception as error:  # never let the thread die silently
                 log.exception("projection %s: unexpected error", self.projection.name)
                 self._unavailable(error)
@@ -190,6 +211,7 @@ class ProjectionRunner:
         log.warning("projection %s waiting for the database: %s", self.projection.name, error)
         self.holds_lease = False
         self.caught_up = False
+        self._stop_readers()
         if self.follower is not None:
             self.follower.close()
             self.follower = None
@@ -229,13 +251,15 @@ class ProjectionRunner:
                 )
             timeout = self.options.lease_seconds / 3 if wait else 0.0
             page = self.follower.next_batch(state.position, self.options.batch_size, timeout)
-        else:
-            page = read_page(self.registry.recorder, state.position, self.options.batch_size)
-            self.caught_up = len(page) < self.options.batch_size
+            events = None
+        else:  # catching up: big pages, read ahead
+            limit = self.options.rebuild_batch_size
+            page, events = self._read_ahead("position", state.position, limit)
+            self.caught_up = len(page) < limit
         if not page:
             return False
         try:
-            self._apply(page, state.generation, state.position, "position")
+            self._apply(page, state.generation, state.position, "position", events)
         except ProjectionFailed as failure:
             self._fail(failure)
         return True
@@ -258,10 +282,10 @@ class ProjectionRunner:
             log.info("projection %s: rebuilding into generation %d", name, generation)
             return False
         after = state.rebuild_position or 0
-        page = read_page(self.registry.recorder, after, self.options.rebuild_batch_size)
+        page, events = self._read_ahead("rebuild_position", after, self.options.rebuild_batch_size)
         if page:
             try:
-                self._apply(page, state.rebuild_generation, after, "rebuild_position")
+                self._apply(page, state.rebuild_generation, after, "rebuild_position", events)
             except ProjectionFailed as failure:
                 self._abandon_rebuild(state, failure)
                 return True
@@ -275,10 +299,36 @@ class ProjectionRunner:
 
     # -- transactions -------------------------------------------------------
 
+    def _read_ahead(
+        self, column: str, after: int, limit: int
+    ) -> tuple[Sequence[Notification], list[tuple[int, AIModel.Event]]]:
+        """The next page after ``after``, read (and decoded) while the last one was applied."""
+        reader = self.readers.get(column)
+        if reader is None or reader.expected != after:
+            if reader is not None:
+                reader.stop()
+            reader = PageReader(self.registry.recorder, after, limit, self._decode)
+            self.readers[column] = reader
+        page, events = reader.next_page()
+        if len(page) < limit:
+            self.readers.pop(column).stop()  # it has stopped at the end of the log
+        return page, events
+
+    def _stop_readers(self) -> None:
+        for reader in self.readers.values():
+            reader.stop()
+        self.readers.clear()
+
     def _apply(
-        self, page: Sequence[Notification], generation: int, after: int, column: str
+        self,
+        page: Sequence[Notification],
+        generation: int,
+        after: int,
+        column: str,
+        events: list[tuple[int, AIModel.Event]] | None = None,
     ) -> None:
-        events = self._decode(page)
+        if events is None:
+            events = self._decode(page)
         new_position = page[-1].id
         try:
             with self.engine.begin() as conn:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from write_model.errors import InvalidValue
@@ -51,13 +52,16 @@ class ModelStatus(StrEnum):
 def instant(moment: datetime) -> str:
     """The one text form of a time: ISO 8601, UTC, always with microseconds,
     so texts sort as the instants do (read tables sort and page on them)."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:  # the log's times are UTC already: skip the conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def model_id_for(project: str, name: str) -> uuid.UUID:
     return uuid.uuid5(MODEL_ID_NAMESPACE, f"{project}\x00{name}")
 
 
+@lru_cache(maxsize=4096)  # asked per metric per event by projections and queries
 def is_lower_better(metric: str) -> bool:
     """Loss, latency, error rates, perplexity and WER improve as they fall."""
     name = metric.lower()

@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from api.commands import ERRORS
 from api.deps import BadRequest, LedgerDep, RegistryDep
@@ -34,8 +36,14 @@ MinPosition = Annotated[
 ]
 
 
-def answer(body: Any, position: int, **headers: str) -> JSONResponse:
-    return JSONResponse(body, headers={"X-Position": str(position), **headers})
+def answer(body: Any, position: int, **headers: str) -> Response:
+    return encoded(orjson.dumps(body), position, **headers)
+
+
+def encoded(content: bytes, position: int, **headers: str) -> Response:
+    return Response(
+        content, media_type="application/json", headers={"X-Position": str(position), **headers}
+    )
 
 
 def from_catalogue(
@@ -51,31 +59,46 @@ def from_catalogue(
         return read(snapshot), snapshot.position
 
 
+def cached_catalogue_answer(
+    ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], Any]
+) -> Response:
+    """The catalogue's answer to ``query``, from the answer cache when the
+    projection has not moved since it was computed."""
+    asked: dict[str, Any] = query.model_dump(exclude={"min_position"})
+    key_of_query = (type(query).__name__, orjson.dumps(asked, option=orjson.OPT_SORT_KEYS))
+    with reading(
+        ledger.read_engine,
+        "catalogue",
+        CATALOGUE_VERSION,
+        getattr(query, "min_position", None),
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        key = (snapshot.generation, snapshot.position, key_of_query)
+        content = ledger.answers.get(key)
+        if content is None:
+            content = orjson.dumps(read(snapshot))
+            ledger.answers.put(key, content)
+        return encoded(content, snapshot.position)
+
+
 @router.get("", responses=ERRORS, summary="List and search the catalogue (the same as /search)")
 @router.get("/search", responses=ERRORS, summary="Search the catalogue")
-def search(ledger: LedgerDep, query: Annotated[SearchModels, Query()]) -> JSONResponse:
-    body, position = from_catalogue(
-        ledger, query.min_position, lambda snapshot: search_models(snapshot, query)
-    )
-    return answer(body, position)
+def search(ledger: LedgerDep, query: Annotated[SearchModels, Query()]) -> Response:
+    return cached_catalogue_answer(ledger, query, lambda snapshot: search_models(snapshot, query))
 
 
 @router.get("/statistics", responses=ERRORS, summary="Counts and metric distributions")
-def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query()]) -> JSONResponse:
-    body, position = from_catalogue(
-        ledger, query.min_position, lambda snapshot: model_statistics(snapshot, query)
+def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query()]) -> Response:
+    return cached_catalogue_answer(
+        ledger, query, lambda snapshot: model_statistics(snapshot, query)
     )
-    return answer(body, position)
 
 
 @router.get(
     "/top-performing", responses=ERRORS, summary="Models ranked by their best version's metric"
 )
-def leaderboard(ledger: LedgerDep, query: Annotated[TopPerforming, Query()]) -> JSONResponse:
-    body, position = from_catalogue(
-        ledger, query.min_position, lambda snapshot: top_performing(snapshot, query)
-    )
-    return answer(body, position)
+def leaderboard(ledger: LedgerDep, query: Annotated[TopPerforming, Query()]) -> Response:
+    return cached_catalogue_answer(ledger, query, lambda snapshot: top_performing(snapshot, query))
 
 
 @router.get(
@@ -91,7 +114,7 @@ def read_model(
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
     min_position: MinPosition = None,
-) -> JSONResponse:
+) -> Response:
     if as_of is not None and at_version is not None:
         raise BadRequest("ask for at_version or as_of, not both", field="as_of")
     if as_of is not None and as_of.tzinfo is None:
@@ -111,15 +134,13 @@ def read_model(
     responses=ERRORS,
     summary="The audit trail: every event of the model",
 )
-def read_history(model_id: UUID, registry: RegistryDep) -> JSONResponse:
+def read_history(model_id: UUID, registry: RegistryDep) -> Response:
     items = model_history(registry, model_id)
     return answer({"id": str(model_id), "items": items}, items[-1]["position"])
 
 
 @router.get("/{model_id}/versions", responses=ERRORS, summary="Every trained version")
-def read_versions(
-    model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None
-) -> JSONResponse:
+def read_versions(model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None) -> Response:
     _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
     with reading(
         ledger.read_engine,
@@ -139,7 +160,7 @@ def read_versions(
 )
 def read_deployments(
     model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None
-) -> JSONResponse:
+) -> Response:
     _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
     with reading(
         ledger.read_engine,

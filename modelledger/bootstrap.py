@@ -13,6 +13,7 @@ from adapters.read_store import create_read_engine, for_writing, read_store_url,
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
+from queries.cache import AnswerCache
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Ledger:
     registry: ModelRegistry
     backend: str
     read_engine: Engine
+    answers: AnswerCache
     worker: ProjectionWorker | None = None
 
     @property
@@ -68,7 +70,11 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         connect_timeout=settings.db_connect_timeout,
     )
     return Ledger(
-        settings=settings, registry=registry, backend=describe(url), read_engine=read_engine
+        settings=settings,
+        registry=registry,
+        backend=describe(url),
+        read_engine=read_engine,
+        answers=AnswerCache(settings.query_cache_size),
     )
 
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     min_position_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds a query waits for min_position"
     )
+    query_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="search, statistics and leaderboard answers kept per projection "
+        "position in each process (0: off)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("var")

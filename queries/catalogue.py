@@ -44,6 +44,25 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+SUMMARY_COLUMNS = (
+    "id",
+    "version",
+    "name",
+    "project",
+    "description",
+    "task",
+    "framework",
+    "tags",
+    "owner",
+    "status",
+    "created_at",
+    "updated_at",
+    "latest_version",
+    "best_metrics",
+    "deployments",
+)
+
+
 def summary_view(row: Row[Any]) -> dict[str, Any]:
     """What a search hit shows: enough to choose, without runs and versions."""
     return {

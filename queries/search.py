@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
 )
 
-from queries.catalogue import summary_view
+from queries.catalogue import SUMMARY_COLUMNS, summary_view
 from queries.messages import SearchModels
 from queries.reading import Snapshot
 from read_model.tables import CatalogueTables, catalogue_tables
@@ -46,7 +46,10 @@ def search_models(snapshot: Snapshot, query: SearchModels) -> dict[str, Any]:
     t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
     c = t.models
     descending = _descending(query)
-    statement = select(c).where(*_filters(snapshot, t, query))
+    # Only what a hit shows: the runs and versions are the bulk of a row.
+    statement = select(*(c.c[name] for name in SUMMARY_COLUMNS)).where(
+        *_filters(snapshot, t, query)
+    )
     if query.sort == "metric":
         assert query.metric is not None
         m = t.metrics

@@ -53,3 +53,19 @@ def test_rebuilding_an_unknown_projection_is_404(client: TestClient) -> None:
     response = client.post("/api/v1/admin/projections/nonsense/rebuild")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_cached_answer_never_outlives_its_position(client: TestClient) -> None:
+    # Given statistics asked twice at one position (the second from the answer cache)
+    position = created(client, "first")
+    asked = {"min_position": position}
+    first = client.get(f"{MODELS}/statistics", params=asked)
+    again = client.get(f"{MODELS}/statistics", params=asked)
+    assert first.content == again.content
+    assert first.json()["total_models"] == 1
+    # When another model is created
+    later = created(client, "second")
+    # Then a query that asks for its position sees it, not the cached answer
+    fresh = client.get(f"{MODELS}/statistics", params={"min_position": later})
+    assert fresh.json()["total_models"] == 2
+    assert int(fresh.headers["X-Position"]) >= later

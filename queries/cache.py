@@ -10,8 +10,21 @@ min_position is past it (the position is read first). Issue 6 puts a shared
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
+
+# How long a projection's position read from the database is taken as current
+# by queries that did not ask for a later one (they answer with X-Position).
+FRESH_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Seen:
+    generation: int
+    position: int
+    at: float
 
 
 class AnswerCache:
@@ -21,6 +34,21 @@ class AnswerCache:
         self.lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.positions: dict[str, Seen] = {}
+
+    def note(self, projection: str, generation: int, position: int) -> None:
+        """Where a query just found the projection (never moves it back)."""
+        last = self.positions.get(projection)
+        if last is None or last.generation != generation or position >= last.position:
+            self.positions[projection] = Seen(generation, position, time.monotonic())
+
+    def seen(self, projection: str) -> Seen | None:
+        """The projection's position if read within FRESH_SECONDS: a cached answer
+        at it is served without a database round trip (or a thread)."""
+        last = self.positions.get(projection)
+        if last is None or time.monotonic() - last.at > FRESH_SECONDS:
+            return None
+        return last
 
     def get(self, key: Hashable) -> bytes | None:
         if self.size == 0:

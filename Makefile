@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck unit integration e2e bench clean
+.PHONY: run test install lint typecheck unit integration e2e bench bench-read clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/modelledger serve
 
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -n 2 -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -37,6 +37,14 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.commands
+
+# Read side (docs/benchmarks.md): e.g. `make bench-read EVENTS=50000 BENCH_READ_ARGS="--duration 3"`
+EVENTS ?= 1000000
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+BENCH_READ_ARGS ?=
+bench-read: $(STAMP)
+	$(BIN)/python -m bench.projections --events $(EVENTS) --pg-url $(PG_URL) \
+		--json var/bench-read.json $(BENCH_READ_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

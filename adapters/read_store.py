@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.event_store import UnsupportedDatabaseUrl
+from read_model.encoding import json_text
 
 SCRATCH_PREFIX = "modelledger-read-"
 
@@ -54,14 +55,14 @@ def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, json_serializer=_json_text
+            url, pool_size=pool_size, max_overflow=pool_size, json_serializer=json_text
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=connect_timeout,
@@ -75,16 +76,25 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry
     dbapi_connection.isolation_level = None
     # WAL: queries read while the projector writes. busy_timeout: writers queue.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
-def _json_text(value: object) -> str:
-    # orjson: the read tables' JSON columns are written a lot (rebuilds); several
-    # times faster than the json module, same text.
-    return orjson.dumps(value).decode()
+def _switch_to_wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:
+    """Two processes opening a new file at the same moment: one's switch to WAL
+    fails at once with "database is locked" (SQLite does not wait for this lock,
+    whatever the busy timeout), so try again for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def for_writing(engine: Engine) -> Engine:

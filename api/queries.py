@@ -4,7 +4,6 @@ from the event log. Every answer carries ``X-Position``: the log position it ref
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -27,6 +26,7 @@ from queries.models import get_model, model_history, model_view
 from queries.reading import Snapshot, reading
 from queries.search import search_models
 from queries.statistics import model_statistics
+from read_model.encoding import json_bytes
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"])
@@ -40,15 +40,6 @@ MinPosition = Annotated[
 
 def answer(body: Any, position: int, **headers: str) -> Response:
     return encoded(json_bytes(body), position, **headers)
-
-
-def json_bytes(body: Any) -> bytes:
-    """orjson (several times faster), or the json module for what orjson refuses:
-    integers beyond 64 bits, which a model's configuration may hold."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def encoded(content: bytes, position: int, **headers: str) -> Response:

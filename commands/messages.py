@@ -37,6 +37,14 @@ def _utf8(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: a description with one would stop the
+    catalogue projection (its read table stores the description as text)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 # The event store's JSON transcoder reads an object with exactly these keys as
 # an encoded value (a UUID, a datetime...), so a user object shaped like it
 # would not read back as itself.
@@ -97,7 +105,9 @@ Environment = Annotated[
     BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
 ]
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_utf8)]
+Text = Annotated[
+    str, StringConstraints(max_length=10_000), AfterValidator(_utf8), AfterValidator(_no_nul)
+]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),

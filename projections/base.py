@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache, singledispatchmethod
 from typing import Any, ClassVar, cast
 
-import orjson
 from sqlalchemy import JSON, Connection, Table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+from read_model.encoding import json_text
 from write_model.model import AIModel
 from write_model.values import instant
 
@@ -121,7 +121,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         for row in rows:
             copy.write_row(
                 [
-                    orjson.dumps(row[name]).decode() if encode else row[name]
+                    json_text(row[name]) if encode else row[name]
                     for name, encode in zip(names, as_json, strict=True)
                 ]
             )

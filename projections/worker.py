@@ -35,8 +35,10 @@ def worker_identity() -> str:
 
 
 def ensure_projections(engine: Engine) -> None:
+    """The state rows and tables, for a process that does not run the projections
+    (a failure stays until a worker restarts with the fix)."""
     for projection in PROJECTIONS:
-        ensure_projection(engine, projection)
+        ensure_projection(engine, projection, clear_failure=False)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,9 @@ from api.limits import BodySizeLimit
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
 from projections.worker import ensure_projections
+from queries.cache import REFRESH_SECONDS, refresh_positions
+
+log = logging.getLogger("modelledger.api")
 
 DESCRIPTION = """
 ModelLedger is an event-sourced registry for AI models: every change is an event in an
@@ -36,6 +41,18 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+async def follow_positions(ledger: Ledger) -> None:
+    """Keep the answer cache's view of each projection's position current, so a
+    repeated query is answered on the event loop (never all at once from threads
+    when the view would go stale)."""
+    while True:
+        try:
+            await to_thread.run_sync(refresh_positions, ledger.answers, ledger.read_engine)
+        except Exception as error:  # a database outage: queries say so themselves
+            log.debug("position refresh failed: %s", error)
+        await asyncio.sleep(REFRESH_SECONDS)
+
+
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
     """Build the app; pass a ready ``ledger`` (tests) or let the lifespan build one."""
     settings = settings or (ledger.settings if ledger else Settings())
@@ -55,11 +72,13 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         else:
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
+        refresher = asyncio.create_task(follow_positions(running))
         if settings.tune_gc:
             tune_garbage_collector()
         try:
             yield
         finally:
+            refresher.cancel()
             if owned:
                 running.close()
             elif started and running.worker is not None:

@@ -35,7 +35,9 @@ class Ledger:
     def start_projections(self) -> ProjectionWorker:
         """Run every projection in this process (embedded default, or `project`)."""
         if self.worker is None:
-            self.worker = ProjectionWorker(self.write_engine, self.registry)
+            self.worker = ProjectionWorker(
+                self.write_engine, self.registry, on_commit=self.answers.note
+            )
             self.worker.start()
         return self.worker
 

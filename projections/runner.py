@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,9 @@ class ProjectionRunner:
     registry: ModelRegistry
     owner: str
     options: RunnerOptions = field(default_factory=RunnerOptions)
+    # Told (name, generation, position) after each live commit and swap: queries in
+    # this process learn the new position without asking the database.
+    on_commit: Callable[[str, int, int], None] | None = None
 
     def __post_init__(self) -> None:
         self.stopping = threading.Event()
@@ -334,6 +337,8 @@ class ProjectionRunner:
             with self.engine.begin() as conn:
                 self._claim(conn, column, after, new_position)
                 self._project(conn, generation, events)
+            if column == "position" and self.on_commit is not None:
+                self.on_commit(self.projection.name, generation, new_position)
         except (*UNAVAILABLE, LeaseLost):
             raise
         except Exception:
@@ -442,6 +447,8 @@ class ProjectionRunner:
                 error=None,
                 error_position=None,
             )
+        if self.on_commit is not None:
+            self.on_commit(self.projection.name, state.rebuild_generation, position)
         with self.engine.begin() as conn:
             self.projection.drop_tables(conn, state.generation)
         log.info(

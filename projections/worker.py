@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -48,10 +49,13 @@ class ProjectionWorker:
     options: RunnerOptions = field(default_factory=RunnerOptions)
     projections: tuple[type[Projection], ...] = PROJECTIONS
     owner: str = field(default_factory=worker_identity)
+    on_commit: Callable[[str, int, int], None] | None = None
 
     def __post_init__(self) -> None:
         self.runners = [
-            ProjectionRunner(p, self.engine, self.registry, self.owner, self.options)
+            ProjectionRunner(
+                p, self.engine, self.registry, self.owner, self.options, self.on_commit
+            )
             for p in self.projections
         ]
 

@@ -35,6 +35,7 @@ import json
 import random
 import resource
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -750,8 +751,14 @@ def _run_in(
                 args.seed,
                 progress,
             )
-        if not args.skip_lag:
-            result.lag = measure_lag(server.base_url, args.lag_commands, args.lag_clients, progress)
+        try:
+            if not args.skip_lag:
+                result.lag = measure_lag(
+                    server.base_url, args.lag_commands, args.lag_clients, progress
+                )
+        finally:  # the server's own log, for a look when something failed
+            Path("var").mkdir(exist_ok=True)
+            shutil.copy(server.log_path, Path("var") / "bench-read-server.log")
 
 
 def _rebuild_sets(spec: list[str]) -> list[tuple[type[Projection], ...]]:
@@ -836,8 +843,10 @@ def query_table(rows: list[QueryResult]) -> str:
     for r in rows:
         goal = "-"
         if r.goal_p99_ms is not None:
-            goal = (
-                f"< {r.goal_p99_ms:.0f} ms: {'met' if r.p99_ms < r.goal_p99_ms else '**missed**'}"
+            goal = f"< {r.goal_p99_ms:.0f} ms: " + (
+                "**no answers**"
+                if r.requests == 0 or r.errors
+                else ("met" if r.p99_ms < r.goal_p99_ms else "**missed**")
             )
         errors = ", ".join(f"{k} x{v}" for k, v in sorted(r.errors.items())) or "0"
         lines.append(
@@ -848,7 +857,7 @@ def query_table(rows: list[QueryResult]) -> str:
 
 
 def lag_report(lag: LagResult) -> str:
-    met = "met" if lag.p99_ms < 100 else "**missed**"
+    met = "**no answers**" if lag.errors else ("met" if lag.p99_ms < 100 else "**missed**")
     return (
         f"- Live lag ({lag.commands:,} commands: create/train/complete, {lag.clients} clients, "
         f"each waiting until its command is visible): p50 {lag.p50_ms:.1f} ms, "

@@ -65,34 +65,41 @@ class SubscriptionFollower:
         self.subscription: object | None = None
         self.started_after: int | None = None
         self.closed = False
+        self.lock = threading.Lock()
 
     def _start(self, after: int) -> None:
-        self.error = None
-        self.buffer.clear()
-        self.started_after = after
-        subscription = self.recorder.subscribe(gt=after)
-        self.subscription = subscription
+        # Under the lock, so close() from another thread never sees a thread
+        # that exists but has not started, nor starts one after closing.
+        with self.lock:
+            if self.closed:
+                return
+            self.error = None
+            self.buffer.clear()
+            self.started_after = after
+            subscription = self.recorder.subscribe(gt=after)
 
-        def pump() -> None:
-            try:
-                with subscription:
-                    for notification in subscription:
-                        self.buffer.append(notification)
-                        self.arrived.set()
-            except BaseException as error:  # the database went away: restart later
-                self.error = error
-                self.arrived.set()
+            def pump() -> None:
+                try:
+                    with subscription:
+                        for notification in subscription:
+                            self.buffer.append(notification)
+                            self.arrived.set()
+                except BaseException as error:  # the database went away: restart later
+                    self.error = error
+                    self.arrived.set()
 
-        self.thread = threading.Thread(target=pump, name="projection-subscription", daemon=True)
-        self.thread.start()
+            thread = threading.Thread(target=pump, name="projection-subscription", daemon=True)
+            thread.start()
+            self.subscription, self.thread = subscription, thread
 
     def _stop(self) -> None:
-        subscription, self.subscription = self.subscription, None
+        with self.lock:
+            subscription, self.subscription = self.subscription, None
+            thread, self.thread = self.thread, None
         if subscription is not None:
             subscription.stop()  # type: ignore[attr-defined]
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-            self.thread = None
+        if thread is not None:
+            thread.join(timeout=5)
 
     def next_batch(self, after: int, limit: int, timeout: float) -> Sequence[Notification]:
         if self.error is not None:
@@ -101,6 +108,8 @@ class SubscriptionFollower:
             raise error
         if self.subscription is None:
             self._start(after)
+        if self.closed:
+            return []
         if not self.buffer:
             self.arrived.clear()
             if not self.buffer:
@@ -113,7 +122,8 @@ class SubscriptionFollower:
         return batch
 
     def close(self) -> None:
-        self.closed = True
+        with self.lock:
+            self.closed = True
         self.arrived.set()  # wake a runner waiting for events
         self._stop()
 

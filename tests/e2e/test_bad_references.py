@@ -79,7 +79,7 @@ def test_model_ids_are_accepted_in_any_uuid_spelling(
     # When it is read with those spellings
     # Then they all find the same model
     for spelling in spellings:
-        response = memory_client.get(f"{MODELS}/{spelling}")
+        response = model_now(memory_client, spelling)
         assert response.status_code == 200, response.text
         assert response.json()["id"] == subject.model_id
 

@@ -77,6 +77,11 @@ def running_server(
         "MODELLEDGER_DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
     }
+    # Each worker holds an event-store pool and a read pool, each up to size +
+    # overflow connections; at the defaults (20 + 20) two workers can ask for 160,
+    # beyond PostgreSQL's default max_connections of 100.
+    env.setdefault("MODELLEDGER_DB_POOL_SIZE", "10")
+    env.setdefault("MODELLEDGER_DB_MAX_OVERFLOW", "10")
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         # Own session so SIGTERM reaches the uvicorn worker processes as well.

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from write_model.model import EVENT_TYPES
 
 
 def _no_nul(value: str) -> str:
@@ -73,3 +83,32 @@ class TopPerforming(Query):
     order: Literal["asc", "desc"] | None = Field(
         default=None, description="default: ascending for lower-is-better metrics (loss...)"
     )
+
+
+EVENT_NAMES = frozenset(cls.__name__ for cls in EVENT_TYPES)
+
+
+def _known_event_type(value: str) -> str:
+    if value not in EVENT_NAMES:
+        raise ValueError(f"unknown event type; one of {', '.join(sorted(EVENT_NAMES))}")
+    return value
+
+
+EventType = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_event_type)]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+
+
+class ListEvents(BaseModel):
+    """The global feed: events after a position, optionally filtered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after: Position = Field(default=0, description="only events after this log position")
+    limit: int = Field(default=100, ge=1, le=1000)
+    model_id: UUID | None = None
+    type: list[EventType] = Field(
+        default_factory=list, max_length=20, description="event types (any of them)"
+    )
+    actor: Actor | None = None
+    since: AwareDatetime | None = Field(default=None, description="recorded at or after")
+    until: AwareDatetime | None = Field(default=None, description="recorded at or before")

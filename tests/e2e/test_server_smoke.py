@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -148,3 +150,67 @@ def test_the_server_runs_the_model_lifecycle_and_stops_cleanly(server: Server) -
     output = server.output()
     assert "Application shutdown complete" in output, output
     assert "Traceback" not in output, output
+
+
+@dataclass(frozen=True)
+class StreamedEvent:
+    id: int
+    type: str
+    data: dict[str, Any]
+
+
+def next_events(lines: Iterator[str], count: int) -> list[StreamedEvent]:
+    """Parse server-sent events off the wire (comments are keep-alive pings)."""
+    events: list[StreamedEvent] = []
+    fields: dict[str, str] = {}
+    while len(events) < count:
+        line = next(lines)
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+            continue
+        if fields:
+            events.append(
+                StreamedEvent(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+            )
+            fields = {}
+    return events
+
+
+def create(http: httpx.Client, name: str) -> dict[str, Any]:
+    body = {"name": name, "task": "classification", "framework": "pytorch"}
+    response = http.post("/api/v1/models", json=body)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+@pytest.mark.slow
+def test_the_event_stream_is_live_and_resumes_after_the_last_event_id(server: Server) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+        # Given a model created before anyone listens
+        first = create(http, "streamed-1")
+        # When a client opens the stream from the start
+        with http.stream("GET", "/api/v1/events/stream") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            # Then it gets what was stored, and then a model created while it listens, live
+            (created,) = next_events(lines, 1)
+            second = create(http, "streamed-2")
+            (live,) = next_events(lines, 1)
+        assert (created.id, created.type) == (first["position"], "ModelCreated")
+        assert (
+            created.data["model_id"] == first["id"] and created.data["data"]["name"] == "streamed-1"
+        )
+        assert (live.id, live.type, live.data["model_id"]) == (
+            second["position"],
+            "ModelCreated",
+            second["id"],
+        )
+        # And a client that reconnects with Last-Event-ID goes on after that event
+        resumed = {"Last-Event-ID": str(created.id)}
+        with http.stream("GET", "/api/v1/events/stream", headers=resumed) as stream:
+            (again,) = next_events(stream.iter_lines(), 1)
+        assert again.id == live.id

@@ -1,0 +1,59 @@
+"""The event feed: every change across the registry, in log order, as a page or live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from api.commands import ERRORS
+from api.deps import RegistryDep
+from api.queries import answer
+from queries.events import list_events
+from queries.messages import ListEvents
+from read_model.encoding import json_text
+
+router = APIRouter(prefix="/api/v1/events", tags=["audit"])
+
+STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
+
+
+@router.get("", responses=ERRORS, summary="The global, ordered event feed")
+def feed(registry: RegistryDep, query: Annotated[ListEvents, Query()]) -> Response:
+    page = list_events(registry, query)
+    return answer(page.body(), page.next_after)
+
+
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses=ERRORS,
+    summary="Server-sent events: the feed from a position, then live",
+)
+async def stream(
+    registry: RegistryDep,
+    query: Annotated[ListEvents, Query()],
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            pattern=r"^\d{1,18}$",
+            description="sent by a reconnecting EventSource: go on after this position",
+        ),
+    ] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    after = max(query.after, int(last_event_id or 0))
+    while True:
+        asked = query.model_copy(update={"after": after})
+        page = await to_thread.run_sync(list_events, registry, asked)
+        for item in page.items:
+            yield ServerSentEvent(
+                id=str(item["position"]), event=item["type"], raw_data=json_text(item)
+            )
+        after = page.next_after
+        if page.at_head:
+            await asyncio.sleep(STREAM_POLL_SECONDS)

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import typer
 from eventsourcing.persistence import PersistenceError
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
 from adapters.event_store import UnsupportedDatabaseUrl, describe
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
@@ -132,6 +134,65 @@ def events(
                     break
     finally:
         ledger.close()
+
+
+@app.command("export")
+def export_log(
+    after: Annotated[int, typer.Option(min=0, help="only events after this position")] = 0,
+) -> None:
+    """Write the event log to stdout as JSON lines (a backup, or a move to another store)."""
+    ledger = open_ledger(must_exist=True)
+    try:
+        recorder = ledger.registry.recorder
+        total = max(0, (recorder.max_notification_id() or 0) - after)
+        with _progress_on_stderr() as progress:
+            task = progress.add_task("export", total=total)
+            count = export_events(
+                recorder, sys.stdout, after=after, progress=lambda n: progress.advance(task, n)
+            )
+    finally:
+        ledger.close()
+    typer.echo(f"exported {count} events", err=True)
+
+
+@app.command("import")
+def import_log(
+    path: Annotated[Path, typer.Argument(help="a file written by `modelledger export`")],
+) -> None:
+    """Load an exported event log into an empty store, all or nothing."""
+    if not path.is_file():
+        fail(f"no such file: {path}")
+    with path.open("rb") as counted:
+        total = max(0, sum(1 for _ in counted) - 2)  # less the header and footer lines
+    ledger = open_ledger()
+    try:
+        with path.open(encoding="utf-8") as lines, _progress_on_stderr() as progress:
+            task = progress.add_task("import", total=total)
+            summary = import_events(
+                ledger.registry.recorder,
+                ledger.registry.mapper,
+                lines,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except (ArchiveError, StoreNotEmpty, UnicodeDecodeError) as error:
+        fail(f"{path}: {error}; nothing was imported")
+    finally:
+        ledger.close()
+    typer.echo(
+        f"imported {summary.events} events of {summary.models} models "
+        f"(positions {summary.first_position}..{summary.last_position})",
+        err=True,
+    )
+
+
+def _progress_on_stderr() -> Progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=Console(stderr=True))
 
 
 @app.command()

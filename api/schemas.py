@@ -108,6 +108,9 @@ class CompleteTrainingRequest(Body):
 
     metrics: Metrics
     artifact_uri: Uri | None = None
+    output_model: ShortText | None = Field(
+        default=None, description="the trained model's name at its backend, if any"
+    )
 
 
 class FailTrainingRequest(Body):

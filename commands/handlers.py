@@ -79,7 +79,11 @@ def train_model(model: AIModel, cmd: TrainModel, ctx: CommandContext) -> Details
 
 def complete_training(model: AIModel, cmd: CompleteTraining, ctx: CommandContext) -> Details:
     version = model.complete_training(
-        run_id=cmd.run_id, metrics=cmd.metrics, artifact_uri=cmd.artifact_uri, meta=ctx.meta
+        run_id=cmd.run_id,
+        metrics=cmd.metrics,
+        artifact_uri=cmd.artifact_uri,
+        output_model=cmd.output_model,
+        meta=ctx.meta,
     )
     return {"run_id": cmd.run_id, "model_version": version}
 

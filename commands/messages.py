@@ -178,6 +178,7 @@ class CompleteTraining(Command):
     run_id: RunId
     metrics: Metrics
     artifact_uri: Uri | None = None
+    output_model: ShortText | None = None
 
 
 class FailTraining(Command):

@@ -220,6 +220,7 @@ class CatalogueProjection(Projection):
             "metrics": dict(event.metrics),
             "artifact_uri": event.artifact_uri,
             "created_at": row["updated_at"],
+            "output_model": event.output_model,
         }
         row["versions"].append(version)
         metrics = self.metrics.setdefault(row["id"], {})

@@ -47,6 +47,7 @@ class VersionsProjection(Projection):
                 "run_id": event.run_id,
                 "metrics": dict(event.metrics),
                 "artifact_uri": event.artifact_uri,
+                "output_model": event.output_model,
                 "created_at": event_time(event),
                 "created_by": event.actor,
                 "position": position,

@@ -98,6 +98,7 @@ def model_versions(snapshot: Snapshot, model_id: UUID) -> list[dict[str, Any]]:
             "run_id": row.run_id,
             "metrics": dict(row.metrics),
             "artifact_uri": row.artifact_uri,
+            "output_model": row.output_model,
             "created_at": row.created_at,
             "created_by": row.created_by,
             "position": row.position,

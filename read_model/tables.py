@@ -42,8 +42,8 @@ ALL = ""
 
 # A projection's version is its tables' shape and meaning: bumping one makes
 # the projection rebuild itself into new tables on start.
-CATALOGUE_VERSION = 1
-VERSIONS_VERSION = 1
+CATALOGUE_VERSION = 2  # 2: versions carry output_model
+VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 1
 
 
@@ -185,6 +185,7 @@ def versions_table(generation: int) -> Table:
         Column("run_id", String, nullable=False),
         Column("metrics", JSON, nullable=False),
         Column("artifact_uri", Text),
+        Column("output_model", Text),
         Column("created_at", String(40), nullable=False),
         Column("created_by", String, nullable=False),
         Column("position", BigInteger, nullable=False),

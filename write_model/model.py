@@ -157,6 +157,7 @@ class AIModel(Aggregate):
         metrics: dict[str, Any],
         artifact_uri: str | None,
         meta: EventMetadata,
+        output_model: str | None = None,
     ) -> int:
         self._require_active()
         self._require_running(run_id)
@@ -168,6 +169,7 @@ class AIModel(Aggregate):
             model_version=version,
             metrics=valid,
             artifact_uri=artifact_uri,
+            output_model=output_model,
             **meta.as_event_fields(),
         )
         return version
@@ -319,10 +321,20 @@ class AIModel(Aggregate):
             model.refresh_status()
 
     class ModelTrained(Event):
+        """v2 added ``output_model``: the trained model's name where its backend keeps
+        it (an OpenAI fine-tuned model, a Hub repository). v1 events have none."""
+
+        class_version = 2
+
         run_id: str
         model_version: int
         metrics: dict[str, float]
         artifact_uri: str | None
+        output_model: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["output_model"] = None
 
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
@@ -336,6 +348,7 @@ class AIModel(Aggregate):
                     metrics=dict(self.metrics),
                     artifact_uri=self.artifact_uri,
                     created_at=self.when,
+                    output_model=self.output_model,
                 )
             )
             model.last_finished_run = self.run_id

@@ -109,6 +109,7 @@ class ModelVersion:
     metrics: dict[str, float]
     artifact_uri: str | None
     created_at: str
+    output_model: str | None = None
 
 
 @dataclass

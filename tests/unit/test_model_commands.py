@@ -140,6 +140,7 @@ def test_completing_a_run_makes_the_next_model_version_with_its_metrics(story: S
         "model_version": 2,
         "metrics": {"accuracy": 0.9},
         "artifact_uri": "s3://m/2",
+        "output_model": None,
     }
     assert status(story) is ModelStatus.TRAINED
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
+
+from queries.integrity import lacking_fields
 
 FORMAT = "modelledger-events"
 FORMAT_VERSION = 1
@@ -189,8 +191,5 @@ def _check_decodes(number: int, mapper: Mapper[UUID], stored: StoredEvent) -> No
         event = mapper.to_domain_event(stored)
     except Exception as error:  # any decoding failure is the file's fault here
         raise ArchiveError(number, f"the event does not decode: {error}") from None
-    # Decoding sets attributes without checking them: make sure none is missing.
-    if is_dataclass(event):
-        missing = {f.name for f in fields(event)} - vars(event).keys()
-        if missing:
-            raise ArchiveError(number, f"the event lacks {', '.join(sorted(missing))}")
+    if missing := lacking_fields(event):
+        raise ArchiveError(number, f"the event lacks {', '.join(sorted(missing))}")

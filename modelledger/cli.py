@@ -14,6 +14,7 @@ from uuid import UUID
 
 import typer
 from eventsourcing.persistence import PersistenceError
+from eventsourcing.postgres import PostgresApplicationRecorder
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,7 +31,9 @@ from adapters.event_store import UnsupportedDatabaseUrl, describe
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
 from projections.base import Projection
+from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
+from queries.integrity import LogReport, check_log
 from queries.models import history_item
 from queries.projections import request_rebuild
 from read_model.state import read_states
@@ -337,38 +340,89 @@ def verify(
     name: Annotated[str | None, typer.Argument(help="one projection (default: all)")] = None,
 ) -> None:
     """Rebuild into scratch tables and compare them with the live ones; exit 1 on a difference."""
-    from projections.verify import verify_projection
-
     selected = _selected(name)
     ledger = open_ledger()
-    consistent = True
     try:
-        ensure_projections(ledger.write_engine)
-        with Progress(
-            TextColumn("{task.description:12}"), BarColumn(), MofNCompleteColumn()
-        ) as bar:
-            for projection in selected:
-                task = bar.add_task(projection.name, total=None)
-
-                def advance(done: int, total: int, task: TaskID = task) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                verdict = verify_projection(
-                    ledger.write_engine, ledger.registry, projection, on_progress=advance
-                )
-                consistent = consistent and verdict.consistent
-                bar.console.print(
-                    f"{verdict.projection}: "
-                    + (
-                        f"consistent at position {verdict.position} ({verdict.rows} rows)"
-                        if verdict.consistent
-                        else "DIFFERS\n  " + "\n  ".join(verdict.differences)
-                    )
-                )
+        consistent = _verify_projections(ledger, selected)
     finally:
         ledger.close()
     if not consistent:
         raise typer.Exit(1)
+
+
+def _verify_projections(ledger: Ledger, selected: tuple[type[Projection], ...]) -> bool:
+    ensure_projections(ledger.write_engine)
+    consistent = True
+    with Progress(TextColumn("{task.description:12}"), BarColumn(), MofNCompleteColumn()) as bar:
+        for projection in selected:
+            task = bar.add_task(projection.name, total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            verdict = verify_projection(
+                ledger.write_engine, ledger.registry, projection, on_progress=advance
+            )
+            consistent = consistent and verdict.consistent
+            bar.console.print(
+                f"{verdict.projection}: "
+                + (
+                    f"consistent at position {verdict.position} ({verdict.rows} rows)"
+                    if verdict.consistent
+                    else "DIFFERS\n  " + "\n  ".join(verdict.differences)
+                )
+            )
+    return consistent
+
+
+audit = typer.Typer(help="Check the event log and the read models built from it.")
+app.add_typer(audit, name="audit")
+
+
+@audit.command("verify")
+def audit_verify(
+    projections: Annotated[
+        bool, typer.Option(help="also rebuild each projection into scratch tables and compare")
+    ] = True,
+) -> None:
+    """Positions, each model's versions, every event decodes; then the projections.
+
+    Exit 1 if anything is wrong."""
+    ledger = open_ledger(must_exist=True)
+    try:
+        recorder = ledger.registry.recorder
+        gaps_allowed = isinstance(recorder, PostgresApplicationRecorder)
+        with _progress_on_stderr() as progress:
+            task = progress.add_task("log", total=recorder.max_notification_id() or 0)
+            report = check_log(
+                ledger.registry,
+                gaps_allowed=gaps_allowed,
+                progress=lambda n: progress.advance(task, n),
+            )
+        _print_log_report(report)
+        consistent = _verify_projections(ledger, PROJECTIONS) if projections else True
+    finally:
+        ledger.close()
+    if not (report.sound and consistent):
+        raise typer.Exit(1)
+
+
+def _print_log_report(report: LogReport) -> None:
+    typer.echo(f"log: {report.events} events of {report.models} models, head {report.head}")
+    if report.gaps:
+        kind = (
+            "harmless on PostgreSQL (rolled-back sequence values)"
+            if report.gaps_allowed
+            else "LOST"
+        )
+        typer.echo(f"  {report.gaps} missing positions, {kind}")
+        for example in report.gap_examples:
+            typer.echo(f"    {example}")
+    for problem in report.problems:
+        typer.echo(f"  PROBLEM {problem}")
+    if report.problem_count > len(report.problems):
+        typer.echo(f"  ... {report.problem_count - len(report.problems)} more problems")
+    typer.echo("log: sound" if report.sound else "log: NOT SOUND")
 
 
 def main() -> None:

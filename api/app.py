@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
-from api import admin, commands, errors, events, health, metrics, queries
+from api import admin, commands, deployments, errors, events, health, metrics, queries
 from api.health import package_version
 from api.limits import BodySizeLimit
 from modelledger.bootstrap import Ledger, bootstrap
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(events.router)
+    app.include_router(deployments.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)

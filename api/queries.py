@@ -13,13 +13,14 @@ import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from api.commands import ERRORS
 from api.deps import BadRequest, LedgerDep, RegistryDep
 from api.schemas import HistoryResponse, ModelResponse
 from modelledger.bootstrap import Ledger
-from queries.catalogue import catalogue_view, model_deployments, model_row, model_versions
+from queries.catalogue import catalogue_view, model_row, model_versions
+from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
 from queries.messages import ModelStatistics, Position, SearchModels, TopPerforming
 from queries.models import get_model, model_history, model_view
@@ -28,6 +29,7 @@ from queries.search import search_models
 from queries.statistics import model_statistics
 from read_model.encoding import json_bytes
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
+from write_model.values import instant
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"])
 
@@ -182,9 +184,15 @@ def read_versions(model_id: UUID, ledger: LedgerDep, min_position: MinPosition =
     summary="What each environment serves now, and the history of every environment",
 )
 def read_deployments(
-    model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None
+    model_id: UUID,
+    ledger: LedgerDep,
+    min_position: MinPosition = None,
+    as_of: Annotated[
+        AwareDatetime | None, Query(description="as the registry stood at this time")
+    ] = None,
 ) -> Response:
     _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
+    when = instant(as_of) if as_of is not None else None
     with reading(
         ledger.read_engine,
         "deployments",
@@ -192,5 +200,5 @@ def read_deployments(
         min_position,
         ledger.settings.min_position_timeout,
     ) as snapshot:
-        body = {"id": str(model_id), **model_deployments(snapshot, model_id)}
+        body = {"id": str(model_id), "as_of": when, **model_deployments(snapshot, model_id, when)}
         return answer(body, min(known_at, snapshot.position))

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import Row, select
 
 from queries.reading import Snapshot
-from read_model.tables import catalogue_tables, deployments_table, versions_table
+from read_model.tables import catalogue_tables, versions_table
 from write_model.errors import ModelNotFound
 
 
@@ -105,30 +105,3 @@ def model_versions(snapshot: Snapshot, model_id: UUID) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
-
-
-def model_deployments(snapshot: Snapshot, model_id: UUID) -> dict[str, Any]:
-    """What each environment serves now, and every stretch it served before."""
-    table = deployments_table(snapshot.generation)
-    rows = snapshot.conn.execute(
-        select(table)
-        .where(table.c.model_id == str(model_id))
-        .order_by(table.c.environment, table.c.from_position)
-    ).all()
-    history = [
-        {
-            "environment": row.environment,
-            "model_version": row.model_version,
-            "endpoint_url": row.endpoint_url,
-            "action": row.action,
-            "deployed_by": row.deployed_by,
-            "from_position": row.from_position,
-            "from_time": row.from_time,
-            "to_position": row.to_position,
-            "to_time": row.to_time,
-            "ended_by": row.ended_by,
-        }
-        for row in rows
-    ]
-    current = {item["environment"]: item for item in history if item["to_position"] is None}
-    return {"current": current, "history": history}

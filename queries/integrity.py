@@ -88,9 +88,7 @@ def _check_version(
     versions[model_id] = max(expected, notification.originator_version)
 
 
-def _check_decodes(
-    report: LogReport, registry: ModelRegistry, notification: Notification
-) -> None:
+def _check_decodes(report: LogReport, registry: ModelRegistry, notification: Notification) -> None:
     try:
         event = registry.mapper.to_domain_event(notification)
     except Exception as error:  # whatever the cause, this event cannot be read

@@ -112,3 +112,13 @@ class ListEvents(BaseModel):
     actor: Actor | None = None
     since: AwareDatetime | None = Field(default=None, description="recorded at or after")
     until: AwareDatetime | None = Field(default=None, description="recorded at or before")
+
+
+class ListDeployments(Query):
+    """What serves where: now, or as the registry stood at ``as_of``."""
+
+    environment: Text | None = None
+    model_id: UUID | None = None
+    as_of: AwareDatetime | None = Field(default=None, description="ISO 8601 time with a zone")
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: Cursor | None = None

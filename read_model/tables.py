@@ -44,7 +44,7 @@ ALL = ""
 # the projection rebuild itself into new tables on start.
 CATALOGUE_VERSION = 2  # 2: versions carry output_model
 VERSIONS_VERSION = 2  # 2: output_model
-DEPLOYMENTS_VERSION = 1
+DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -213,4 +213,5 @@ def deployments_table(generation: int) -> Table:
         Column("ended_by", String(16)),  # deployed | rolled_back | undeployed
     )
     Index(f"{name}_environment", table.c.environment, table.c.to_position)
+    Index(f"{name}_environment_time", table.c.environment, table.c.from_time)
     return table

@@ -12,11 +12,9 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +30,6 @@ from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.follow import read_page
 from projections.runner import (
-    ProjectionRunner,
     RunnerOptions,
     apply_events,
     decode,
@@ -43,14 +40,14 @@ from projections.versions import VersionsProjection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.models import get_model, model_view
 from queries.projections import request_rebuild
-from read_model.state import ProjectionState, read_states
+from read_model.state import read_states
 from read_model.tables import (
     CATALOGUE_VERSION,
     catalogue_tables,
     deployments_table,
     versions_table,
 )
-from tests.conftest import fresh_postgres_database, make_ledger
+from tests.conftest import make_ledger
 from tests.support.histories import (
     POISON,
     CatchUp,
@@ -66,47 +63,14 @@ from tests.support.histories import (
     write_models,
 )
 from tests.support.reads import model_now
+from tests.support.running import run_projection, settled, states
 from write_model.model import AIModel
 
-OWNER = "test-runner"
 ADMIN = "/api/v1/admin/projections"
 MODELS = "/api/v1/models"
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def states(ledger: Ledger) -> dict[str, ProjectionState]:
-    with ledger.read_engine.connect() as conn:
-        return read_states(conn)
-
-
-def settled(state: ProjectionState, at: int) -> bool:
-    """At the head, serving, no rebuild pending."""
-    return (
-        state.position >= at
-        and state.status == "running"
-        and state.rebuild_generation is None
-        and not state.rebuild_requested
-    )
-
-
-def run_projection(
-    ledger: Ledger, projection: type[Projection], batch_size: int, batches: int | None = None
-) -> None:
-    """The real runner, driven one batch per step in this thread, so the batch
-    boundaries are the ones hypothesis chose: at most ``batches`` batches, or until
-    the projection has settled at the head."""
-    options = RunnerOptions(batch_size=batch_size, rebuild_batch_size=batch_size)
-    runner = ProjectionRunner(projection, ledger.write_engine, ledger.registry, OWNER, options)
-    try:
-        for done in itertools.count():
-            if done == batches or settled(states(ledger)[projection.name], head(ledger.registry)):
-                return
-            assert done < 10_000, f"{projection.name} does not settle"
-            runner.step()
-    finally:
-        runner.stop()  # closes a subscription a rebuild's live steps opened; frees the lease
 
 
 SCRATCH_GENERATION = 99
@@ -177,26 +141,6 @@ def all_at_head(ledger: Ledger) -> bool:
     at = head(ledger.registry)
     current = states(ledger)
     return all(settled(current[p.name], at) for p in PROJECTIONS)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
-    """An empty store per call (one per hypothesis example): a new SQLite file, or the
-    test's PostgreSQL database with its schema dropped and created again (faster than
-    a new database)."""
-    if request.param == "sqlite":
-        numbers = itertools.count()
-        return lambda: f"sqlite:///{tmp_path / f'store-{next(numbers)}' / 'ledger.sqlite'}"
-    url = fresh_postgres_database(request.getfixturevalue("postgres_server"))
-
-    def emptied() -> str:
-        # (the previous example's ledger is closed: nothing holds a lock)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("DROP SCHEMA public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-        return url
-
-    return emptied
 
 
 def start_worker(

@@ -40,7 +40,8 @@ from commands.messages import (
 from commands.registry import CommandContext, CommandResult, ModelRegistry
 from modelledger.bootstrap import Ledger
 from projections.follow import read_page
-from queries.catalogue import catalogue_view, model_deployments, model_row, model_versions
+from queries.catalogue import catalogue_view, model_row, model_versions
+from queries.deployments import model_deployments
 from queries.messages import ModelStatistics
 from queries.models import get_model, model_view
 from queries.reading import Snapshot

@@ -1,0 +1,32 @@
+"""What serves where across the registry: now, or at any past time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.commands import ERRORS
+from api.deps import LedgerDep
+from api.queries import answer
+from queries.deployments import deployed
+from queries.messages import ListDeployments
+from queries.reading import reading
+from read_model.tables import DEPLOYMENTS_VERSION
+from write_model.values import instant
+
+router = APIRouter(prefix="/api/v1/deployments", tags=["queries"])
+
+
+@router.get("", responses=ERRORS, summary="Every model serving an environment, now or as of a time")
+def list_deployments(ledger: LedgerDep, query: Annotated[ListDeployments, Query()]) -> Response:
+    as_of = instant(query.as_of) if query.as_of is not None else None
+    with reading(
+        ledger.read_engine,
+        "deployments",
+        DEPLOYMENTS_VERSION,
+        query.min_position,
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        return answer(deployed(snapshot, query, as_of), snapshot.position)

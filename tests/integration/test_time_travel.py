@@ -1,0 +1,116 @@
+"""Time travel on both stores: for random histories and random times T, what the
+registry answers "as of T" equals a fold of exactly the events recorded at or
+before T: each model (from the log), and what served each environment (from
+the deployments projection, per model and registry-wide)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, cast
+from uuid import UUID
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from commands.registry import ModelRegistry
+from modelledger.bootstrap import Ledger
+from projections.deployments import DeploymentsProjection
+from projections.worker import ensure_projections
+from queries.deployments import deployed, model_deployments
+from queries.messages import ListDeployments
+from queries.models import get_model, model_view
+from queries.reading import reading
+from read_model.tables import DEPLOYMENTS_VERSION
+from tests.conftest import make_ledger
+from tests.support.histories import (
+    CatchUp,
+    Played,
+    Rebuild,
+    Step,
+    histories,
+    history_of,
+    play_command,
+)
+from tests.support.running import run_projection
+from write_model.errors import ModelNotFound
+from write_model.model import AIModel
+from write_model.values import instant
+
+
+def fold_until(events: list[tuple[int, AIModel.Event]], moment: datetime) -> AIModel | None:
+    """The oracle: the model from exactly its events recorded at or before ``moment``."""
+    model: AIModel | None = None
+    for _, event in events:
+        if event.timestamp <= moment:
+            model = cast(AIModel, event.mutate(model))
+    return model
+
+
+def moments_of(registry: ModelRegistry, ids: list[UUID], rng: random.Random) -> list[datetime]:
+    """Times worth asking about: each event's own time, just before and after it."""
+    times = [event.timestamp for i in ids for _, event in history_of(registry, i)]
+    picked = rng.sample(times, min(6, len(times)))
+    tick = timedelta(microseconds=1)
+    return [moment + shift for moment in picked for shift in (-tick, timedelta(0), tick)]
+
+
+def serving_at(engine: Engine, moment: datetime, **filters: Any) -> dict[tuple[str, str], int]:
+    with reading(engine, "deployments", DEPLOYMENTS_VERSION) as snapshot:
+        query = ListDeployments(limit=1000, **filters)
+        answer = deployed(snapshot, query, instant(moment))
+    return {(i["model_id"], i["environment"]): i["model_version"] for i in answer["items"]}
+
+
+def check_model_at(ledger: Ledger, model_id: UUID, moment: datetime) -> dict[tuple[str, str], int]:
+    """The model as of ``moment`` against the oracle; what it served then."""
+    expected = fold_until(history_of(ledger.registry, model_id), moment)
+    try:
+        got = model_view(get_model(ledger.registry, model_id, as_of=moment)[0])
+    except ModelNotFound:
+        got = None
+    assert got == (model_view(expected) if expected else None), moment
+    with reading(ledger.read_engine, "deployments", DEPLOYMENTS_VERSION) as snapshot:
+        answer = model_deployments(snapshot, model_id, instant(moment))
+    served = {env: d.model_version for env, d in (expected.deployments if expected else {}).items()}
+    assert {env: s["model_version"] for env, s in answer["current"].items()} == served
+    assert all(s["from_time"] <= instant(moment) for s in answer["history"])
+    return {(str(model_id), env): version for env, version in served.items()}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories(max_steps=35), seed=st.integers(0, 2**16))
+def test_as_of_answers_equal_a_fold_of_the_events_recorded_by_then(
+    new_store: Callable[[], str], history: list[Step], seed: int
+) -> None:
+    # Given a random history of commands, projected
+    ledger = make_ledger(new_store(), db_pool_size=2)
+    try:
+        ensure_projections(ledger.write_engine)
+        played = Played()
+        for step in history:
+            if not isinstance(step, CatchUp | Rebuild):  # projections run once, at the end
+                play_command(ledger.registry, step, played)
+        run_projection(ledger, DeploymentsProjection, batch_size=4)
+        ids = list(played.models)
+        if not ids:
+            return
+        # When the registry is asked about random moments of that history
+        for moment in moments_of(ledger.registry, ids, random.Random(seed)):
+            # Then each model, and what it served, is the fold of its events up to then
+            expected: dict[tuple[str, str], int] = {}
+            for model_id in ids:
+                expected |= check_model_at(ledger, model_id, moment)
+            # and the registry-wide answer is every model's together
+            assert serving_at(ledger.read_engine, moment) == expected
+            for environment in {env for _, env in expected}:
+                only = {k: v for k, v in expected.items() if k[1] == environment}
+                assert serving_at(ledger.read_engine, moment, environment=environment) == only
+    finally:
+        ledger.close()

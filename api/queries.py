@@ -26,9 +26,14 @@ from queries.messages import ModelStatistics, Position, SearchModels, TopPerform
 from queries.models import get_model, model_history, model_view
 from queries.reading import Snapshot, reading
 from queries.search import search_models
-from queries.statistics import model_statistics
+from queries.statistics import model_statistics, statistics_as_of
 from read_model.encoding import json_bytes
-from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
+from read_model.tables import (
+    CATALOGUE_VERSION,
+    DEPLOYMENTS_VERSION,
+    TIMELINE_VERSION,
+    VERSIONS_VERSION,
+)
 from write_model.values import instant
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"])
@@ -63,12 +68,32 @@ def from_catalogue(
         return read(snapshot), snapshot.position
 
 
+def as_of_of(query: BaseModel) -> str | None:
+    moment = getattr(query, "as_of", None)
+    return instant(moment) if moment is not None else None
+
+
+def read_timeline(ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], Any]) -> Response:
+    """An answer as of a past time, from the timeline projection (not cached)."""
+    with reading(
+        ledger.read_engine,
+        "timeline",
+        TIMELINE_VERSION,
+        getattr(query, "min_position", None),
+        ledger.settings.min_position_timeout,
+    ) as snapshot:
+        return answer(read(snapshot), snapshot.position)
+
+
 async def cached_catalogue_answer(
     ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], Any]
 ) -> Response:
     """The catalogue's answer to ``query``: from the answer cache, on the event loop,
     when the projection was seen at a position within the last few milliseconds
-    that satisfies ``min_position``; else read in a thread (and cached)."""
+    that satisfies ``min_position``; else read in a thread (and cached). Asked
+    ``as_of`` a time, the timeline answers instead."""
+    if getattr(query, "as_of", None) is not None:
+        return await to_thread.run_sync(read_timeline, ledger, query, read)
     asked: dict[str, Any] = query.model_dump(exclude={"min_position"})
     question = (type(query).__name__, orjson.dumps(asked, option=orjson.OPT_SORT_KEYS))
     min_position: int | None = getattr(query, "min_position", None)
@@ -106,14 +131,21 @@ def read_catalogue(
 @router.get("/search", responses=ERRORS, summary="Search the catalogue")
 async def search(ledger: LedgerDep, query: Annotated[SearchModels, Query()]) -> Response:
     return await cached_catalogue_answer(
-        ledger, query, lambda snapshot: search_models(snapshot, query)
+        ledger, query, lambda snapshot: search_models(snapshot, query, as_of_of(query))
     )
 
 
 @router.get("/statistics", responses=ERRORS, summary="Counts and metric distributions")
 async def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query()]) -> Response:
+    as_of = as_of_of(query)
     return await cached_catalogue_answer(
-        ledger, query, lambda snapshot: model_statistics(snapshot, query)
+        ledger,
+        query,
+        lambda snapshot: (
+            model_statistics(snapshot, query)
+            if as_of is None
+            else statistics_as_of(snapshot, query, as_of)
+        ),
     )
 
 
@@ -122,7 +154,7 @@ async def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query(
 )
 async def leaderboard(ledger: LedgerDep, query: Annotated[TopPerforming, Query()]) -> Response:
     return await cached_catalogue_answer(
-        ledger, query, lambda snapshot: top_performing(snapshot, query)
+        ledger, query, lambda snapshot: top_performing(snapshot, query, as_of_of(query))
     )
 
 

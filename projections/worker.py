@@ -15,12 +15,14 @@ from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
+from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
 
 PROJECTIONS: tuple[type[Projection], ...] = (
     CatalogueProjection,
     VersionsProjection,
     DeploymentsProjection,
+    TimelineProjection,
 )
 
 

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from queries.messages import TopPerforming
 from queries.reading import Snapshot
-from read_model.tables import catalogue_tables
+from queries.sources import source_for
 from write_model.values import is_lower_better
 
 
-def top_performing(snapshot: Snapshot, query: TopPerforming) -> dict[str, Any]:
-    t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
-    m, c = t.metrics, t.models
+def top_performing(
+    snapshot: Snapshot, query: TopPerforming, as_of: str | None = None
+) -> dict[str, Any]:
+    """From the catalogue now, or (``as_of``) the timeline as it stood then."""
+    source = source_for(snapshot, as_of)
+    m, c = source.metrics, source.models
     ascending = query.order == "asc" if query.order else is_lower_better(query.metric)
     value, version = (
         (m.c.min_value, m.c.min_version) if ascending else (m.c.max_value, m.c.max_version)
     )
     statement = (
         select(c.c.id, c.c.name, c.c.project, c.c.task, version, value)
-        .join(c, c.c.id == m.c.model_id)
-        .where(m.c.metric == query.metric, m.c.archived.is_(False))
+        .join(c, and_(c.c.id == m.c.model_id, source.valid_models))
+        .where(m.c.metric == query.metric, m.c.archived.is_(False), source.valid_metrics)
     )
     if query.task is not None:
         statement = statement.where(m.c.task == query.task)

@@ -68,11 +68,17 @@ class SearchModels(Query):
     )
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     cursor: Cursor | None = None
+    as_of: AwareDatetime | None = Field(
+        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
+    )
 
 
 class ModelStatistics(Query):
     project: Text | None = None
     task: Key | None = None
+    as_of: AwareDatetime | None = Field(
+        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
+    )
 
 
 class TopPerforming(Query):
@@ -82,6 +88,9 @@ class TopPerforming(Query):
     limit: int = Field(default=10, ge=1, le=MAX_PAGE)
     order: Literal["asc", "desc"] | None = Field(
         default=None, description="default: ascending for lower-is-better metrics (loss...)"
+    )
+    as_of: AwareDatetime | None = Field(
+        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
     )
 
 

@@ -12,55 +12,53 @@ import base64
 import binascii
 import json
 import math
-import re
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     and_,
-    column,
     exists,
-    func,
     literal,
     select,
-    text,
     tuple_,
 )
 
 from queries.catalogue import SUMMARY_COLUMNS, summary_view
 from queries.messages import SearchModels
 from queries.reading import Snapshot
-from read_model.tables import CatalogueTables, catalogue_tables
+from queries.sources import Source, source_for
+from read_model.tables import WORD
 from write_model.errors import InvalidValue
 from write_model.values import is_lower_better
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 
-
-def search_models(snapshot: Snapshot, query: SearchModels) -> dict[str, Any]:
+def search_models(
+    snapshot: Snapshot, query: SearchModels, as_of: str | None = None
+) -> dict[str, Any]:
+    """The catalogue now, or (``as_of``) the timeline as it stood then."""
     if query.metric is None and query.sort == "metric":
         raise InvalidValue("sort=metric needs the metric to sort by", field="metric")
     if query.metric is None and (query.min_value is not None or query.max_value is not None):
         raise InvalidValue("min_value and max_value need the metric they bound", field="metric")
-    t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
-    c = t.models
+    source = source_for(snapshot, as_of)
+    c = source.models
     descending = _descending(query)
     # Only what a hit shows: the runs and versions are the bulk of a row.
     statement = select(*(c.c[name] for name in SUMMARY_COLUMNS)).where(
-        *_filters(snapshot, t, query)
+        source.valid_models, *_filters(source, query)
     )
     if query.sort == "metric":
         assert query.metric is not None
-        m = t.metrics
+        m = source.metrics
         value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
-        statement = statement.join(m, and_(m.c.model_id == c.c.id, m.c.metric == query.metric))
+        joined = and_(m.c.model_id == c.c.id, m.c.metric == query.metric, source.valid_metrics)
+        statement = statement.join(m, joined)
         statement = statement.add_columns(value.label("sort_value"))
         key: ColumnElement[Any] = value
     else:
         key = c.c[query.sort]
     if query.metric is not None and query.sort != "metric":
-        statement = statement.where(_has_metric(t, query))
+        statement = statement.where(_has_metric(source, query))
     if query.cursor:
         last_key, last_id = _read_cursor(query)
         after = tuple_(key, c.c.id)
@@ -88,8 +86,8 @@ def _descending(query: SearchModels) -> bool:
     return query.sort in ("created_at", "updated_at")
 
 
-def _filters(snapshot: Snapshot, t: CatalogueTables, query: SearchModels) -> list[Any]:
-    c = t.models.c
+def _filters(source: Source, query: SearchModels) -> list[Any]:
+    c = source.models.c
     where: list[Any] = []
     if query.status is None:
         where.append(c.archived.is_(False))
@@ -99,34 +97,20 @@ def _filters(snapshot: Snapshot, t: CatalogueTables, query: SearchModels) -> lis
         value = getattr(query, name)
         if value is not None:
             where.append(c[name] == value)
-    for tag in query.tag:
-        where.append(exists().where(t.tags.c.model_id == c.id, t.tags.c.tag == tag))
+    where += [source.has_tag(tag) for tag in query.tag]
     if query.q:
-        words = _WORD.findall(query.q.lower())
+        words = WORD.findall(query.q.lower())
         if not words:
             raise InvalidValue("q has no words to search for", field="q")
-        where.append(_matches(snapshot, t, words))
+        where.append(source.matches(words))
     return where
 
 
-def _matches(snapshot: Snapshot, t: CatalogueTables, words: list[str]) -> ColumnElement[bool]:
-    """Every word, as a prefix, in name, description or tags."""
-    if snapshot.conn.dialect.name == "postgresql":
-        tsquery = " & ".join(f"{word}:*" for word in words)
-        return t.models.c.search.op("@@")(func.to_tsquery("simple", tsquery))
-    # FTS5 is a virtual table SQLAlchemy does not model: its MATCH in plain SQL.
-    match = " AND ".join(f'"{word}"*' for word in words)
-    hits = text(f"SELECT rowid FROM {t.fts_name} WHERE {t.fts_name} MATCH :fts_query")
-    return t.models.c.row_number.in_(
-        hits.bindparams(fts_query=match).columns(column("rowid", Integer))
-    )
-
-
-def _has_metric(t: CatalogueTables, query: SearchModels) -> ColumnElement[bool]:
-    m = t.metrics
+def _has_metric(source: Source, query: SearchModels) -> ColumnElement[bool]:
+    m = source.metrics
     assert query.metric is not None
     value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
-    where = [m.c.model_id == t.models.c.id, m.c.metric == query.metric]
+    where = [m.c.model_id == source.models.c.id, m.c.metric == query.metric, source.valid_metrics]
     if query.min_value is not None:
         where.append(value >= query.min_value)
     if query.max_value is not None:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select
 
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
-from read_model.tables import ALL, catalogue_tables
+from queries.sources import held_at
+from read_model.tables import ALL, TAG_SEPARATOR, catalogue_tables, timeline_tables
 
 
 def model_statistics(snapshot: Snapshot, query: ModelStatistics) -> dict[str, Any]:
@@ -51,3 +53,63 @@ def model_statistics(snapshot: Snapshot, query: ModelStatistics) -> dict[str, An
             for row in stats
         },
     }
+
+
+def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> dict[str, Any]:
+    """The same answer as the registry stood at ``as_of``: aggregates over the
+    timeline's stretches that held then (no counters reach into the past)."""
+    t = timeline_tables(snapshot.generation)
+    c, m = t.models, t.metrics
+    scope = [held_at(c, as_of), *_scoped(c, query)]
+    by: dict[str, dict[str, int]] = {}
+    for dimension in ("status", "task", "framework"):
+        grouped = snapshot.conn.execute(
+            select(c.c[dimension], func.count()).where(*scope).group_by(c.c[dimension])
+        ).all()
+        by[dimension] = dict(sorted(grouped))
+    runs = snapshot.conn.execute(
+        select(
+            func.coalesce(func.sum(c.c.runs_started), 0),
+            func.coalesce(func.sum(c.c.runs_completed), 0),
+            func.coalesce(func.sum(c.c.runs_failed), 0),
+        ).where(*scope)
+    ).one()
+    environments: Counter[str] = Counter()
+    for (listed,) in snapshot.conn.execute(
+        select(c.c.environments).where(*scope, c.c.environments != "")
+    ):
+        environments.update(e for e in listed.split(TAG_SEPARATOR) if e)
+    stats = snapshot.conn.execute(
+        select(
+            m.c.metric,
+            func.sum(m.c["count"]),
+            func.sum(m.c.total),
+            func.min(m.c.min_value),
+            func.max(m.c.max_value),
+        )
+        .where(held_at(m, as_of), *_scoped(m, query))
+        .group_by(m.c.metric)
+        .order_by(m.c.metric)
+    ).all()
+    return {
+        "total_models": sum(by["status"].values()),
+        "by_status": by["status"],
+        "by_task": by["task"],
+        "by_framework": by["framework"],
+        "training_runs": {"started": runs[0], "completed": runs[1], "failed": runs[2]},
+        "active_deployments": dict(sorted(environments.items())),
+        "metrics": {
+            metric: {"count": count, "mean": total / count, "min": low, "max": high}
+            for metric, count, total, low, high in stats
+            if count
+        },
+    }
+
+
+def _scoped(table: Table, query: ModelStatistics) -> list[Any]:
+    where = []
+    if query.project is not None:
+        where.append(table.c.project == query.project)
+    if query.task is not None:
+        where.append(table.c.task == query.task)
+    return where

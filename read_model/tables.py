@@ -14,6 +14,8 @@ the same way as the instants on every backend.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -45,6 +47,7 @@ ALL = ""
 CATALOGUE_VERSION = 2  # 2: versions carry output_model
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
+TIMELINE_VERSION = 1
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -215,3 +218,92 @@ def deployments_table(generation: int) -> Table:
     Index(f"{name}_environment", table.c.environment, table.c.to_position)
     Index(f"{name}_environment_time", table.c.environment, table.c.from_time)
     return table
+
+
+TAG_SEPARATOR = "\x1f"
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words_of(*texts: str) -> str:
+    """The lower-case words of the texts between spaces: ``LIKE '% word%'`` then
+    matches any word that starts with ``word``."""
+    return " " + " ".join(w.lower() for text in texts for w in WORD.findall(text)) + " "
+
+
+def tags_key(tags: Iterable[str]) -> str:
+    return TAG_SEPARATOR + TAG_SEPARATOR.join(sorted(tags)) + TAG_SEPARATOR
+
+
+@dataclass(frozen=True)
+class TimelineTables:
+    """The registry through time: a row per stretch of a model's state, and of each
+    of its metrics. A stretch holds from ``from_time`` until ``to_time`` (NULL: it
+    still holds). The open stretch keeps the whole catalogue row (``document``) so
+    the next batch can go on from it; closed ones keep only what queries read."""
+
+    metadata: MetaData
+    models: Table
+    metrics: Table
+
+
+@cache
+def timeline_tables(generation: int) -> TimelineTables:
+    md = MetaData()
+    name = generation_name("timeline", generation)
+    models = Table(
+        name,
+        md,
+        Column("id", SORTABLE, primary_key=True),
+        Column("from_position", BigInteger, primary_key=True),
+        Column("from_time", String(40), nullable=False),
+        Column("to_position", BigInteger),
+        Column("to_time", String(40)),
+        Column("version", Integer, nullable=False),
+        Column("name", SORTABLE, nullable=False),
+        Column("project", SORTABLE, nullable=False),
+        Column("description", Text, nullable=False),
+        Column("task", SORTABLE, nullable=False),
+        Column("framework", SORTABLE, nullable=False),
+        Column("tags", JSON, nullable=False),
+        Column("tags_key", Text, nullable=False),  # "\x1fa\x1fb\x1f": LIKE finds a tag
+        Column("words", Text, nullable=False),  # " name words tags ": LIKE finds a prefix
+        Column("owner", SORTABLE, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("latest_version", Integer, nullable=False),
+        Column("best_metrics", JSON, nullable=False),
+        Column("deployments", JSON, nullable=False),  # environment -> version, endpoint
+        Column("environments", Text, nullable=False),  # "\x1fprod\x1f", "" when none
+        Column("runs_started", Integer, nullable=False),
+        Column("runs_completed", Integer, nullable=False),
+        Column("runs_failed", Integer, nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column("updated_at", String(40), nullable=False),
+        Column("document", JSON),  # open stretch only
+        Column("metric_state", JSON),  # open stretch only
+    )
+    Index(f"{name}_from", models.c.from_time)
+    Index(f"{name}_to", models.c.to_time)
+    metrics = Table(
+        generation_name("timeline_metrics", generation),
+        md,
+        Column("model_id", SORTABLE, primary_key=True),
+        Column("metric", SORTABLE, primary_key=True),
+        Column("from_position", BigInteger, primary_key=True),
+        Column("from_time", String(40), nullable=False),
+        Column("to_position", BigInteger),
+        Column("to_time", String(40)),
+        Column("name", SORTABLE, nullable=False),
+        Column("project", SORTABLE, nullable=False),
+        Column("task", SORTABLE, nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("total", Float, nullable=False),
+        Column("min_value", Float, nullable=False),
+        Column("min_version", Integer, nullable=False),
+        Column("max_value", Float, nullable=False),
+        Column("max_version", Integer, nullable=False),
+    )
+    Index(f"{metrics.name}_from", metrics.c.metric, metrics.c.from_time)
+    Index(f"{metrics.name}_to", metrics.c.metric, metrics.c.to_time)
+    return TimelineTables(md, models, metrics)

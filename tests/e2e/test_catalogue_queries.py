@@ -750,6 +750,7 @@ def test_versions_list_every_trained_version_in_order_or_404(catalogue: Catalogu
     assert catalogue.read(f"{MODELS}/{fresh}/versions") == {"id": fresh, "items": []}
     assert catalogue.read(f"{MODELS}/{fresh}/deployments") == {
         "id": fresh,
+        "as_of": None,
         "current": {},
         "history": [],
     }

@@ -25,6 +25,7 @@ def test_health_lists_each_projection_running(client: TestClient) -> None:
         "catalogue": "running",
         "deployments": "running",
         "versions": "running",
+        "timeline": "running",
     }
 
 

@@ -35,6 +35,7 @@ from projections.runner import (
     decode,
     topics_of,
 )
+from projections.timeline import TimelineProjection
 from projections.verify import diff_rows, same, verify_projection
 from projections.versions import VersionsProjection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
@@ -45,6 +46,7 @@ from read_model.tables import (
     CATALOGUE_VERSION,
     catalogue_tables,
     deployments_table,
+    timeline_tables,
     versions_table,
 )
 from tests.conftest import make_ledger
@@ -78,7 +80,10 @@ SCRATCH_GENERATION = 99
 
 def tables_of(projection: type[Projection], generation: int, dialect: str) -> list[Table]:
     """The projection's tables of one generation, in ``table_names`` order."""
-    if issubclass(projection, CatalogueProjection):
+    if issubclass(projection, TimelineProjection):
+        timeline = timeline_tables(generation)
+        tables = [timeline.models, timeline.metrics]
+    elif issubclass(projection, CatalogueProjection):
         t = catalogue_tables(generation, dialect)
         tables = [t.models, t.tags, t.metrics, t.counts, t.metric_stats]
     elif issubclass(projection, VersionsProjection):
@@ -433,13 +438,15 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "catalogue": 1,
         "versions": 1,
         "deployments": 1,
+        "timeline": 1,
     }
 
     # When a worker starts with a new version of the catalogue's code
     class CatalogueV2(CatalogueProjection):
         version = CATALOGUE_VERSION + 1
 
-    start_worker(ledger, (CatalogueV2, VersionsProjection, DeploymentsProjection))
+    upgraded = (CatalogueV2, VersionsProjection, DeploymentsProjection, TimelineProjection)
+    start_worker(ledger, upgraded)
     # Then it rebuilds the catalogue into generation 2 and serves that, at the new version
     wait_until(
         lambda: (
@@ -456,8 +463,9 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "catalogue": 2,
         "versions": 1,
         "deployments": 1,
+        "timeline": 1,
     }
     tables = inspect(ledger.read_engine).get_table_names()
     assert "catalogue_g2" in tables and "catalogue_g1" not in tables
-    verify_all(ledger, (CatalogueV2, VersionsProjection, DeploymentsProjection))
+    verify_all(ledger, upgraded)
     assert_read_model_matches_the_log(ledger)

@@ -5,6 +5,9 @@ the deployments projection, per model and registry-wide)."""
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,15 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from adapters.event_archive import export_events, import_events
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
+from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
+from projections.timeline import TimelineProjection
 from projections.worker import ensure_projections
 from queries.deployments import deployed, model_deployments
-from queries.messages import ListDeployments
+from queries.leaderboard import top_performing
+from queries.messages import ListDeployments, ModelStatistics, SearchModels, TopPerforming
 from queries.models import get_model, model_view
 from queries.reading import reading
-from read_model.tables import DEPLOYMENTS_VERSION
+from queries.search import search_models
+from queries.statistics import model_statistics, statistics_as_of
+from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, TIMELINE_VERSION
 from tests.conftest import make_ledger
 from tests.support.histories import (
     CatchUp,
@@ -112,5 +121,120 @@ def test_as_of_answers_equal_a_fold_of_the_events_recorded_by_then(
             for environment in {env for _, env in expected}:
                 only = {k: v for k, v in expected.items() if k[1] == environment}
                 assert serving_at(ledger.read_engine, moment, environment=environment) == only
+    finally:
+        ledger.close()
+
+
+# -- search, statistics and leaderboards as of T ----------------------------------------
+
+QUESTIONS: list[tuple[str, Any]] = [
+    ("search", SearchModels(limit=100)),
+    ("search", SearchModels(status="archived", limit=100)),
+    ("search", SearchModels(q="model", tag=["nlp"], limit=100)),
+    ("search", SearchModels(q="bet", project="vision", limit=100)),
+    ("search", SearchModels(task="classification", sort="updated_at", limit=100)),
+    ("search", SearchModels(metric="accuracy", sort="metric", limit=100)),
+    ("search", SearchModels(metric="loss", min_value=-10, max_value=10, limit=100)),
+    ("statistics", ModelStatistics()),
+    ("statistics", ModelStatistics(project="speech")),
+    ("statistics", ModelStatistics(task="classification")),
+    ("top", TopPerforming(metric="accuracy", limit=100)),
+    ("top", TopPerforming(metric="wer", task="asr", limit=100)),
+]
+
+
+def ask(snapshot: Any, kind: str, question: Any, as_of: str | None) -> Any:
+    if kind == "search":
+        return search_models(snapshot, question, as_of)
+    if kind == "top":
+        return top_performing(snapshot, question, as_of)
+    if as_of is None:
+        return model_statistics(snapshot, question)
+    return statistics_as_of(snapshot, question, as_of)
+
+
+def the_registry_then(ledger: Ledger, moment: datetime) -> Ledger:
+    """The oracle: a new store holding exactly the events recorded at or before
+    ``moment`` (each model's own are a prefix of its history), projected now."""
+    kept = [
+        line
+        for line in exported_lines(ledger)
+        if "footer" in line or "format" in line or line["recorded"] <= moment
+    ]
+    then = make_ledger("memory://")
+    ensure_projections(then.write_engine)
+    import_events(then.registry.recorder, then.registry.mapper, to_file(kept), progress=noop)
+    run_projection(then, CatalogueProjection, batch_size=100)
+    return then
+
+
+def exported_lines(ledger: Ledger) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    export_events(ledger.registry.recorder, out, progress=noop)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    for line in lines:
+        if "state" in line:
+            stored = ledger.registry.recorder.select_notifications(line["position"], 1)[0]
+            line["recorded"] = cast(
+                AIModel.Event, ledger.registry.mapper.to_domain_event(stored)
+            ).timestamp
+    return lines
+
+
+def to_file(lines: list[dict[str, Any]]) -> list[str]:
+    events = [{k: v for k, v in line.items() if k != "recorded"} for line in lines[1:-1]]
+    footer = {"footer": {"events": len(events), "last_position": 0}}
+    return [json.dumps(line) for line in [lines[0], *events, footer]]
+
+
+def noop(_: int) -> None:
+    return None
+
+
+def assert_same_answer(kind: str, got: Any, expected: Any) -> None:
+    if kind != "statistics":
+        assert got == expected
+        return
+    got_metrics, expected_metrics = got.pop("metrics"), expected.pop("metrics")
+    assert got == expected
+    assert got_metrics.keys() == expected_metrics.keys()
+    for name, stats in got_metrics.items():
+        for key, value in stats.items():
+            assert math.isclose(value, expected_metrics[name][key], rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories(max_steps=35), seed=st.integers(0, 2**16))
+def test_search_statistics_and_leaderboards_as_of_T_equal_the_registry_of_events_until_T(
+    new_store: Callable[[], str], history: list[Step], seed: int
+) -> None:
+    # Given a random history of commands, with the timeline projected in small batches
+    ledger = make_ledger(new_store(), db_pool_size=2)
+    try:
+        ensure_projections(ledger.write_engine)
+        played = Played()
+        for step in history:
+            if not isinstance(step, CatchUp | Rebuild):
+                play_command(ledger.registry, step, played)
+        run_projection(ledger, TimelineProjection, batch_size=3)
+        if not played.models:
+            return
+        # When search, statistics and leaderboards are asked as of random moments
+        for moment in moments_of(ledger.registry, played.models, random.Random(seed))[::4]:
+            then = the_registry_then(ledger, moment)
+            try:
+                for kind, question in QUESTIONS:
+                    # Then each answer is the one a registry of only the events until then gives
+                    with reading(then.read_engine, "catalogue", CATALOGUE_VERSION) as snapshot:
+                        expected = ask(snapshot, kind, question, None)
+                    with reading(ledger.read_engine, "timeline", TIMELINE_VERSION) as snapshot:
+                        got = ask(snapshot, kind, question, instant(moment))
+                    assert_same_answer(kind, got, expected)
+            finally:
+                then.close()
     finally:
         ledger.close()

@@ -1,0 +1,203 @@
+"""The timeline projection: every state each model was in, and from when to when, so
+search, statistics and leaderboards can answer "as of T" with one indexed query
+instead of replaying the log.
+
+It applies the catalogue projection's own handlers (so a stretch is exactly the
+catalogue row the model had then) and, after each event, closes the model's
+open stretch and opens a new one; and the same for each of its metrics when the
+event changed them (trained, re-tasked, archived). The open stretch keeps the
+whole row (``document``, ``metric_state``) for the next batch to go on from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, update
+
+from projections.base import event_time, insert_rows, select_in
+from projections.catalogue import CatalogueProjection
+from read_model.tables import TIMELINE_VERSION, TimelineTables, tags_key, timeline_tables, words_of
+from write_model.model import AIModel
+
+
+def run_counts(runs: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
+    states = [run["state"] for run in runs.values()]
+    return len(states), states.count("completed"), states.count("failed")
+
+
+class TimelineProjection(CatalogueProjection):
+    name = "timeline"
+    version = TIMELINE_VERSION
+
+    def __init__(self, conn: Connection, generation: int) -> None:
+        super().__init__(conn, generation)
+        self.tl: TimelineTables = timeline_tables(generation)
+        self.open: dict[str, dict[str, Any]] = {}  # model id -> its open stretch
+        self.open_metrics: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stored_open: set[tuple[Any, ...]] = set()  # key + from_position, stored earlier
+        self.new: list[dict[str, Any]] = []
+        self.new_metrics: list[dict[str, Any]] = []
+        self.ended: list[dict[str, Any]] = []
+        self.ended_metrics: list[dict[str, Any]] = []
+
+    # -- tables -------------------------------------------------------------
+
+    @classmethod
+    def create_tables(cls, conn: Connection, generation: int) -> None:
+        timeline_tables(generation).metadata.create_all(conn)
+
+    @classmethod
+    def drop_tables(cls, conn: Connection, generation: int) -> None:
+        timeline_tables(generation).metadata.drop_all(conn)
+
+    @classmethod
+    def table_names(cls, generation: int, dialect: str) -> list[str]:
+        t = timeline_tables(generation)
+        return [t.models.name, t.metrics.name]
+
+    # -- batch --------------------------------------------------------------
+
+    def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
+        ids = {self.key(event) for _, event in events}
+        for row in select_in(self.conn, self.tl.models, "id", ids):
+            if row.to_position is None:
+                self.open[row.id] = dict(row._mapping)
+                self.rows[row.id] = dict(row.document)
+                self.metrics[row.id] = {k: dict(m) for k, m in row.metric_state.items()}
+                self.stored_open.add((row.id, row.from_position))
+        for row in select_in(self.conn, self.tl.metrics, "model_id", ids):
+            if row.to_position is None:
+                self.open_metrics[(row.model_id, row.metric)] = dict(row._mapping)
+                self.stored_open.add((row.model_id, row.metric, row.from_position))
+
+    @classmethod
+    @cache
+    def handler(cls, event_type: type) -> Callable[[Any, Any, int], None]:
+        """The catalogue's handler for the event, then a new stretch."""
+        apply = CatalogueProjection.handler(event_type)
+
+        def applied(self: TimelineProjection, event: AIModel.Event, position: int) -> None:
+            apply(self, event, position)
+            self._new_stretch(event, position)
+
+        return applied
+
+    def _new_stretch(self, event: AIModel.Event, position: int) -> None:
+        model_id = self.key(event)
+        row = self.rows[model_id]
+        self._refresh_status(row)
+        when = event_time(event)
+        self._end(self.open.get(model_id), position, when, self.ended, model_id)
+        started, completed, failed = run_counts(row["training_runs"])
+        stretch = {
+            "id": model_id,
+            "from_position": position,
+            "from_time": when,
+            "to_position": None,
+            "to_time": None,
+            "version": row["version"],
+            "name": row["name"],
+            "project": row["project"],
+            "description": row["description"],
+            "task": row["task"],
+            "framework": row["framework"],
+            "tags": list(row["tags"]),
+            "tags_key": tags_key(row["tags"]),
+            "words": words_of(row["name"], row["description"], row["tags_text"]),
+            "owner": row["owner"],
+            "status": row["status"],
+            "archived": row["archived"],
+            "latest_version": row["latest_version"],
+            "best_metrics": dict(row["best_metrics"]),
+            "deployments": {
+                env: {"model_version": d["model_version"], "endpoint_url": d["endpoint_url"]}
+                for env, d in row["deployments"].items()
+            },
+            "environments": tags_key(row["deployments"]) if row["deployments"] else "",
+            "runs_started": started,
+            "runs_completed": completed,
+            "runs_failed": failed,
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "document": None,
+            "metric_state": None,
+        }
+        self.open[model_id] = stretch
+        self.new.append(stretch)
+        if model_id in self.metrics_changed:
+            self.metrics_changed.discard(model_id)
+            self._new_metric_stretches(model_id, row, position, when)
+
+    def _new_metric_stretches(
+        self, model_id: str, row: dict[str, Any], position: int, when: str
+    ) -> None:
+        for metric, m in self.metrics.get(model_id, {}).items():
+            key = (model_id, metric)
+            self._end(self.open_metrics.get(key), position, when, self.ended_metrics, key)
+            stretch = {
+                "model_id": model_id,
+                "metric": metric,
+                "from_position": position,
+                "from_time": when,
+                "to_position": None,
+                "to_time": None,
+                "name": row["name"],
+                "project": row["project"],
+                "task": row["task"],
+                "archived": row["archived"],
+                **{k: m[k] for k in ("count", "total", "min_value", "min_version")},
+                **{k: m[k] for k in ("max_value", "max_version")},
+            }
+            self.open_metrics[key] = stretch
+            self.new_metrics.append(stretch)
+
+    def _end(
+        self,
+        stretch: dict[str, Any] | None,
+        position: int,
+        when: str,
+        ended: list[dict[str, Any]],
+        key: Any,
+    ) -> None:
+        if stretch is None:
+            return
+        stretch.update(to_position=position, to_time=when, document=None, metric_state=None)
+        parts = key if isinstance(key, tuple) else (key,)
+        if (*parts, stretch["from_position"]) in self.stored_open:
+            ended.append(stretch)  # stored by an earlier batch: updated at flush
+
+    # -- flush --------------------------------------------------------------
+
+    def flush(self) -> None:
+        # Every model loaded was touched, so each open stretch is this batch's own:
+        # it keeps the state the next batch goes on from.
+        for model_id, stretch in self.open.items():
+            stretch["document"] = self.rows[model_id]
+            stretch["metric_state"] = self.metrics.get(model_id, {})
+        self._close(self.tl.models, ["id"], self.ended)
+        self._close(self.tl.metrics, ["model_id", "metric"], self.ended_metrics)
+        insert_rows(self.conn, self.tl.models, self.new)
+        insert_rows(self.conn, self.tl.metrics, self.new_metrics)
+
+    def _close(self, table: Any, keys: list[str], ended: list[dict[str, Any]]) -> None:
+        if not ended:
+            return
+        where = [table.c[k] == bindparam(f"key_{k}") for k in [*keys, "from_position"]]
+        values: dict[str, Any] = {"to_position": bindparam("to_position")}
+        values["to_time"] = bindparam("to_time")
+        if "document" in table.c:
+            values |= {"document": None, "metric_state": None}
+        self.conn.execute(
+            update(table).where(and_(*where)).values(**values),
+            [
+                {
+                    **{f"key_{k}": s[k] for k in [*keys, "from_position"]},
+                    "to_position": s["to_position"],
+                    "to_time": s["to_time"],
+                }
+                for s in ended
+            ],
+        )

@@ -70,6 +70,7 @@ from bench.read_queries import (
     QueryResult,
     SqlResult,
     Vocabulary,
+    as_of_kinds,
     compare_counters,
     measure_lag,
     run_query_load,
@@ -88,7 +89,7 @@ from queries.projections import request_rebuild
 from read_model.state import read_states
 from write_model.errors import DomainError
 from write_model.model import AIModel
-from write_model.values import EventMetadata
+from write_model.values import EventMetadata, instant
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -653,6 +654,7 @@ class BenchResult:
     replay: list[ReplayResult] = field(default_factory=list)
     sql: list[SqlResult] = field(default_factory=list)
     queries: list[QueryResult] = field(default_factory=list)
+    as_of_queries: list[QueryResult] = field(default_factory=list)
     lag: LagResult | None = None
     models_in_catalogue: int = 0
     vacuum_seconds: float = 0.0
@@ -722,7 +724,11 @@ def _run_in(
             replay.ratio = replay.events_per_s / ceiling.events_per_s
         result.models_in_catalogue = result.history.models
         vocabulary = Vocabulary(
-            words=tuple(WORDS), tags=tuple(TAGS), tasks=tuple(TASKS), model_ids=tuple(sample.ids)
+            words=tuple(WORDS),
+            tags=tuple(TAGS),
+            tasks=tuple(TASKS),
+            model_ids=tuple(sample.ids),
+            moments=moments_of(ledger.registry, head),
         )
         if args.skip_sql and args.skip_http and args.skip_lag:
             return
@@ -751,6 +757,18 @@ def _run_in(
                 args.seed,
                 progress,
             )
+        if args.as_of:
+            result.as_of_queries = run_query_load(
+                server,
+                dbname,
+                vocabulary,
+                args.clients,
+                args.warmup,
+                args.duration,
+                args.seed,
+                progress,
+                kinds=as_of_kinds(vocabulary, args.seed),
+            )
         try:
             if not args.skip_lag:
                 result.lag = measure_lag(
@@ -759,6 +777,19 @@ def _run_in(
         finally:  # the server's own log, for a look when something failed
             Path("var").mkdir(exist_ok=True)
             shutil.copy(server.log_path, Path("var") / "bench-read-server.log")
+
+
+def moments_of(registry: ModelRegistry, head: int) -> tuple[str, ...]:
+    """The times of the events a tenth, a quarter, half, three quarters and all the
+    way into the log: as_of questions about early, middle and late registries."""
+    moments = []
+    for fraction in (0.1, 0.25, 0.5, 0.75, 1.0):
+        position = max(1, int(head * fraction))
+        (stored,) = registry.recorder.select_notifications(position, 1)
+        moments.append(
+            instant(cast(AIModel.Event, registry.mapper.to_domain_event(stored)).timestamp)
+        )
+    return tuple(moments)
 
 
 def _rebuild_sets(spec: list[str]) -> list[tuple[type[Projection], ...]]:
@@ -912,6 +943,14 @@ def report(result: BenchResult) -> str:
             query_table(result.queries),
             "",
         ]
+    if result.as_of_queries:
+        parts += [
+            f"Queries as_of a past time (the timeline projection, never cached), at "
+            f"{result.models_in_catalogue:,} models, the same load:",
+            "",
+            query_table(result.as_of_queries),
+            "",
+        ]
     if result.lag is not None:
         parts += [lag_report(result.lag), ""]
     parts.append(
@@ -960,6 +999,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-sql", action="store_true", help="no counters-vs-GROUP BY step")
     p.add_argument("--skip-http", action="store_true", help="no HTTP query latency step")
     p.add_argument("--skip-lag", action="store_true", help="no live lag step")
+    p.add_argument("--as-of", action="store_true", help="also time queries as_of past times")
     p.add_argument("--seed", type=int, default=7, help="random seed of the histories")
     p.add_argument("--timeout", type=float, default=3600.0, help="cap per replay phase (s)")
     p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds for /health")

@@ -66,6 +66,7 @@ class Vocabulary:
     tags: tuple[str, ...]
     tasks: tuple[str, ...]
     model_ids: tuple[str, ...]
+    moments: tuple[str, ...] = ()  # times within the history, for as_of
 
 
 # --------------------------------------------------------------------------
@@ -315,6 +316,47 @@ class _CpuWindows:
         return server1 - server0, DatabaseCpu.between(db0, db1)
 
 
+def as_of_kinds(vocab: Vocabulary, seed: int, variants: int = 400) -> list[QueryKind]:
+    """The same questions as the registry stood at moments of its history (never cached)."""
+    rng = random.Random(seed)
+
+    def many(route: str, make: Callable[[], dict[str, Any]]) -> tuple[str, ...]:
+        return tuple(
+            _path(route, as_of=rng.choice(vocab.moments), **make()) for _ in range(variants)
+        )
+
+    def top() -> dict[str, Any]:
+        task = rng.choice(vocab.tasks)
+        return {"metric": TASK_METRIC.get(task, "accuracy"), "task": task}
+
+    return [
+        QueryKind("as_of search (by name)", many("/search", dict), SEARCH_P99_MS),
+        QueryKind(
+            "as_of search q=word",
+            many("/search", lambda: {"q": rng.choice(vocab.words)}),
+            SEARCH_P99_MS,
+        ),
+        QueryKind(
+            "as_of search task=", many("/search", lambda: {"task": rng.choice(vocab.tasks)}), None
+        ),
+        QueryKind("as_of statistics", many("/statistics", dict), None),
+        QueryKind(
+            "as_of statistics task=",
+            many("/statistics", lambda: {"task": rng.choice(vocab.tasks)}),
+            None,
+        ),
+        QueryKind("as_of top-performing task=", many("/top-performing", top), None),
+        QueryKind(
+            "as_of deployments (production)",
+            tuple(
+                f"/api/v1/deployments?{urlencode({'environment': 'production', 'as_of': m})}"
+                for m in vocab.moments
+            ),
+            None,
+        ),
+    ]
+
+
 def run_query_load(
     server: Server,
     dbname: str,
@@ -324,9 +366,10 @@ def run_query_load(
     duration: float,
     seed: int,
     progress: Progress,
+    kinds: Sequence[QueryKind] | None = None,
 ) -> list[QueryResult]:
     """Each query kind in turn: ``clients`` concurrent clients for warm-up + duration."""
-    kinds = tuple(query_kinds(vocab, seed))
+    kinds = tuple(kinds or query_kinds(vocab, seed))
     cfg = LoadConfig(server.base_url, clients, kinds, warmup, duration)
     ctx = mp.get_context("spawn")  # no fork: the parent runs rich's refresh thread
     queue = ctx.Queue()

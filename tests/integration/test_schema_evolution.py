@@ -5,6 +5,7 @@ on both stores, next to v2 events written today."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from queries.models import get_model
 from tests.support.histories import assert_read_model_matches_the_log, logged_model_ids
+from tests.support.running import states
 
 V1_EVENTS = Path(__file__).parent.parent / "fixtures" / "events-v1.jsonl"
 TRAINED = "write_model.model:AIModel.ModelTrained"
@@ -52,6 +54,10 @@ def test_stored_v1_events_load_fold_and_project(ledger: Ledger, client: TestClie
     response = client.get("/api/v1/models/search", params={"min_position": head, "limit": 100})
     assert response.status_code == 200, response.text
     assert len(response.json()["items"]) >= 1
+    deadline = time.monotonic() + 30
+    while any(state.position < head for state in states(ledger).values()):
+        assert time.monotonic() < deadline, "the projections did not reach the head"
+        time.sleep(0.02)
     assert_read_model_matches_the_log(ledger)
 
 

@@ -12,8 +12,8 @@ One run, on a fresh database of a loopback PostgreSQL server (dropped afterwards
    with ``registry.recorder.insert_events`` in large batches (not over HTTP).
 2. **replay** - (a) the *ceiling*: this process reads the notification log in
    pages of 5,000 and decodes every notification into a domain event; (b) the
-   projections' *catch-up* (the live path, all three at once, from position
-   0); (c) a *rebuild* of each projection alone and of all three together,
+   projections' *catch-up* (the live path, all of them at once, from position
+   0); (c) a *rebuild* of each projection alone and of all together,
    driven through ``ProjectionRunner`` exactly as ``modelledger rebuild`` does
    (blue/green into a fresh generation, then the swap). Rates are positions
    covered per second; each is also given as a ratio to (a).
@@ -528,7 +528,7 @@ def run_projections(
     """Catch up (live path) or rebuild ``selected`` with a ProjectionWorker, as the
     CLI does (one runner thread per projection), timing each until it is done."""
     names = [p.name for p in selected]
-    label = f"{kind}: {'+'.join(names) if len(names) < len(PROJECTIONS) else 'all three'}"
+    label = f"{kind}: {'+'.join(names) if len(names) < len(PROJECTIONS) else 'all'}"
     task = progress.add_task(label, total=head * len(selected), stats="")
     before = _positions(ledger)
     if kind == "rebuild":

@@ -5,8 +5,8 @@ instead of replaying the log.
 It applies the catalogue projection's own handlers (so a stretch is exactly the
 catalogue row the model had then) and, after each event, closes the model's
 open stretch and opens a new one; and the same for each of its metrics when the
-event changed them (trained, re-tasked, archived). The open stretch keeps the
-whole row (``document``, ``metric_state``) for the next batch to go on from.
+event changed them (trained, re-tasked, archived). Each model's whole row and
+metric state are kept apart (``timeline_state``) for the next batch to go on from.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, update
 
-from projections.base import event_time, insert_rows, select_in
+from projections.base import delete_in, event_time, insert_rows, select_in
 from projections.catalogue import CatalogueProjection
-from read_model.tables import TIMELINE_VERSION, TimelineTables, tags_key, timeline_tables, words_of
+from read_model.tables import (
+    OPEN,
+    TIMELINE_VERSION,
+    TimelineTables,
+    tags_key,
+    timeline_tables,
+    words_of,
+)
 from write_model.model import AIModel
 
 
@@ -56,20 +63,22 @@ class TimelineProjection(CatalogueProjection):
     @classmethod
     def table_names(cls, generation: int, dialect: str) -> list[str]:
         t = timeline_tables(generation)
-        return [t.models.name, t.metrics.name]
+        return [t.models.name, t.metrics.name, t.state.name]
 
     # -- batch --------------------------------------------------------------
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
         ids = {self.key(event) for _, event in events}
+        for row in select_in(self.conn, self.tl.state, "id", ids):
+            self.rows[row.id] = dict(row.document)
+            self.metrics[row.id] = {k: dict(m) for k, m in row.metric_state.items()}
+        self.stored.update(self.rows)
         for row in select_in(self.conn, self.tl.models, "id", ids):
-            if row.to_position is None:
+            if row.to_time == OPEN:
                 self.open[row.id] = dict(row._mapping)
-                self.rows[row.id] = dict(row.document)
-                self.metrics[row.id] = {k: dict(m) for k, m in row.metric_state.items()}
                 self.stored_open.add((row.id, row.from_position))
         for row in select_in(self.conn, self.tl.metrics, "model_id", ids):
-            if row.to_position is None:
+            if row.to_time == OPEN:
                 self.open_metrics[(row.model_id, row.metric)] = dict(row._mapping)
                 self.stored_open.add((row.model_id, row.metric, row.from_position))
 
@@ -97,7 +106,7 @@ class TimelineProjection(CatalogueProjection):
             "from_position": position,
             "from_time": when,
             "to_position": None,
-            "to_time": None,
+            "to_time": OPEN,
             "version": row["version"],
             "name": row["name"],
             "project": row["project"],
@@ -122,8 +131,6 @@ class TimelineProjection(CatalogueProjection):
             "runs_failed": failed,
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
-            "document": None,
-            "metric_state": None,
         }
         self.open[model_id] = stretch
         self.new.append(stretch)
@@ -143,7 +150,7 @@ class TimelineProjection(CatalogueProjection):
                 "from_position": position,
                 "from_time": when,
                 "to_position": None,
-                "to_time": None,
+                "to_time": OPEN,
                 "name": row["name"],
                 "project": row["project"],
                 "task": row["task"],
@@ -164,7 +171,7 @@ class TimelineProjection(CatalogueProjection):
     ) -> None:
         if stretch is None:
             return
-        stretch.update(to_position=position, to_time=when, document=None, metric_state=None)
+        stretch.update(to_position=position, to_time=when)
         parts = key if isinstance(key, tuple) else (key,)
         if (*parts, stretch["from_position"]) in self.stored_open:
             ended.append(stretch)  # stored by an earlier batch: updated at flush
@@ -172,11 +179,16 @@ class TimelineProjection(CatalogueProjection):
     # -- flush --------------------------------------------------------------
 
     def flush(self) -> None:
-        # Every model loaded was touched, so each open stretch is this batch's own:
-        # it keeps the state the next batch goes on from.
-        for model_id, stretch in self.open.items():
-            stretch["document"] = self.rows[model_id]
-            stretch["metric_state"] = self.metrics.get(model_id, {})
+        state = self.tl.state
+        delete_in(self.conn, state, "id", sorted(self.stored))
+        insert_rows(
+            self.conn,
+            state,
+            [
+                {"id": i, "document": row, "metric_state": self.metrics.get(i, {})}
+                for i, row in self.rows.items()
+            ],
+        )
         self._close(self.tl.models, ["id"], self.ended)
         self._close(self.tl.metrics, ["model_id", "metric"], self.ended_metrics)
         insert_rows(self.conn, self.tl.models, self.new)
@@ -186,10 +198,10 @@ class TimelineProjection(CatalogueProjection):
         if not ended:
             return
         where = [table.c[k] == bindparam(f"key_{k}") for k in [*keys, "from_position"]]
-        values: dict[str, Any] = {"to_position": bindparam("to_position")}
-        values["to_time"] = bindparam("to_time")
-        if "document" in table.c:
-            values |= {"document": None, "metric_state": None}
+        values: dict[str, Any] = {
+            "to_position": bindparam("to_position"),
+            "to_time": bindparam("to_time"),
+        }
         self.conn.execute(
             update(table).where(and_(*where)).values(**values),
             [

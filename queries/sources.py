@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, Table, and_, column, exists, func, or_, text, true
+from sqlalchemy import ColumnElement, Integer, Table, and_, column, exists, func, text, true
 
 from queries.reading import Snapshot
 from read_model.tables import TAG_SEPARATOR, catalogue_tables, timeline_tables
@@ -47,7 +47,7 @@ def catalogue_source(snapshot: Snapshot) -> Source:
 
 def held_at(table: Table, as_of: str) -> ColumnElement[bool]:
     """A stretch recorded at or before ``as_of`` and not ended by then."""
-    return and_(table.c.from_time <= as_of, or_(table.c.to_time.is_(None), table.c.to_time > as_of))
+    return and_(table.c.from_time <= as_of, table.c.to_time > as_of)
 
 
 def like_escaped(value: str) -> str:

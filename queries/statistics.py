@@ -61,19 +61,27 @@ def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> 
     t = timeline_tables(snapshot.generation)
     c, m = t.models, t.metrics
     scope = [held_at(c, as_of), *_scoped(c, query)]
-    by: dict[str, dict[str, int]] = {}
-    for dimension in ("status", "task", "framework"):
-        grouped = snapshot.conn.execute(
-            select(c.c[dimension], func.count()).where(*scope).group_by(c.c[dimension])
-        ).all()
-        by[dimension] = dict(sorted(grouped))
-    runs = snapshot.conn.execute(
+    # One pass over the models that held then, grouped finely; summed up here.
+    grouped = snapshot.conn.execute(
         select(
-            func.coalesce(func.sum(c.c.runs_started), 0),
-            func.coalesce(func.sum(c.c.runs_completed), 0),
-            func.coalesce(func.sum(c.c.runs_failed), 0),
-        ).where(*scope)
-    ).one()
+            c.c.status,
+            c.c.task,
+            c.c.framework,
+            func.count(),
+            func.sum(c.c.runs_started),
+            func.sum(c.c.runs_completed),
+            func.sum(c.c.runs_failed),
+        )
+        .where(*scope)
+        .group_by(c.c.status, c.c.task, c.c.framework)
+    ).all()
+    by: dict[str, Counter[str]] = {d: Counter() for d in ("status", "task", "framework")}
+    runs = [0, 0, 0]
+    for status, task, framework, count, *run_counts in grouped:
+        by["status"][status] += count
+        by["task"][task] += count
+        by["framework"][framework] += count
+        runs = [total + int(n) for total, n in zip(runs, run_counts, strict=True)]
     environments: Counter[str] = Counter()
     for (listed,) in snapshot.conn.execute(
         select(c.c.environments).where(*scope, c.c.environments != "")
@@ -93,9 +101,9 @@ def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> 
     ).all()
     return {
         "total_models": sum(by["status"].values()),
-        "by_status": by["status"],
-        "by_task": by["task"],
-        "by_framework": by["framework"],
+        "by_status": dict(sorted(by["status"].items())),
+        "by_task": dict(sorted(by["task"].items())),
+        "by_framework": dict(sorted(by["framework"].items())),
         "training_runs": {"started": runs[0], "completed": runs[1], "failed": runs[2]},
         "active_deployments": dict(sorted(environments.items())),
         "metrics": {

@@ -47,7 +47,7 @@ ALL = ""
 CATALOGUE_VERSION = 2  # 2: versions carry output_model
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
-TIMELINE_VERSION = 1
+TIMELINE_VERSION = 2  # 2: narrow stretches, open ones end at OPEN
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -237,13 +237,18 @@ def tags_key(tags: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class TimelineTables:
     """The registry through time: a row per stretch of a model's state, and of each
-    of its metrics. A stretch holds from ``from_time`` until ``to_time`` (NULL: it
-    still holds). The open stretch keeps the whole catalogue row (``document``) so
-    the next batch can go on from it; closed ones keep only what queries read."""
+    of its metrics. A stretch holds from ``from_time`` until ``to_time`` (``OPEN``:
+    it still holds; a value, not NULL, so one index range finds what held at a
+    time). ``state`` keeps each model's whole catalogue row, for the next batch
+    to go on from, apart from the stretches so they stay narrow to scan."""
 
     metadata: MetaData
     models: Table
     metrics: Table
+    state: Table
+
+
+OPEN = "9999-12-31T23:59:59.999999+00:00"  # the to_time of a stretch that still holds
 
 
 @cache
@@ -257,7 +262,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("from_position", BigInteger, primary_key=True),
         Column("from_time", String(40), nullable=False),
         Column("to_position", BigInteger),
-        Column("to_time", String(40)),
+        Column("to_time", String(40), nullable=False),
         Column("version", Integer, nullable=False),
         Column("name", SORTABLE, nullable=False),
         Column("project", SORTABLE, nullable=False),
@@ -279,11 +284,12 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("runs_failed", Integer, nullable=False),
         Column("created_at", String(40), nullable=False),
         Column("updated_at", String(40), nullable=False),
-        Column("document", JSON),  # open stretch only
-        Column("metric_state", JSON),  # open stretch only
     )
-    Index(f"{name}_from", models.c.from_time)
-    Index(f"{name}_to", models.c.to_time)
+    # Held at T: from_time <= T < to_time. Early T: a short range of the first;
+    # late T: of the second; either way the other bound is checked in the index.
+    Index(f"{name}_from", models.c.from_time, models.c.to_time)
+    Index(f"{name}_to", models.c.to_time, models.c.from_time)
+    Index(f"{name}_name", models.c.name, models.c.id, models.c.from_time, models.c.to_time)
     metrics = Table(
         generation_name("timeline_metrics", generation),
         md,
@@ -292,7 +298,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("from_position", BigInteger, primary_key=True),
         Column("from_time", String(40), nullable=False),
         Column("to_position", BigInteger),
-        Column("to_time", String(40)),
+        Column("to_time", String(40), nullable=False),
         Column("name", SORTABLE, nullable=False),
         Column("project", SORTABLE, nullable=False),
         Column("task", SORTABLE, nullable=False),
@@ -304,6 +310,13 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("max_value", Float, nullable=False),
         Column("max_version", Integer, nullable=False),
     )
-    Index(f"{metrics.name}_from", metrics.c.metric, metrics.c.from_time)
-    Index(f"{metrics.name}_to", metrics.c.metric, metrics.c.to_time)
-    return TimelineTables(md, models, metrics)
+    Index(f"{metrics.name}_from", metrics.c.metric, metrics.c.from_time, metrics.c.to_time)
+    Index(f"{metrics.name}_to", metrics.c.metric, metrics.c.to_time, metrics.c.from_time)
+    state = Table(
+        generation_name("timeline_state", generation),
+        md,
+        Column("id", SORTABLE, primary_key=True),
+        Column("document", JSON, nullable=False),
+        Column("metric_state", JSON, nullable=False),
+    )
+    return TimelineTables(md, models, metrics, state)

@@ -82,7 +82,7 @@ def tables_of(projection: type[Projection], generation: int, dialect: str) -> li
     """The projection's tables of one generation, in ``table_names`` order."""
     if issubclass(projection, TimelineProjection):
         timeline = timeline_tables(generation)
-        tables = [timeline.models, timeline.metrics]
+        tables = [timeline.models, timeline.metrics, timeline.state]
     elif issubclass(projection, CatalogueProjection):
         t = catalogue_tables(generation, dialect)
         tables = [t.models, t.tags, t.metrics, t.counts, t.metric_stats]

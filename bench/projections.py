@@ -730,7 +730,7 @@ def _run_in(
             model_ids=tuple(sample.ids),
             moments=moments_of(ledger.registry, head),
         )
-        if args.skip_sql and args.skip_http and args.skip_lag:
+        if args.skip_sql and args.skip_http and args.skip_lag and not args.as_of:
             return
         result.vacuum_seconds = vacuum_analyze(db_url)
         if not args.skip_sql:
@@ -739,7 +739,7 @@ def _run_in(
             )
     finally:
         ledger.close()
-    if args.skip_http and args.skip_lag:
+    if args.skip_http and args.skip_lag and not args.as_of:
         return
     with (
         tempfile.TemporaryDirectory(prefix="modelledger-bench-read-") as tmp,

@@ -1,4 +1,5 @@
-"""The `modelledger` command line: serve, project, rebuild, verify, events, seed."""
+"""The `modelledger` command line: serve, project, rebuild, verify, events, export, import,
+audit, seed."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from modelledger.settings import Settings
 from projections.base import Projection
 from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
+from queries.events import feed_item
 from queries.integrity import LogReport, check_log
-from queries.models import history_item
 from queries.projections import request_rebuild
 from read_model.state import read_states
 
@@ -127,10 +128,7 @@ def events(
                 if model is not None and notification.originator_id != model:
                     continue
                 event = ledger.registry.mapper.to_domain_event(notification)
-                item = {
-                    "model_id": str(notification.originator_id),
-                    **history_item(notification.id, event),
-                }
+                item = feed_item(notification.id, event)
                 sys.stdout.write(json.dumps(item, default=str) + "\n")
                 printed += 1
                 if limit is not None and printed >= limit:

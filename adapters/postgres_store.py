@@ -51,6 +51,9 @@ def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
     return reconnecting
 
 
+EVENT_STORE_DDL_LOCK = 0x6D6C6573  # any constant: the key of the event store's DDL lock
+
+
 class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -66,6 +69,13 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
                 "created_at timestamptz NOT NULL DEFAULT now())"
             ).format(self._idempotency)
         )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # Workers starting together each run these CREATE ... IF NOT EXISTS; two at
+        # once can fail with "tuple concurrently updated" in PostgreSQL's catalog,
+        # which stopped a two-worker server at start. One at a time, in its transaction.
+        curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), (EVENT_STORE_DDL_LOCK,))
+        super()._create_table(curs)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

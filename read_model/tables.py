@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -50,6 +51,21 @@ CATALOGUE_VERSION = 2  # 2: versions carry output_model
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 TIMELINE_VERSION = 2  # 2: narrow stretches, open ones end at OPEN, byte-order text
+
+
+def metric_extremes() -> list[Column[Any]]:
+    """One model's values of one metric, over its versions, and what it belongs to."""
+    return [
+        Column("project", SORTABLE, nullable=False),
+        Column("task", SORTABLE, nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("total", Float, nullable=False),
+        Column("min_value", Float, nullable=False),
+        Column("min_version", Integer, nullable=False),
+        Column("max_value", Float, nullable=False),
+        Column("max_version", Integer, nullable=False),
+    ]
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -135,15 +151,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         md,
         Column("model_id", SORTABLE, primary_key=True),
         Column("metric", SORTABLE, primary_key=True),
-        Column("project", SORTABLE, nullable=False),
-        Column("task", SORTABLE, nullable=False),
-        Column("archived", Boolean, nullable=False),
-        Column("count", Integer, nullable=False),
-        Column("total", Float, nullable=False),
-        Column("min_value", Float, nullable=False),
-        Column("min_version", Integer, nullable=False),
-        Column("max_value", Float, nullable=False),
-        Column("max_version", Integer, nullable=False),
+        *metric_extremes(),
     )
     Index(f"{metrics.name}_min", metrics.c.metric, metrics.c.min_value, metrics.c.model_id)
     Index(f"{metrics.name}_max", metrics.c.metric, metrics.c.max_value, metrics.c.model_id)
@@ -302,15 +310,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("to_position", BigInteger),
         Column("to_time", SORTABLE, nullable=False),
         Column("name", SORTABLE, nullable=False),
-        Column("project", SORTABLE, nullable=False),
-        Column("task", SORTABLE, nullable=False),
-        Column("archived", Boolean, nullable=False),
-        Column("count", Integer, nullable=False),
-        Column("total", Float, nullable=False),
-        Column("min_value", Float, nullable=False),
-        Column("min_version", Integer, nullable=False),
-        Column("max_value", Float, nullable=False),
-        Column("max_version", Integer, nullable=False),
+        *metric_extremes(),
     )
     Index(f"{metrics.name}_from", metrics.c.metric, metrics.c.from_time, metrics.c.to_time)
     Index(f"{metrics.name}_to", metrics.c.metric, metrics.c.to_time, metrics.c.from_time)

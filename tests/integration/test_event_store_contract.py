@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -66,3 +67,34 @@ def test_a_version_that_exists_is_a_conflict_and_the_key_is_not_kept(any_ledger:
         recorder.submit([event(model, 1)], [record("k2", model, 1)]).result()
     assert recorder.find_idempotency("k2") is None
     assert len(recorder.select_history(model)) == 1
+
+
+def open_at_once(url: str, count: int) -> tuple[list[Ledger], list[BaseException]]:
+    together = threading.Barrier(count)
+    opened: list[Ledger] = []
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        together.wait()
+        try:
+            opened.append(make_ledger(url, db_pool_size=1))
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for ledger in opened:
+        ledger.close()
+    return opened, errors
+
+
+def test_processes_opening_a_fresh_postgres_store_at_once_all_come_up(postgres_server: str) -> None:
+    for _ in range(5):
+        # Given a fresh database, and four ledgers opened on it at the same moment
+        # (as the workers of a first deployment do: each creates the event store's tables)
+        opened, errors = open_at_once(fresh_postgres_database(postgres_server), 4)
+        # Then none trips over another creating the tables
+        assert errors == [] and len(opened) == 4

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from adapters.event_archive import export_events, import_events
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
+from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.timeline import TimelineProjection
@@ -47,6 +48,19 @@ from tests.support.running import run_projection
 from write_model.errors import ModelNotFound
 from write_model.model import AIModel
 from write_model.values import instant
+
+
+def play_and_project(
+    ledger: Ledger, history: list[Step], projection: type[Projection], batch_size: int
+) -> Played:
+    """The history's commands (its projection steps aside), then ``projection`` to the head."""
+    ensure_projections(ledger.write_engine)
+    played = Played()
+    for step in history:
+        if not isinstance(step, CatchUp | Rebuild):
+            play_command(ledger.registry, step, played)
+    run_projection(ledger, projection, batch_size=batch_size)
+    return played
 
 
 def fold_until(events: list[tuple[int, AIModel.Event]], moment: datetime) -> AIModel | None:
@@ -101,12 +115,7 @@ def test_as_of_answers_equal_a_fold_of_the_events_recorded_by_then(
     # Given a random history of commands, projected
     ledger = make_ledger(new_store(), db_pool_size=2)
     try:
-        ensure_projections(ledger.write_engine)
-        played = Played()
-        for step in history:
-            if not isinstance(step, CatchUp | Rebuild):  # projections run once, at the end
-                play_command(ledger.registry, step, played)
-        run_projection(ledger, DeploymentsProjection, batch_size=4)
+        played = play_and_project(ledger, history, DeploymentsProjection, batch_size=4)
         ids = list(played.models)
         if not ids:
             return
@@ -215,12 +224,7 @@ def test_search_statistics_and_leaderboards_as_of_T_equal_the_registry_of_events
     # Given a random history of commands, with the timeline projected in small batches
     ledger = make_ledger(new_store(), db_pool_size=2)
     try:
-        ensure_projections(ledger.write_engine)
-        played = Played()
-        for step in history:
-            if not isinstance(step, CatchUp | Rebuild):
-                play_command(ledger.registry, step, played)
-        run_projection(ledger, TimelineProjection, batch_size=3)
+        played = play_and_project(ledger, history, TimelineProjection, batch_size=3)
         if not played.models:
             return
         # When search, statistics and leaderboards are asked as of random moments

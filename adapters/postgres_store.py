@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -14,6 +15,7 @@ import psycopg_pool
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    InternalError,
     OperationalError,
     StoredEvent,
 )
@@ -52,6 +54,7 @@ def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
 
 
 EVENT_STORE_DDL_LOCK = 0x6D6C6573  # any constant: the key of the event store's DDL lock
+DDL_ATTEMPTS = 5
 
 
 class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
@@ -70,10 +73,22 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
             ).format(self._idempotency)
         )
 
+    def create_table(self) -> None:
+        # Workers starting together each run eventsourcing's CREATE TYPE / TABLE /
+        # INDEX ... IF NOT EXISTS; two at once can trip over each other in
+        # PostgreSQL's catalog ("tuple concurrently updated", a duplicate pg_type
+        # row), which stopped a two-worker server at start. The statements are
+        # idempotent: the loser tries again once the winner is done.
+        for attempt in range(1, DDL_ATTEMPTS + 1):
+            try:
+                super().create_table()
+                return
+            except (IntegrityError, InternalError):
+                if attempt == DDL_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+
     def _create_table(self, curs: Cursor[DictRow]) -> None:
-        # Workers starting together each run these CREATE ... IF NOT EXISTS; two at
-        # once can fail with "tuple concurrently updated" in PostgreSQL's catalog,
-        # which stopped a two-worker server at start. One at a time, in its transaction.
         curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), (EVENT_STORE_DDL_LOCK,))
         super()._create_table(curs)
 

@@ -26,6 +26,7 @@ from queries.messages import ModelStatistics, Position, SearchModels, TopPerform
 from queries.models import get_model, model_history, model_view
 from queries.reading import Snapshot, reading
 from queries.search import search_models
+from queries.sources import is_settled
 from queries.statistics import model_statistics, statistics_as_of
 from read_model.encoding import json_bytes
 from read_model.tables import (
@@ -39,6 +40,7 @@ from write_model.values import instant
 router = APIRouter(prefix="/api/v1/models", tags=["queries"])
 
 T = TypeVar("T")
+FINAL = -1  # the "position" of answers about a past that can no longer change
 MinPosition = Annotated[
     Position | None,
     Query(description="wait (bounded) until the answer includes this log position"),
@@ -73,8 +75,13 @@ def as_of_of(query: BaseModel) -> str | None:
     return instant(moment) if moment is not None else None
 
 
-def read_timeline(ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], Any]) -> Response:
-    """An answer as of a past time, from the timeline projection (not cached)."""
+def read_timeline(
+    ledger: Ledger, question: tuple[str, bytes], query: BaseModel, read: Callable[[Snapshot], Any]
+) -> Response:
+    """An answer as of a past time, from the timeline projection. Once the timeline
+    has gone well past that time the answer can no longer change: it is kept."""
+    as_of = as_of_of(query)
+    assert as_of is not None
     with reading(
         ledger.read_engine,
         "timeline",
@@ -82,7 +89,14 @@ def read_timeline(ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], A
         getattr(query, "min_position", None),
         ledger.settings.min_position_timeout,
     ) as snapshot:
-        return answer(read(snapshot), snapshot.position)
+        ledger.answers.note("timeline", snapshot.generation, snapshot.position)
+        key = (snapshot.generation, FINAL, question)
+        content = ledger.answers.get(key)
+        if content is None:
+            content = json_bytes(read(snapshot))
+            if is_settled(snapshot, as_of):
+                ledger.answers.put(key, content)
+        return encoded(content, snapshot.position)
 
 
 async def cached_catalogue_answer(
@@ -92,11 +106,16 @@ async def cached_catalogue_answer(
     when the projection was seen at a position within the last few milliseconds
     that satisfies ``min_position``; else read in a thread (and cached). Asked
     ``as_of`` a time, the timeline answers instead."""
-    if getattr(query, "as_of", None) is not None:
-        return await to_thread.run_sync(read_timeline, ledger, query, read)
     asked: dict[str, Any] = query.model_dump(exclude={"min_position"})
     question = (type(query).__name__, orjson.dumps(asked, option=orjson.OPT_SORT_KEYS))
     min_position: int | None = getattr(query, "min_position", None)
+    if getattr(query, "as_of", None) is not None:
+        timeline = ledger.answers.seen("timeline")
+        if timeline is not None and (min_position is None or timeline.position >= min_position):
+            content = ledger.answers.get((timeline.generation, FINAL, question))
+            if content is not None:
+                return encoded(content, timeline.position)
+        return await to_thread.run_sync(read_timeline, ledger, question, query, read)
     seen = ledger.answers.seen("catalogue")
     if seen is not None and (min_position is None or seen.position >= min_position):
         content = ledger.answers.get((seen.generation, seen.position, question))

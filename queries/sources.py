@@ -7,8 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Integer, Table, and_, column, exists, func, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    column,
+    exists,
+    func,
+    select,
+    text,
+    true,
+)
 
 from queries.reading import Snapshot
 from read_model.tables import TAG_SEPARATOR, catalogue_tables, timeline_tables
@@ -74,3 +86,18 @@ def timeline_source(snapshot: Snapshot, as_of: str) -> Source:
 
 def source_for(snapshot: Snapshot, as_of: str | None) -> Source:
     return catalogue_source(snapshot) if as_of is None else timeline_source(snapshot, as_of)
+
+
+# Events carry the time their command was decided; they are committed (and
+# numbered) a moment later, so an event of a time before T can still arrive
+# after one of a later time. A minute is far beyond that moment.
+SETTLED_AFTER = timedelta(minutes=1)
+
+
+def is_settled(snapshot: Snapshot, as_of: str) -> bool:
+    """Whether the timeline holds every event recorded at or before ``as_of``: it has
+    taken in an event a good while later, so the answer as of then is final."""
+    t = timeline_tables(snapshot.generation)
+    latest = snapshot.conn.execute(select(func.max(t.models.c.from_time))).scalar()
+    horizon = datetime.fromisoformat(as_of) + SETTLED_AFTER
+    return latest is not None and datetime.fromisoformat(latest) >= horizon

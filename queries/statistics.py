@@ -62,31 +62,27 @@ def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> 
     c, m = t.models, t.metrics
     scope = [held_at(c, as_of), *_scoped(c, query)]
     # One pass over the models that held then, grouped finely; summed up here.
+    dimensions = (c.c.status, c.c.task, c.c.framework, c.c.environments)
     grouped = snapshot.conn.execute(
         select(
-            c.c.status,
-            c.c.task,
-            c.c.framework,
+            *dimensions,
             func.count(),
             func.sum(c.c.runs_started),
             func.sum(c.c.runs_completed),
             func.sum(c.c.runs_failed),
         )
         .where(*scope)
-        .group_by(c.c.status, c.c.task, c.c.framework)
+        .group_by(*dimensions)
     ).all()
     by: dict[str, Counter[str]] = {d: Counter() for d in ("status", "task", "framework")}
+    environments: Counter[str] = Counter()
     runs = [0, 0, 0]
-    for status, task, framework, count, *run_counts in grouped:
+    for status, task, framework, listed, count, *run_counts in grouped:
         by["status"][status] += count
         by["task"][task] += count
         by["framework"][framework] += count
+        environments.update({e: count for e in listed.split(TAG_SEPARATOR) if e})
         runs = [total + int(n) for total, n in zip(runs, run_counts, strict=True)]
-    environments: Counter[str] = Counter()
-    for (listed,) in snapshot.conn.execute(
-        select(c.c.environments).where(*scope, c.c.environments != "")
-    ):
-        environments.update(e for e in listed.split(TAG_SEPARATOR) if e)
     stats = snapshot.conn.execute(
         select(
             m.c.metric,

@@ -50,7 +50,7 @@ ALL = ""
 CATALOGUE_VERSION = 2  # 2: versions carry output_model
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
-TIMELINE_VERSION = 2  # 2: narrow stretches, open ones end at OPEN, byte-order text
+TIMELINE_VERSION = 3  # 2: narrow stretches, open ones end at OPEN; 3: value indexes
 
 
 def metric_extremes() -> list[Column[Any]]:
@@ -314,6 +314,16 @@ def timeline_tables(generation: int) -> TimelineTables:
     )
     Index(f"{metrics.name}_from", metrics.c.metric, metrics.c.from_time, metrics.c.to_time)
     Index(f"{metrics.name}_to", metrics.c.metric, metrics.c.to_time, metrics.c.from_time)
+    # A leaderboard walks the best values first and skips what did not hold then.
+    for side in ("min", "max"):
+        value = metrics.c[f"{side}_value"]
+        Index(
+            f"{metrics.name}_{side}",
+            metrics.c.metric,
+            value,
+            metrics.c.from_time,
+            metrics.c.to_time,
+        )
     state = Table(
         generation_name("timeline_state", generation),
         md,

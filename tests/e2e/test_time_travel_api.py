@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.queries import FINAL
+from modelledger.bootstrap import Ledger
 from tests.e2e.problems import assert_problem
 
 MODELS = "/api/v1/models"
@@ -112,3 +114,24 @@ def test_an_as_of_without_a_zone_or_not_a_time_is_422(
 ) -> None:
     response = memory_client.get(path, params={"as_of": as_of})
     assert_problem(response, 422, "query.as_of")
+
+
+def final_answers(ledger: Ledger) -> list[Any]:
+    keys: list[Any] = list(ledger.answers.entries)
+    return [key for key in keys if key[1] == FINAL]
+
+
+def test_an_answer_about_a_settled_past_is_kept_and_a_recent_one_is_not(
+    client: TestClient, ledger: Ledger
+) -> None:
+    registry = Registry(client)
+    registry.trained("a", 0.5)
+    # Given a time long before the latest event (it can no longer change) and one just now
+    settled, recent = "2001-01-01T00:00:00+00:00", datetime.now(UTC).isoformat()
+    # When statistics are asked as of each, twice
+    for moment in (settled, recent):
+        first = registry.read(f"{MODELS}/statistics", as_of=moment)
+        assert registry.read(f"{MODELS}/statistics", as_of=moment) == first
+    # Then only the settled answer is kept: a late event could still change the recent one
+    kept = final_answers(ledger)
+    assert len(kept) == 1 and b"2001-01-01" in kept[0][2][1]

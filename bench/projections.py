@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -746,29 +747,21 @@ def _run_in(
         running_server(db_url, args.workers, Path(tmp), args.startup_timeout) as server,
     ):
         wait_caught_up(server.base_url, args.timeout, progress)
+        load = partial(
+            run_query_load,
+            server,
+            dbname,
+            vocabulary,
+            args.clients,
+            args.warmup,
+            args.duration,
+            args.seed,
+            progress,
+        )
         if not args.skip_http:
-            result.queries = run_query_load(
-                server,
-                dbname,
-                vocabulary,
-                args.clients,
-                args.warmup,
-                args.duration,
-                args.seed,
-                progress,
-            )
+            result.queries = load()
         if args.as_of:
-            result.as_of_queries = run_query_load(
-                server,
-                dbname,
-                vocabulary,
-                args.clients,
-                args.warmup,
-                args.duration,
-                args.seed,
-                progress,
-                kinds=as_of_kinds(vocabulary, args.seed),
-            )
+            result.as_of_queries = load(kinds=as_of_kinds(vocabulary, args.seed))
         try:
             if not args.skip_lag:
                 result.lag = measure_lag(

@@ -261,6 +261,16 @@ class TimelineTables:
 OPEN = "9999-12-31T23:59:59.999999+00:00"  # the to_time of a stretch that still holds
 
 
+def stretch_columns() -> list[Column[Any]]:
+    """From when to when a stretch held (part of its key: where it began)."""
+    return [
+        Column("from_position", BigInteger, primary_key=True),
+        Column("from_time", SORTABLE, nullable=False),
+        Column("to_position", BigInteger),
+        Column("to_time", SORTABLE, nullable=False),
+    ]
+
+
 @cache
 def timeline_tables(generation: int) -> TimelineTables:
     md = MetaData()
@@ -269,10 +279,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         name,
         md,
         Column("id", SORTABLE, primary_key=True),
-        Column("from_position", BigInteger, primary_key=True),
-        Column("from_time", SORTABLE, nullable=False),
-        Column("to_position", BigInteger),
-        Column("to_time", SORTABLE, nullable=False),
+        *stretch_columns(),
         Column("version", Integer, nullable=False),
         Column("name", SORTABLE, nullable=False),
         Column("project", SORTABLE, nullable=False),
@@ -305,10 +312,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         md,
         Column("model_id", SORTABLE, primary_key=True),
         Column("metric", SORTABLE, primary_key=True),
-        Column("from_position", BigInteger, primary_key=True),
-        Column("from_time", SORTABLE, nullable=False),
-        Column("to_position", BigInteger),
-        Column("to_time", SORTABLE, nullable=False),
+        *stretch_columns(),
         Column("name", SORTABLE, nullable=False),
         *metric_extremes(),
     )

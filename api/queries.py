@@ -24,10 +24,11 @@ from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
 from queries.messages import ModelStatistics, Position, SearchModels, TopPerforming
 from queries.models import get_model, model_history, model_view
+from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot, reading
 from queries.search import search_models
 from queries.sources import is_settled
-from queries.statistics import model_statistics, statistics_as_of
+from queries.statistics import model_statistics
 from read_model.encoding import json_bytes
 from read_model.tables import (
     CATALOGUE_VERSION,

@@ -13,20 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, and_, bindparam, update
 
 from projections.base import delete_in, event_time, insert_rows, select_in
 from projections.catalogue import CatalogueProjection
-from read_model.tables import (
-    OPEN,
-    TIMELINE_VERSION,
-    TimelineTables,
-    tags_key,
-    timeline_tables,
-    words_of,
-)
+from projections.checkpoints import advance_segments
+from read_model.tables import TIMELINE_VERSION
+from read_model.timeline import OPEN, TimelineTables, tags_key, timeline_tables, words_of
 from write_model.model import AIModel
 
 
@@ -38,6 +33,9 @@ def run_counts(runs: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
 class TimelineProjection(CatalogueProjection):
     name = "timeline"
     version = TIMELINE_VERSION
+    # Events per checkpoint: statistics as of T read one checkpoint and up to this
+    # many events' stretches; each checkpoint costs a scan of the open stretches.
+    checkpoint_every: ClassVar[int] = 10_000
 
     def __init__(self, conn: Connection, generation: int) -> None:
         super().__init__(conn, generation)
@@ -193,6 +191,7 @@ class TimelineProjection(CatalogueProjection):
         self._close(self.tl.metrics, ["model_id", "metric"], self.ended_metrics)
         insert_rows(self.conn, self.tl.models, self.new)
         insert_rows(self.conn, self.tl.metrics, self.new_metrics)
+        advance_segments(self.conn, self.tl, self.new, self.checkpoint_every)
 
     def _close(self, table: Any, keys: list[str], ended: list[dict[str, Any]]) -> None:
         if not ended:

@@ -27,7 +27,7 @@ from queries.catalogue import SUMMARY_COLUMNS, summary_view
 from queries.messages import SearchModels
 from queries.reading import Snapshot
 from queries.sources import Source, source_for
-from read_model.tables import WORD
+from read_model.timeline import WORD
 from write_model.errors import InvalidValue
 from write_model.values import is_lower_better
 

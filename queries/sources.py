@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 
 from queries.reading import Snapshot
-from read_model.tables import TAG_SEPARATOR, catalogue_tables, timeline_tables
+from read_model.tables import catalogue_tables
+from read_model.timeline import TAG_SEPARATOR, timeline_tables
 
 
 @dataclass(frozen=True)

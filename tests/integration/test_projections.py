@@ -46,9 +46,9 @@ from read_model.tables import (
     CATALOGUE_VERSION,
     catalogue_tables,
     deployments_table,
-    timeline_tables,
     versions_table,
 )
+from read_model.timeline import timeline_tables
 from tests.conftest import make_ledger
 from tests.support.histories import (
     POISON,

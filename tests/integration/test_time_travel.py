@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -30,9 +31,10 @@ from queries.deployments import deployed, model_deployments
 from queries.leaderboard import top_performing
 from queries.messages import ListDeployments, ModelStatistics, SearchModels, TopPerforming
 from queries.models import get_model, model_view
+from queries.past_statistics import statistics_as_of
 from queries.reading import reading
 from queries.search import search_models
-from queries.statistics import model_statistics, statistics_as_of
+from queries.statistics import model_statistics
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, TIMELINE_VERSION
 from tests.conftest import make_ledger
 from tests.support.histories import (
@@ -212,21 +214,59 @@ def assert_same_answer(kind: str, got: Any, expected: Any) -> None:
             assert math.isclose(value, expected_metrics[name][key], rel_tol=1e-9, abs_tol=1e-9)
 
 
+@cache
+def timeline_checkpointing_every(events: int) -> type[TimelineProjection]:
+    """The timeline with a checkpoint every few events, so a short history has many."""
+    return type(f"TimelineEvery{events}", (TimelineProjection,), {"checkpoint_every": events})
+
+
+def skewed(lines: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The same history with each model's events moved by its own minutes: the
+    log's order no longer follows the events' times (as when clocks disagree)."""
+    shifts: dict[str, timedelta] = {}
+    for line in lines:
+        if "state" in line:
+            shift = shifts.setdefault(line["model_id"], timedelta(minutes=rng.randint(-30, 30)))
+            stamp = line["state"]["timestamp"]
+            stamp["_data_"] = (datetime.fromisoformat(stamp["_data_"]) + shift).isoformat()
+    return lines
+
+
 @settings(
     max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(history=histories(max_steps=35), seed=st.integers(0, 2**16))
+@given(
+    history=histories(max_steps=35),
+    seed=st.integers(0, 2**16),
+    checkpoint_every=st.sampled_from([1, 2, 5, 10_000]),
+    skew=st.booleans(),
+)
 def test_search_statistics_and_leaderboards_as_of_T_equal_the_registry_of_events_until_T(
-    new_store: Callable[[], str], history: list[Step], seed: int
+    new_store: Callable[[], str],
+    history: list[Step],
+    seed: int,
+    checkpoint_every: int,
+    skew: bool,
 ) -> None:
-    # Given a random history of commands, with the timeline projected in small batches
+    # Given a random history of commands, its times skewed per model or not,
+    # with the timeline projected in small batches and checkpointed every few events
     ledger = make_ledger(new_store(), db_pool_size=2)
+    timeline = timeline_checkpointing_every(checkpoint_every)
     try:
-        played = play_and_project(ledger, history, TimelineProjection, batch_size=3)
+        played = play_and_project(ledger, history, timeline, batch_size=3)
         if not played.models:
             return
+        if skew:
+            lines = skewed(exported_lines(ledger), random.Random(seed))
+            ledger.close()
+            ledger = make_ledger(new_store(), db_pool_size=2)
+            ensure_projections(ledger.write_engine)
+            import_events(
+                ledger.registry.recorder, ledger.registry.mapper, to_file(lines), progress=noop
+            )
+            run_projection(ledger, timeline, batch_size=3)
         # When search, statistics and leaderboards are asked as of random moments
         for moment in moments_of(ledger.registry, played.models, random.Random(seed))[::4]:
             then = the_registry_then(ledger, moment)

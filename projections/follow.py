@@ -20,6 +20,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 log = logging.getLogger("modelledger.projections")
 
+# The longest a live projection on PostgreSQL goes without reading the log itself.
+RECHECK_SECONDS = 1.0
+
 
 def read_page(recorder: ApplicationRecorder, after: int, limit: int) -> Sequence[Notification]:
     return recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
@@ -113,7 +116,12 @@ class SubscriptionFollower:
         if not self.buffer:
             self.arrived.clear()
             if not self.buffer:
-                self.arrived.wait(timeout)
+                self.arrived.wait(min(timeout, RECHECK_SECONDS))
+        if not self.buffer and timeout > 0:
+            # A NOTIFY committed before the subscription's LISTEN took hold (or lost)
+            # leaves it waiting for the next one (eventsourcing issue #305): a quiet
+            # wait ends with a look at the log itself.
+            return read_page(self.recorder, after, limit)
         batch: list[Notification] = []
         while self.buffer and len(batch) < limit:
             notification = self.buffer.popleft()

@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from adapters.audit_seals import read_seals, record_seal
 from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
 from adapters.event_store import UnsupportedDatabaseUrl, describe
 from modelledger.bootstrap import Ledger, bootstrap
@@ -388,21 +389,43 @@ def audit_verify(
     Exit 1 if anything is wrong."""
     ledger = open_ledger(must_exist=True)
     try:
-        recorder = ledger.registry.recorder
-        gaps_allowed = isinstance(recorder, PostgresApplicationRecorder)
-        with _progress_on_stderr() as progress:
-            task = progress.add_task("log", total=recorder.max_notification_id() or 0)
-            report = check_log(
-                ledger.registry,
-                gaps_allowed=gaps_allowed,
-                progress=lambda n: progress.advance(task, n),
-            )
+        report = _checked_log(ledger)
         _print_log_report(report)
         consistent = _verify_projections(ledger, PROJECTIONS) if projections else True
     finally:
         ledger.close()
     if not (report.sound and consistent):
         raise typer.Exit(1)
+
+
+@audit.command("seal")
+def audit_seal() -> None:
+    """Check the log, then record the digest of its hash chain at the head: later
+    audits catch any change at or before it. Keep the printed digest elsewhere too.
+
+    Exit 1 (and no seal) if the log does not pass."""
+    ledger = open_ledger(must_exist=True)
+    try:
+        report = _checked_log(ledger)
+        _print_log_report(report)
+        if not report.sound:
+            raise typer.Exit(1)
+        seal = record_seal(ledger.write_engine, report.head, report.digest)
+    finally:
+        ledger.close()
+    typer.echo(f"sealed at position {seal.position} ({seal.sealed_at}): {seal.digest}")
+
+
+def _checked_log(ledger: Ledger) -> LogReport:
+    recorder = ledger.registry.recorder
+    with _progress_on_stderr() as progress:
+        task = progress.add_task("log", total=recorder.max_notification_id() or 0)
+        return check_log(
+            ledger.registry,
+            gaps_allowed=isinstance(recorder, PostgresApplicationRecorder),
+            seals=read_seals(ledger.write_engine),
+            progress=lambda n: progress.advance(task, n),
+        )
 
 
 def _print_log_report(report: LogReport) -> None:
@@ -420,6 +443,9 @@ def _print_log_report(report: LogReport) -> None:
         typer.echo(f"  PROBLEM {problem}")
     if report.problem_count > len(report.problems):
         typer.echo(f"  ... {report.problem_count - len(report.problems)} more problems")
+    typer.echo(f"log: hash chain digest at position {report.head}: {report.digest}")
+    if report.seals_held:
+        typer.echo(f"log: {report.seals_held} seals hold")
     typer.echo("log: sound" if report.sound else "log: NOT SOUND")
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, insert, literal, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from read_model.timeline import OPEN, RUN_COUNTS, STATISTICS_GROUPS, TimelineTables
+from projections.base import insert_rows
+from read_model.held import MODEL_GROUPS, NOW, Scope, Window, held_metrics, held_models
+from read_model.timeline import RUN_COUNTS, TimelineTables
 
 
 def advance_segments(
@@ -53,36 +55,20 @@ def advance_segments(
         segment["closed"] = segment["events"] >= every
         conn.execute(update(segments).where(segments.c.number == last.number).values(**segment))
     if segment["closed"]:
-        write_checkpoint(conn, tl, segment["number"])
+        write_checkpoint(conn, tl, segment)
 
 
-def write_checkpoint(conn: Connection, tl: TimelineTables, number: int) -> None:
-    """The statistics counters of the stretches that hold now (the end of the segment)."""
-    segment = literal(number, Integer)
-    m = tl.models
-    groups = [*(m.c[name] for name in STATISTICS_GROUPS), m.c.environments]
-    conn.execute(
-        insert(tl.checkpoint_models).from_select(
-            ["segment", *STATISTICS_GROUPS, "environments", "models", *RUN_COUNTS],
-            select(segment, *groups, func.count(), *(func.sum(m.c[n]) for n in RUN_COUNTS))
-            .where(m.c.to_time == OPEN)
-            .group_by(*groups),
-        )
-    )
-    x = tl.metrics
-    groups = [x.c.project, x.c.task, x.c.metric]
-    conn.execute(
-        insert(tl.checkpoint_metrics).from_select(
-            ["segment", "project", "task", "metric", "count", "total", "min_value", "max_value"],
-            select(
-                segment,
-                *groups,
-                func.sum(x.c["count"]),
-                func.sum(x.c.total),
-                func.min(x.c.min_value),
-                func.max(x.c.max_value),
-            )
-            .where(x.c.to_time == OPEN)
-            .group_by(*groups),
-        )
-    )
+def write_checkpoint(conn: Connection, tl: TimelineTables, segment: dict[str, Any]) -> None:
+    """The statistics counters now (at the segment's end): the previous checkpoint's
+    and the segment's stretches, so the cost is the segment's, not the registry's."""
+    number = segment["number"]
+    previous = conn.execute(
+        select(tl.segments.c.last_position).where(tl.segments.c.number == number - 1)
+    ).scalar()
+    window = Window(number - 1, previous or 0, segment["min_time"])
+    models = held_models(conn, tl, window, NOW, Scope())
+    columns = ["segment", *MODEL_GROUPS, "models", *RUN_COUNTS]
+    rows = [dict(zip(columns, (number, *row), strict=True)) for row in models]
+    insert_rows(conn, tl.checkpoint_models, rows)
+    metrics = held_metrics(conn, tl, window, NOW, Scope())
+    insert_rows(conn, tl.checkpoint_metrics, [{"segment": number, **vars(m)} for m in metrics])

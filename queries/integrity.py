@@ -1,4 +1,5 @@
-"""Checks of the event log itself: positions, each model's versions, every event decodes.
+"""Checks of the event log itself: positions, each model's versions, every event
+decodes, and the hash chain over the events against every seal taken of it.
 
 Positions: SQLite assigns them without gaps, so a gap there means a lost row.
 PostgreSQL takes them from a sequence, and a transaction that rolls back after
@@ -7,13 +8,15 @@ taking one leaves a gap that is harmless: there gaps are reported, not failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
+from adapters.audit_seals import GENESIS, Seal, chained
 from commands.registry import ModelRegistry
 
 PAGE = 5_000
@@ -37,6 +40,8 @@ class LogReport:
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
     gap_examples: list[str] = field(default_factory=list)
+    digest: str = GENESIS.hex()  # of the hash chain through the head
+    seals_held: int = 0
 
     @property
     def sound(self) -> bool:
@@ -49,23 +54,59 @@ class LogReport:
 
 
 def check_log(
-    registry: ModelRegistry, *, gaps_allowed: bool, progress: Callable[[int], None] = print
+    registry: ModelRegistry,
+    *,
+    gaps_allowed: bool,
+    seals: Sequence[Seal] = (),
+    progress: Callable[[int], None] = print,
 ) -> LogReport:
     report = LogReport(gaps_allowed=gaps_allowed)
     versions: dict[UUID, int] = {}
+    chain = SealCheck(deque(seals))
     after = 0
     while page := registry.recorder.select_notifications(
         start=after, limit=PAGE, inclusive_of_start=False
     ):
         for notification in page:
+            chain.check(report, before=notification.id)
+            chain.digest = chained(chain.digest, notification)
             _check_position(report, after, notification.id)
             _check_version(report, versions, notification)
             _check_decodes(report, registry, notification)
             after = notification.id
         report.events += len(page)
         progress(len(page))
-    report.head, report.models = after, len(versions)
+    chain.check(report, before=None)
+    report.head, report.models, report.digest = after, len(versions), chain.digest.hex()
     return report
+
+
+@dataclass
+class SealCheck:
+    """The hash chain so far, and the seals it has yet to reach."""
+
+    pending: deque[Seal]
+    digest: bytes = GENESIS
+    held: Seal | None = None
+
+    def check(self, report: LogReport, before: int | None) -> None:
+        """The seals of positions before ``before`` (None: all that are left)
+        against the chain through the events before it."""
+        while self.pending and (before is None or self.pending[0].position < before):
+            seal = self.pending.popleft()
+            if seal.digest == self.digest.hex():
+                report.seals_held += 1
+                self.held = seal
+                continue
+            since = (
+                f" after position {self.held.position} (sealed {self.held.sealed_at}, holds)"
+                if self.held
+                else ""
+            )
+            report.problem(
+                f"the log up to position {seal.position} is not the one sealed at "
+                f"{seal.sealed_at}: an event{since} at or before it was changed, removed or added"
+            )
 
 
 def _check_position(report: LogReport, last: int, position: int) -> None:

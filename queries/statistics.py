@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import select
 
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
@@ -76,14 +76,3 @@ def statistics_answer(
             if m.count
         },
     }
-
-
-def scoped(table: Table, query: ModelStatistics) -> list[ColumnElement[bool]]:
-    """Rows of the project and task asked about (every one when not asked)."""
-
-    where = []
-    if query.project is not None:
-        where.append(table.c.project == query.project)
-    if query.task is not None:
-        where.append(table.c.task == query.task)
-    return where

@@ -444,8 +444,12 @@ def _print_log_report(report: LogReport) -> None:
     if report.problem_count > len(report.problems):
         typer.echo(f"  ... {report.problem_count - len(report.problems)} more problems")
     typer.echo(f"log: hash chain digest at position {report.head}: {report.digest}")
-    if report.seals_held:
-        typer.echo(f"log: {report.seals_held} seals hold")
+    if report.latest_held:
+        seal = report.latest_held
+        typer.echo(
+            f"log: {report.seals_held} seals hold, the latest at position {seal.position} "
+            f"({seal.sealed_at}): {seal.digest}"
+        )
     typer.echo("log: sound" if report.sound else "log: NOT SOUND")
 
 

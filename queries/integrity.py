@@ -42,6 +42,7 @@ class LogReport:
     gap_examples: list[str] = field(default_factory=list)
     digest: str = GENESIS.hex()  # of the hash chain through the head
     seals_held: int = 0
+    latest_held: Seal | None = None
 
     @property
     def sound(self) -> bool:
@@ -96,7 +97,7 @@ class SealCheck:
             seal = self.pending.popleft()
             if seal.digest == self.digest.hex():
                 report.seals_held += 1
-                self.held = seal
+                self.held = report.latest_held = seal
                 continue
             since = (
                 f" after position {self.held.position} (sealed {self.held.sealed_at}, holds)"

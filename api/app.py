@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import admin, commands, deployments, errors, events, health, metrics, queries
+from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
 from modelledger.bootstrap import Ledger, bootstrap
@@ -20,6 +22,17 @@ from projections.worker import ensure_projections
 from queries.cache import REFRESH_SECONDS, refresh_positions
 
 log = logging.getLogger("modelledger.api")
+
+# What a browser on an allowed origin may send and read (CORS is off by default).
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "Idempotency-Key",
+    "X-Correlation-Id",
+    "Last-Event-ID",
+)
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Position")
 
 DESCRIPTION = """
 ModelLedger is an event-sourced registry for AI models: every change is an event in an
@@ -100,4 +113,14 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_RESPONSE_HEADERS),
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     return app

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+# scheme://host[:port], as a browser sends it in Origin; "*" allows any.
+Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 
 
 class Settings(BaseSettings):
@@ -47,6 +51,11 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(default=10_000, ge=0)
     group_commit: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: list[Origin] = Field(
+        default=[],
+        description="browser origins allowed to call the API, a JSON list such as "
+        '["https://ml.example.com"]; none by default',
+    )
     threadpool_size: int = Field(
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )

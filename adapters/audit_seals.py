@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 SEALS_METADATA = MetaData()
 
@@ -48,7 +49,8 @@ def chained(previous: bytes, event: Notification) -> bytes:
 
 
 def read_seals(engine: Engine) -> list[Seal]:
-    SEALS_METADATA.create_all(engine)
+    if not inspect(engine).has_table(audit_seals.name):
+        return []  # never sealed (and a read-only audit creates nothing)
     with engine.connect() as conn:
         rows = conn.execute(select(audit_seals).order_by(audit_seals.c.position)).all()
     return [Seal(row.position, row.digest, row.sealed_at) for row in rows]
@@ -57,10 +59,12 @@ def read_seals(engine: Engine) -> list[Seal]:
 def record_seal(engine: Engine, position: int, digest: str) -> Seal:
     """A new seal, or the one already at that position (which was just verified)."""
     SEALS_METADATA.create_all(engine)
-    with engine.begin() as conn:
-        row = conn.execute(select(audit_seals).where(audit_seals.c.position == position)).first()
-        if row is not None:
-            return Seal(row.position, row.digest, row.sealed_at)
-        seal = Seal(position, digest, datetime.now(UTC).isoformat())
-        conn.execute(insert(audit_seals).values(vars(seal)))
+    seal = Seal(position, digest, datetime.now(UTC).isoformat())
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(audit_seals).values(vars(seal)))
+    except IntegrityError:  # sealed there already, by an earlier or a concurrent run
+        with engine.connect() as conn:
+            row = conn.execute(select(audit_seals).where(audit_seals.c.position == position)).one()
+        return Seal(row.position, row.digest, row.sealed_at)
     return seal

@@ -30,6 +30,7 @@ from queries.search import search_models
 from queries.sources import is_settled
 from queries.statistics import model_statistics
 from read_model.encoding import json_bytes
+from read_model.held import NOW
 from read_model.tables import (
     CATALOGUE_VERSION,
     DEPLOYMENTS_VERSION,
@@ -72,8 +73,10 @@ def from_catalogue(
 
 
 def as_of_of(query: BaseModel) -> str | None:
+    """The time asked about, as the timeline's text; the last instant there is
+    (where the timeline marks what still holds) means now."""
     moment = getattr(query, "as_of", None)
-    return instant(moment) if moment is not None else None
+    return min(instant(moment), NOW) if moment is not None else None
 
 
 def read_timeline(

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 # scheme://host[:port], as a browser sends it in Origin; "*" allows any.
 Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 

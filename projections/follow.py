@@ -68,6 +68,7 @@ class SubscriptionFollower:
         self.subscription: object | None = None
         self.started_after: int | None = None
         self.closed = False
+        self.behind = False  # the last look at the log found a full page
         self.lock = threading.Lock()
 
     def _start(self, after: int) -> None:
@@ -113,15 +114,21 @@ class SubscriptionFollower:
             self._start(after)
         if self.closed:
             return []
-        if not self.buffer:
+        if not self.buffer and not self.behind:
             self.arrived.clear()
             if not self.buffer:
                 self.arrived.wait(min(timeout, RECHECK_SECONDS))
-        if not self.buffer and timeout > 0:
+        if self.closed:
+            return []
+        if not self.buffer and (timeout > 0 or self.behind):
             # A NOTIFY committed before the subscription's LISTEN took hold (or lost)
             # leaves it waiting for the next one (eventsourcing issue #305): a quiet
-            # wait ends with a look at the log itself.
-            return read_page(self.recorder, after, limit)
+            # wait ends with a look at the log itself, and while that finds full
+            # pages, the next look comes without waiting.
+            page = read_page(self.recorder, after, limit)
+            self.behind = len(page) == limit
+            return page
+        self.behind = False
         batch: list[Notification] = []
         while self.buffer and len(batch) < limit:
             notification = self.buffer.popleft()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -93,6 +93,7 @@ def source_for(snapshot: Snapshot, as_of: str | None) -> Source:
 # numbered) a moment later, so an event of a time before T can still arrive
 # after one of a later time. A minute is far beyond that moment.
 SETTLED_AFTER = timedelta(minutes=1)
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 def is_settled(snapshot: Snapshot, as_of: str) -> bool:
@@ -100,5 +101,10 @@ def is_settled(snapshot: Snapshot, as_of: str) -> bool:
     taken in an event a good while later, so the answer as of then is final."""
     t = timeline_tables(snapshot.generation)
     latest = snapshot.conn.execute(select(func.max(t.models.c.from_time))).scalar()
+    if (
+        latest is None
+        or datetime.fromisoformat(as_of) >= datetime.max.replace(tzinfo=UTC) - SETTLED_AFTER
+    ):
+        return False  # (the end of time is never settled)
     horizon = datetime.fromisoformat(as_of) + SETTLED_AFTER
-    return latest is not None and datetime.fromisoformat(latest) >= horizon
+    return datetime.fromisoformat(latest) >= horizon

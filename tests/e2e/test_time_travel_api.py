@@ -99,6 +99,25 @@ def test_before_anything_existed_the_registry_was_empty(client: TestClient) -> N
     assert top["items"] == []
 
 
+@pytest.mark.parametrize("end", ["9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59Z"])
+def test_as_of_the_end_of_time_is_now(client: TestClient, end: str) -> None:
+    # Given two trained models, one archived
+    registry = Registry(client)
+    registry.trained("a", 0.5)
+    archived = registry.trained("b", 0.7)
+    response = client.delete(f"{MODELS}/{archived}")
+    assert response.status_code == 200, response.text
+    registry.position = response.json()["position"]
+    # When the registry is asked as of the last instant there is
+    # Then it answers as it stands now
+    for path, params in [
+        (f"{MODELS}/search", {}),
+        (f"{MODELS}/statistics", {}),
+        (f"{MODELS}/top-performing", {"metric": "accuracy"}),
+    ]:
+        assert registry.read(path, as_of=end, **params) == registry.read(path, **params), path
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -27,10 +27,9 @@ from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot, reading
 from queries.search import search_models
-from queries.sources import is_settled
+from queries.sources import is_settled, timeline_moment
 from queries.statistics import model_statistics
 from read_model.encoding import json_bytes
-from read_model.held import NOW
 from read_model.tables import (
     CATALOGUE_VERSION,
     DEPLOYMENTS_VERSION,
@@ -73,10 +72,8 @@ def from_catalogue(
 
 
 def as_of_of(query: BaseModel) -> str | None:
-    """The time asked about, as the timeline's text; the last instant there is
-    (where the timeline marks what still holds) means now."""
     moment = getattr(query, "as_of", None)
-    return min(instant(moment), NOW) if moment is not None else None
+    return timeline_moment(moment) if moment is not None else None
 
 
 def read_timeline(

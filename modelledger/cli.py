@@ -447,7 +447,8 @@ def _print_log_report(report: LogReport) -> None:
     if report.latest_held:
         seal = report.latest_held
         typer.echo(
-            f"log: {report.seals_held} seals hold, the latest at position {seal.position} "
+            f"log: {report.seals_held} {'seal holds' if report.seals_held == 1 else 'seals hold'}, "
+            f"the latest at position {seal.position} "
             f"({seal.sealed_at}): {seal.digest}"
         )
     typer.echo("log: sound" if report.sound else "log: NOT SOUND")

@@ -23,8 +23,10 @@ from sqlalchemy import (
 )
 
 from queries.reading import Snapshot
+from read_model.held import NOW
 from read_model.tables import catalogue_tables
 from read_model.timeline import TAG_SEPARATOR, timeline_tables
+from write_model.values import instant
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ def catalogue_source(snapshot: Snapshot) -> Source:
         )
 
     return Source(t.models, t.metrics, true(), true(), has_tag, matches)
+
+
+def timeline_moment(moment: datetime) -> str:
+    """A time asked about, as the timeline's text; the last instant there is
+    (where the timeline marks what still holds) means now."""
+    return min(instant(moment), NOW)
 
 
 def held_at(table: Table, as_of: str) -> ColumnElement[bool]:

@@ -180,7 +180,8 @@ def held_metrics(
         high = _extreme(max, *extremes[3:])
         if low is None or high is None:
             low, high = _held_extremes(conn, tl, project, task, metric, as_of)
-        held.append(HeldMetric(project, task, metric, n, total, low, high))
+        # (PostgreSQL sums a bigint column into a numeric)
+        held.append(HeldMetric(project, task, metric, int(n), float(total), low, high))
     return held
 
 

@@ -66,6 +66,19 @@ def metric_extremes() -> list[Column[Any]]:
     ]
 
 
+def metric_statistics() -> list[Column[Any]]:
+    """One metric's statistics counters in one (project, task), either may be ALL."""
+    return [
+        Column("project", SORTABLE, primary_key=True),
+        Column("task", SORTABLE, primary_key=True),
+        Column("metric", SORTABLE, primary_key=True),
+        Column("count", BigInteger, nullable=False),
+        Column("total", Float, nullable=False),
+        Column("min_value", Float, nullable=False),
+        Column("max_value", Float, nullable=False),
+    ]
+
+
 def generation_name(base: str, generation: int) -> str:
     return f"{base}_g{generation}"
 
@@ -165,13 +178,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     metric_stats = Table(
         generation_name("catalogue_metric_stats", generation),
         md,
-        Column("project", SORTABLE, primary_key=True),
-        Column("task", SORTABLE, primary_key=True),
-        Column("metric", SORTABLE, primary_key=True),
-        Column("count", BigInteger, nullable=False),
-        Column("total", Float, nullable=False),
-        Column("min_value", Float, nullable=False),
-        Column("max_value", Float, nullable=False),
+        *metric_statistics(),
     )
     return CatalogueTables(
         md,

@@ -20,7 +20,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Float,
     Index,
     Integer,
     MetaData,
@@ -29,7 +28,13 @@ from sqlalchemy import (
     Text,
 )
 
-from read_model.tables import C_TEXT, SORTABLE, generation_name, metric_extremes
+from read_model.tables import (
+    C_TEXT,
+    SORTABLE,
+    generation_name,
+    metric_extremes,
+    metric_statistics,
+)
 
 TAG_SEPARATOR = "\x1f"
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -173,12 +178,6 @@ def checkpoint_tables(md: MetaData, generation: int) -> tuple[Table, Table, Tabl
         generation_name("timeline_checkpoint_metrics", generation),
         md,
         Column("segment", Integer, primary_key=True),
-        Column("project", SORTABLE, primary_key=True),
-        Column("task", SORTABLE, primary_key=True),
-        Column("metric", SORTABLE, primary_key=True),
-        Column("count", Integer, nullable=False),
-        Column("total", Float, nullable=False),
-        Column("min_value", Float, nullable=False),
-        Column("max_value", Float, nullable=False),
+        *metric_statistics(),
     )
     return segments, models, metrics

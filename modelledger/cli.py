@@ -10,33 +10,27 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 from uuid import UUID
 
 import typer
-from eventsourcing.persistence import PersistenceError
-from eventsourcing.postgres import PostgresApplicationRecorder
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from adapters.audit_seals import read_seals, record_seal
 from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
-from adapters.event_store import UnsupportedDatabaseUrl, describe
-from modelledger.bootstrap import Ledger, bootstrap
+from modelledger.audit_cli import audit
+from modelledger.bootstrap import Ledger
+from modelledger.cli_support import fail, open_ledger, progress_on_stderr, verify_projections
 from modelledger.settings import Settings
 from projections.base import Projection
-from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.events import feed_item
-from queries.integrity import LogReport, check_log
 from queries.projections import request_rebuild
 from read_model.state import read_states
 
@@ -45,23 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def open_ledger(settings: Settings | None = None, *, must_exist: bool = False) -> Ledger:
-    """The ledger, or a one-line error and exit 1 (no traceback for a bad setting)."""
-    settings = settings or Settings()
-    url = settings.store_url()
-    if must_exist and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        fail(f"no event store at {url} (check MODELLEDGER_DATABASE_URL / MODELLEDGER_DATA_DIR)")
-    try:
-        return bootstrap(settings)
-    except (UnsupportedDatabaseUrl, PersistenceError, OSError) as error:
-        fail(f"cannot open the event store ({describe(url)}): {error}")
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+app.add_typer(audit, name="audit")
 
 
 @app.command()
@@ -147,7 +125,7 @@ def export_log(
     try:
         recorder = ledger.registry.recorder
         total = max(0, (recorder.max_notification_id() or 0) - after)
-        with _progress_on_stderr() as progress:
+        with progress_on_stderr() as progress:
             task = progress.add_task("export", total=total)
             count = export_events(
                 recorder, sys.stdout, after=after, progress=lambda n: progress.advance(task, n)
@@ -168,7 +146,7 @@ def import_log(
         total = max(0, sum(1 for _ in counted) - 2)  # less the header and footer lines
     ledger = open_ledger()
     try:
-        with path.open(encoding="utf-8") as lines, _progress_on_stderr() as progress:
+        with path.open(encoding="utf-8") as lines, progress_on_stderr() as progress:
             task = progress.add_task("import", total=total)
             summary = import_events(
                 ledger.registry.recorder,
@@ -185,16 +163,6 @@ def import_log(
         f"(positions {summary.first_position}..{summary.last_position})",
         err=True,
     )
-
-
-def _progress_on_stderr() -> Progress:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    return Progress(*columns, console=Console(stderr=True))
 
 
 @app.command()
@@ -342,116 +310,11 @@ def verify(
     selected = _selected(name)
     ledger = open_ledger()
     try:
-        consistent = _verify_projections(ledger, selected)
+        consistent = verify_projections(ledger, selected)
     finally:
         ledger.close()
     if not consistent:
         raise typer.Exit(1)
-
-
-def _verify_projections(ledger: Ledger, selected: tuple[type[Projection], ...]) -> bool:
-    ensure_projections(ledger.write_engine)
-    consistent = True
-    with Progress(TextColumn("{task.description:12}"), BarColumn(), MofNCompleteColumn()) as bar:
-        for projection in selected:
-            task = bar.add_task(projection.name, total=None)
-
-            def advance(done: int, total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
-
-            verdict = verify_projection(
-                ledger.write_engine, ledger.registry, projection, on_progress=advance
-            )
-            consistent = consistent and verdict.consistent
-            bar.console.print(
-                f"{verdict.projection}: "
-                + (
-                    f"consistent at position {verdict.position} ({verdict.rows} rows)"
-                    if verdict.consistent
-                    else "DIFFERS\n  " + "\n  ".join(verdict.differences)
-                )
-            )
-    return consistent
-
-
-audit = typer.Typer(help="Check the event log and the read models built from it.")
-app.add_typer(audit, name="audit")
-
-
-@audit.command("verify")
-def audit_verify(
-    projections: Annotated[
-        bool, typer.Option(help="also rebuild each projection into scratch tables and compare")
-    ] = True,
-) -> None:
-    """Positions, each model's versions, every event decodes; then the projections.
-
-    Exit 1 if anything is wrong."""
-    ledger = open_ledger(must_exist=True)
-    try:
-        report = _checked_log(ledger)
-        _print_log_report(report)
-        consistent = _verify_projections(ledger, PROJECTIONS) if projections else True
-    finally:
-        ledger.close()
-    if not (report.sound and consistent):
-        raise typer.Exit(1)
-
-
-@audit.command("seal")
-def audit_seal() -> None:
-    """Check the log, then record the digest of its hash chain at the head: later
-    audits catch any change at or before it. Keep the printed digest elsewhere too.
-
-    Exit 1 (and no seal) if the log does not pass."""
-    ledger = open_ledger(must_exist=True)
-    try:
-        report = _checked_log(ledger)
-        _print_log_report(report)
-        if not report.sound:
-            raise typer.Exit(1)
-        seal = record_seal(ledger.write_engine, report.head, report.digest)
-    finally:
-        ledger.close()
-    typer.echo(f"sealed at position {seal.position} ({seal.sealed_at}): {seal.digest}")
-
-
-def _checked_log(ledger: Ledger) -> LogReport:
-    recorder = ledger.registry.recorder
-    with _progress_on_stderr() as progress:
-        task = progress.add_task("log", total=recorder.max_notification_id() or 0)
-        return check_log(
-            ledger.registry,
-            gaps_allowed=isinstance(recorder, PostgresApplicationRecorder),
-            seals=read_seals(ledger.write_engine),
-            progress=lambda n: progress.advance(task, n),
-        )
-
-
-def _print_log_report(report: LogReport) -> None:
-    typer.echo(f"log: {report.events} events of {report.models} models, head {report.head}")
-    if report.gaps:
-        kind = (
-            "harmless on PostgreSQL (rolled-back sequence values)"
-            if report.gaps_allowed
-            else "LOST"
-        )
-        typer.echo(f"  {report.gaps} missing positions, {kind}")
-        for example in report.gap_examples:
-            typer.echo(f"    {example}")
-    for problem in report.problems:
-        typer.echo(f"  PROBLEM {problem}")
-    if report.problem_count > len(report.problems):
-        typer.echo(f"  ... {report.problem_count - len(report.problems)} more problems")
-    typer.echo(f"log: hash chain digest at position {report.head}: {report.digest}")
-    if report.latest_held:
-        seal = report.latest_held
-        typer.echo(
-            f"log: {report.seals_held} {'seal holds' if report.seals_held == 1 else 'seals hold'}, "
-            f"the latest at position {seal.position} "
-            f"({seal.sealed_at}): {seal.digest}"
-        )
-    typer.echo("log: sound" if report.sound else "log: NOT SOUND")
 
 
 def main() -> None:

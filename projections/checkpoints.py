@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from projections.base import insert_rows
-from read_model.held import MODEL_GROUPS, NOW, Scope, Window, held_metrics, held_models
-from read_model.timeline import RUN_COUNTS, TimelineTables
+from read_model.held import MODEL_GROUPS, Scope, Window, held_metrics, held_models
+from read_model.timeline import NOW, RUN_COUNTS, TimelineTables
 
 
 def advance_segments(

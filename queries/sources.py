@@ -23,9 +23,8 @@ from sqlalchemy import (
 )
 
 from queries.reading import Snapshot
-from read_model.held import NOW
 from read_model.tables import catalogue_tables
-from read_model.timeline import TAG_SEPARATOR, timeline_tables
+from read_model.timeline import NOW, TAG_SEPARATOR, timeline_tables
 from write_model.values import instant
 
 

@@ -30,10 +30,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from read_model.timeline import OPEN, RUN_COUNTS, STATISTICS_GROUPS, TimelineTables
-
-# An as_of after every event: what holds now (the open stretches).
-NOW = OPEN.replace(".999999", ".999998")
+from read_model.timeline import RUN_COUNTS, STATISTICS_GROUPS, TimelineTables
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ STATISTICS_GROUPS = ("project", "task", "status", "framework")
 RUN_COUNTS = ("runs_started", "runs_completed", "runs_failed")
 
 OPEN = "9999-12-31T23:59:59.999999+00:00"  # the to_time of a stretch that still holds
+NOW = "9999-12-31T23:59:59.999998+00:00"  # an as_of after every event: what holds now
 
 
 def stretch_columns() -> list[Column[Any]]:

@@ -28,32 +28,26 @@ def advance_segments(
         return
     segments = tl.segments
     times = [stretch["from_time"] for stretch in begun]
-    batch = {
-        "last_position": max(stretch["from_position"] for stretch in begun),
-        "min_time": min(times),
-        "max_time": max(times),
-    }
     last = conn.execute(select(segments).order_by(segments.c.number.desc()).limit(1)).first()
+    opening = last is None or last.closed
     if last is None or last.closed:
-        segment = {
-            "number": 0 if last is None else last.number + 1,
-            "events": len(begun),
-            **batch,
-            "high_time": max(batch["max_time"], last.high_time if last else ""),
-            "closed": len(begun) >= every,
-        }
+        number, events = (0 if last is None else last.number + 1), 0
+        low, high = min(times), max(times)
+    else:
+        number, events, low, high = last.number, last.events, last.min_time, last.max_time
+    segment = {
+        "number": number,
+        "events": events + len(begun),
+        "last_position": max(stretch["from_position"] for stretch in begun),
+        "min_time": min(low, *times),
+        "max_time": max(high, *times),
+        "high_time": max(last.high_time if last else "", *times),
+    }
+    segment["closed"] = segment["events"] >= every
+    if opening:
         conn.execute(insert(segments).values(**segment))
     else:
-        segment = {
-            "number": last.number,
-            "events": last.events + len(begun),
-            "last_position": batch["last_position"],
-            "min_time": min(last.min_time, batch["min_time"]),
-            "max_time": max(last.max_time, batch["max_time"]),
-            "high_time": max(last.high_time, batch["max_time"]),
-        }
-        segment["closed"] = segment["events"] >= every
-        conn.execute(update(segments).where(segments.c.number == last.number).values(**segment))
+        conn.execute(update(segments).where(segments.c.number == number).values(**segment))
     if segment["closed"]:
         write_checkpoint(conn, tl, segment)
 

@@ -7,13 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.auth import allow
 from api.commands import ERRORS
 from api.deps import LedgerDep
 from commands.registry import store_errors
 from projections.worker import PROJECTIONS
 from queries.projections import projection_report, request_rebuild
+from write_model.access import Action
 
-router = APIRouter(prefix="/api/v1/admin", tags=["operations"])
+router = APIRouter(
+    prefix="/api/v1/admin", tags=["operations"], dependencies=[allow(Action.ADMINISTER)]
+)
 
 
 @router.get("/projections", responses=ERRORS, summary="Each projection's position, lag and status")

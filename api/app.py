@@ -12,10 +12,12 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import admin, commands, deployments, errors, events, health, metrics, queries
+from api import admin, admin_keys, commands, deployments, errors, events, health, metrics, queries
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
+from api.rate_limit import TokenBuckets
+from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
 from projections.worker import ensure_projections
@@ -66,6 +68,18 @@ async def follow_positions(ledger: Ledger) -> None:
         await asyncio.sleep(REFRESH_SECONDS)
 
 
+def keyring_for(ledger: Ledger) -> KeyRing | None:
+    settings = ledger.settings
+    if not settings.auth:
+        log.warning(
+            "AUTHENTICATION IS OFF (MODELLEDGER_AUTH=off): anyone who can reach this "
+            "service is an admin. Use this only for local experiments."
+        )
+        return None
+    admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    return KeyRing(ledger.registry, ttl=settings.key_cache_seconds, admin_key=admin_key)
+
+
 def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -> FastAPI:
     """Build the app; pass a ready ``ledger`` (tests) or let the lifespan build one."""
     settings = settings or (ledger.settings if ledger else Settings())
@@ -85,6 +99,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         else:
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
+        app.state.keyring = keyring_for(running)
+        app.state.rate_limits = TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
         refresher = asyncio.create_task(follow_positions(running))
         if settings.tune_gc:
             tune_garbage_collector()
@@ -111,6 +127,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(deployments.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(admin_keys.router)
     app.include_router(metrics.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

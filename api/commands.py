@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.auth import allow
 from api.deps import ContextDep, RegistryDep
 from api.errors import PROBLEM_JSON
 from api.schemas import (
@@ -38,14 +39,15 @@ from commands.messages import (
     UpdateModel,
 )
 from commands.registry import CommandContext, ModelRegistry
+from write_model.access import Action
 
-router = APIRouter(prefix="/api/v1/models", tags=["commands"])
+router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
 
 RunIdPath = Annotated[RunId, Path(description="the run_id returned by train")]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
-    for status in (400, 404, 409, 412, 413, 422, 503)
+    for status in (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
 }
 
 
@@ -59,7 +61,8 @@ async def run(
 ) -> JSONResponse:
     if ctx.idempotency is not None:
         key = dataclasses.replace(
-            ctx.idempotency, fingerprint=fingerprint(request.method, request.url.path, body)
+            ctx.idempotency,
+            fingerprint=fingerprint(request.method, request.url.path, body, ctx.actor),
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
     result = await handle(registry, command, ctx)

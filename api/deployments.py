@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.auth import allow
 from api.commands import ERRORS
 from api.deps import LedgerDep
 from api.queries import answer
@@ -14,9 +15,12 @@ from queries.deployments import deployed
 from queries.messages import ListDeployments
 from queries.reading import reading
 from read_model.tables import DEPLOYMENTS_VERSION
+from write_model.access import Action
 from write_model.values import instant
 
-router = APIRouter(prefix="/api/v1/deployments", tags=["queries"])
+router = APIRouter(
+    prefix="/api/v1/deployments", tags=["queries"], dependencies=[allow(Action.READ)]
+)
 
 
 @router.get("", responses=ERRORS, summary="Every model serving an environment, now or as of a time")

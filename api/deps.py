@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.auth import PrincipalDep
 from commands.idempotency import MAX_KEY_LENGTH
 from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
 from modelledger.bootstrap import Ledger
@@ -47,6 +48,7 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 async def command_context(
+    caller: PrincipalDep,
     if_match: Annotated[str | None, Header(description='ETag of the model, e.g. "3"')] = None,
     idempotency_key: Annotated[
         str | None, Header(description="retries with this key replay the first response")
@@ -60,7 +62,8 @@ async def command_context(
         )
     correlation = (x_correlation_id or "")[:200] or str(uuid.uuid4())
     return CommandContext(
-        actor="anonymous",
+        actor=caller.name,
+        projects=caller.visible_projects,
         correlation_id=correlation,
         expected_version=parse_if_match(if_match),
         # The fingerprint is filled in by the route, which knows the body.

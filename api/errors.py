@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
+from api.rate_limit import RateLimited
 from commands.errors import IdempotencyKeyReused, StoreUnavailable
 from queries.reading import ProjectionBehind, ReadStoreUnavailable
 from write_model.errors import (
@@ -19,7 +20,9 @@ from write_model.errors import (
     DomainError,
     DuplicateModelName,
     InvalidValue,
+    NotAuthenticated,
     NotFound,
+    NotPermitted,
     RuleViolated,
     VersionMismatch,
 )
@@ -31,6 +34,8 @@ log = logging.getLogger("modelledger.api")
 # Domain error -> (HTTP status, title). The first matching class (by MRO) wins.
 STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     BadRequest: (400, "Bad request"),
+    NotAuthenticated: (401, "Unauthorized"),
+    NotPermitted: (403, "Forbidden"),
     NotFound: (404, "Not found"),
     DuplicateModelName: (409, "Duplicate model name"),
     ConcurrentChange: (409, "Concurrent change"),
@@ -38,6 +43,7 @@ STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     VersionMismatch: (412, "Precondition failed"),
     InvalidValue: (422, "Invalid value"),
     IdempotencyKeyReused: (422, "Idempotency-Key reused"),
+    RateLimited: (429, "Too many requests"),
     StoreUnavailable: (503, "Service unavailable"),
     ReadStoreUnavailable: (503, "Service unavailable"),
     ProjectionBehind: (503, "Not yet up to date"),
@@ -74,8 +80,17 @@ async def domain_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     status, title = status_for(error)
     errors = [{"field": error.field, "message": error.detail}] if error.field else None
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return problem(status, title, error.detail, errors=errors, headers=headers)
+    return problem(status, title, error.detail, errors=errors, headers=_headers(error, status))
+
+
+def _headers(error: DomainError, status: int) -> dict[str, str] | None:
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if status == 503:
+        return {"Retry-After": "1"}
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="modelledger"'}
+    return None
 
 
 async def validation_error(_: Request, error: Exception) -> JSONResponse:

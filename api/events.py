@@ -11,14 +11,16 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from api.auth import allow
 from api.commands import ERRORS
 from api.deps import RegistryDep
 from api.queries import answer
 from queries.events import list_events
 from queries.messages import ListEvents
 from read_model.encoding import json_text
+from write_model.access import Action
 
-router = APIRouter(prefix="/api/v1/events", tags=["audit"])
+router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
 
 STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel
 
+from api.auth import allow
 from api.commands import ERRORS
 from api.deps import BadRequest, LedgerDep, RegistryDep
 from api.schemas import HistoryResponse, ModelResponse
@@ -36,9 +37,10 @@ from read_model.tables import (
     TIMELINE_VERSION,
     VERSIONS_VERSION,
 )
+from write_model.access import Action
 from write_model.values import instant
 
-router = APIRouter(prefix="/api/v1/models", tags=["queries"])
+router = APIRouter(prefix="/api/v1/models", tags=["queries"], dependencies=[allow(Action.READ)])
 
 T = TypeVar("T")
 FINAL = -1  # the "position" of answers about a past that can no longer change

@@ -39,6 +39,7 @@ from write_model.errors import (
     ConcurrentChange,
     DomainError,
     DuplicateModelName,
+    NotPermitted,
     VersionMismatch,
 )
 from write_model.model import AIModel
@@ -167,6 +168,10 @@ async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContex
     log (with If-Match, that fresh read answers 412). A success is never stale.
     """
     if isinstance(command, CreateModel):
+        if ctx.projects is not None and command.project not in ctx.projects:
+            raise NotPermitted(
+                f"this key may not create models in project {command.project!r}", field="project"
+            )
         if ctx.expected_version is not None:
             raise VersionMismatch("If-Match on a model that does not exist yet", field="If-Match")
         try:

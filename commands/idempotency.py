@@ -31,7 +31,8 @@ class StoredResponse:
     position: int | None
 
 
-def fingerprint(method: str, path: str, body: object) -> str:
-    """Same key with a different request is a client bug; the hash detects it."""
-    canonical = json.dumps([method.upper(), path, body], sort_keys=True, default=str)
+def fingerprint(method: str, path: str, body: object, sender: str) -> str:
+    """Same key with a different request is a client bug; the hash detects it.
+    The sender is part of the request: another key's retry is not this one's."""
+    canonical = json.dumps([method.upper(), path, body, sender], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -24,6 +24,7 @@ from uuid import UUID
 
 from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
@@ -65,6 +66,7 @@ class CommandContext:
     command_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     expected_version: int | None = None
     idempotency: IdempotencyRequest | None = None
+    projects: frozenset[str] | None = None  # the projects the sender may change; None: all
 
     @property
     def meta(self) -> EventMetadata:
@@ -107,9 +109,11 @@ class ModelRegistry(Application[UUID]):
     def load(self, model_id: UUID, ctx: CommandContext) -> AIModel:
         with store_errors():
             try:
-                model = cast(AIModel, self.repository.get(model_id))
+                model: Any = self.repository.get(model_id)
             except AggregateNotFoundError:
-                raise ModelNotFound(f"model {model_id} not found") from None
+                model = None
+        if not isinstance(model, AIModel):  # an API key's id is no model's
+            raise ModelNotFound(f"model {model_id} not found")
         return _checked(model, ctx)
 
     async def load_async(self, model_id: UUID, ctx: CommandContext) -> AIModel:
@@ -119,8 +123,8 @@ class ModelRegistry(Application[UUID]):
             cached = cache.get(model_id) if cache is not None else None
         except KeyError:
             cached = None
-        if cached is not None:
-            return _checked(cast(AIModel, deepcopy(cached)), ctx)
+        if isinstance(cached, AIModel):
+            return _checked(deepcopy(cached), ctx)
         return await to_thread.run_sync(self.load, model_id, ctx)
 
     def forget(self, model_id: UUID) -> bool:
@@ -136,7 +140,7 @@ class ModelRegistry(Application[UUID]):
 
     # -- appending ------------------------------------------------------------
 
-    def commit(self, model: AIModel, ctx: CommandContext, **details: Any) -> CommandResult:
+    def commit(self, model: Aggregate, ctx: CommandContext, **details: Any) -> CommandResult:
         """Append the model's new events (with the idempotency record, atomically)."""
         current = None if model.pending_events else self._current_position(model)
         if current is not None and ctx.idempotency is None:  # nothing at all to write
@@ -152,7 +156,7 @@ class ModelRegistry(Application[UUID]):
         return self._committed(model, positions, details)
 
     async def commit_async(
-        self, model: AIModel, ctx: CommandContext, **details: Any
+        self, model: Aggregate, ctx: CommandContext, **details: Any
     ) -> CommandResult:
         if not model.pending_events:  # rare, and it reads the store: in a thread
             return await to_thread.run_sync(lambda: self.commit(model, ctx, **details))
@@ -164,7 +168,7 @@ class ModelRegistry(Application[UUID]):
                 raise _conflict(model) from None
         return self._committed(model, positions, details)
 
-    def _current_position(self, model: AIModel) -> int:
+    def _current_position(self, model: Aggregate) -> int:
         """A decision that changed nothing was not checked by an append: check it here,
         and answer with the position of the model's last event."""
         with store_errors():
@@ -174,7 +178,7 @@ class ModelRegistry(Application[UUID]):
         return history[-1][0]
 
     def _submit(
-        self, model: AIModel, ctx: CommandContext, details: dict[str, Any]
+        self, model: Aggregate, ctx: CommandContext, details: dict[str, Any]
     ) -> Future[Sequence[int]]:
         events = model.collect_events()
         version = events[-1].originator_version if events else model.version
@@ -188,7 +192,7 @@ class ModelRegistry(Application[UUID]):
         return self.ledger.submit(stored, records)
 
     def _committed(
-        self, model: AIModel, positions: Sequence[int], details: dict[str, Any]
+        self, model: Aggregate, positions: Sequence[int], details: dict[str, Any]
     ) -> CommandResult:
         if self.repository.cache is not None:
             self.repository.cache.put(model.id, model)  # as Application.save does
@@ -199,6 +203,9 @@ class ModelRegistry(Application[UUID]):
 
 
 def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
+    if ctx.projects is not None and model.project not in ctx.projects:
+        # Not 403: whether a model exists in another project is not the sender's to know.
+        raise ModelNotFound(f"model {model.id} not found")
     if ctx.expected_version is not None and ctx.expected_version != model.version:
         raise VersionMismatch(
             f"If-Match expected version {ctx.expected_version}, "
@@ -208,7 +215,7 @@ def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
     return model
 
 
-def _conflict(model: AIModel) -> ConcurrentChange:
+def _conflict(model: Aggregate) -> ConcurrentChange:
     if model.version == 1:
         return ConcurrentChange("a model with this id was created concurrently")
     return ConcurrentChange("the model was changed by another request; reload and retry")

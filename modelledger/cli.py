@@ -24,9 +24,11 @@ from rich.progress import (
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
+from commands.errors import StoreUnavailable
 from modelledger.audit_cli import audit
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import fail, open_ledger, progress_on_stderr, verify_projections
+from modelledger.keys_cli import ensure_admin_key, keys
 from modelledger.settings import Settings
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
@@ -40,6 +42,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(audit, name="audit")
+app.add_typer(keys, name="keys")
 
 
 @app.command()
@@ -70,8 +73,11 @@ def serve(
     ledger = open_ledger(settings)
     try:
         ensure_projections(ledger.write_engine)
+        ensure_admin_key(ledger, settings)
     except (OperationalError, InterfaceError) as error:
         fail(f"cannot open the read database: {str(error).splitlines()[0]}")
+    except StoreUnavailable as error:
+        fail(error.detail)
     finally:
         ledger.close()
     uvicorn.run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # scheme://host[:port], as a browser sends it in Origin; "*" allows any.
@@ -55,6 +55,27 @@ class Settings(BaseSettings):
         description="browser origins allowed to call the API, a JSON list such as "
         '["https://ml.example.com"]; none by default',
     )
+    auth: bool = Field(
+        default=True,
+        description="require an API key on every route but /health; off only for local "
+        "experiments (everyone is then an anonymous admin)",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="a key with the admin role, kept outside the store (its actor is 'admin')",
+    )
+    key_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="how long a verified key is trusted without a store read: a revocation "
+        "made through another process counts within this time",
+    )
+    rate_limit: float = Field(
+        default=100.0, ge=0, description="requests a second per key, on average (0: no limit)"
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests per key at once")
     threadpool_size: int = Field(
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )

@@ -14,8 +14,9 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import cache, singledispatchmethod
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol, cast
 
 from sqlalchemy import JSON, Connection, Table, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +35,7 @@ class Projection(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int]
-    topics: ClassVar[tuple[type[AIModel.Event], ...]]
+    topics: ClassVar[tuple[type[Any], ...]]  # the event classes it reads
 
     def __init__(self, conn: Connection, generation: int) -> None:
         self.conn = conn
@@ -79,7 +80,12 @@ class Projection(ABC):
         """Write the batch's changes (the runner commits them with the position)."""
 
 
-def event_time(event: AIModel.Event) -> str:
+class Timed(Protocol):
+    @property
+    def timestamp(self) -> datetime: ...
+
+
+def event_time(event: Timed) -> str:
     """The sortable text form every read table uses for an instant."""
     return instant(event.timestamp)
 

@@ -14,6 +14,7 @@ from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
+from projections.keys import KeysProjection
 from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
 from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
@@ -23,6 +24,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     VersionsProjection,
     DeploymentsProjection,
     TimelineProjection,
+    KeysProjection,
 )
 
 

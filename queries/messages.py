@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from write_model.model import EVENT_TYPES
@@ -103,7 +104,14 @@ def _known_event_type(value: str) -> str:
     return value
 
 
-EventType = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_event_type)]
+# Documented as an enum, so the API's schema says which names are accepted (a client
+# or fuzzer reading it sends only those); the validator keeps the helpful message.
+EventType = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_known_event_type),
+    WithJsonSchema({"type": "string", "enum": sorted(EVENT_NAMES)}),
+]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 
 

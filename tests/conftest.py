@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
+from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.postgres_server import PostgresUnavailable, running_postgres
 
 
@@ -50,6 +50,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_ledger(url: str, **overrides: Any) -> Ledger:
     """A ledger on ``url``; settings from arguments only, never a developer's .env."""
     overrides.setdefault("tune_gc", False)  # leave the test process's collector alone
+    overrides.setdefault("admin_key", TEST_ADMIN_KEY)
     return bootstrap(Settings(_env_file=None, database_url=url, **overrides))
 
 
@@ -79,11 +80,11 @@ def memory_ledger() -> Iterator[Ledger]:
 
 @pytest.fixture
 def client(ledger: Ledger) -> Iterator[TestClient]:
-    with TestClient(create_app(ledger=ledger)) as test_client:
+    with api_client(ledger) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def memory_client(memory_ledger: Ledger) -> Iterator[TestClient]:
-    with TestClient(create_app(ledger=memory_ledger)) as test_client:
+    with api_client(memory_ledger) as test_client:
         yield test_client

@@ -74,3 +74,19 @@ class VersionMismatch(DomainError):
 
 class ConcurrentChange(DomainError):
     """Another writer changed the model between our read and our write."""
+
+
+class KeyNotFound(NotFound):
+    pass
+
+
+class KeyRevoked(RuleViolated):
+    """The key was revoked already."""
+
+
+class NotAuthenticated(DomainError):
+    """No key, or a key that is unknown, malformed or revoked."""
+
+
+class NotPermitted(DomainError):
+    """The key's role does not permit this."""

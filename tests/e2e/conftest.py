@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from tests.conftest import make_ledger
 from tests.e2e.problems import (
     Subject,
     create_model,
     start_training,
 )
+from tests.support.auth import api_client
 
 
 @pytest.fixture
@@ -26,6 +26,6 @@ def subject(memory_client: TestClient) -> Subject:
 def capped_client() -> Iterator[TestClient]:
     """An app whose body cap is 2 KiB."""
     ledger = make_ledger("memory://", max_body_bytes=2048)
-    with TestClient(create_app(ledger=ledger)) as test_client:
+    with api_client(ledger) as test_client:
         yield test_client
     ledger.close()

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from tests.conftest import make_ledger
+from tests.support.auth import api_client
 
 ALLOWED = "https://ml.example.com"
 
@@ -18,7 +18,7 @@ ALLOWED = "https://ml.example.com"
 def cors_client() -> Iterator[TestClient]:
     ledger = make_ledger("memory://", cors_origins=[ALLOWED])
     try:
-        with TestClient(create_app(ledger=ledger)) as client:
+        with api_client(ledger) as client:
             yield client
     finally:
         ledger.close()

@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.app import create_app
 from tests.conftest import make_ledger
 from tests.e2e.problems import UNKNOWN_MODEL, assert_problem, error_fields
+from tests.support.auth import api_client
 
 MODELS = "/api/v1/models"
 SEARCH = f"{MODELS}/search"
@@ -259,7 +259,9 @@ def test_filters_narrow_the_search_the_same_on_models_and_search(
     assert catalogue.search(framework="pytorch") == [c.deployed, c.failed]
     assert catalogue.search(framework="JAX") == [c.trained]
     assert catalogue.search(owner="alice") == [c.deployed, c.trained]
-    assert catalogue.search(owner="anonymous") == [c.failed]  # the creator, when none given
+    assert catalogue.search(owner="admin") == [
+        c.failed
+    ]  # the creator (the key's name), when none given
     assert catalogue.search(project="nlp", task="classification") == [c.trained, c.created]
     assert catalogue.search(project="vision", owner="carol") == []
     # When filtering by tags, one or several
@@ -738,7 +740,7 @@ def test_versions_list_every_trained_version_in_order_or_404(catalogue: Catalogu
         (2, second_run, {"accuracy": 0.9, "loss": 0.1}, None, second),
         (3, third_run, {"accuracy": 0.85}, "s3://models/3", third),
     ]
-    assert all(v["created_by"] == "anonymous" for v in body["items"])
+    assert all(v["created_by"] == "admin" for v in body["items"])
     times = [v["created_at"] for v in body["items"]]
     assert times == sorted(times)
     assert int(response.headers["X-Position"]) >= third
@@ -803,7 +805,7 @@ def test_deployments_show_what_serves_now_and_every_stretch_before(
         "https://serve.example/production/v1",
         "https://serve.example/staging/v1",
     ]
-    assert all(s["deployed_by"] == "anonymous" for s in history)
+    assert all(s["deployed_by"] == "admin" for s in history)
     for stretch in history:
         assert stretch["from_time"]
         if stretch["to_position"] is not None:
@@ -852,7 +854,7 @@ def test_every_query_answers_at_or_after_the_position_asked(catalogue: Catalogue
 def impatient_client(store_url: str) -> Iterator[TestClient]:
     """A service that waits at most 0.2 s for a position."""
     ledger = make_ledger(store_url, min_position_timeout=0.2)
-    with TestClient(create_app(ledger=ledger)) as test_client:
+    with api_client(ledger) as test_client:
         yield test_client
     ledger.close()
 

@@ -26,6 +26,7 @@ def test_health_lists_each_projection_running(client: TestClient) -> None:
         "deployments": "running",
         "versions": "running",
         "timeline": "running",
+        "keys": "running",
     }
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.auth import bearer
+
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 15.0
 
@@ -37,6 +39,11 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def client(self) -> httpx.Client:
+        """A client with the admin key `serve` issued into the empty data dir."""
+        key = (self.data_dir / "admin.key").read_text().strip()
+        return httpx.Client(base_url=self.base_url, timeout=10.0, headers=bearer(key))
 
 
 def wait_until_healthy(server: Server) -> None:
@@ -91,7 +98,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 @pytest.mark.slow
 def test_the_server_runs_the_model_lifecycle_and_stops_cleanly(server: Server) -> None:
     # Given a server started from the command line with an empty data dir
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+    with server.client() as http:
         # When a model is created, trained, completed and deployed over real HTTP
         created = http.post(
             "/api/v1/models",
@@ -189,11 +196,11 @@ def create(http: httpx.Client, name: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_the_event_stream_is_live_and_resumes_after_the_last_event_id(server: Server) -> None:
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+    with server.client() as http:
         # Given a model created before anyone listens
         first = create(http, "streamed-1")
         # When a client opens the stream from the start
-        with http.stream("GET", "/api/v1/events/stream") as stream:
+        with http.stream("GET", "/api/v1/events/stream?type=ModelCreated") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
             # Then it gets what was stored, and then a model created while it listens, live
@@ -211,6 +218,29 @@ def test_the_event_stream_is_live_and_resumes_after_the_last_event_id(server: Se
         )
         # And a client that reconnects with Last-Event-ID goes on after that event
         resumed = {"Last-Event-ID": str(created.id)}
-        with http.stream("GET", "/api/v1/events/stream", headers=resumed) as stream:
+        with http.stream("GET", "/api/v1/events/stream?type=ModelCreated", headers=resumed) as stream:
             (again,) = next_events(stream.iter_lines(), 1)
         assert again.id == live.id
+
+
+@pytest.mark.slow
+def test_serve_issues_an_admin_key_into_an_empty_store(server: Server) -> None:
+    # Given a server started with an empty data dir and no MODELLEDGER_ADMIN_KEY
+    key_file = server.data_dir / "admin.key"
+    key = key_file.read_text().strip()
+    # Then it issued an admin key, kept it for its owner only, and printed it once
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert server.output().count(key) == 1
+    # and without a key only /health answers
+    assert httpx.get(f"{server.base_url}/health").status_code == 200
+    refused = httpx.get(f"{server.base_url}/api/v1/models")
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    # while the issued key is an admin's
+    with server.client() as http:
+        assert http.get("/api/v1/models").status_code == 200
+        listed = http.get("/api/v1/admin/keys", params={"min_position": 1}).json()["items"]
+        assert [(k["name"], k["role"], k["issued_by"]) for k in listed] == [
+            ("admin", "admin", "serve")
+        ]

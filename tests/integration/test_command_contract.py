@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
+from tests.support.auth import api_client
 from tests.support.reads import model_now
 
 MODELS = "/api/v1/models"
@@ -145,13 +145,13 @@ def test_parallel_retries_with_one_idempotency_key_append_once(client: TestClien
 
 
 def test_an_idempotency_key_survives_a_restart(ledger: Ledger, store_url: str) -> None:
-    with TestClient(create_app(ledger=ledger)) as client:
+    with api_client(ledger) as client:
         first = client.post(MODELS, json=NEW_MODEL, headers={"Idempotency-Key": "k1"})
     assert first.status_code == 201
     ledger.close()
     restarted = make_ledger(store_url)
     try:
-        with TestClient(create_app(ledger=restarted)) as client:
+        with api_client(restarted) as client:
             retry = client.post(MODELS, json=NEW_MODEL, headers={"Idempotency-Key": "k1"})
             history = client.get(f"{MODELS}/{first.json()['id']}/history").json()["items"]
     finally:
@@ -199,8 +199,8 @@ def test_two_replicas_on_one_store_see_each_others_writes(store_url: str) -> Non
     replica_a, replica_b = make_ledger(store_url), make_ledger(store_url)
     try:
         with (
-            TestClient(create_app(ledger=replica_a)) as a,
-            TestClient(create_app(ledger=replica_b)) as b,
+            api_client(replica_a) as a,
+            api_client(replica_b) as b,
         ):
             model_id = create(a)["id"]
             run = b.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).json()["run_id"]

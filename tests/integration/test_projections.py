@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import Connection, Table, inspect, select
 
-from api.app import create_app
 from commands.handlers import handle_sync
 from commands.messages import CompleteTraining, CreateModel, TrainModel
 from commands.registry import CommandContext
@@ -29,6 +28,7 @@ from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.follow import read_page
+from projections.keys import KeysProjection
 from projections.runner import (
     RunnerOptions,
     apply_events,
@@ -41,6 +41,7 @@ from projections.versions import VersionsProjection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.models import get_model, model_view
 from queries.projections import request_rebuild
+from read_model.keys import keys_table
 from read_model.state import read_states
 from read_model.tables import (
     CATALOGUE_VERSION,
@@ -50,6 +51,7 @@ from read_model.tables import (
 )
 from read_model.timeline import timeline_tables
 from tests.conftest import make_ledger
+from tests.support.auth import api_client
 from tests.support.histories import (
     POISON,
     CatchUp,
@@ -88,6 +90,8 @@ def tables_of(projection: type[Projection], generation: int, dialect: str) -> li
         tables = [t.models, t.tags, t.metrics, t.counts, t.metric_stats]
     elif issubclass(projection, VersionsProjection):
         tables = [versions_table(generation)]
+    elif issubclass(projection, KeysProjection):
+        tables = [keys_table(generation)]
     else:
         tables = [deployments_table(generation)]
     assert [t.name for t in tables] == projection.table_names(generation, dialect)
@@ -277,7 +281,7 @@ def test_a_projection_that_fails_on_an_event_stops_alone_and_resumes_after_the_f
         ),
         "the healthy projections reach the head",
     )
-    with TestClient(create_app(ledger=ledger)) as client:
+    with api_client(ledger) as client:
         report = {item["name"]: item for item in client.get(ADMIN).json()}
     assert report["versions"]["status"] == "failed"
     assert report["versions"]["error_position"] == poison
@@ -360,7 +364,7 @@ def test_a_rebuild_swaps_in_a_new_generation_while_queries_keep_answering(
     # Given a catalogue of a few hundred models, served by the app
     write_models(ledger.registry, 150, seed=3)
     start_worker(ledger, options=RunnerOptions(poll_interval=0.02, rebuild_batch_size=50))
-    with TestClient(create_app(ledger=ledger)) as client:
+    with api_client(ledger) as client:
         wait_until(lambda: all_at_head(ledger), "the projections catch up")
         some = sorted(str(model_id) for model_id in logged_model_ids(ledger.registry))[:10]
         paths = [
@@ -439,13 +443,20 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "versions": 1,
         "deployments": 1,
         "timeline": 1,
+        "keys": 1,
     }
 
     # When a worker starts with a new version of the catalogue's code
     class CatalogueV2(CatalogueProjection):
         version = CATALOGUE_VERSION + 1
 
-    upgraded = (CatalogueV2, VersionsProjection, DeploymentsProjection, TimelineProjection)
+    upgraded = (
+        CatalogueV2,
+        VersionsProjection,
+        DeploymentsProjection,
+        TimelineProjection,
+        KeysProjection,
+    )
     start_worker(ledger, upgraded)
     # Then it rebuilds the catalogue into generation 2 and serves that, at the new version
     wait_until(
@@ -464,6 +475,7 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "versions": 1,
         "deployments": 1,
         "timeline": 1,
+        "keys": 1,
     }
     tables = inspect(ledger.read_engine).get_table_names()
     assert "catalogue_g2" in tables and "catalogue_g1" not in tables

@@ -7,10 +7,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi.testclient import TestClient
-
-from api.app import create_app
 from tests.conftest import fresh_postgres_database, make_ledger
+from tests.support.auth import api_client
 from tests.support.reads import model_now
 from tests.support.tcp_proxy import proxy_to
 
@@ -38,7 +36,7 @@ def test_postgres_outage_gives_503_and_the_service_recovers(postgres_server: str
         )
         ledger = make_ledger(via_proxy, db_connect_timeout=1)
         try:
-            with TestClient(create_app(ledger=ledger)) as client:
+            with api_client(ledger) as client:
                 model_id = client.post(MODELS, json=NEW).json()["id"]
 
                 # Given the database is unreachable
@@ -79,7 +77,7 @@ def test_a_database_restart_that_breaks_every_connection_fails_no_request(
         )
         ledger = make_ledger(via_proxy, db_pool_size=4, db_connect_timeout=1)
         try:
-            with TestClient(create_app(ledger=ledger)) as client:
+            with api_client(ledger) as client:
                 model_id = client.post(MODELS, json=NEW).json()["id"]
                 for _ in range(3):  # fill the pool with open connections
                     client.get(f"{MODELS}/{model_id}/history")

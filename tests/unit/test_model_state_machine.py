@@ -257,7 +257,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
             self.saved[model.id] = model
             return result
 
-        self.registry.commit_async = commit_and_keep  # type: ignore[method-assign]
+        self.registry.commit_async = commit_and_keep  # type: ignore[method-assign,assignment]
 
     # -- sending commands -------------------------------------------------------------
 
@@ -271,7 +271,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         key = None
         if keyed:
             body = command.model_dump(mode="json")
-            request = fingerprint("POST", f"/models/{type(command).__name__}", body)
+            request = fingerprint("POST", f"/models/{type(command).__name__}", body, "tester")
             key = IdempotencyRequest(f"key-{next(self.keys)}", request)
         return CommandContext(actor=ACTOR, expected_version=version, idempotency=key)
 

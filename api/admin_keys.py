@@ -1,0 +1,121 @@
+"""Admins' routes for API keys: issue (the key is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import allow
+from api.commands import ERRORS
+from api.deps import ContextDep, LedgerDep
+from api.queries import answer
+from commands.keyring import KeyRing
+from commands.keys import IssueKey, KeyName, RevokeKey, issue_key, revoke_key
+from commands.messages import ProjectName
+from queries.keys import list_keys
+from queries.messages import Position
+from queries.reading import reading
+from read_model.keys import KEYS_VERSION
+from write_model.access import Action, Role
+
+router = APIRouter(
+    prefix="/api/v1/admin/keys", tags=["keys"], dependencies=[allow(Action.ADMINISTER)]
+)
+
+
+class IssueKeyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "ci-bot", "role": "editor", "projects": ["fraud"]}]
+        },
+    )
+
+    name: KeyName = Field(description="who holds the key: the actor on the events it causes")
+    role: Role
+    projects: Annotated[list[ProjectName], Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="the projects the key may see; omitted: every project"
+    )
+
+
+class IssuedKeyResponse(BaseModel):
+    id: str
+    name: str
+    role: Role
+    projects: list[str] | None
+    key: str = Field(description="the key itself: shown in this answer only, never again")
+    position: int | None
+
+
+class KeyResponse(BaseModel):
+    id: str
+    name: str
+    role: Role
+    projects: list[str] | None
+    issued_at: str
+    issued_by: str
+    revoked_at: str | None
+    revoked_by: str | None
+    active: bool
+
+
+class KeyListResponse(BaseModel):
+    items: list[KeyResponse]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IssuedKeyResponse,
+    responses=ERRORS,
+    summary="Issue an API key (the key is in this answer only)",
+)
+def create_key(body: IssueKeyRequest, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    command = IssueKey(name=body.name, role=body.role, projects=body.projects)
+    issued = issue_key(ledger.registry, command, ctx)
+    key = issued.key
+    return JSONResponse(
+        {
+            "id": str(key.id),
+            "name": key.name,
+            "role": key.role.value,
+            "projects": key.projects,
+            "key": issued.text,
+            "position": issued.result.position,
+        },
+        status_code=201,
+        headers={
+            "Location": f"/api/v1/admin/keys/{key.id}",
+            "X-Position": str(issued.result.position),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("", response_model=KeyListResponse, responses=ERRORS, summary="Every API key")
+def get_keys(
+    ledger: LedgerDep,
+    include_revoked: Annotated[bool, Query(description="list revoked keys too")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+) -> Any:
+    with reading(
+        ledger.read_engine, "keys", KEYS_VERSION, min_position, ledger.settings.min_position_timeout
+    ) as snapshot:
+        items = list_keys(snapshot, include_revoked=include_revoked)
+        return answer({"items": items}, snapshot.position)
+
+
+@router.delete("/{key_id}", responses=ERRORS, summary="Revoke an API key: it stops working at once")
+def delete_key(key_id: UUID, request: Request, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    result = revoke_key(ledger.registry, RevokeKey(key_id=key_id), ctx)
+    keyring: KeyRing | None = request.app.state.keyring
+    if keyring is not None:
+        keyring.forget(key_id)
+    return JSONResponse(
+        {"id": str(key_id), "revoked": True, "position": result.position},
+        headers={"X-Position": str(result.position)},
+    )

@@ -1,0 +1,74 @@
+"""Who is calling: a Bearer key -> the principal it stands for.
+
+Keys are read from the log (not a projection) so that a key works the moment
+it is issued and stops the moment it is revoked. A verified key is kept for
+``ttl`` seconds so a request costs no store read; a revocation in this process
+forgets it at once, one in another process counts within ``ttl``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from commands.keys import parse_key_text, proves, read_key
+from commands.registry import ModelRegistry
+from write_model.access import Principal, Role
+from write_model.api_key import ApiKey
+from write_model.errors import NotAuthenticated
+
+ENV_ADMIN_NAME = "admin"  # the principal of MODELLEDGER_ADMIN_KEY
+
+
+@dataclass
+class KeyRing:
+    registry: ModelRegistry
+    ttl: float = 1.0
+    admin_key: str | None = None  # from the environment: an admin without an event
+    _verified: dict[UUID, tuple[float, ApiKey]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cached(self, text: str) -> Principal | None:
+        """The principal from memory alone (no I/O), or None if the store must be asked."""
+        if self.admin_key is not None and hmac.compare_digest(text, self.admin_key):
+            return Principal(ENV_ADMIN_NAME, Role.ADMIN)
+        parsed = parse_key_text(text)
+        if parsed is None:
+            raise NotAuthenticated("the API key is malformed", field="Authorization")
+        key_id, secret = parsed
+        with self._lock:
+            entry = self._verified.get(key_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return _principal(entry[1], secret)
+
+    def authenticate(self, text: str) -> Principal:
+        """The principal of a key, reading the store when memory does not know it."""
+        principal = self.cached(text)
+        if principal is not None:
+            return principal
+        parsed = parse_key_text(text)
+        assert parsed is not None  # cached() refused the malformed
+        key_id, secret = parsed
+        key = read_key(self.registry, key_id)
+        if key is None:
+            raise NotAuthenticated("the API key is not known", field="Authorization")
+        if not key.revoked:
+            with self._lock:
+                self._verified[key_id] = (time.monotonic() + self.ttl, key)
+        return _principal(key, secret)
+
+    def forget(self, key_id: UUID) -> None:
+        with self._lock:
+            self._verified.pop(key_id, None)
+
+
+def _principal(key: ApiKey, secret: str) -> Principal:
+    if not proves(key, secret):
+        raise NotAuthenticated("the API key is not known", field="Authorization")
+    if key.revoked:
+        raise NotAuthenticated("the API key was revoked", field="Authorization")
+    return key.principal

@@ -1,0 +1,70 @@
+"""The admins' list of keys: names, roles, scopes, who issued and revoked them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.utils import get_topic
+from sqlalchemy import select
+
+from commands.registry import ModelRegistry, store_errors
+from queries.reading import Snapshot
+from read_model.keys import keys_table
+from write_model.api_key import ApiKey
+
+
+def key_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.key_id,
+        "name": row.name,
+        "role": row.role,
+        "projects": row.projects,
+        "issued_at": row.issued_at,
+        "issued_by": row.issued_by,
+        "revoked_at": row.revoked_at,
+        "revoked_by": row.revoked_by,
+        "active": row.revoked_at is None,
+    }
+
+
+def list_keys(snapshot: Snapshot, *, include_revoked: bool) -> list[dict[str, Any]]:
+    table = keys_table(snapshot.generation)
+    query = select(table).order_by(table.c.name, table.c.issued_at)
+    if not include_revoked:
+        query = query.where(table.c.revoked_at.is_(None))
+    return [key_view(row) for row in snapshot.conn.execute(query)]
+
+
+def keys_from_log(registry: ModelRegistry) -> list[dict[str, Any]]:
+    """Every key, straight from the log (for the CLI, which runs no projections:
+    a scan of the log by topic, fine for an operator's occasional look)."""
+    topics = [get_topic(ApiKey.KeyIssued), get_topic(ApiKey.KeyRevoked)]
+    views: dict[str, dict[str, Any]] = {}
+    after: int | None = None
+    with store_errors():
+        while page := registry.recorder.select_notifications(
+            start=after, limit=1000, topics=topics, inclusive_of_start=after is None
+        ):
+            for notification in page:
+                event = registry.mapper.to_domain_event(notification)
+                _fold(views, event)
+            after = page[-1].id
+    return sorted(views.values(), key=lambda view: (view["name"], view["issued_at"]))
+
+
+def _fold(views: dict[str, dict[str, Any]], event: Any) -> None:
+    key_id = str(event.originator_id)
+    if isinstance(event, ApiKey.KeyIssued):
+        views[key_id] = {
+            "id": key_id,
+            "name": event.name,
+            "role": event.role,
+            "projects": event.projects,
+            "issued_at": event.when,
+            "issued_by": event.actor,
+            "revoked_at": None,
+            "revoked_by": None,
+            "active": True,
+        }
+    elif key_id in views:
+        views[key_id] |= {"revoked_at": event.when, "revoked_by": event.actor, "active": False}

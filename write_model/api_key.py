@@ -1,0 +1,90 @@
+"""The ApiKey aggregate: a key issued to a person or service, and its revocation.
+
+Only a hash of the key's secret is recorded; the secret itself is shown once,
+to whoever issued it. Keys are event-sourced so that key management is in the
+audit trail like every other change.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from write_model.access import Principal, Role
+from write_model.errors import KeyRevoked
+from write_model.values import EventMetadata, instant
+
+
+class ApiKey(Aggregate):
+    class Event(Aggregate.Event):
+        actor: str
+        correlation_id: str
+        causation_id: str
+
+        @property
+        def when(self) -> str:
+            return instant(self.timestamp)
+
+    class KeyIssued(Event, Aggregate.Created):
+        name: str
+        role: str
+        projects: list[str] | None
+        secret_sha256: str
+
+    class KeyRevoked(Event):
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(ApiKey, aggregate).revoked = True
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        role: str,
+        projects: list[str] | None,
+        secret_sha256: str,
+        actor: str,
+        correlation_id: str,
+        causation_id: str,
+    ) -> None:
+        self.name = name
+        self.role = Role(role)
+        self.projects = sorted(projects) if projects is not None else None
+        self.secret_sha256 = secret_sha256
+        self.issued_by = actor
+        self.revoked = False
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        key_id: UUID,
+        name: str,
+        role: Role,
+        projects: list[str] | None,
+        secret_sha256: str,
+        meta: EventMetadata,
+    ) -> ApiKey:
+        return cls._create(
+            cls.KeyIssued,
+            id=key_id,
+            name=name,
+            role=role.value,
+            projects=sorted(set(projects)) if projects is not None else None,
+            secret_sha256=secret_sha256,
+            **meta.as_event_fields(),
+        )
+
+    def revoke(self, meta: EventMetadata) -> None:
+        if self.revoked:
+            raise KeyRevoked(f"key {self.id} is already revoked")
+        self.trigger_event(self.KeyRevoked, **meta.as_event_fields())
+
+    @property
+    def principal(self) -> Principal:
+        projects = frozenset(self.projects) if self.projects is not None else None
+        return Principal(self.name, self.role, projects, str(self.id))
+
+
+KEY_EVENT_TYPES: tuple[type[ApiKey.Event], ...] = (ApiKey.KeyIssued, ApiKey.KeyRevoked)

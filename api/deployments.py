@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.auth import allow
+from api.auth import PrincipalDep, allow
 from api.commands import ERRORS
 from api.deps import LedgerDep
 from api.queries import answer
@@ -24,8 +25,16 @@ router = APIRouter(
 
 
 @router.get("", responses=ERRORS, summary="Every model serving an environment, now or as of a time")
-def list_deployments(ledger: LedgerDep, query: Annotated[ListDeployments, Query()]) -> Response:
+def list_deployments(
+    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[ListDeployments, Query()]
+) -> Response:
     as_of = instant(query.as_of) if query.as_of is not None else None
+    visible = caller.visible_projects
+
+    def shows(model_id: str) -> bool:
+        assert visible is not None
+        return ledger.model_projects.project_of(UUID(model_id)) in visible
+
     with reading(
         ledger.read_engine,
         "deployments",
@@ -33,4 +42,5 @@ def list_deployments(ledger: LedgerDep, query: Annotated[ListDeployments, Query(
         query.min_position,
         ledger.settings.min_position_timeout,
     ) as snapshot:
-        return answer(deployed(snapshot, query, as_of), snapshot.position)
+        page = deployed(snapshot, query, as_of, None if visible is None else shows)
+        return answer(page, snapshot.position)

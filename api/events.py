@@ -11,23 +11,30 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import allow
+from api.auth import PrincipalDep, allow
 from api.commands import ERRORS
-from api.deps import RegistryDep
+from api.deps import LedgerDep
 from api.queries import answer
-from queries.events import list_events
+from modelledger.bootstrap import Ledger
+from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from read_model.encoding import json_text
-from write_model.access import Action
+from write_model.access import Action, Principal
 
 router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
 
 STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
 
 
+def feed_view(ledger: Ledger, caller: Principal) -> FeedView:
+    return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), ledger.model_projects)
+
+
 @router.get("", responses=ERRORS, summary="The global, ordered event feed")
-def feed(registry: RegistryDep, query: Annotated[ListEvents, Query()]) -> Response:
-    page = list_events(registry, query)
+def feed(
+    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
+) -> Response:
+    page = list_events(ledger.registry, query, feed_view(ledger, caller))
     return answer(page.body(), page.next_after)
 
 
@@ -38,7 +45,8 @@ def feed(registry: RegistryDep, query: Annotated[ListEvents, Query()]) -> Respon
     summary="Server-sent events: the feed from a position, then live",
 )
 async def stream(
-    registry: RegistryDep,
+    ledger: LedgerDep,
+    caller: PrincipalDep,
     query: Annotated[ListEvents, Query()],
     last_event_id: Annotated[
         str | None,
@@ -49,9 +57,10 @@ async def stream(
     ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     after = max(query.after, int(last_event_id or 0))
+    view = feed_view(ledger, caller)
     while True:
         asked = query.model_copy(update={"after": after})
-        page = await to_thread.run_sync(list_events, registry, asked)
+        page = await to_thread.run_sync(list_events, ledger.registry, asked, view)
         for item in page.items:
             yield ServerSentEvent(
                 id=str(item["position"]), event=item["type"], raw_data=json_text(item)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel
 
-from api.auth import allow
+from api.auth import PrincipalDep, allow
 from api.commands import ERRORS
 from api.deps import BadRequest, LedgerDep, RegistryDep
 from api.schemas import HistoryResponse, ModelResponse
@@ -30,6 +30,7 @@ from queries.reading import Snapshot, reading
 from queries.search import search_models
 from queries.sources import is_settled, timeline_moment
 from queries.statistics import model_statistics
+from queries.visibility import Projects, ensure_visible
 from read_model.encoding import json_bytes
 from read_model.tables import (
     CATALOGUE_VERSION,
@@ -37,7 +38,7 @@ from read_model.tables import (
     TIMELINE_VERSION,
     VERSIONS_VERSION,
 )
-from write_model.access import Action
+from write_model.access import Action, Principal
 from write_model.values import instant
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"], dependencies=[allow(Action.READ)])
@@ -73,6 +74,12 @@ def from_catalogue(
         return read(snapshot), snapshot.position
 
 
+def visible_row(snapshot: Snapshot, model_id: UUID, caller: Principal) -> Any:
+    row = model_row(snapshot, model_id)
+    ensure_visible(row.project, caller.visible_projects, model_id)
+    return row
+
+
 def as_of_of(query: BaseModel) -> str | None:
     moment = getattr(query, "as_of", None)
     return timeline_moment(moment) if moment is not None else None
@@ -103,13 +110,15 @@ def read_timeline(
 
 
 async def cached_catalogue_answer(
-    ledger: Ledger, query: BaseModel, read: Callable[[Snapshot], Any]
+    ledger: Ledger, query: BaseModel, visible: Projects, read: Callable[[Snapshot], Any]
 ) -> Response:
     """The catalogue's answer to ``query``: from the answer cache, on the event loop,
     when the projection was seen at a position within the last few milliseconds
     that satisfies ``min_position``; else read in a thread (and cached). Asked
     ``as_of`` a time, the timeline answers instead."""
     asked: dict[str, Any] = query.model_dump(exclude={"min_position"})
+    # What the caller may see is part of the question: a scoped key's answer is its own.
+    asked["visible"] = sorted(visible) if visible is not None else None
     question = (type(query).__name__, orjson.dumps(asked, option=orjson.OPT_SORT_KEYS))
     min_position: int | None = getattr(query, "min_position", None)
     if getattr(query, "as_of", None) is not None:
@@ -151,22 +160,31 @@ def read_catalogue(
 
 @router.get("", responses=ERRORS, summary="List and search the catalogue (the same as /search)")
 @router.get("/search", responses=ERRORS, summary="Search the catalogue")
-async def search(ledger: LedgerDep, query: Annotated[SearchModels, Query()]) -> Response:
+async def search(
+    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[SearchModels, Query()]
+) -> Response:
+    visible = caller.visible_projects
     return await cached_catalogue_answer(
-        ledger, query, lambda snapshot: search_models(snapshot, query, as_of_of(query))
+        ledger,
+        query,
+        visible,
+        lambda snapshot: search_models(snapshot, query, as_of_of(query), visible),
     )
 
 
 @router.get("/statistics", responses=ERRORS, summary="Counts and metric distributions")
-async def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query()]) -> Response:
-    as_of = as_of_of(query)
+async def statistics(
+    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[ModelStatistics, Query()]
+) -> Response:
+    as_of, visible = as_of_of(query), caller.visible_projects
     return await cached_catalogue_answer(
         ledger,
         query,
+        visible,
         lambda snapshot: (
-            model_statistics(snapshot, query)
+            model_statistics(snapshot, query, visible)
             if as_of is None
-            else statistics_as_of(snapshot, query, as_of)
+            else statistics_as_of(snapshot, query, as_of, visible)
         ),
     )
 
@@ -174,9 +192,15 @@ async def statistics(ledger: LedgerDep, query: Annotated[ModelStatistics, Query(
 @router.get(
     "/top-performing", responses=ERRORS, summary="Models ranked by their best version's metric"
 )
-async def leaderboard(ledger: LedgerDep, query: Annotated[TopPerforming, Query()]) -> Response:
+async def leaderboard(
+    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[TopPerforming, Query()]
+) -> Response:
+    visible = caller.visible_projects
     return await cached_catalogue_answer(
-        ledger, query, lambda snapshot: top_performing(snapshot, query, as_of_of(query))
+        ledger,
+        query,
+        visible,
+        lambda snapshot: top_performing(snapshot, query, as_of_of(query), visible),
     )
 
 
@@ -190,6 +214,7 @@ def read_model(
     model_id: UUID,
     ledger: LedgerDep,
     registry: RegistryDep,
+    caller: PrincipalDep,
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
     min_position: MinPosition = None,
@@ -199,10 +224,14 @@ def read_model(
     if as_of is not None and as_of.tzinfo is None:
         raise BadRequest("as_of needs a time zone, e.g. 2026-11-26T12:00:00Z", field="as_of")
     if as_of is not None or at_version is not None:
-        model, position = get_model(registry, model_id, at_version=at_version, as_of=as_of)
+        model, position = get_model(
+            registry, model_id, at_version=at_version, as_of=as_of, visible=caller.visible_projects
+        )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
     view, position = from_catalogue(
-        ledger, min_position, lambda snapshot: catalogue_view(model_row(snapshot, model_id))
+        ledger,
+        min_position,
+        lambda snapshot: catalogue_view(visible_row(snapshot, model_id, caller)),
     )
     return answer(view, position, ETag=f'"{view["version"]}"')
 
@@ -213,14 +242,16 @@ def read_model(
     responses=ERRORS,
     summary="The audit trail: every event of the model",
 )
-def read_history(model_id: UUID, registry: RegistryDep) -> Response:
-    items = model_history(registry, model_id)
+def read_history(model_id: UUID, registry: RegistryDep, caller: PrincipalDep) -> Response:
+    items = model_history(registry, model_id, caller.visible_projects)
     return answer({"id": str(model_id), "items": items}, items[-1]["position"])
 
 
 @router.get("/{model_id}/versions", responses=ERRORS, summary="Every trained version")
-def read_versions(model_id: UUID, ledger: LedgerDep, min_position: MinPosition = None) -> Response:
-    _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
+def read_versions(
+    model_id: UUID, ledger: LedgerDep, caller: PrincipalDep, min_position: MinPosition = None
+) -> Response:
+    _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
     with reading(
         ledger.read_engine,
         "versions",
@@ -240,12 +271,13 @@ def read_versions(model_id: UUID, ledger: LedgerDep, min_position: MinPosition =
 def read_deployments(
     model_id: UUID,
     ledger: LedgerDep,
+    caller: PrincipalDep,
     min_position: MinPosition = None,
     as_of: Annotated[
         AwareDatetime | None, Query(description="as the registry stood at this time")
     ] = None,
 ) -> Response:
-    _, known_at = from_catalogue(ledger, min_position, lambda s: model_row(s, model_id))
+    _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
     when = instant(as_of) if as_of is not None else None
     with reading(
         ledger.read_engine,

@@ -14,6 +14,7 @@ from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
 from queries.cache import AnswerCache
+from queries.visibility import ModelProjects
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Ledger:
     backend: str
     read_engine: Engine
     answers: AnswerCache
+    model_projects: ModelProjects
     worker: ProjectionWorker | None = None
 
     @property
@@ -77,6 +79,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         backend=describe(url),
         read_engine=read_engine,
         answers=AnswerCache(settings.query_cache_size),
+        model_projects=ModelProjects(registry),
     )
 
 

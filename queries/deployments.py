@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -59,8 +60,16 @@ def model_deployments(
     return {"current": current, "history": history}
 
 
-def deployed(snapshot: Snapshot, query: ListDeployments, as_of: str | None) -> dict[str, Any]:
-    """Every model serving an environment, now or at ``as_of``, by environment and model."""
+def deployed(
+    snapshot: Snapshot,
+    query: ListDeployments,
+    as_of: str | None,
+    shows: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """Every model serving an environment, now or at ``as_of``, by environment and model.
+
+    ``shows`` (a model id -> may the caller see it) filters a page after it is read:
+    a scoped caller's page may hold fewer than ``limit`` items; ``next_cursor`` goes on."""
     table = deployments_table(snapshot.generation)
     statement: Select[Any] = select(table).where(
         serving_at(table, as_of) if as_of is not None else table.c.to_position.is_(None)
@@ -76,11 +85,15 @@ def deployed(snapshot: Snapshot, query: ListDeployments, as_of: str | None) -> d
     rows = snapshot.conn.execute(
         statement.order_by(table.c.environment, table.c.model_id).limit(query.limit + 1)
     ).all()
-    items = [{"model_id": row.model_id, **stretch_view(row, as_of)} for row in rows]
     next_cursor = None
-    if len(items) > query.limit:
-        items = items[: query.limit]
-        next_cursor = _make_cursor(items[-1]["environment"], items[-1]["model_id"])
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        next_cursor = _make_cursor(rows[-1].environment, rows[-1].model_id)
+    items = [
+        {"model_id": row.model_id, **stretch_view(row, as_of)}
+        for row in rows
+        if shows is None or shows(row.model_id)
+    ]
     return {"as_of": as_of, "items": items, "next_cursor": next_cursor}
 
 

@@ -1,7 +1,8 @@
 """The global event feed: every stored event in log order, from the log itself.
 
 Filters by type go to the store (``select_notifications`` selects by topic);
-actor and time are checked on the decoded events. So that a sparse filter
+actor, time and what the reader may see (``FeedView``) are checked on the
+decoded events. So that a sparse filter
 never makes one request read the whole log, a request examines at most
 ``MAX_SCANNED`` events and answers with what it found and ``next_after``, the
 position to go on from; ``at_head`` says nothing more was stored yet.
@@ -17,11 +18,33 @@ from eventsourcing.utils import get_topic
 from commands.registry import ModelRegistry, store_errors
 from queries.messages import ListEvents
 from queries.models import history_item
-from write_model.model import EVENT_TYPES
+from queries.visibility import ModelProjects, Projects
+from write_model.api_key import KEY_EVENT_TYPES, ApiKey
+from write_model.model import EVENT_TYPES, AIModel
 
 MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
-TOPICS = {cls.__name__: get_topic(cls) for cls in EVENT_TYPES}
+TOPICS = {cls.__name__: get_topic(cls) for cls in (*EVENT_TYPES, *KEY_EVENT_TYPES)}
+SECRET_FIELDS = frozenset({"secret_sha256"})  # not even a key's hash leaves the store
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """What the reader may see: the projects in view, and key management (admins)."""
+
+    visible: Projects
+    keys: bool
+    projects: ModelProjects
+
+    def shows(self, event: Any) -> bool:
+        if isinstance(event, ApiKey.Event):
+            return self.keys
+        if self.visible is None:
+            return True
+        if isinstance(event, AIModel.ModelCreated):
+            self.projects.note(event.originator_id, event.project)
+            return event.project in self.visible
+        return self.projects.project_of(event.originator_id) in self.visible
 
 
 @dataclass(frozen=True)
@@ -35,27 +58,38 @@ class FeedPage:
 
 
 def feed_item(position: int, event: Any) -> dict[str, Any]:
+    if isinstance(event, ApiKey.Event):
+        item = history_item(position, event)
+        item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
+        return {"key_id": str(event.originator_id), **item}
     return {"model_id": str(event.originator_id), **history_item(position, event)}
 
 
-def _wanted(query: ListEvents, event: Any) -> bool:
+def _wanted(query: ListEvents, view: FeedView, event: Any) -> bool:
     return (
-        (query.actor is None or event.actor == query.actor)
+        view.shows(event)
+        and (query.actor is None or event.actor == query.actor)
         and (query.since is None or event.timestamp >= query.since)
         and (query.until is None or event.timestamp <= query.until)
     )
 
 
-def list_events(registry: ModelRegistry, query: ListEvents) -> FeedPage:
+def list_events(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
     if query.model_id is not None:
-        return _model_events(registry, query)
+        return _model_events(registry, query, view)
     with store_errors():
-        return _scan(registry, query)
+        return _scan(registry, query, view)
 
 
-def _scan(registry: ModelRegistry, query: ListEvents) -> FeedPage:
+def _scan(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
     topics = [TOPICS[name] for name in query.type]
-    filtered = query.actor is not None or query.since is not None or query.until is not None
+    filtered = (
+        query.actor is not None
+        or query.since is not None
+        or query.until is not None
+        or view.visible is not None
+        or not view.keys
+    )
     items: list[dict[str, Any]] = []
     after, scanned = query.after, 0
     while len(items) < query.limit and scanned < MAX_SCANNED:
@@ -66,7 +100,7 @@ def _scan(registry: ModelRegistry, query: ListEvents) -> FeedPage:
         for notification in page:
             after, scanned = notification.id, scanned + 1
             event = registry.mapper.to_domain_event(notification)
-            if _wanted(query, event):
+            if _wanted(query, view, event):
                 items.append(feed_item(notification.id, event))
                 if len(items) == query.limit:
                     return FeedPage(items, after, at_head=False)
@@ -75,7 +109,7 @@ def _scan(registry: ModelRegistry, query: ListEvents) -> FeedPage:
     return FeedPage(items, after, at_head=False)
 
 
-def _model_events(registry: ModelRegistry, query: ListEvents) -> FeedPage:
+def _model_events(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
     """One model's events come from its own history (an indexed read), not a scan."""
     assert query.model_id is not None
     with store_errors():
@@ -86,7 +120,7 @@ def _model_events(registry: ModelRegistry, query: ListEvents) -> FeedPage:
         if position <= query.after:
             continue
         event = registry.mapper.to_domain_event(stored)
-        if (not types or type(event).__name__ in types) and _wanted(query, event):
+        if (not types or type(event).__name__ in types) and _wanted(query, view, event):
             items.append(feed_item(position, event))
             if len(items) == query.limit:
                 return FeedPage(items, position, at_head=False)

@@ -9,11 +9,12 @@ from sqlalchemy import and_, select
 from queries.messages import TopPerforming
 from queries.reading import Snapshot
 from queries.sources import source_for
+from queries.visibility import Projects, projects_in_view
 from write_model.values import is_lower_better
 
 
 def top_performing(
-    snapshot: Snapshot, query: TopPerforming, as_of: str | None = None
+    snapshot: Snapshot, query: TopPerforming, as_of: str | None = None, visible: Projects = None
 ) -> dict[str, Any]:
     """From the catalogue now, or (``as_of``) the timeline as it stood then."""
     source = source_for(snapshot, as_of)
@@ -29,8 +30,9 @@ def top_performing(
     )
     if query.task is not None:
         statement = statement.where(m.c.task == query.task)
-    if query.project is not None:
-        statement = statement.where(m.c.project == query.project)
+    projects = projects_in_view(query.project, visible)
+    if projects is not None:
+        statement = statement.where(m.c.project.in_(sorted(projects)))
     ranked = value.asc() if ascending else value.desc()
     rows = snapshot.conn.execute(statement.order_by(ranked, c.c.name, c.c.id).limit(query.limit))
     return {

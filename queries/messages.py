@@ -15,6 +15,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from write_model.api_key import KEY_EVENT_TYPES
 from write_model.model import EVENT_TYPES
 
 
@@ -95,7 +96,7 @@ class TopPerforming(Query):
     )
 
 
-EVENT_NAMES = frozenset(cls.__name__ for cls in EVENT_TYPES)
+EVENT_NAMES = frozenset(cls.__name__ for cls in (*EVENT_TYPES, *KEY_EVENT_TYPES))
 
 
 def _known_event_type(value: str) -> str:

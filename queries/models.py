@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 
 from commands.registry import ModelRegistry, store_errors
+from queries.visibility import Projects, ensure_visible
 from write_model.errors import ModelNotFound
 from write_model.model import AIModel
 from write_model.values import instant
@@ -38,6 +39,7 @@ def get_model(
     *,
     at_version: int | None = None,
     as_of: datetime | None = None,
+    visible: Projects = None,
 ) -> tuple[AIModel, int]:
     """Fold the model's events from the store (never the command side's cache,
     which another API process's writes can make stale); with the position of
@@ -49,10 +51,12 @@ def get_model(
         for position, stored in rows
         if at_version is None or stored.originator_version <= at_version
     ]
+    if folded and isinstance(created := folded[0][1], AIModel.ModelCreated):
+        ensure_visible(created.project, visible, model_id)  # before any detail can tell
     if as_of is not None:
         folded = list(takewhile(lambda item: item[1].timestamp <= as_of, folded))
-    model = cast(AIModel | None, project_aggregate(None, (event for _, event in folded)))
-    if model is None:
+    model = project_aggregate(None, (event for _, event in folded))
+    if not isinstance(model, AIModel):  # no such model, or an API key's id
         when = f" at {as_of.isoformat()}" if as_of else ""
         raise ModelNotFound(f"model {model_id} did not exist{when}")
     if at_version is not None and model.version != at_version:
@@ -84,14 +88,16 @@ def model_view(model: AIModel) -> dict[str, Any]:
     }
 
 
-def model_history(registry: ModelRegistry, model_id: UUID) -> list[dict[str, Any]]:
+def model_history(
+    registry: ModelRegistry, model_id: UUID, visible: Projects = None
+) -> list[dict[str, Any]]:
     with store_errors():
         rows = registry.ledger.select_history(model_id)
-    if not rows:
+    events = [(position, registry.mapper.to_domain_event(stored)) for position, stored in rows]
+    if not events or not isinstance(events[0][1], AIModel.ModelCreated):  # none, or a key's
         raise ModelNotFound(f"model {model_id} not found")
-    return [
-        history_item(position, registry.mapper.to_domain_event(stored)) for position, stored in rows
-    ]
+    ensure_visible(events[0][1].project, visible, model_id)
+    return [history_item(position, event) for position, event in events]
 
 
 def history_item(position: int, event: Any) -> dict[str, Any]:

@@ -9,14 +9,17 @@ from typing import Any
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
 from queries.statistics import MetricStatistics, statistics_answer
+from queries.visibility import Projects, projects_in_view
 from read_model.held import Scope, held_metrics, held_models, window_at
 from read_model.timeline import TAG_SEPARATOR, timeline_tables
 
 
-def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> dict[str, Any]:
+def statistics_as_of(
+    snapshot: Snapshot, query: ModelStatistics, as_of: str, visible: Projects = None
+) -> dict[str, Any]:
     tl = timeline_tables(snapshot.generation)
     window = window_at(snapshot.conn, tl, as_of)
-    scope = Scope(query.project, query.task)
+    scope = Scope(projects_in_view(query.project, visible), query.task)
     by: dict[str, Counter[str]] = {
         d: Counter() for d in ("status", "task", "framework", "deployments", "runs")
     }
@@ -29,19 +32,6 @@ def statistics_as_of(snapshot: Snapshot, query: ModelStatistics, as_of: str) -> 
         by["runs"].update(started=started, completed=completed, failed=failed)
     metrics: dict[str, MetricStatistics] = {}
     for held in held_metrics(snapshot.conn, tl, window, as_of, scope):
-        metrics[held.metric] = _merged(
-            metrics.get(held.metric),
-            MetricStatistics(held.count, held.total, held.min_value, held.max_value),
-        )
+        part = MetricStatistics(held.count, held.total, held.min_value, held.max_value)
+        metrics[held.metric] = part.plus(metrics.get(held.metric))
     return statistics_answer(by, metrics)
-
-
-def _merged(a: MetricStatistics | None, b: MetricStatistics) -> MetricStatistics:
-    if a is None:
-        return b
-    return MetricStatistics(
-        a.count + b.count,
-        a.total + b.total,
-        min(a.min_value, b.min_value),
-        max(a.max_value, b.max_value),
-    )

@@ -27,13 +27,14 @@ from queries.catalogue import SUMMARY_COLUMNS, summary_view
 from queries.messages import SearchModels
 from queries.reading import Snapshot
 from queries.sources import Source, source_for
+from queries.visibility import Projects, projects_in_view
 from read_model.timeline import WORD
 from write_model.errors import InvalidValue
 from write_model.values import is_lower_better
 
 
 def search_models(
-    snapshot: Snapshot, query: SearchModels, as_of: str | None = None
+    snapshot: Snapshot, query: SearchModels, as_of: str | None = None, visible: Projects = None
 ) -> dict[str, Any]:
     """The catalogue now, or (``as_of``) the timeline as it stood then."""
     if query.metric is None and query.sort == "metric":
@@ -45,7 +46,7 @@ def search_models(
     descending = _descending(query)
     # Only what a hit shows: the runs and versions are the bulk of a row.
     statement = select(*(c.c[name] for name in SUMMARY_COLUMNS)).where(
-        source.valid_models, *_filters(source, query)
+        source.valid_models, *_filters(source, query, visible)
     )
     if query.sort == "metric":
         assert query.metric is not None
@@ -86,14 +87,17 @@ def _descending(query: SearchModels) -> bool:
     return query.sort in ("created_at", "updated_at")
 
 
-def _filters(source: Source, query: SearchModels) -> list[Any]:
+def _filters(source: Source, query: SearchModels, visible: Projects) -> list[Any]:
     c = source.models.c
     where: list[Any] = []
     if query.status is None:
         where.append(c.archived.is_(False))
     else:
         where.append(c.status == query.status)
-    for name in ("project", "task", "framework", "owner"):
+    projects = projects_in_view(query.project, visible)
+    if projects is not None:
+        where.append(c.project.in_(sorted(projects)))
+    for name in ("task", "framework", "owner"):
         value = getattr(query, name)
         if value is not None:
             where.append(c[name] == value)

@@ -11,29 +11,37 @@ from sqlalchemy import select
 
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
+from queries.visibility import Projects, projects_in_view
 from read_model.tables import ALL, catalogue_tables
 
 
-def model_statistics(snapshot: Snapshot, query: ModelStatistics) -> dict[str, Any]:
+def model_statistics(
+    snapshot: Snapshot, query: ModelStatistics, visible: Projects = None
+) -> dict[str, Any]:
+    """Counters of one project (or of all: the ALL rows), or summed over the
+    projects a scoped caller may see (counts add up; so do totals, mins, maxes)."""
     t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
-    project, task = query.project or ALL, query.task or ALL
+    projects = projects_in_view(query.project, visible)
+    keys = [ALL] if projects is None else sorted(projects)
+    task = query.task or ALL
     counts = snapshot.conn.execute(
-        select(t.counts.c.dimension, t.counts.c.key, t.counts.c.count)
-        .where(t.counts.c.project == project, t.counts.c.task == task, t.counts.c.count != 0)
-        .order_by(t.counts.c.dimension, t.counts.c.key)
+        select(t.counts.c.dimension, t.counts.c.key, t.counts.c.count).where(
+            t.counts.c.project.in_(keys), t.counts.c.task == task, t.counts.c.count != 0
+        )
     ).all()
     by: dict[str, dict[str, int]] = {}
     for dimension, key, count in counts:
-        by.setdefault(dimension, {})[key] = count
+        within = by.setdefault(dimension, {})
+        within[key] = within.get(key, 0) + count
     stats = snapshot.conn.execute(
         select(t.metric_stats)
-        .where(t.metric_stats.c.project == project, t.metric_stats.c.task == task)
+        .where(t.metric_stats.c.project.in_(keys), t.metric_stats.c.task == task)
         .where(t.metric_stats.c.count > 0)
-        .order_by(t.metric_stats.c.metric)
     ).all()
-    metrics = {
-        row.metric: MetricStatistics(**{k: row._mapping[k] for k in STATISTICS}) for row in stats
-    }
+    metrics: dict[str, MetricStatistics] = {}
+    for row in stats:
+        part = MetricStatistics(**{k: row._mapping[k] for k in STATISTICS})
+        metrics[row.metric] = part.plus(metrics.get(row.metric))
     return statistics_answer(by, metrics)
 
 
@@ -46,6 +54,16 @@ class MetricStatistics:
     total: float
     min_value: float
     max_value: float
+
+    def plus(self, other: MetricStatistics | None) -> MetricStatistics:
+        if other is None:
+            return self
+        return MetricStatistics(
+            self.count + other.count,
+            self.total + other.total,
+            min(self.min_value, other.min_value),
+            max(self.max_value, other.max_value),
+        )
 
 
 def statistics_answer(

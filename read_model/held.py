@@ -45,15 +45,15 @@ class Window:
 
 @dataclass(frozen=True)
 class Scope:
-    """The project and task asked about; None: every one."""
+    """The projects and task asked about; None: every one."""
 
-    project: str | None = None
+    projects: frozenset[str] | None = None
     task: str | None = None
 
     def of(self, table: Table) -> list[ColumnElement[bool]]:
-        where = []
-        if self.project is not None:
-            where.append(table.c.project == self.project)
+        where: list[ColumnElement[bool]] = []
+        if self.projects is not None:
+            where.append(table.c.project.in_(sorted(self.projects)))
         if self.task is not None:
             where.append(table.c.task == self.task)
         return where

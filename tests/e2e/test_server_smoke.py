@@ -21,6 +21,8 @@ from tests.support.auth import bearer
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 15.0
+# The admin key serve issued is in the feed too: these tests follow the models.
+MODELS_CREATED_STREAM = "/api/v1/events/stream?type=ModelCreated"
 
 
 def free_port() -> int:
@@ -200,7 +202,7 @@ def test_the_event_stream_is_live_and_resumes_after_the_last_event_id(server: Se
         # Given a model created before anyone listens
         first = create(http, "streamed-1")
         # When a client opens the stream from the start
-        with http.stream("GET", "/api/v1/events/stream?type=ModelCreated") as stream:
+        with http.stream("GET", MODELS_CREATED_STREAM) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
             # Then it gets what was stored, and then a model created while it listens, live
@@ -218,7 +220,7 @@ def test_the_event_stream_is_live_and_resumes_after_the_last_event_id(server: Se
         )
         # And a client that reconnects with Last-Event-ID goes on after that event
         resumed = {"Last-Event-ID": str(created.id)}
-        with http.stream("GET", "/api/v1/events/stream?type=ModelCreated", headers=resumed) as stream:
+        with http.stream("GET", MODELS_CREATED_STREAM, headers=resumed) as stream:
             (again,) = next_events(stream.iter_lines(), 1)
         assert again.id == live.id
 

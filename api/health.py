@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.auth import allow
 from api.deps import LedgerDep
 from commands.errors import StoreUnavailable
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from queries.reading import ReadStoreUnavailable, read_errors
 from read_model.state import read_states
+from write_model.access import Action
 
 router = APIRouter(tags=["operations"])
 
@@ -57,7 +59,11 @@ def projection_statuses(ledger: Ledger) -> dict[str, str]:
     return statuses
 
 
-@router.get("/api/info", summary="What this service is and how it is configured")
+@router.get(
+    "/api/info",
+    summary="What this service is and how it is configured",
+    dependencies=[allow(Action.READ)],
+)
 async def info(ledger: LedgerDep) -> dict[str, Any]:
     return {
         "name": "ModelLedger",

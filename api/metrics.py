@@ -11,13 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.auth import allow
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from queries.reading import read_errors
 from read_model.state import read_states
+from write_model.access import Action
 from write_model.errors import DomainError
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
 log = logging.getLogger("modelledger.metrics")
 
 

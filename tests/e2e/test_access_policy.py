@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,7 +32,7 @@ class World:
 
     def key(self, role: str, scope: frozenset[str] | None) -> str:
         if (role, scope) not in self.keys:
-            body = {"name": f"k{next(_names)}", "role": role}
+            body: dict[str, Any] = {"name": f"k{next(_names)}", "role": role}
             if scope is not None:
                 body["projects"] = sorted(scope)
             response = self.admin.post("/api/v1/admin/keys", json=body)

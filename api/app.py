@@ -11,12 +11,17 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api import admin, admin_keys, commands, deployments, errors, events, health, metrics, queries
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
-from api.rate_limit import TokenBuckets
+from api.rate_limit import RateLimiter, RedisBuckets, TokenBuckets
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.settings import Settings
@@ -68,6 +73,25 @@ async def follow_positions(ledger: Ledger) -> None:
         await asyncio.sleep(REFRESH_SECONDS)
 
 
+def connect_redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        return None
+    # Short timeouts: a Redis that hangs must not hold requests up (they fall back).
+    # One immediate retry: a pooled connection Redis dropped (a restart) is replaced.
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
+    local = TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+    return local if redis is None else RedisBuckets(redis, local)
+
+
 def keyring_for(ledger: Ledger) -> KeyRing | None:
     settings = ledger.settings
     if not settings.auth:
@@ -100,7 +124,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
         app.state.keyring = keyring_for(running)
-        app.state.rate_limits = TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+        redis = connect_redis(settings)
+        app.state.rate_limits = rate_limiter(settings, redis)
         refresher = asyncio.create_task(follow_positions(running))
         if settings.tune_gc:
             tune_garbage_collector()
@@ -108,6 +133,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             yield
         finally:
             refresher.cancel()
+            if redis is not None:
+                await redis.aclose()
             if owned:
                 running.close()
             elif started and running.worker is not None:

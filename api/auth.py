@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import Depends, Request
 
-from api.rate_limit import TokenBuckets
+from api.rate_limit import RateLimiter, enforce
 from commands.keyring import KeyRing
 from write_model.access import ANONYMOUS_ADMIN, Action, Principal
 from write_model.errors import NotAuthenticated, NotPermitted
@@ -25,7 +25,7 @@ async def principal(request: Request) -> Principal:
     keyring: KeyRing | None = request.app.state.keyring
     if keyring is None:  # MODELLEDGER_AUTH=off
         return ANONYMOUS_ADMIN
-    limits: TokenBuckets = request.app.state.rate_limits
+    limits: RateLimiter = request.app.state.rate_limits
     header = request.headers.get("authorization")
     try:
         if header is None or not header[: len(BEARER)].lower() == BEARER:
@@ -38,9 +38,9 @@ async def principal(request: Request) -> Principal:
             found = await to_thread.run_sync(keyring.authenticate, text)
     except NotAuthenticated:
         client = request.client.host if request.client else "unknown"
-        limits.check(f"client:{client}", "this address")
+        await enforce(limits, f"client:{client}", "this address")
         raise
-    limits.check(f"key:{found.key_id or found.name}", "this key")
+    await enforce(limits, f"key:{found.key_id or found.name}", "this key")
     return found
 
 

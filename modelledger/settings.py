@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=100.0, ge=0, description="requests a second per key, on average (0: no limit)"
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="requests per key at once")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db (or unix:///path): rate limits shared by every "
+        "API process; default: each process counts its own",
+    )
     threadpool_size: int = Field(
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )

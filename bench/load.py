@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.service import auth_headers
+
 COMMANDS = ("create", "train", "complete", "deploy")
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A request slower than this is an error; it also bounds how long a run can
@@ -173,7 +175,7 @@ async def _probe(rec: Recorder, cfg: GenConfig) -> None:
     Its own session: the clients' connection pool is always full, and waiting
     for a free connection there would be measured as server latency.
     """
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
         await _probe_loop(session, rec, cfg)
 
 
@@ -203,7 +205,9 @@ async def _generate(cfg: GenConfig, queue: Any) -> dict[str, Any]:
     rec = Recorder(cfg.measure_at, cfg.stop_at)
     connector = aiohttp.TCPConnector(limit=cfg.clients, force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=auth_headers()
+    ) as session:
         await asyncio.sleep(max(0.0, cfg.start_at - time.monotonic()))
         ticker = asyncio.create_task(_ticker(rec, cfg, queue))
         cpu_start, cpu_stop = (

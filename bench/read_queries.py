@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, text
 
 from bench.load import DRAIN_GRACE_S, REQUEST_TIMEOUT_S, _drain, _event_loop_runner
 from bench.report import percentile
-from bench.service import BenchError, Server, server_cpu_seconds
+from bench.service import BenchError, Server, auth_headers, server_cpu_seconds
 from queries.leaderboard import top_performing
 from queries.messages import ModelStatistics, TopPerforming
 from queries.reading import Snapshot
@@ -207,7 +207,9 @@ async def _ticker(window: _Window, index: int, queue: Any) -> None:
 async def _generate(cfg: LoadConfig, queue: Any) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=cfg.clients)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=auth_headers()
+    ) as session:
         for index, kind in enumerate(cfg.kinds):
             measure = time.monotonic() + cfg.warmup
             window = _Window(measure, measure + cfg.duration)
@@ -452,7 +454,12 @@ def wait_caught_up(base_url: str, timeout_s: float, progress: Progress) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{base_url}/api/v1/admin/projections", timeout=5) as resp:
+            with urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{base_url}/api/v1/admin/projections", headers=auth_headers()
+                ),
+                timeout=5,
+            ) as resp:
                 states = json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError):
             states = []
@@ -586,7 +593,7 @@ async def _lag_sender(
 
 async def _lag(base: str, commands: int, clients: int, state: _LagState) -> None:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=auth_headers()) as session:
         await asyncio.gather(*(_lag_sender(session, base, i, state) for i in range(clients)))
 
 

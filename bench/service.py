@@ -21,6 +21,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+BENCH_KEY = "bench-admin-key-0123456789abcdef0123456789"
+
+
+def auth_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {BENCH_KEY}"}
+
+
 HOST = "127.0.0.1"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_DB = "modelledger_bench"
@@ -77,6 +84,11 @@ def running_server(
         "MODELLEDGER_DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
     }
+    # The load comes from one key: authenticated like any client, not rate limited
+    # (the benchmarks measure the service, not the limiter; MODELLEDGER_RATE_LIMIT
+    # in the shell still wins).
+    env["MODELLEDGER_ADMIN_KEY"] = BENCH_KEY
+    env.setdefault("MODELLEDGER_RATE_LIMIT", "0")
     # Each worker holds an event-store pool and a read pool, each up to size +
     # overflow connections; at the defaults (20 + 20) two workers can ask for 160,
     # beyond PostgreSQL's default max_connections of 100.

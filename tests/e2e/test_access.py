@@ -94,7 +94,7 @@ def test_an_issued_key_is_shown_once_listed_without_secrets_and_revoked_at_once(
         "admin",
         True,
     )
-    secret = issued["key"].rsplit("_", 1)[1]
+    secret = issued["key"][len("mlk_") + 33 :]  # after mlk_<32 hex id>_
     assert secret not in listed.text and "sha256" not in listed.text
     # When the admin revokes it
     revoked = admin.delete(f"{KEYS}/{issued['id']}")
@@ -245,3 +245,20 @@ def test_auth_off_is_everyone_an_anonymous_admin_and_says_so(
         assert history[0]["actor"] == "anonymous"
     ledger.close()
     assert any("AUTHENTICATION IS OFF" in r.getMessage() for r in caplog.records)
+
+
+def test_no_key_reaches_the_logs(admin: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG"):
+        # Given a key issued, used, refused after revocation, and a wrong key tried
+        issued = admin.post(KEYS, json={"name": "logged", "role": "viewer"}).json()
+        user = as_key(admin, issued["key"])
+        user.get(MODELS)
+        admin.delete(f"{KEYS}/{issued['id']}")
+        user.get(MODELS)
+        wrong = issued["key"][:-4] + "AAAA"
+        TestClient(admin.app).get(MODELS, headers=bearer(wrong))
+    # Then no log line holds a key, a secret or the admin key
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    secret = issued["key"][len("mlk_") + 33 :]  # after mlk_<32 hex id>_
+    for text in (issued["key"], secret, wrong, TEST_ADMIN_KEY):
+        assert text not in logged

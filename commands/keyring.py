@@ -33,7 +33,10 @@ class KeyRing:
 
     def cached(self, text: str) -> Principal | None:
         """The principal from memory alone (no I/O), or None if the store must be asked."""
-        if self.admin_key is not None and hmac.compare_digest(text, self.admin_key):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a header may hold them).
+        if self.admin_key is not None and hmac.compare_digest(
+            text.encode(errors="surrogateescape"), self.admin_key.encode()
+        ):
             return Principal(ENV_ADMIN_NAME, Role.ADMIN)
         parsed = parse_key_text(text)
         if parsed is None:

@@ -95,15 +95,18 @@ ModelName = Annotated[
 ProjectName = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ]
+# The constraint before the validator: the validator still runs first (it wraps the
+# rest), and the pattern stays on the string, so it shows in the API's schema; the
+# other way round the schema said "any string".
 Identifier = Annotated[
     str,
-    BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._+-]{0,63}$"),
+    BeforeValidator(_lower),
 ]
 Environment = Annotated[
     str,
-    BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+    BeforeValidator(_lower),
 ]
 Text = Annotated[
     str, StringConstraints(max_length=10_000), AfterValidator(_utf8), AfterValidator(_no_nul)

@@ -61,6 +61,7 @@ def test_without_a_valid_key_only_health_answers(admin: TestClient) -> None:
         bearer("not-a-key"),
         bearer("mlk_" + "0" * 32 + "_" + "A" * 43),
         {"Authorization": f"Basic {TEST_ADMIN_KEY}"},
+        {"Authorization": "Bearer caf\xe9-\xff".encode("latin-1")},
     ):
         # When they call a query, a command and an admin route
         for method, path in (("GET", MODELS), ("POST", MODELS), ("GET", KEYS)):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from rich.console import Console
@@ -58,6 +58,9 @@ console = Console(stderr=True)
 # --------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     clients: int
@@ -67,12 +70,13 @@ class LoadPlan:
 
 
 def run_backend(
-    backend: str, round_no: int, args: argparse.Namespace, progress: Progress
+    backend: str, round_no: int, args: argparse.Namespace, progress: Progress, auth: bool = True
 ) -> RunResult:
-    result = RunResult(backend, round_no, args.clients, args.workers)
+    label = backend if auth else f"{backend}, auth off"
+    result = RunResult(label, round_no, args.clients, args.workers)
     try:
         with tempfile.TemporaryDirectory(prefix="modelledger-bench-") as tmp:
-            _run_in(backend, Path(tmp), args, result, progress)
+            _run_in(backend, Path(tmp), args, result, progress, auth)
     except (BenchError, psycopg.Error, OSError) as exc:
         result.failure = f"{type(exc).__name__}: {exc}"
         console.print(f"[red]{backend} run {round_no} failed:[/red] {result.failure}")
@@ -85,10 +89,12 @@ def _run_in(
     args: argparse.Namespace,
     result: RunResult,
     progress: Progress,
+    auth: bool,
 ) -> None:
+    extra_env = {} if auth else {"MODELLEDGER_AUTH": "false"}
     with (
         _store_url(backend, args.pg_url, tmp) as db_url,
-        running_server(db_url, args.workers, tmp, args.startup_timeout) as server,
+        running_server(db_url, args.workers, tmp, args.startup_timeout, extra_env) as server,
     ):
         _drive(server, result, _plan(args), progress)
 
@@ -286,6 +292,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="seconds to wait for /health",
     )
+    p.add_argument(
+        "--auth",
+        default="on",
+        help="comma list of on,off: with API keys (the default) and/or MODELLEDGER_AUTH=false, "
+        "side by side in each round",
+    )
     p.add_argument("--json", type=Path, default=None, help="write results as JSON here")
     args = p.parse_args(argv)
     _validate(p, args)
@@ -297,6 +309,9 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     unknown = set(args.backends) - {"sqlite", "postgres"}
     if unknown or not args.backends:
         p.error(f"--backends: unknown {sorted(unknown)}; use sqlite and/or postgres")
+    args.auth = [a.strip() for a in args.auth.split(",") if a.strip()]
+    if not args.auth or set(args.auth) - {"on", "off"}:
+        p.error("--auth: a comma list of on and/or off")
     positive = (
         "clients",
         "duration",
@@ -317,9 +332,14 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(str(exc))
 
 
-def round_order(backends: list[str], round_no: int) -> list[str]:
+def round_order(backends: list[T], round_no: int) -> list[T]:
     """Reverse every other round (ABBA) so drift does not favour one backend."""
     return backends if round_no % 2 == 1 else list(reversed(backends))
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(backend, auth) pairs, each backend's auth settings next to each other."""
+    return [(backend, auth) for backend in args.backends for auth in args.auth]
 
 
 def run_all(args: argparse.Namespace) -> tuple[list[RunResult], list[RawResult]]:
@@ -334,8 +354,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[RunResult], list[RawResult]]
         console=console,
     ) as progress:
         for round_no in range(1, args.repeat + 1):
-            for backend in round_order(args.backends, round_no):
-                runs.append(run_backend(backend, round_no, args, progress))
+            for backend, auth in round_order(variants(args), round_no):
+                runs.append(run_backend(backend, round_no, args, progress, auth == "on"))
             if "postgres" in args.backends and not args.skip_raw:
                 raws.append(
                     raw_ceiling(

@@ -70,7 +70,11 @@ class Server:
 
 @contextmanager
 def running_server(
-    database_url: str, workers: int, workdir: Path, timeout_s: float
+    database_url: str,
+    workers: int,
+    workdir: Path,
+    timeout_s: float,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start the service with a fresh store; always stop it, even on Ctrl-C."""
     port = free_port()
@@ -89,6 +93,7 @@ def running_server(
     # in the shell still wins).
     env["MODELLEDGER_ADMIN_KEY"] = BENCH_KEY
     env.setdefault("MODELLEDGER_RATE_LIMIT", "0")
+    env.update(extra_env or {})
     # Each worker holds an event-store pool and a read pool, each up to size +
     # overflow connections; at the defaults (20 + 20) two workers can ask for 160,
     # beyond PostgreSQL's default max_connections of 100.

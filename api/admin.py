@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.commands import ERRORS
 from api.deps import LedgerDep
+from api.errors import ERRORS
 from commands.registry import store_errors
 from projections.worker import PROJECTIONS
 from queries.projections import projection_report, request_rebuild

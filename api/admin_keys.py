@@ -10,15 +10,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import allow
-from api.commands import ERRORS
-from api.deps import ContextDep, LedgerDep
+from api.deps import ActorDep, LedgerDep
+from api.errors import ERRORS
 from api.queries import answer
 from commands.keyring import KeyRing
 from commands.keys import IssueKey, KeyName, RevokeKey, issue_key, revoke_key
 from commands.messages import ProjectName
 from queries.keys import list_keys
 from queries.messages import Position
-from queries.reading import reading
 from read_model.keys import KEYS_VERSION
 from write_model.access import Action, Role
 
@@ -74,7 +73,7 @@ class KeyListResponse(BaseModel):
     responses=ERRORS,
     summary="Issue an API key (the key is in this answer only)",
 )
-def create_key(body: IssueKeyRequest, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+def create_key(body: IssueKeyRequest, ledger: LedgerDep, ctx: ActorDep) -> JSONResponse:
     command = IssueKey(name=body.name, role=body.role, projects=body.projects)
     issued = issue_key(ledger.registry, command, ctx)
     key = issued.key
@@ -102,15 +101,13 @@ def get_keys(
     include_revoked: Annotated[bool, Query(description="list revoked keys too")] = False,
     min_position: Annotated[Position | None, Query()] = None,
 ) -> Any:
-    with reading(
-        ledger.read_engine, "keys", KEYS_VERSION, min_position, ledger.settings.min_position_timeout
-    ) as snapshot:
+    with ledger.reading("keys", KEYS_VERSION, min_position) as snapshot:
         items = list_keys(snapshot, include_revoked=include_revoked)
         return answer({"items": items}, snapshot.position)
 
 
 @router.delete("/{key_id}", responses=ERRORS, summary="Revoke an API key: it stops working at once")
-def delete_key(key_id: UUID, request: Request, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+def delete_key(key_id: UUID, request: Request, ledger: LedgerDep, ctx: ActorDep) -> JSONResponse:
     result = revoke_key(ledger.registry, RevokeKey(key_id=key_id), ctx)
     keyring: KeyRing | None = request.app.state.keyring
     if keyring is not None:

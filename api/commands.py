@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import allow
 from api.deps import ContextDep, RegistryDep
-from api.errors import PROBLEM_JSON
+from api.errors import ERRORS
 from api.schemas import (
     CommandResponse,
     CompleteTrainingRequest,
@@ -19,7 +19,6 @@ from api.schemas import (
     DeployRequest,
     EnvironmentRequest,
     FailTrainingRequest,
-    Problem,
     TrainRequest,
     UpdateModelRequest,
 )
@@ -44,11 +43,6 @@ from write_model.access import Action
 router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
 
 RunIdPath = Annotated[RunId, Path(description="the run_id returned by train")]
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
-    for status in (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
-}
 
 
 async def run(

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.auth import PrincipalDep, allow
-from api.commands import ERRORS
 from api.deps import LedgerDep
+from api.errors import ERRORS
 from api.queries import answer
 from queries.deployments import deployed
 from queries.messages import ListDeployments
-from queries.reading import reading
 from read_model.tables import DEPLOYMENTS_VERSION
 from write_model.access import Action
 from write_model.values import instant
@@ -35,12 +34,6 @@ def list_deployments(
         assert visible is not None
         return ledger.model_projects.project_of(UUID(model_id)) in visible
 
-    with reading(
-        ledger.read_engine,
-        "deployments",
-        DEPLOYMENTS_VERSION,
-        query.min_position,
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    with ledger.reading("deployments", DEPLOYMENTS_VERSION, query.min_position) as snapshot:
         page = deployed(snapshot, query, as_of, None if visible is None else shows)
         return answer(page, snapshot.position)

@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from pydantic import WithJsonSchema
 
 from api.auth import PrincipalDep
 from commands.idempotency import MAX_KEY_LENGTH
@@ -47,13 +48,36 @@ def parse_if_match(value: str | None) -> int | None:
     return 0 if weak else int(match.group(1))
 
 
+# The forms the service accepts, as the API's schema says them (a header is never null).
+IfMatch = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "pattern": r'^(\*|(W/)?"?[0-9]{1,18}"?)$'}),
+    Header(description='ETag of the model, e.g. "3"'),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string", "pattern": _KEY.pattern}),
+    Header(description="retries with this key replay the first response"),
+]
+CorrelationId = Annotated[
+    str | None, WithJsonSchema({"type": "string", "maxLength": 200}), Header()
+]
+
+
+async def actor_context(
+    caller: PrincipalDep, x_correlation_id: CorrelationId = None
+) -> CommandContext:
+    """Who sends a command that takes no If-Match or Idempotency-Key (key management)."""
+    return CommandContext(
+        actor=caller.name, correlation_id=(x_correlation_id or "")[:200] or str(uuid.uuid4())
+    )
+
+
 async def command_context(
     caller: PrincipalDep,
-    if_match: Annotated[str | None, Header(description='ETag of the model, e.g. "3"')] = None,
-    idempotency_key: Annotated[
-        str | None, Header(description="retries with this key replay the first response")
-    ] = None,
-    x_correlation_id: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    x_correlation_id: CorrelationId = None,
 ) -> CommandContext:
     if idempotency_key is not None and not _KEY.match(idempotency_key):
         raise BadRequest(
@@ -74,3 +98,4 @@ async def command_context(
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ContextDep = Annotated[CommandContext, Depends(command_context)]
+ActorDep = Annotated[CommandContext, Depends(actor_context)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
 from api.rate_limit import RateLimited
+from api.schemas import Problem
 from commands.errors import IdempotencyKeyReused, StoreUnavailable
 from queries.reading import ProjectionBehind, ReadStoreUnavailable
 from write_model.errors import (
@@ -30,6 +32,15 @@ from write_model.errors import (
 PROBLEM_JSON = "application/problem+json"
 BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's detail text
 log = logging.getLogger("modelledger.api")
+
+# What every route may answer besides success, documented as the problem+json it is.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+    }
+    for status in (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
+}
 
 # Domain error -> (HTTP status, title). The first matching class (by MRO) wins.
 STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
@@ -143,8 +154,6 @@ async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _title(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

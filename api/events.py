@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import PrincipalDep, allow
-from api.commands import ERRORS
 from api.deps import LedgerDep
+from api.errors import ERRORS
 from api.queries import answer
 from modelledger.bootstrap import Ledger
 from queries.events import FeedView, list_events

@@ -27,7 +27,11 @@ def package_version() -> str:
         return "0+unknown"
 
 
-@router.get("/health", summary="Liveness, event store reachability, projections' status")
+@router.get(
+    "/health",
+    summary="Liveness, event store reachability, projections' status",
+    responses={503: {"description": "the event store is unreachable"}},
+)
 def health(ledger: LedgerDep) -> JSONResponse:
     try:
         with store_errors():

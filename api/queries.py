@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth import PrincipalDep, allow
-from api.commands import ERRORS
 from api.deps import BadRequest, LedgerDep, RegistryDep
+from api.errors import ERRORS
 from api.schemas import HistoryResponse, ModelResponse
 from modelledger.bootstrap import Ledger
 from queries.catalogue import catalogue_view, model_row, model_versions
@@ -26,7 +26,7 @@ from queries.leaderboard import top_performing
 from queries.messages import ModelStatistics, Position, SearchModels, TopPerforming
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
-from queries.reading import Snapshot, reading
+from queries.reading import Snapshot
 from queries.search import search_models
 from queries.sources import is_settled, timeline_moment
 from queries.statistics import model_statistics
@@ -64,13 +64,7 @@ def encoded(content: bytes, position: int, **headers: str) -> Response:
 def from_catalogue(
     ledger: Ledger, min_position: int | None, read: Callable[[Snapshot], T]
 ) -> tuple[T, int]:
-    with reading(
-        ledger.read_engine,
-        "catalogue",
-        CATALOGUE_VERSION,
-        min_position,
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    with ledger.reading("catalogue", CATALOGUE_VERSION, min_position) as snapshot:
         return read(snapshot), snapshot.position
 
 
@@ -92,13 +86,8 @@ def read_timeline(
     has gone well past that time the answer can no longer change: it is kept."""
     as_of = as_of_of(query)
     assert as_of is not None
-    with reading(
-        ledger.read_engine,
-        "timeline",
-        TIMELINE_VERSION,
-        getattr(query, "min_position", None),
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    min_position = getattr(query, "min_position", None)
+    with ledger.reading("timeline", TIMELINE_VERSION, min_position) as snapshot:
         ledger.answers.note("timeline", snapshot.generation, snapshot.position)
         key = (snapshot.generation, FINAL, question)
         content = ledger.answers.get(key)
@@ -142,13 +131,7 @@ def read_catalogue(
     min_position: int | None,
     read: Callable[[Snapshot], Any],
 ) -> Response:
-    with reading(
-        ledger.read_engine,
-        "catalogue",
-        CATALOGUE_VERSION,
-        min_position,
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    with ledger.reading("catalogue", CATALOGUE_VERSION, min_position) as snapshot:
         ledger.answers.note("catalogue", snapshot.generation, snapshot.position)
         key = (snapshot.generation, snapshot.position, question)
         content = ledger.answers.get(key)
@@ -252,13 +235,7 @@ def read_versions(
     model_id: UUID, ledger: LedgerDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
     _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
-    with reading(
-        ledger.read_engine,
-        "versions",
-        VERSIONS_VERSION,
-        min_position,
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    with ledger.reading("versions", VERSIONS_VERSION, min_position) as snapshot:
         items = model_versions(snapshot, model_id)
         return answer({"id": str(model_id), "items": items}, min(known_at, snapshot.position))
 
@@ -279,12 +256,6 @@ def read_deployments(
 ) -> Response:
     _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
     when = instant(as_of) if as_of is not None else None
-    with reading(
-        ledger.read_engine,
-        "deployments",
-        DEPLOYMENTS_VERSION,
-        min_position,
-        ledger.settings.min_position_timeout,
-    ) as snapshot:
+    with ledger.reading("deployments", DEPLOYMENTS_VERSION, min_position) as snapshot:
         body = {"id": str(model_id), "as_of": when, **model_deployments(snapshot, model_id, when)}
         return answer(body, min(known_at, snapshot.position))

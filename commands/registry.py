@@ -216,9 +216,10 @@ def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
 
 
 def _conflict(model: Aggregate) -> ConcurrentChange:
+    what = "model" if isinstance(model, AIModel) else "key"
     if model.version == 1:
-        return ConcurrentChange("a model with this id was created concurrently")
-    return ConcurrentChange("the model was changed by another request; reload and retry")
+        return ConcurrentChange(f"a {what} with this id was created concurrently")
+    return ConcurrentChange(f"the {what} was changed by another request; reload and retry")
 
 
 @contextmanager

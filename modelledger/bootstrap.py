@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -10,10 +11,11 @@ from sqlalchemy import Engine
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
-from commands.registry import ModelRegistry
+from commands.registry import ModelRegistry, store_errors
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
 from queries.cache import AnswerCache
+from queries.reading import Snapshot, reading
 from queries.visibility import ModelProjects
 
 
@@ -42,6 +44,23 @@ class Ledger:
             )
             self.worker.start()
         return self.worker
+
+    def reading(
+        self, projection: str, version: int, min_position: int | None = None
+    ) -> AbstractContextManager[Snapshot]:
+        """A read of one projection, once at ``min_position`` (bounded wait)."""
+        return reading(
+            self.read_engine,
+            projection,
+            version,
+            min_position,
+            self.settings.min_position_timeout,
+            log_head=self.log_head,
+        )
+
+    def log_head(self) -> int:
+        with store_errors():
+            return self.registry.recorder.max_notification_id() or 0
 
     def close(self) -> None:
         if self.worker is not None:

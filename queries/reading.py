@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from read_model.state import ProjectionState, read_state
-from write_model.errors import DomainError
+from write_model.errors import DomainError, InvalidValue
 
 log = logging.getLogger("modelledger.queries")
 
@@ -73,6 +73,14 @@ def _state_of(conn: Connection, projection: str) -> ProjectionState | None:
     return read_state(conn, projection)
 
 
+def _within_the_log(min_position: int, head: int) -> None:
+    if min_position > head:
+        raise InvalidValue(
+            f"min_position {min_position} is past the end of the log (position {head})",
+            field="min_position",
+        )
+
+
 @contextmanager
 def reading(
     engine: Engine,
@@ -80,8 +88,13 @@ def reading(
     version: int,
     min_position: int | None = None,
     timeout: float = 5.0,
+    log_head: Callable[[], int] | None = None,
 ) -> Iterator[Snapshot]:
     """Open a read of ``projection`` once it has reached ``min_position``.
+
+    A ``min_position`` past the end of the log (``log_head``, asked only when the
+    projection is short of it) can never be reached: refused at once, not after
+    the wait, with a 503 that would invite retries.
 
     The position is read before the rows (in one snapshot on SQLite; on
     PostgreSQL the rows can only be newer), so ``Snapshot.position`` never
@@ -100,6 +113,9 @@ def reading(
                 if min_position is None or state.position >= min_position:
                     yield Snapshot(conn, state.generation, state.position)
                     return
+            if log_head is not None:
+                _within_the_log(min_position, log_head())
+                log_head = None  # once: the log only grows
             if time.monotonic() >= deadline:
                 raise ProjectionBehind(
                     f"the {projection} projection is at position {state.position}, "

@@ -859,7 +859,9 @@ def impatient_client(store_url: str) -> Iterator[TestClient]:
     ledger.close()
 
 
-def test_a_position_never_reached_is_503_with_retry_after(impatient_client: TestClient) -> None:
+def test_a_position_past_the_end_of_the_log_is_refused_at_once(
+    impatient_client: TestClient,
+) -> None:
     # Given a service with one model, that waits at most 0.2 s for a position
     catalogue = Catalogue(impatient_client)
     model_id = catalogue.create("fraud-detector")
@@ -874,10 +876,24 @@ def test_a_position_never_reached_is_503_with_retry_after(impatient_client: Test
     ]:
         # When a query asks for a position far beyond the head of the log
         response = catalogue.get(path, min_position=FAR_AHEAD, **params)
+        # Then it is refused, naming min_position: no wait and no retry can reach it
+        problem = assert_problem(response, 422)
+        assert names_the_field(problem, "min_position"), (path, problem)
+        assert "past the end of the log" in problem["detail"]
+
+
+def test_a_position_in_the_log_not_yet_projected_is_503_with_retry_after() -> None:
+    # Given a service whose projections do not run, that waits at most 0.2 s for a position
+    ledger = make_ledger("memory://", min_position_timeout=0.2, projections=False)
+    with api_client(ledger) as client:
+        created = client.post(MODELS, json={"name": "m", "task": "t", "framework": "f"})
+        # When a query asks for the position of a stored event
+        response = client.get(MODELS, params={"min_position": created.json()["position"]})
         # Then it is 503 problem+json naming min_position, with a Retry-After
         problem = assert_problem(response, 503)
-        assert names_the_field(problem, "min_position"), (path, problem)
-        assert int(response.headers["Retry-After"]) >= 1, path
+        assert names_the_field(problem, "min_position"), problem
+        assert int(response.headers["Retry-After"]) >= 1
+    ledger.close()
 
 
 # -- 7. bad query parameters ---------------------------------------------------------------------

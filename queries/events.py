@@ -25,6 +25,7 @@ from write_model.model import EVENT_TYPES, AIModel
 MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
 TOPICS = {cls.__name__: get_topic(cls) for cls in (*EVENT_TYPES, *KEY_EVENT_TYPES)}
+MODEL_TOPICS = [get_topic(cls) for cls in EVENT_TYPES]
 SECRET_FIELDS = frozenset({"secret_sha256"})  # not even a key's hash leaves the store
 
 
@@ -82,13 +83,14 @@ def list_events(registry: ModelRegistry, query: ListEvents, view: FeedView) -> F
 
 
 def _scan(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
-    topics = [TOPICS[name] for name in query.type]
+    # Readers who may not see key management ask the store for the models' events only.
+    topics = [TOPICS[name] for name in query.type] or ([] if view.keys else MODEL_TOPICS)
     filtered = (
         query.actor is not None
         or query.since is not None
         or query.until is not None
         or view.visible is not None
-        or not view.keys
+        or (bool(query.type) and not view.keys)
     )
     items: list[dict[str, Any]] = []
     after, scanned = query.after, 0

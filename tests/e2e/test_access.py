@@ -185,8 +185,10 @@ def test_the_actor_of_every_event_is_the_key_name_and_the_feed_filters_by_it(
     keys = admin.get("/api/v1/events", params={"type": "KeyIssued"}).json()["items"]
     assert [(k["data"]["name"], k["actor"]) for k in keys] == [("ci-bot", "admin")]
     assert "secret_sha256" not in keys[0]["data"]
-    # but not for anyone else
+    # but not for anyone else, asked for or not
     assert bot.get("/api/v1/events", params={"type": "KeyIssued"}).json()["items"] == []
+    unfiltered = bot.get("/api/v1/events", params={"limit": 100}).json()["items"]
+    assert [i["position"] for i in unfiltered] == [i["position"] for i in history]
 
 
 def test_a_key_id_is_no_model(admin: TestClient) -> None:

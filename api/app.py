@@ -17,7 +17,18 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api import admin, admin_keys, commands, deployments, errors, events, health, metrics, queries
+from api import (
+    admin,
+    admin_keys,
+    commands,
+    deployments,
+    errors,
+    events,
+    health,
+    health_detailed,
+    metrics,
+    queries,
+)
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
@@ -124,7 +135,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
         app.state.keyring = keyring_for(running)
-        redis = connect_redis(settings)
+        app.state.redis = redis = connect_redis(settings)
         app.state.rate_limits = rate_limiter(settings, redis)
         refresher = asyncio.create_task(follow_positions(running))
         if settings.tune_gc:
@@ -153,6 +164,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(events.router)
     app.include_router(deployments.router)
     app.include_router(health.router)
+    app.include_router(health_detailed.router)
     app.include_router(admin.router)
     app.include_router(admin_keys.router)
     app.include_router(metrics.router)

@@ -71,3 +71,23 @@ def test_a_cached_answer_never_outlives_its_position(client: TestClient) -> None
     fresh = client.get(f"{MODELS}/statistics", params={"min_position": later})
     assert fresh.json()["total_models"] == 2
     assert int(fresh.headers["X-Position"]) >= later
+
+
+def test_detailed_health_gives_each_dependency_and_is_for_admins(client: TestClient) -> None:
+    # Given a running service with one model
+    position = created(client, "m")
+    wait_for_catalogue = client.get(MODELS, params={"min_position": position})
+    assert wait_for_catalogue.status_code == 200
+    # When an admin asks for detailed health
+    body = client.get("/health/detailed").json()
+    # Then each dependency says whether it is up, and how long it took to answer
+    assert body["event_store"]["status"] == "up" and body["event_store"]["head"] == position
+    assert body["event_store"]["latency_ms"] >= 0 and body["read_store"]["latency_ms"] >= 0
+    assert body["redis"] == {"status": "not configured"}
+    assert body["projections"]["catalogue"]["status"] == "running"
+    assert set(body["projections"]) == {"catalogue", "versions", "deployments", "timeline", "keys"}
+    # while without a key it is 401, and for a viewer 403
+    assert TestClient(client.app).get("/health/detailed").status_code == 401
+    issued = client.post("/api/v1/admin/keys", json={"name": "v", "role": "viewer"}).json()
+    viewer = TestClient(client.app, headers={"Authorization": f"Bearer {issued['key']}"})
+    assert viewer.get("/health/detailed").status_code == 403

@@ -10,12 +10,21 @@ from urllib.parse import urlsplit
 import pytest
 
 from api import rate_limit
+from commands.keys import IssueKey, issue_key
+from commands.registry import CommandContext
+from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
-from tests.support.auth import api_client
+from tests.support.auth import api_client, bearer
 from tests.support.redis_server import running_redis
 from tests.support.tcp_proxy import proxy_to
+from write_model.access import Role
 
 MODELS = "/api/v1/models"
+
+
+def operator_key(ledger: Ledger) -> str:
+    command = IssueKey(name="ops", role=Role.ADMIN)
+    return issue_key(ledger.registry, command, CommandContext(actor="test")).text
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +53,22 @@ def test_replicas_share_one_allowance_per_key_and_carry_on_when_redis_is_down(
                 # Then the fifth is refused: the allowance is the key's, not a replica's
                 assert [r.status_code for r in sent] == [200, 200, 200, 200, 429]
                 assert int(sent[4].headers["retry-after"]) > 1
+                ops = bearer(operator_key(a))  # its own allowance, for looking at health
+                assert replica_a.get("/health/detailed", headers=ops).json()["redis"] == {
+                    "status": "up",
+                    "latency_ms": pytest.approx(0, abs=500),
+                }
                 # When Redis cannot be reached
                 proxy.down()
                 # Then requests are still answered, each replica counting on its own
                 assert replica_a.get(MODELS).status_code == 200
+                # and detailed health says Redis is down, the service degraded, not failed
+                health = replica_a.get("/health/detailed", headers=ops)
+                assert health.status_code == 200
+                assert (health.json()["status"], health.json()["redis"]["status"]) == (
+                    "degraded",
+                    "down",
+                )
                 # When Redis is back, the shared count is used again
                 proxy.up()
                 time.sleep(0.3)

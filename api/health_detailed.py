@@ -1,0 +1,94 @@
+"""GET /health/detailed (admins): each dependency's status and round-trip time, and
+each projection's lag. Never 5xx for a dependency that is down: it says so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+
+from api.auth import allow
+from api.deps import LedgerDep
+from api.errors import ERRORS
+from commands.errors import StoreUnavailable
+from modelledger.bootstrap import Ledger
+from projections.worker import PROJECTIONS
+from queries.projections import projection_report
+from queries.reading import ReadStoreUnavailable, read_errors
+from write_model.access import Action
+
+router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
+
+
+@router.get("/health/detailed", responses=ERRORS, summary="Each dependency's status and latency")
+async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]:
+    event_store = await _timed_in_thread(lambda: _ping_event_store(ledger))
+    read_store = await _timed_in_thread(lambda: _ping_read_store(ledger))
+    redis: Redis | None = request.app.state.redis
+    cache = {"status": "not configured"} if redis is None else await _timed(lambda: _ping(redis))
+    projections = await to_thread.run_sync(_projections, ledger, event_store.get("head"))
+    down = event_store["status"] != "up" or read_store["status"] != "up"
+    behind = any(p.get("status") != "running" for p in projections.values())
+    degraded = behind or cache["status"] == "down"
+    return {
+        "status": "unavailable" if down else "degraded" if degraded else "ok",
+        "event_store": {"backend": ledger.backend, **event_store},
+        "read_store": read_store,
+        "redis": cache,
+        "kafka": {"status": "not configured"},
+        "projections": projections,
+    }
+
+
+def _ping_event_store(ledger: Ledger) -> dict[str, Any]:
+    return {"head": ledger.log_head()}
+
+
+def _ping_read_store(ledger: Ledger) -> dict[str, Any]:
+    with read_errors(), ledger.read_engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {}
+
+
+async def _ping(redis: Redis) -> dict[str, Any]:
+    await redis.ping()
+    return {}
+
+
+async def _timed(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        found = await probe()
+    except (RedisError, OSError) as error:
+        return {"status": "down", "error": type(error).__name__}
+    return {"status": "up", "latency_ms": _ms_since(started), **found}
+
+
+async def _timed_in_thread(probe: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        found = await to_thread.run_sync(probe)
+    except (StoreUnavailable, ReadStoreUnavailable) as error:
+        return {"status": "down", "error": error.detail}
+    return {"status": "up", "latency_ms": _ms_since(started), **found}
+
+
+def _projections(ledger: Ledger, head: int | None) -> dict[str, dict[str, Any]]:
+    try:
+        report = projection_report(
+            ledger.read_engine, head or 0, {p.name: p.version for p in PROJECTIONS}
+        )
+    except ReadStoreUnavailable:
+        return {}
+    keep = ("status", "position", "lag", "error")
+    return {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

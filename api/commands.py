@@ -56,7 +56,7 @@ async def run(
     if ctx.idempotency is not None:
         key = dataclasses.replace(
             ctx.idempotency,
-            fingerprint=fingerprint(request.method, request.url.path, body, ctx.actor),
+            fingerprint=fingerprint(request.method, request.url.path, body, ctx.sender),
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
     result = await handle(registry, command, ctx)

@@ -69,6 +69,13 @@ class CommandContext:
     projects: frozenset[str] | None = None  # the projects the sender may change; None: all
 
     @property
+    def sender(self) -> str:
+        """The actor and what it may change: two keys of one name but other scopes
+        are other senders (a retry of one is never answered for the other)."""
+        scope = ",".join(sorted(self.projects)) if self.projects is not None else "*"
+        return f"{self.actor}\x00{scope}"
+
+    @property
     def meta(self) -> EventMetadata:
         return EventMetadata(self.actor, self.correlation_id, self.command_id)
 

@@ -266,3 +266,18 @@ def test_no_key_reaches_the_logs(admin: TestClient, caplog: pytest.LogCaptureFix
     secret = issued["key"][len("mlk_") + 33 :]  # after mlk_<32 hex id>_
     for text in (issued["key"], secret, wrong, TEST_ADMIN_KEY):
         assert text not in logged
+
+
+def test_a_retry_is_answered_only_for_the_sender_that_made_it(admin: TestClient) -> None:
+    # Given two keys of one name, one for every project and one for fraud only
+    everywhere = as_key(admin, issue(admin, "ci-bot", "editor"))
+    fraud_only = as_key(admin, issue(admin, "ci-bot", "editor", ["fraud"]))
+    body = {"name": "secret-model", "project": "vision", "task": "t", "framework": "f"}
+    retry = {"Idempotency-Key": "create-secret-1"}
+    created = everywhere.post(MODELS, json=body, headers=retry)
+    assert created.status_code == 201
+    # When the narrower key sends the same request with the same Idempotency-Key
+    replayed = fraud_only.post(MODELS, json=body, headers=retry)
+    # Then it is not given the first answer (nor the model's id)
+    assert_problem(replayed, 422, "Idempotency-Key")
+    assert created.json()["id"] not in replayed.text

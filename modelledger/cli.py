@@ -27,9 +27,14 @@ from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, i
 from commands.errors import StoreUnavailable
 from modelledger.audit_cli import audit
 from modelledger.bootstrap import Ledger
-from modelledger.cli_support import fail, open_ledger, progress_on_stderr, verify_projections
+from modelledger.cli_support import (
+    fail,
+    load_settings,
+    open_ledger,
+    progress_on_stderr,
+    verify_projections,
+)
 from modelledger.keys_cli import ensure_admin_key, keys
-from modelledger.settings import Settings
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.events import feed_item
@@ -66,7 +71,7 @@ def serve(
     for name, value in (*overrides, ("PROJECTIONS", projections)):
         if value is not None:
             os.environ[f"MODELLEDGER_{name}"] = str(value).lower()
-    settings = Settings()
+    settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Create the store's and the read model's tables once here, so worker
     # processes never race to.

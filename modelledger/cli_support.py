@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,9 +27,22 @@ from projections.verify import verify_projection
 from projections.worker import ensure_projections
 
 
+def load_settings() -> Settings:
+    """The settings, or one line per bad one and exit 1: no traceback, and never the
+    value (it may be a key)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"MODELLEDGER_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        ]
+        fail("invalid settings: " + "; ".join(problems))
+
+
 def open_ledger(settings: Settings | None = None, *, must_exist: bool = False) -> Ledger:
     """The ledger, or a one-line error and exit 1 (no traceback for a bad setting)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     url = settings.store_url()
     if must_exist and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         fail(f"no event store at {url} (check MODELLEDGER_DATABASE_URL / MODELLEDGER_DATA_DIR)")

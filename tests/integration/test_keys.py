@@ -111,3 +111,17 @@ def test_serve_issues_an_admin_key_once_and_only_when_none_is_configured(
             assert ensure_admin_key(other, other.settings) is None
         finally:
             other.close()
+
+
+def test_a_bad_admin_key_setting_is_one_line_that_never_shows_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an admin key too short to be safe
+    monkeypatch.setenv("MODELLEDGER_ADMIN_KEY", "hunter2")
+    # When the server or a CLI command starts
+    for command in (["serve"], ["keys", "list"]):
+        result = CliRunner().invoke(cli, command)
+        # Then it stops with one line naming the setting, not the value, and no traceback
+        assert result.exit_code == 1, result.output
+        assert "MODELLEDGER_ADMIN_KEY" in result.output
+        assert "hunter2" not in result.output and "Traceback" not in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
         app.state.keyring = keyring_for(running)
+        app.state.open_streams = Counter()
         app.state.redis = redis = connect_redis(settings)
         app.state.rate_limits = rate_limiter(settings, redis)
         refresher = asyncio.create_task(follow_positions(running))

@@ -26,22 +26,28 @@ async def principal(request: Request) -> Principal:
     if keyring is None:  # MODELLEDGER_AUTH=off
         return ANONYMOUS_ADMIN
     limits: RateLimiter = request.app.state.rate_limits
-    header = request.headers.get("authorization")
+    # What memory cannot answer costs a store read: it is counted against the client's
+    # address first, so guessing keys is slowed down before it makes any work.
+    address = f"client:{request.client.host if request.client else 'unknown'}"
     try:
-        if header is None or not header[: len(BEARER)].lower() == BEARER:
-            raise NotAuthenticated(
-                "send an API key: Authorization: Bearer <key>", field="Authorization"
-            )
-        text = header[len(BEARER) :].strip()
+        text = bearer_text(request.headers.get("authorization"))
         found = keyring.cached(text)
-        if found is None:
-            found = await to_thread.run_sync(keyring.authenticate, text)
     except NotAuthenticated:
-        client = request.client.host if request.client else "unknown"
-        await enforce(limits, f"client:{client}", "this address")
+        await enforce(limits, address, "this address")
         raise
+    if found is None:
+        await enforce(limits, address, "this address")
+        found = await to_thread.run_sync(keyring.authenticate, text)
     await enforce(limits, f"key:{found.key_id or found.name}", "this key")
     return found
+
+
+def bearer_text(header: str | None) -> str:
+    if header is None or header[: len(BEARER)].lower() != BEARER:
+        raise NotAuthenticated(
+            "send an API key: Authorization: Bearer <key>", field="Authorization"
+        )
+    return header[len(BEARER) :].strip()
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import PrincipalDep, allow
+from api.auth import PrincipalDep, allow, bearer_text
 from api.deps import LedgerDep
 from api.errors import ERRORS
 from api.queries import answer
+from api.rate_limit import RateLimited
+from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from read_model.encoding import json_text
 from write_model.access import Action, Principal
+from write_model.errors import NotAuthenticated
 
 router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
 
 STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
+MAX_STREAMS_PER_KEY = 8
 
 
 def feed_view(ledger: Ledger, caller: Principal) -> FeedView:
@@ -38,6 +43,31 @@ def feed(
     return answer(page.body(), page.next_after)
 
 
+async def stream_slot(request: Request, caller: PrincipalDep) -> Principal:
+    """A stream holds a connection for as long as it likes: a few per key at once."""
+    streams: Counter[str] = request.app.state.open_streams
+    if streams[caller.name] >= MAX_STREAMS_PER_KEY:
+        raise RateLimited(
+            f"this key has {MAX_STREAMS_PER_KEY} streams open already; close one", retry_after=5
+        )
+    return caller
+
+
+async def still_valid(request: Request, caller: Principal) -> bool:
+    """Is the stream's key still good? Checked as the stream goes on, so a key revoked
+    while it listens stops it (within MODELLEDGER_KEY_CACHE_SECONDS, from memory between)."""
+    keyring: KeyRing | None = request.app.state.keyring
+    if keyring is None or caller.key_id is None:  # no auth, or the settings' admin key
+        return True
+    text = bearer_text(request.headers.get("authorization"))
+    try:
+        if keyring.cached(text) is None:
+            await to_thread.run_sync(keyring.authenticate, text)
+    except NotAuthenticated:
+        return False
+    return True
+
+
 @router.get(
     "/stream",
     response_class=EventSourceResponse,
@@ -45,8 +75,9 @@ def feed(
     summary="Server-sent events: the feed from a position, then live",
 )
 async def stream(
+    request: Request,
     ledger: LedgerDep,
-    caller: PrincipalDep,
+    caller: Annotated[Principal, Depends(stream_slot)],
     query: Annotated[ListEvents, Query()],
     last_event_id: Annotated[
         str | None,
@@ -58,13 +89,21 @@ async def stream(
 ) -> AsyncIterator[ServerSentEvent]:
     after = max(query.after, int(last_event_id or 0))
     view = feed_view(ledger, caller)
-    while True:
-        asked = query.model_copy(update={"after": after})
-        page = await to_thread.run_sync(list_events, ledger.registry, asked, view)
-        for item in page.items:
-            yield ServerSentEvent(
-                id=str(item["position"]), event=item["type"], raw_data=json_text(item)
-            )
-        after = page.next_after
-        if page.at_head:
-            await asyncio.sleep(STREAM_POLL_SECONDS)
+    streams: Counter[str] = request.app.state.open_streams
+    streams[caller.name] += 1
+    try:
+        while True:
+            asked = query.model_copy(update={"after": after})
+            page = await to_thread.run_sync(list_events, ledger.registry, asked, view)
+            # Checked after the read: what a revoked key is sent was stored before it was.
+            if not await still_valid(request, caller):
+                return
+            for item in page.items:
+                yield ServerSentEvent(
+                    id=str(item["position"]), event=item["type"], raw_data=json_text(item)
+                )
+            after = page.next_after
+            if page.at_head:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+    finally:
+        streams[caller.name] -= 1

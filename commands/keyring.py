@@ -30,6 +30,7 @@ class KeyRing:
     admin_key: str | None = None  # from the environment: an admin without an event
     _verified: dict[UUID, tuple[float, ApiKey]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _forgets: int = 0  # a read that began before a revocation here must not be kept
 
     def cached(self, text: str) -> Principal | None:
         """The principal from memory alone (no I/O), or None if the store must be asked."""
@@ -56,17 +57,19 @@ class KeyRing:
         parsed = parse_key_text(text)
         assert parsed is not None  # cached() refused the malformed
         key_id, secret = parsed
+        forgets = self._forgets
         key = read_key(self.registry, key_id)
         if key is None:
             raise NotAuthenticated("the API key is not known", field="Authorization")
-        if not key.revoked:
-            with self._lock:
+        with self._lock:
+            if not key.revoked and forgets == self._forgets:
                 self._verified[key_id] = (time.monotonic() + self.ttl, key)
         return _principal(key, secret)
 
     def forget(self, key_id: UUID) -> None:
         with self._lock:
             self._verified.pop(key_id, None)
+            self._forgets += 1
 
 
 def _principal(key: ApiKey, secret: str) -> Principal:

@@ -68,8 +68,9 @@ def deployed(
 ) -> dict[str, Any]:
     """Every model serving an environment, now or at ``as_of``, by environment and model.
 
-    ``shows`` (a model id -> may the caller see it) filters a page after it is read:
-    a scoped caller's page may hold fewer than ``limit`` items; ``next_cursor`` goes on."""
+    ``shows`` (a model id -> may the caller see it) filters the rows as they are read
+    (the table has no project): reading goes on until the page is full or the rows
+    end, and the cursor is always a row the caller may see."""
     table = deployments_table(snapshot.generation)
     statement: Select[Any] = select(table).where(
         serving_at(table, as_of) if as_of is not None else table.c.to_position.is_(None)
@@ -78,22 +79,23 @@ def deployed(
         statement = statement.where(table.c.environment == query.environment)
     if query.model_id is not None:
         statement = statement.where(table.c.model_id == str(query.model_id))
-    if query.cursor is not None:
-        statement = statement.where(
-            tuple_(table.c.environment, table.c.model_id) > tuple_(*_read_cursor(query.cursor))
-        )
-    rows = snapshot.conn.execute(
-        statement.order_by(table.c.environment, table.c.model_id).limit(query.limit + 1)
-    ).all()
+    statement = statement.order_by(table.c.environment, table.c.model_id).limit(query.limit + 1)
+    after = _read_cursor(query.cursor) if query.cursor is not None else None
+    kept: list[Any] = []
+    while True:
+        page = statement
+        if after is not None:
+            page = page.where(tuple_(table.c.environment, table.c.model_id) > tuple_(*after))
+        rows = snapshot.conn.execute(page).all()
+        kept += [row for row in rows if shows is None or shows(row.model_id)]
+        if len(kept) > query.limit or len(rows) <= query.limit:
+            break
+        after = (rows[-1].environment, rows[-1].model_id)
     next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        next_cursor = _make_cursor(rows[-1].environment, rows[-1].model_id)
-    items = [
-        {"model_id": row.model_id, **stretch_view(row, as_of)}
-        for row in rows
-        if shows is None or shows(row.model_id)
-    ]
+    if len(kept) > query.limit:
+        kept = kept[: query.limit]
+        next_cursor = _make_cursor(kept[-1].environment, kept[-1].model_id)
+    items = [{"model_id": row.model_id, **stretch_view(row, as_of)} for row in kept]
     return {"as_of": as_of, "items": items, "next_cursor": next_cursor}
 
 

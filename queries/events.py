@@ -116,12 +116,15 @@ def _model_events(registry: ModelRegistry, query: ListEvents, view: FeedView) ->
     assert query.model_id is not None
     with store_errors():
         rows = registry.ledger.select_history(query.model_id)
+    events = [(position, registry.mapper.to_domain_event(stored)) for position, stored in rows]
+    if not events or not view.shows(events[0][1]):
+        # Unseen is the same answer as unknown: not even where its last event stands.
+        return FeedPage([], query.after, at_head=True)
     types = set(query.type)
     items: list[dict[str, Any]] = []
-    for position, stored in rows:
+    for position, event in events:
         if position <= query.after:
             continue
-        event = registry.mapper.to_domain_event(stored)
         if (not types or type(event).__name__ in types) and _wanted(query, view, event):
             items.append(feed_item(position, event))
             if len(items) == query.limit:

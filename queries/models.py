@@ -51,17 +51,23 @@ def get_model(
         for position, stored in rows
         if at_version is None or stored.originator_version <= at_version
     ]
-    if folded and isinstance(created := folded[0][1], AIModel.ModelCreated):
-        ensure_visible(created.project, visible, model_id)  # before any detail can tell
+    when = f" at {as_of.isoformat()}" if as_of else ""
+    unknown = ModelNotFound(f"model {model_id} did not exist{when}")
+    created = folded[0][1] if folded else None
+    if isinstance(created, AIModel.ModelCreated) and not _sees(visible, created.project):
+        raise unknown  # the very words of "no such model": nothing to tell them apart
     if as_of is not None:
         folded = list(takewhile(lambda item: item[1].timestamp <= as_of, folded))
     model = project_aggregate(None, (event for _, event in folded))
     if not isinstance(model, AIModel):  # no such model, or an API key's id
-        when = f" at {as_of.isoformat()}" if as_of else ""
-        raise ModelNotFound(f"model {model_id} did not exist{when}")
+        raise unknown
     if at_version is not None and model.version != at_version:
         raise ModelNotFound(f"model {model_id} has no version {at_version}")
     return model, folded[-1][0]
+
+
+def _sees(visible: Projects, project: str) -> bool:
+    return visible is None or project in visible
 
 
 def model_view(model: AIModel) -> dict[str, Any]:

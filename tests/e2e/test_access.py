@@ -281,3 +281,98 @@ def test_a_retry_is_answered_only_for_the_sender_that_made_it(admin: TestClient)
     # Then it is not given the first answer (nor the model's id)
     assert_problem(replayed, 422, "Idempotency-Key")
     assert created.json()["id"] not in replayed.text
+
+
+def test_what_a_scoped_key_may_not_see_answers_as_if_it_did_not_exist(admin: TestClient) -> None:
+    # Given a model in beta, and a viewer of alpha
+    hidden = trained(admin, "beta", 0.5)
+    assert admin.post(f"{MODELS}/{hidden}/deploy", json={"environment": "prod"}).is_success
+    viewer = as_key(admin, issue(admin, "alpha-viewer", "viewer", ["alpha"]))
+    head = {"min_position": admin.get("/api/v1/events").json()["next_after"]}
+    # When it asks about the hidden model and about one that does not exist
+    for asked in (
+        {"model_id": hidden},
+        {"model_id": UNKNOWN_MODEL},
+    ):
+        feed = viewer.get("/api/v1/events", params=asked)
+        # Then the feed answers both alike, without telling where the model's events stand
+        assert (feed.json(), feed.headers["x-position"]) == (
+            {"items": [], "next_after": 0, "at_head": True},
+            "0",
+        )
+    for params in ({"at_version": 1}, {"as_of": "2100-01-01T00:00:00Z"}):
+        seen = viewer.get(f"{MODELS}/{hidden}", params=params)
+        unknown = viewer.get(f"{MODELS}/{UNKNOWN_MODEL}", params=params)
+        assert seen.status_code == unknown.status_code == 404
+        assert seen.json()["detail"].replace(hidden, "?") == unknown.json()["detail"].replace(
+            UNKNOWN_MODEL, "?"
+        )
+    # and deployments, page after page, never name it, not even in a cursor
+    pages = viewer.get("/api/v1/deployments", params={**head, "limit": 1})
+    assert pages.json() == {"as_of": None, "items": [], "next_cursor": None}
+
+
+def test_a_scoped_key_pages_through_only_its_deployments(admin: TestClient) -> None:
+    mine = [trained(admin, "alpha", 0.5) for _ in range(3)]
+    others = [trained(admin, "beta", 0.5) for _ in range(3)]
+    for model_id in mine + others:
+        assert admin.post(f"{MODELS}/{model_id}/deploy", json={"environment": "prod"}).is_success
+    viewer = as_key(admin, issue(admin, "pager", "viewer", ["alpha"]))
+    head = admin.get("/api/v1/events").json()["next_after"]
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"min_position": head, "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = viewer.get("/api/v1/deployments", params=params).json()
+        seen += [item["model_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert not any(hidden in base64_text(cursor) for hidden in others)
+    assert sorted(seen) == sorted(mine)
+
+
+def base64_text(cursor: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+
+def test_an_admin_key_cannot_be_limited_to_projects(admin: TestClient) -> None:
+    body = {"name": "ops", "role": "admin", "projects": ["alpha"]}
+    assert_problem(admin.post(KEYS, json=body), 422, "projects")
+
+
+def test_a_key_may_hold_only_a_few_streams_open(admin: TestClient) -> None:
+    admin.app.state.open_streams["admin"] = 8  # type: ignore[attr-defined]
+    try:
+        refused = admin.get("/api/v1/events/stream")
+        assert_problem(refused, 429)
+        assert refused.headers["retry-after"] == "5"
+    finally:
+        admin.app.state.open_streams["admin"] = 0  # type: ignore[attr-defined]
+
+
+def test_guessing_keys_is_counted_before_the_store_is_read(
+    limited: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commands import keyring
+
+    reads: list[object] = []
+    real = keyring.read_key  # type: ignore[attr-defined]
+
+    def counted(*args: Any) -> Any:
+        reads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(keyring, "read_key", counted)
+    guesser = TestClient(limited.app)
+    # When an address tries 6 well-formed keys that do not exist (the burst is 3)
+    answers = [
+        guesser.get(MODELS, headers=bearer(f"mlk_{i:032x}_" + "A" * 43)).status_code
+        for i in range(6)
+    ]
+    # Then only the first 3 cost a store read; the rest are refused before any
+    assert answers == [401, 401, 401, 429, 429, 429]
+    assert len(reads) == 3

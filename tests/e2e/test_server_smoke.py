@@ -246,3 +246,24 @@ def test_serve_issues_an_admin_key_into_an_empty_store(server: Server) -> None:
         assert [(k["name"], k["role"], k["issued_by"]) for k in listed] == [
             ("admin", "admin", "serve")
         ]
+
+
+@pytest.mark.slow
+def test_a_stream_ends_when_its_key_is_revoked(server: Server) -> None:
+    with server.client() as admin:
+        # Given a viewer listening to the live feed
+        issued = admin.post("/api/v1/admin/keys", json={"name": "tv", "role": "viewer"}).json()
+        listener = httpx.Client(
+            base_url=server.base_url, timeout=10.0, headers=bearer(issued["key"])
+        )
+        with listener, listener.stream("GET", MODELS_CREATED_STREAM) as stream:
+            lines = stream.iter_lines()
+            first = create(admin, "before-revocation")
+            (seen,) = next_events(lines, 1)
+            assert seen.id == first["position"]
+            # When an admin revokes its key
+            assert admin.delete(f"/api/v1/admin/keys/{issued['id']}").status_code == 200
+            create(admin, "after-revocation")
+            # Then the stream ends, with nothing after the revocation
+            rest = list(lines)
+        assert not any("after-revocation" in line for line in rest)

@@ -35,6 +35,7 @@ from modelledger.cli_support import (
     verify_projections,
 )
 from modelledger.keys_cli import ensure_admin_key, keys
+from modelledger.relay_cli import relay
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.events import feed_item
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(audit, name="audit")
 app.add_typer(keys, name="keys")
+app.command("relay")(relay)
 
 
 @app.command()

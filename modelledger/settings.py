@@ -81,6 +81,18 @@ class Settings(BaseSettings):
         description="redis://host:port/db (or unix:///path): rate limits shared by every "
         "API process; default: each process counts its own",
     )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]: where `modelledger relay` publishes"
+    )
+    kafka_topic: str = Field(
+        default="modelledger.events", pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the topic"
+    )
+    kafka_idempotent: bool = Field(
+        default=True,
+        description="the idempotent producer (no duplicates from the producer's own retries); "
+        "off only for brokers without it",
+    )
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     threadpool_size: int = Field(
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )

@@ -3,6 +3,7 @@ each projection's lag. Never 5xx for a dependency that is down: it says so."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from queries.projections import projection_report
 from queries.reading import ReadStoreUnavailable, read_errors
+from read_model.relay import relay_positions
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
@@ -33,6 +35,7 @@ async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]
     redis: Redis | None = request.app.state.redis
     cache = {"status": "not configured"} if redis is None else await _timed(lambda: _ping(redis))
     projections = await to_thread.run_sync(_projections, ledger, event_store.get("head"))
+    relays = await to_thread.run_sync(_relays, ledger, event_store.get("head"))
     down = event_store["status"] != "up" or read_store["status"] != "up"
     behind = any(p.get("status") != "running" for p in projections.values())
     degraded = behind or cache["status"] == "down"
@@ -41,7 +44,7 @@ async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]
         "event_store": {"backend": ledger.backend, **event_store},
         "read_store": read_store,
         "redis": cache,
-        "kafka": {"status": "not configured"},
+        "kafka": await _kafka(ledger.settings.kafka_bootstrap_servers, relays),
         "projections": projections,
     }
 
@@ -65,7 +68,7 @@ async def _timed(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, An
     started = time.perf_counter()
     try:
         found = await probe()
-    except (RedisError, OSError) as error:
+    except (RedisError, OSError, TimeoutError, ValueError) as error:
         return {"status": "down", "error": type(error).__name__}
     return {"status": "up", "latency_ms": _ms_since(started), **found}
 
@@ -88,6 +91,35 @@ def _projections(ledger: Ledger, head: int | None) -> dict[str, dict[str, Any]]:
         return {}
     keep = ("status", "position", "lag", "error")
     return {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}
+
+
+async def _kafka(servers: str | None, relays: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Can the first broker be reached (a TCP connection), and how far behind is each relay."""
+    if servers is None:
+        return {"status": "not configured"}
+    host, _, port = servers.split(",")[0].strip().rpartition(":")
+    found = await _timed(lambda: _connect(host or "localhost", int(port or 9092)))
+    return {**found, "relays": relays}
+
+
+async def _connect(host: str, port: int) -> dict[str, Any]:
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=2)
+    writer.close()
+    await writer.wait_closed()
+    return {}
+
+
+def _relays(ledger: Ledger, head: int | None) -> dict[str, dict[str, int]]:
+    """How far each relay is behind the log (the relay process itself talks to Kafka)."""
+    try:
+        with read_errors(), ledger.read_engine.connect() as conn:
+            positions = relay_positions(conn)
+    except ReadStoreUnavailable:
+        return {}
+    return {
+        name: {"position": relayed, "lag": max(0, (head or 0) - relayed)}
+        for name, relayed in positions.items()
+    }
 
 
 def _ms_since(started: float) -> float:

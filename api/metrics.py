@@ -15,6 +15,7 @@ from api.auth import allow
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from queries.reading import read_errors
+from read_model.relay import relay_positions
 from read_model.state import read_states
 from write_model.access import Action
 from write_model.errors import DomainError
@@ -33,6 +34,7 @@ class ProjectionCollector(Collector):
                 head = self.ledger.registry.recorder.max_notification_id() or 0
             with read_errors(), self.ledger.read_engine.connect() as conn:
                 states = read_states(conn)
+                relays = relay_positions(conn)
         except DomainError as error:  # a database is down: the scrape still answers
             log.warning("metrics: %s", error.detail)
             return
@@ -57,6 +59,14 @@ class ProjectionCollector(Collector):
             lag.add_metric([name], max(0, head - state.position))
             failed.add_metric([name], 1 if state.status == "failed" else 0)
         yield from (position, lag, failed)
+        relay_lag = GaugeMetricFamily(
+            "modelledger_relay_lag_events",
+            "Events stored but not yet acknowledged by Kafka",
+            labels=["relay"],
+        )
+        for name, relayed in sorted(relays.items()):
+            relay_lag.add_metric([name], max(0, head - relayed))
+        yield relay_lag
 
 
 def metrics_registry(ledger: Ledger) -> CollectorRegistry:

@@ -39,3 +39,10 @@ def record_relayed(conn: Connection, name: str, position: int) -> None:
         .where(relay_state.c.name == name)
         .values(position=position, updated_at=_now())
     )
+
+
+def relay_positions(conn: Connection) -> dict[str, int]:
+    """Each relay's position; none before a relay first ran (its table may not exist)."""
+    if not conn.dialect.has_table(conn, relay_state.name):
+        return {}
+    return {row.name: int(row.position) for row in conn.execute(select(relay_state))}

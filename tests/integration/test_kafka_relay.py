@@ -21,6 +21,7 @@ from commands.keys import IssueKey, issue_key
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
+from tests.support.auth import api_client
 from tests.support.histories import head, write_models
 from tests.support.kafka_broker import Broker, running_kafka
 from write_model.access import Role
@@ -128,7 +129,7 @@ def assert_every_event_in_order(messages: list[Any], stored: list[tuple[int, str
 
 
 def test_the_relay_publishes_every_model_event_as_a_cloud_event(
-    ledger: Ledger, broker: Broker
+    store_url: str, ledger: Ledger, broker: Broker
 ) -> None:
     # Given a log of models, and an API key issued among them
     write_models(ledger.registry, 20, seed=3)
@@ -147,6 +148,15 @@ def test_the_relay_publishes_every_model_event_as_a_cloud_event(
     assert {"specversion", "id", "source", "type", "time", "subject", "data"} <= envelope.keys()
     assert envelope["specversion"] == "1.0" and envelope["actor"] == "bulk-writer"
     assert not any(b"KeyIssued" in m.value for m in messages)
+    # and operators see the relay at the head of the log, and the broker up
+    operator = make_ledger(store_url, kafka_bootstrap_servers=broker.bootstrap_servers)
+    try:
+        with api_client(operator) as admin:
+            assert 'modelledger_relay_lag_events{relay="kafka"} 0.0' in admin.get("/metrics").text
+            kafka = admin.get("/health/detailed").json()["kafka"]
+            assert (kafka["status"], kafka["relays"]["kafka"]["lag"]) == ("up", 0)
+    finally:
+        operator.close()
 
 
 def test_a_restarted_relay_resumes_where_it_stopped(ledger: Ledger, broker: Broker) -> None:

@@ -4,6 +4,10 @@ TEST_KAFKA_BOOTSTRAP_SERVERS): every model event, in order per model, nothing sk
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -201,5 +205,43 @@ def test_a_broker_that_goes_away_loses_nothing(tmp_path: Path, broker: Broker) -
         # and a consumer group reads every event as stored, in order per model, no gaps
         stored = model_events_in_log(ledger)
         assert_every_event_in_order(consume(broker, topic, len(stored)), stored)
+    finally:
+        ledger.close()
+
+
+def test_the_relay_process_relays_and_stops_on_sigterm(tmp_path: Path, broker: Broker) -> None:
+    # Given a store with models, and `modelledger relay` started on it
+    store = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = make_ledger(store)
+    try:
+        write_models(ledger.registry, 5, seed=9)
+        topic = f"t-{uuid.uuid4().hex}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELLEDGER_")}
+        env |= {
+            "MODELLEDGER_DATABASE_URL": store,
+            "MODELLEDGER_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "MODELLEDGER_KAFKA_TOPIC": topic,
+            "MODELLEDGER_KAFKA_IDEMPOTENT": "false",
+            "MODELLEDGER_ADMIN_KEY": "k" * 40,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelledger", "relay"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            # When it has caught up
+            stored = model_events_in_log(ledger)
+            messages = consume(broker, topic, len(stored))
+            # Then every event is in Kafka, and SIGTERM stops it cleanly
+            assert_every_event_in_order(messages, stored)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.stderr is not None
+        assert "relay stopped" in process.stderr.read().decode()
     finally:
         ledger.close()

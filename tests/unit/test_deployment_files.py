@@ -18,15 +18,47 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def test_the_api_waits_for_a_healthy_postgres_and_points_at_it() -> None:
+def test_the_topology_has_every_process_each_built_or_pulled_and_checked() -> None:
     services = compose()["services"]
-    assert {"postgres", "api"} <= services.keys()
-    for service in services.values():
-        assert "healthcheck" in service
-    api = services["api"]
-    assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
-    url = api["environment"]["MODELLEDGER_DATABASE_URL"]
+    assert services.keys() == {"postgres", "redis", "kafka", "api", "projector", "relay"}
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        assert service["healthcheck"]["test"], name
+
+
+def test_two_api_replicas_without_projections_wait_for_their_stores() -> None:
+    api = compose()["services"]["api"]
+    assert api["deploy"]["replicas"] == 2
+    assert api["command"] == ["modelledger", "serve", "--no-projections"]
+    env = api["environment"]
+    assert env["MODELLEDGER_PROJECTIONS"] == "false"
+    assert env["MODELLEDGER_REDIS_URL"].startswith("redis://redis:")
+    assert "MODELLEDGER_ADMIN_KEY" in env  # replicas share one admin key, none issues its own
+    url = env["MODELLEDGER_DATABASE_URL"]
     assert url.startswith("postgresql://") and "@postgres:5432/" in url
+    for store in ("postgres", "redis"):
+        assert api["depends_on"][store]["condition"] == "service_healthy"
+
+
+def test_one_worker_and_one_relay_on_the_same_store() -> None:
+    services = compose()["services"]
+    api_store = services["api"]["environment"]["MODELLEDGER_DATABASE_URL"]
+    for name, command in (("projector", "project"), ("relay", "relay")):
+        service = services[name]
+        assert service["command"] == ["modelledger", command]
+        assert service["environment"]["MODELLEDGER_DATABASE_URL"] == api_store
+        assert service.get("deploy", {}).get("replicas", 1) == 1
+    relay = services["relay"]
+    assert relay["environment"]["MODELLEDGER_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert relay["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_kafka_runs_in_kraft_mode_and_advertises_its_service_name() -> None:
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
 
 
 def test_every_setting_in_the_compose_file_exists() -> None:

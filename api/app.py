@@ -33,6 +33,7 @@ from api import (
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
+from api.observability import ApiMetrics, RequestTimer
 from api.rate_limit import RateLimiter, RedisBuckets, TokenBuckets
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         else:
             await to_thread.run_sync(ensure_projections, running.write_engine)
         app.state.metrics = metrics.metrics_registry(running)
+        app.state.api_metrics = ApiMetrics.register(app.state.metrics, running)
         app.state.keyring = keyring_for(running)
         app.state.open_streams = Counter()
         app.state.redis = redis = connect_redis(settings)
@@ -180,5 +182,6 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             expose_headers=list(CORS_RESPONSE_HEADERS),
             max_age=600,
         )
+    app.add_middleware(RequestTimer)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     return app

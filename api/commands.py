@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 
 from api.auth import allow
 from api.deps import ContextDep, RegistryDep
-from api.errors import ERRORS
+from api.errors import ERRORS, status_for
 from api.schemas import (
     CommandResponse,
     CompleteTrainingRequest,
@@ -39,6 +40,7 @@ from commands.messages import (
 )
 from commands.registry import CommandContext, ModelRegistry
 from write_model.access import Action
+from write_model.errors import DomainError
 
 router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
 
@@ -59,7 +61,13 @@ async def run(
             fingerprint=fingerprint(request.method, request.url.path, body, ctx.sender),
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
-    result = await handle(registry, command, ctx)
+    counted: Counter = request.app.state.api_metrics.commands
+    try:
+        result = await handle(registry, command, ctx)
+    except DomainError as error:
+        counted.labels(type(command).__name__, str(status_for(error)[0])).inc()
+        raise
+    counted.labels(type(command).__name__, "ok").inc()
     headers = {
         "ETag": f'"{result.version}"',
         "X-Position": str(result.position),

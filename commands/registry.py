@@ -106,6 +106,7 @@ class ModelRegistry(Application[UUID]):
         # Called with the new position after each append in this process
         # (projections in the same process look at once instead of polling).
         self.doorbells: list[Callable[[int], None]] = []
+        self.events_appended = 0  # by this process, for /metrics
 
     @property
     def ledger(self) -> LedgerRecorder:
@@ -204,6 +205,7 @@ class ModelRegistry(Application[UUID]):
         if self.repository.cache is not None:
             self.repository.cache.put(model.id, model)  # as Application.save does
         position = max(positions)
+        self.events_appended += len(positions)
         for ring in self.doorbells:
             ring(position)
         return CommandResult(str(model.id), model.version, position, details)

@@ -91,3 +91,26 @@ def test_detailed_health_gives_each_dependency_and_is_for_admins(client: TestCli
     issued = client.post("/api/v1/admin/keys", json={"name": "v", "role": "viewer"}).json()
     viewer = TestClient(client.app, headers={"Authorization": f"Bearer {issued['key']}"})
     assert viewer.get("/health/detailed").status_code == 403
+
+
+def test_metrics_time_requests_per_route_and_count_commands_and_events(
+    client: TestClient,
+) -> None:
+    # Given a model created, a command on an unknown model, and reads
+    position = created(client, "m")
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert client.patch(f"{MODELS}/{missing}", json={"description": "x"}).status_code == 404
+    model_id = client.get(MODELS, params={"min_position": position}).json()["items"][0]["id"]
+    assert client.get(f"{MODELS}/{model_id}").status_code == 200
+    assert client.get(MODELS, params={"min_position": position}).status_code == 200
+    # When Prometheus scrapes
+    text = client.get("/metrics").text
+    # Then requests are timed by route template (no ids), commands counted by outcome,
+    # events appended and answer cache look-ups counted
+    route = 'method="GET",route="/api/v1/models/{model_id}",status="200"'
+    assert f"modelledger_http_request_duration_seconds_count{{{route}}} 1.0" in text
+    assert model_id not in text
+    assert 'modelledger_commands_total{command="CreateModel",outcome="ok"} 1.0' in text
+    assert 'modelledger_commands_total{command="UpdateModel",outcome="404"} 1.0' in text
+    assert "modelledger_events_appended_total 1.0" in text
+    assert 'modelledger_answer_cache_lookups_total{result="hit"}' in text

@@ -33,10 +33,11 @@ from api import (
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import BodySizeLimit
-from api.observability import ApiMetrics, RequestTimer
+from api.observability import ApiMetrics, RequestObserver
 from api.rate_limit import RateLimiter, RedisBuckets, TokenBuckets
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
+from modelledger.logs import configure_logging
 from modelledger.settings import Settings
 from projections.worker import ensure_projections
 from queries.cache import REFRESH_SECONDS, refresh_positions
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ledger is None
+        if owned:  # a served process (tests bring their own ledger, and their own logging)
+            configure_logging(settings.log_level, settings.log_format)
         # Commands block on the event store in threads; enough of them lets
         # concurrent commands meet in one group commit.
         to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
@@ -182,6 +185,6 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             expose_headers=list(CORS_RESPONSE_HEADERS),
             max_age=600,
         )
-    app.add_middleware(RequestTimer)
+    app.add_middleware(RequestObserver, access_log=settings.access_log)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     return app

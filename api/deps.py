@@ -64,16 +64,23 @@ CorrelationId = Annotated[
 ]
 
 
+def correlation_of(request: Request, given: str | None) -> str:
+    """The request's correlation id, as the observer set it (the one in its logs)."""
+    found: str | None = getattr(request.state, "correlation_id", None)
+    return found or (given or "")[:200] or str(uuid.uuid4())
+
+
 async def actor_context(
-    caller: PrincipalDep, x_correlation_id: CorrelationId = None
+    request: Request, caller: PrincipalDep, x_correlation_id: CorrelationId = None
 ) -> CommandContext:
     """Who sends a command that takes no If-Match or Idempotency-Key (key management)."""
     return CommandContext(
-        actor=caller.name, correlation_id=(x_correlation_id or "")[:200] or str(uuid.uuid4())
+        actor=caller.name, correlation_id=correlation_of(request, x_correlation_id)
     )
 
 
 async def command_context(
+    request: Request,
     caller: PrincipalDep,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
@@ -84,7 +91,7 @@ async def command_context(
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters",
             field="Idempotency-Key",
         )
-    correlation = (x_correlation_id or "")[:200] or str(uuid.uuid4())
+    correlation = correlation_of(request, x_correlation_id)
     return CommandContext(
         actor=caller.name,
         projects=caller.visible_projects,

@@ -3,16 +3,22 @@ type and outcome, events appended and the answer cache's hits (per process)."""
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelledger.bootstrap import Ledger
+
+access = logging.getLogger("modelledger.access")
 
 # From a cached answer on the event loop (sub-millisecond) to a slow as_of scan.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -65,31 +71,59 @@ class LedgerCollector(Collector):
         yield answers
 
 
-class RequestTimer:
-    """Times every HTTP request by its route template (not its path: ids stay out)."""
+class RequestObserver:
+    """Per HTTP request: a correlation id (the caller's X-Correlation-ID, else a new one)
+    on every log line written for it and on the answer; its time by route template (not
+    path: ids stay out of the metrics); and, with MODELLEDGER_ACCESS_LOG, one access line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        correlation = _correlation_id(scope)
+        scope.setdefault("state", {})["correlation_id"] = correlation
         status = 500
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Correlation-ID", correlation)
             await send(message)
 
+        structlog.contextvars.bind_contextvars(correlation_id=correlation)
         try:
             await self.app(scope, receive, sending)
         finally:
-            metrics: ApiMetrics | None = getattr(scope["app"].state, "api_metrics", None)
-            route = scope.get("route")
-            if metrics is not None:
-                metrics.requests.labels(
-                    scope["method"], getattr(route, "path", "unmatched"), str(status)
-                ).observe(time.perf_counter() - started)
+            self._observe(scope, status, time.perf_counter() - started)
+            structlog.contextvars.clear_contextvars()
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        metrics: ApiMetrics | None = getattr(scope["app"].state, "api_metrics", None)
+        if metrics is not None:
+            metrics.requests.labels(scope["method"], route, str(status)).observe(seconds)
+        if self.access_log:
+            access.info(
+                "%s %s %d %.1f ms",
+                scope["method"],
+                route,
+                status,
+                seconds * 1000,
+                extra={"method": scope["method"], "route": route, "status": status},
+            )
+
+
+def _correlation_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-correlation-id":
+            given: str = value.decode("latin-1")[:200]
+            if given.isprintable() and given.strip():
+                return given
+    return str(uuid.uuid4())

@@ -35,6 +35,7 @@ from modelledger.cli_support import (
     verify_projections,
 )
 from modelledger.keys_cli import ensure_admin_key, keys
+from modelledger.logs import configure_logging
 from modelledger.relay_cli import relay
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
@@ -87,14 +88,16 @@ def serve(
         fail(error.detail)
     finally:
         ledger.close()
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "api.app:create_app",
+        log_config=None,  # ours (modelledger.logs), in every worker process too
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        access_log=False,  # ours (api.observability) has the route and the correlation id
         timeout_graceful_shutdown=10,
     )
 

@@ -76,6 +76,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "MODELLEDGER_PORT": str(port),
         "MODELLEDGER_DATA_DIR": str(data_dir),
         "MODELLEDGER_WORKERS": "1",
+        "MODELLEDGER_LOG_FORMAT": "json",
+        "MODELLEDGER_ACCESS_LOG": "true",
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "server.log"
@@ -267,3 +269,35 @@ def test_a_stream_ends_when_its_key_is_revoked(server: Server) -> None:
             # Then the stream ends, with nothing after the revocation
             rest = list(lines)
         assert not any("after-revocation" in line for line in rest)
+
+
+@pytest.mark.slow
+def test_logs_are_json_lines_that_carry_the_correlation_id(server: Server) -> None:
+    with server.client() as http:
+        # When a command is sent with a correlation id, and another without
+        sent = http.post(
+            "/api/v1/models",
+            json={"name": "logged", "task": "t", "framework": "f"},
+            headers={"X-Correlation-ID": "trace-42"},
+        )
+        unnamed = http.get("/api/v1/models")
+    # Then each answer names its correlation id, and the event records it
+    assert sent.headers["x-correlation-id"] == "trace-42"
+    generated = unnamed.headers["x-correlation-id"]
+    assert generated and generated != "trace-42"
+    with server.client() as http:
+        history = http.get(f"/api/v1/models/{sent.json()['id']}/history").json()["items"]
+    assert history[0]["correlation_id"] == "trace-42"
+    # and the server's log lines are JSON, the access lines with the request's correlation id
+    deadline = time.monotonic() + 5
+    while True:
+        records = [
+            json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
+        ]
+        access = [r for r in records if r.get("logger") == "modelledger.access"]
+        ids = {r.get("correlation_id") for r in access}
+        if {"trace-42", generated} <= ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {"trace-42", generated} <= ids, access[-5:]
+    assert all({"timestamp", "level", "event"} <= r.keys() for r in records)

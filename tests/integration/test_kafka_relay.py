@@ -10,14 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from anyio import to_thread
 
 from adapters.kafka import KafkaRelay, RelayOptions
@@ -27,7 +24,13 @@ from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.histories import head, write_models
-from tests.support.kafka_broker import Broker, running_kafka
+from tests.support.kafka_broker import (
+    Broker,
+    assert_every_event_in_order,
+    consume,
+    model_events_in_log,
+    running_kafka,
+)
 from write_model.access import Role
 
 
@@ -76,60 +79,6 @@ def run_relay_until_caught_up(ledger: Ledger, broker: Broker, topic: str) -> Non
         await running
 
     asyncio.run(go())
-
-
-def consume(broker: Broker, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
-    """At least ``count`` messages, as a new consumer group reads them from the start."""
-
-    async def go() -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=broker.bootstrap_servers,
-            group_id=f"g-{uuid.uuid4().hex}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        messages: list[Any] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while len(messages) < count and time.monotonic() < deadline:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    messages += batch
-        finally:
-            await consumer.stop()
-        return messages
-
-    return asyncio.run(go())
-
-
-def model_events_in_log(ledger: Ledger) -> list[tuple[int, str, int]]:
-    """(position, model id, version) of every model event stored."""
-    events = []
-    for notification in ledger.registry.recorder.select_notifications(start=None, limit=10**6):
-        if "AIModel" in notification.topic:
-            events.append(
-                (notification.id, str(notification.originator_id), notification.originator_version)
-            )
-    return events
-
-
-def assert_every_event_in_order(messages: list[Any], stored: list[tuple[int, str, int]]) -> None:
-    envelopes = [orjson.loads(m.value) for m in messages]
-    first_seen: dict[str, dict[str, Any]] = {}
-    for message, envelope in zip(messages, envelopes, strict=True):
-        assert message.key.decode() == envelope["subject"]
-        first_seen.setdefault(envelope["id"], envelope)  # a repeat carries the same id
-    assert sorted(
-        (e["position"], e["subject"], e["modelversion"]) for e in first_seen.values()
-    ) == (stored)
-    by_model: dict[str, list[int]] = defaultdict(list)
-    for envelope in envelopes:
-        versions = by_model[envelope["subject"]]
-        if envelope["modelversion"] not in versions:
-            versions.append(envelope["modelversion"])
-    for versions in by_model.values():  # in order per model, no gaps
-        assert versions == list(range(1, len(versions) + 1))
 
 
 def test_the_relay_publishes_every_model_event_as_a_cloud_event(

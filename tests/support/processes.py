@@ -1,0 +1,94 @@
+"""`python -m modelledger ...` as real processes for topology tests: start, wait, kill, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.auth import bearer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ModelLedgerProcess:
+    """One `modelledger` command with its own environment and log file."""
+
+    args: list[str]
+    env: dict[str, str]
+    workdir: Path
+    name: str
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def start(self) -> ModelLedgerProcess:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MODELLEDGER_")}
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "modelledger", *self.args],
+                cwd=self.workdir,
+                env={**base, **self.env, "PYTHONUNBUFFERED": "1"},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no batch finished, nothing committed that was not already."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@dataclass
+class ApiProcess(ModelLedgerProcess):
+    port: int = 0
+    key: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=15.0, headers=bearer(self.key))
+
+    def wait_healthy(self, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1.0).status_code in (200, 503):
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not answer /health:\n{self.output()}")

@@ -68,6 +68,10 @@ class LedgerCollector(Collector):
         )
         answers.add_metric(["hit"], self.ledger.answers.hits)
         answers.add_metric(["miss"], self.ledger.answers.misses)
+        shared = self.ledger.answers.shared
+        if shared is not None:
+            answers.add_metric(["shared_hit"], shared.hits)
+            answers.add_metric(["shared_miss"], shared.misses)
         yield answers
 
 

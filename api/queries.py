@@ -90,7 +90,7 @@ def read_timeline(
     with ledger.reading("timeline", TIMELINE_VERSION, min_position) as snapshot:
         ledger.answers.note("timeline", snapshot.generation, snapshot.position)
         key = (snapshot.generation, FINAL, question)
-        content = ledger.answers.get(key)
+        content = ledger.answers.recall(key)
         if content is None:
             content = json_bytes(read(snapshot))
             if is_settled(snapshot, as_of):
@@ -134,7 +134,7 @@ def read_catalogue(
     with ledger.reading("catalogue", CATALOGUE_VERSION, min_position) as snapshot:
         ledger.answers.note("catalogue", snapshot.generation, snapshot.position)
         key = (snapshot.generation, snapshot.position, question)
-        content = ledger.answers.get(key)
+        content = ledger.answers.recall(key)
         if content is None:
             content = json_bytes(read(snapshot))
             ledger.answers.put(key, content)

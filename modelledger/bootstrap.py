@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
+from adapters.redis_answers import SharedAnswers
 from commands.registry import ModelRegistry, store_errors
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
@@ -70,6 +71,8 @@ class Ledger:
             self.registry.recorder.stop_group_commit()
         self.registry.close()
         self.read_engine.dispose()
+        if isinstance(self.answers.shared, SharedAnswers):
+            self.answers.shared.close()
         scratch = scratch_folder(str(self.read_engine.url))
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -97,7 +100,10 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         registry=registry,
         backend=describe(url),
         read_engine=read_engine,
-        answers=AnswerCache(settings.query_cache_size),
+        answers=AnswerCache(
+            settings.query_cache_size,
+            SharedAnswers.connect(settings.redis_url) if settings.redis_url else None,
+        ),
         model_projects=ModelProjects(registry),
     )
 

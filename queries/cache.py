@@ -3,8 +3,9 @@ moves gets the same bytes without touching the tables.
 
 An entry is keyed by the projection's generation and position, so it can never be
 older than the tables it came from, and it can never answer a caller whose
-min_position is past it (the position is read first). Issue 6 puts a shared
-(Redis) store behind the same keys.
+min_position is past it (the position is read first). With Redis configured, a
+shared store (adapters.redis_answers) stands behind the same keys: ``recall`` and
+``put`` use it, from the threads that read the tables (never the event loop).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -34,9 +36,19 @@ class Seen:
     at: float
 
 
+class SharedStore(Protocol):
+    hits: int
+    misses: int
+
+    def get(self, key: Hashable) -> bytes | None: ...
+
+    def put(self, key: Hashable, answer: bytes) -> None: ...
+
+
 class AnswerCache:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, shared: SharedStore | None = None) -> None:
         self.size = size
+        self.shared = shared
         self.entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self.lock = threading.Lock()
         self.hits = 0
@@ -69,7 +81,22 @@ class AnswerCache:
             self.hits += 1
             return found
 
+    def recall(self, key: Hashable) -> bytes | None:
+        """This process's answer, else another process's (blocking: call it in a thread)."""
+        found = self.get(key)
+        if found is None and self.shared is not None:
+            found = self.shared.get(key)
+            if found is not None:
+                self._keep(key, found)
+        return found
+
     def put(self, key: Hashable, answer: bytes) -> None:
+        """Keep an answer here, and for the other processes (blocking: in a thread)."""
+        self._keep(key, answer)
+        if self.shared is not None:
+            self.shared.put(key, answer)
+
+    def _keep(self, key: Hashable, answer: bytes) -> None:
         if self.size == 0:
             return
         with self.lock:

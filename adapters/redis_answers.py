@@ -31,11 +31,6 @@ class SharedAnswers:
         self.misses = 0
         self._paused_until = 0.0
 
-    @classmethod
-    def connect(cls, url: str) -> SharedAnswers:
-        # Short timeouts: a Redis that hangs must cost a query little (it is then skipped).
-        return cls(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5))
-
     def get(self, key: Hashable) -> bytes | None:
         if self._paused():
             return None
@@ -57,9 +52,6 @@ class SharedAnswers:
             self.client.set(_redis_key(key), answer, ex=self.ttl_seconds)
         except RedisError as error:
             self._pause(error)
-
-    def close(self) -> None:
-        self.client.close()
 
     def _paused(self) -> bool:
         return time.monotonic() < self._paused_until

@@ -6,12 +6,14 @@ import shutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from redis import Redis
 from sqlalchemy import Engine
 
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
 from adapters.redis_answers import SharedAnswers
+from adapters.redis_positions import PositionPublisher, PositionSubscriber
 from commands.registry import ModelRegistry, store_errors
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections
@@ -30,7 +32,10 @@ class Ledger:
     read_engine: Engine
     answers: AnswerCache
     model_projects: ModelProjects
+    redis: Redis | None = None  # shared answers, position announcements
+    publisher: PositionPublisher | None = None
     worker: ProjectionWorker | None = None
+    subscriber: PositionSubscriber | None = None
 
     @property
     def write_engine(self) -> Engine:
@@ -41,10 +46,21 @@ class Ledger:
         """Run every projection in this process (embedded default, or `project`)."""
         if self.worker is None:
             self.worker = ProjectionWorker(
-                self.write_engine, self.registry, on_commit=self.answers.note
+                self.write_engine, self.registry, on_commit=self._committed
             )
             self.worker.start()
         return self.worker
+
+    def _committed(self, projection: str, generation: int, position: int) -> None:
+        self.answers.note(projection, generation, position)
+        if self.publisher is not None:  # wakes other processes' read-your-writes waits
+            self.publisher(projection, generation, position)
+
+    def follow_announcements(self) -> PositionSubscriber | None:
+        """Hear the workers' commits (through Redis), so waits wake without polling."""
+        if self.redis is not None and self.subscriber is None:
+            self.subscriber = PositionSubscriber(self.redis, self.answers.note).start()
+        return self.subscriber
 
     def reading(
         self, projection: str, version: int, min_position: int | None = None
@@ -57,6 +73,7 @@ class Ledger:
             min_position,
             self.settings.min_position_timeout,
             log_head=self.log_head,
+            wait=self.answers.wait_for,
         )
 
     def log_head(self) -> int:
@@ -71,8 +88,10 @@ class Ledger:
             self.registry.recorder.stop_group_commit()
         self.registry.close()
         self.read_engine.dispose()
-        if isinstance(self.answers.shared, SharedAnswers):
-            self.answers.shared.close()
+        if self.subscriber is not None:
+            self.subscriber.stop()
+        if self.redis is not None:
+            self.redis.close()
         scratch = scratch_folder(str(self.read_engine.url))
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -95,17 +114,22 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         pool_size=settings.db_pool_size,
         connect_timeout=settings.db_connect_timeout,
     )
+    shared = connect_redis(settings.redis_url) if settings.redis_url else None
     return Ledger(
         settings=settings,
         registry=registry,
         backend=describe(url),
         read_engine=read_engine,
-        answers=AnswerCache(
-            settings.query_cache_size,
-            SharedAnswers.connect(settings.redis_url) if settings.redis_url else None,
-        ),
+        answers=AnswerCache(settings.query_cache_size, SharedAnswers(shared) if shared else None),
         model_projects=ModelProjects(registry),
+        redis=shared,
+        publisher=PositionPublisher(shared) if shared else None,
     )
+
+
+def connect_redis(url: str) -> Redis:
+    # Short timeouts: a Redis that hangs must cost little (it is then skipped for a while).
+    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 __all__ = ["Ledger", "bootstrap", "ensure_projections"]

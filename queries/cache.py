@@ -54,12 +54,26 @@ class AnswerCache:
         self.hits = 0
         self.misses = 0
         self.positions: dict[str, Seen] = {}
+        self.moved = threading.Condition()  # a projection was seen further on
 
     def note(self, projection: str, generation: int, position: int) -> None:
-        """Where a query just found the projection (never moves it back)."""
+        """Where a query, a commit or an announcement found the projection (never back)."""
         last = self.positions.get(projection)
         if last is None or last.generation != generation or position >= last.position:
             self.positions[projection] = Seen(generation, position, time.monotonic())
+            if last is None or position > last.position:
+                with self.moved:
+                    self.moved.notify_all()
+
+    def wait_for(self, projection: str, position: int, timeout: float) -> None:
+        """Until the projection is seen at ``position``, or ``timeout`` (then ask the tables)."""
+
+        def reached() -> bool:
+            last = self.positions.get(projection)
+            return last is not None and last.position >= position
+
+        with self.moved:
+            self.moved.wait_for(reached, timeout)
 
     def seen(self, projection: str) -> Seen | None:
         """The projection's position if read within FRESH_SECONDS: a cached answer

@@ -33,6 +33,10 @@ class ProjectionBehind(DomainError):
         super().__init__(detail, field=field)
 
 
+# With wake-ups, the tables are still asked this often: a missed wake-up costs latency only.
+WAKE_CHECK_SECONDS = 0.1
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """An open read of one projection: its tables' generation and its position."""
@@ -89,6 +93,7 @@ def reading(
     min_position: int | None = None,
     timeout: float = 5.0,
     log_head: Callable[[], int] | None = None,
+    wait: Callable[[str, int, float], None] | None = None,
 ) -> Iterator[Snapshot]:
     """Open a read of ``projection`` once it has reached ``min_position``.
 
@@ -122,5 +127,9 @@ def reading(
                     f"not yet at min_position {min_position}; retry shortly",
                     field="min_position",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.01)
+            if wait is None:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.01)
+            else:  # woken when the projection is seen there (a commit, an announcement)
+                assert min_position is not None
+                wait(projection, min_position, min(WAKE_CHECK_SECONDS, deadline - time.monotonic()))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from adapters import redis_answers
+from adapters import redis_answers, redis_positions
 from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.redis_server import running_redis
@@ -58,3 +59,41 @@ def test_a_replica_answers_from_what_another_computed_and_alone_without_redis(
         finally:
             a.close()
             b.close()
+
+
+def test_workers_announce_positions_that_wake_other_processes(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_positions, "PAUSE_SECONDS", 0.2)
+    target = urlsplit(redis_url)
+    store = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with proxy_to(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
+        shared = {"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}
+        worker = make_ledger(store, **shared)  # its projections commit and announce
+        listener = make_ledger(store, projections=False, **shared)  # reads nothing itself
+        try:
+            subscriber = listener.follow_announcements()
+            assert subscriber is not None and subscriber.connected.wait(5)
+            with api_client(worker) as writer:
+                # When the worker's catalogue commits a new model
+                created = writer.post(MODELS, json={"name": "m", "task": "t", "framework": "f"})
+                position = created.json()["position"]
+                # Then the other process hears of it, without reading the database
+                listener.answers.wait_for("catalogue", position, timeout=5)
+                heard = listener.answers.positions["catalogue"].position
+                assert heard >= position
+                # When Redis goes away and comes back, the subscription resumes
+                proxy.down()
+                writer.post(MODELS, json={"name": "n", "task": "t", "framework": "f"})
+                deadline = time.monotonic() + 5
+                while subscriber.connected.is_set():  # it notices the loss
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                proxy.up()
+                assert subscriber.connected.wait(5)
+                later = writer.post(MODELS, json={"name": "o", "task": "t", "framework": "f"})
+                listener.answers.wait_for("catalogue", later.json()["position"], timeout=5)
+                assert listener.answers.positions["catalogue"].position >= later.json()["position"]
+        finally:
+            worker.close()
+            listener.close()

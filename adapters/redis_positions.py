@@ -1,0 +1,82 @@
+"""Projection positions over Redis pub/sub: workers announce each commit, API processes
+wake their read-your-writes waits on it instead of polling the read database.
+
+A lost message costs only latency: API processes still read the positions from
+the database, only less often while the subscription is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("modelledger.positions")
+
+CHANNEL = "modelledger:positions"
+PAUSE_SECONDS = 5.0
+
+OnPosition = Callable[[str, int, int], None]
+
+
+class PositionPublisher:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._paused_until = 0.0
+
+    def __call__(self, projection: str, generation: int, position: int) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            self.client.publish(CHANNEL, f"{projection} {generation} {position}")
+        except RedisError as error:
+            self._paused_until = time.monotonic() + PAUSE_SECONDS
+            log.warning("positions: Redis unavailable (%s); API processes will poll", error)
+
+
+class PositionSubscriber:
+    """A daemon thread that hands every announced position to ``on_position``."""
+
+    def __init__(self, client: redis.Redis, on_position: OnPosition) -> None:
+        self.client = client
+        self.on_position = on_position
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="positions", daemon=True)
+
+    def start(self) -> PositionSubscriber:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except (RedisError, OSError) as error:
+                log.warning("positions: subscription lost (%s); polling until it is back", error)
+            self.connected.clear()
+            self._stopping.wait(PAUSE_SECONDS)
+
+    def _listen(self) -> None:
+        with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:  # type: ignore[no-untyped-call]
+            pubsub.subscribe(CHANNEL)
+            self.connected.set()
+            while not self._stopping.is_set():
+                message = pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    self._deliver(message["data"])
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            projection, generation, position = data.decode().split()
+            self.on_position(projection, int(generation), int(position))
+        except ValueError:
+            log.warning("positions: ignored a malformed message %r", data[:100])

@@ -28,10 +28,8 @@ def issue(admin: TestClient, name: str, role: str, projects: list[str] | None = 
 
 
 def as_key(client: TestClient, key: str) -> TestClient:
-    """The same app, acting with another key (TestClient copies share the app)."""
-    other = TestClient(client.app, headers=bearer(key))
-    other.__enter__()  # the app is already running in ``client``'s lifespan
-    return other
+    """The same running app (``client``'s lifespan holds it), acting with another key."""
+    return TestClient(client.app, headers=bearer(key))
 
 
 def trained(client: TestClient, project: str, accuracy: float) -> str:

@@ -31,7 +31,6 @@ def auth_headers() -> dict[str, str]:
 HOST = "127.0.0.1"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_DB = "modelledger_bench"
-SERVER_ARGS = ("-m", "modelledger", "serve")  # run with this interpreter (the venv's)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,8 +74,10 @@ def running_server(
     workdir: Path,
     timeout_s: float,
     extra_env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("serve",),
 ) -> Iterator[Server]:
-    """Start the service with a fresh store; always stop it, even on Ctrl-C."""
+    """Start the service (or another `modelledger` command: `project`, `relay`) on a
+    store; always stop it, even on Ctrl-C. Only `serve` is waited for (on /health)."""
     port = free_port()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,11 +100,11 @@ def running_server(
     # beyond PostgreSQL's default max_connections of 100.
     env.setdefault("MODELLEDGER_DB_POOL_SIZE", "10")
     env.setdefault("MODELLEDGER_DB_MAX_OVERFLOW", "10")
-    log_path = workdir / "server.log"
+    log_path = workdir / f"{command[0]}.log"
     with log_path.open("wb") as log:
         # Own session so SIGTERM reaches the uvicorn worker processes as well.
         proc = subprocess.Popen(
-            [sys.executable, *SERVER_ARGS],
+            [sys.executable, "-m", "modelledger", *command],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -113,7 +114,8 @@ def running_server(
         )
     server = Server(proc, port, log_path)
     try:
-        wait_healthy(server, timeout_s)
+        if command[0] == "serve":
+            wait_healthy(server, timeout_s)
         yield server
     finally:
         stop_server(proc)

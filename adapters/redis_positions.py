@@ -66,12 +66,15 @@ class PositionSubscriber:
             self._stopping.wait(PAUSE_SECONDS)
 
     def _listen(self) -> None:
-        with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:  # type: ignore[no-untyped-call]
+        with self.client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
             pubsub.subscribe(CHANNEL)
-            self.connected.set()
             while not self._stopping.is_set():
                 message = pubsub.get_message(timeout=0.5)
-                if message is not None:
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":  # Redis confirmed: from now on, none missed
+                    self.connected.set()
+                elif message["type"] == "message":
                     self._deliver(message["data"])
 
     def _deliver(self, data: bytes) -> None:

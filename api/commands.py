@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
 from api.auth import allow
-from api.deps import ContextDep, RegistryDep
+from api.deps import ContextDep, LedgerDep, RegistryDep
 from api.errors import ERRORS, status_for
 from api.schemas import (
     CommandResponse,
@@ -23,6 +24,7 @@ from api.schemas import (
     TrainRequest,
     UpdateModelRequest,
 )
+from commands.errors import BackendNotConfigured
 from commands.handlers import handle
 from commands.idempotency import fingerprint
 from commands.messages import (
@@ -41,6 +43,7 @@ from commands.messages import (
 from commands.registry import CommandContext, ModelRegistry
 from write_model.access import Action
 from write_model.errors import DomainError
+from write_model.values import EXTERNAL
 
 router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
 
@@ -75,9 +78,19 @@ async def run(
     }
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
+    if result.details.get("status") == "pending":
+        status_code = 202  # a provider carries it out; the outcome follows in the log
     if status_code == 201:
         headers["Location"] = f"/api/v1/models/{result.id}"
     return JSONResponse(result.body(), status_code=status_code, headers=headers)
+
+
+def _require_configured(name: str, configured: Mapping[str, object], field: str) -> None:
+    if name != EXTERNAL and name not in configured:
+        raise BackendNotConfigured(
+            f"{name!r} is not configured on this registry (its credentials are not set)",
+            field=field,
+        )
 
 
 def _json(body: Any) -> Any:
@@ -143,12 +156,14 @@ async def archive_model(
     status_code=202,
     response_model=CommandResponse,
     responses=ERRORS,
-    summary="Start a training run",
+    summary="Start a training run (openai: ModelLedger runs the fine-tuning job)",
 )
 async def train_model(
-    model_id: UUID, body: TrainRequest, registry: RegistryDep, ctx: ContextDep, request: Request
+    model_id: UUID, body: TrainRequest, ledger: LedgerDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
+    _require_configured(body.backend, ledger.providers.trainers, "backend")
     command = TrainModel(model_id=model_id, **body.model_dump())
+    registry = ledger.registry
     return await run(registry, command, ctx, request, _json(body), status_code=202)
 
 
@@ -192,12 +207,14 @@ async def fail_training(
     "/{model_id}/deploy",
     response_model=CommandResponse,
     responses=ERRORS,
-    summary="Deploy a trained version to an environment",
+    summary="Deploy a trained version to an environment (huggingface: 202, pending)",
 )
 async def deploy_model(
-    model_id: UUID, body: DeployRequest, registry: RegistryDep, ctx: ContextDep, request: Request
+    model_id: UUID, body: DeployRequest, ledger: LedgerDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
+    _require_configured(body.target, ledger.providers.deployers, "target")
     command = DeployModel(model_id=model_id, **body.model_dump())
+    registry = ledger.registry
     return await run(registry, command, ctx, request, _json(body))
 
 
@@ -205,7 +222,7 @@ async def deploy_model(
     "/{model_id}/undeploy",
     response_model=CommandResponse,
     responses=ERRORS,
-    summary="Remove the model from an environment",
+    summary="Remove the model from an environment (a provider endpoint: 202, pending)",
 )
 async def undeploy_model(
     model_id: UUID,

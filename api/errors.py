@@ -15,7 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import BadRequest
 from api.rate_limit import RateLimited
 from api.schemas import Problem
-from commands.errors import IdempotencyKeyReused, StoreUnavailable
+from commands.errors import (
+    BackendNotConfigured,
+    IdempotencyKeyReused,
+    ProviderDown,
+    StoreUnavailable,
+)
 from queries.reading import ProjectionBehind, ReadStoreUnavailable
 from write_model.errors import (
     ConcurrentChange,
@@ -55,7 +60,9 @@ STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     InvalidValue: (422, "Invalid value"),
     IdempotencyKeyReused: (422, "Idempotency-Key reused"),
     RateLimited: (429, "Too many requests"),
+    BackendNotConfigured: (422, "Backend not configured"),
     StoreUnavailable: (503, "Service unavailable"),
+    ProviderDown: (503, "Provider unavailable"),
     ReadStoreUnavailable: (503, "Service unavailable"),
     ProjectionBehind: (503, "Not yet up to date"),
 }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from commands.messages import (
     Backend,
+    DeployTarget,
     Environment,
     Identifier,
     JsonObject,
@@ -20,6 +21,9 @@ from commands.messages import (
     Uri,
     VersionNumber,
 )
+
+# The Hub's rule for repository ids: owner/name of letters, digits, '-', '_' and '.'.
+HUB_REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 
 
 class Body(BaseModel):
@@ -88,9 +92,19 @@ class TrainRequest(Body):
         },
     )
 
-    dataset: ShortText
+    dataset: ShortText = Field(
+        description='external: any reference; openai: an OpenAI file id ("file-...") or a '
+        "JSONL file's path in the registry's datasets directory"
+    )
     hyperparameters: JsonObject = {}
-    backend: Backend = "external"
+    backend: Backend = Field(
+        default="external",
+        description="external: you report the outcome; openai: ModelLedger runs an OpenAI "
+        "fine-tuning job and records its outcome",
+    )
+    base_model: ShortText | None = Field(
+        default=None, description="the model to fine-tune (needed by the openai backend)"
+    )
 
 
 class CompleteTrainingRequest(Body):
@@ -144,7 +158,25 @@ class DeployRequest(Body):
 
     environment: Environment
     model_version: VersionNumber | None = None
+    target: DeployTarget = Field(
+        default="external",
+        description="external: you report the endpoint; huggingface: ModelLedger creates or "
+        "updates a Hugging Face Inference Endpoint and records it when it runs (202)",
+    )
     endpoint_url: Uri | None = None
+
+
+class HubImportRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"repo_id": "distilbert/distilbert-base-uncased"}]},
+    )
+
+    repo_id: Annotated[str, StringConstraints(pattern=HUB_REPO_ID, max_length=200)] = Field(
+        description="the Hub repository, owner/name"
+    )
+    revision: ShortText | None = Field(default=None, description="a branch, tag or commit")
+    project: ProjectName = "huggingface"
 
 
 class EnvironmentRequest(Body):
@@ -182,6 +214,20 @@ class CommandResponse(BaseModel):
     run_id: str | None = None
     model_version: int | None = None
     environment: str | None = None
+    request_id: str | None = Field(
+        default=None, description="a provider deployment request (status pending)"
+    )
+    status: str | None = Field(default=None, description="pending: a provider is working on it")
+
+
+class HubImportResponse(BaseModel):
+    id: str
+    version: int
+    position: int | None
+    created: bool = Field(description="the model was registered by this import")
+    changed: list[str] = Field(description="metadata fields this import updated")
+    model_version: int | None = Field(description="the version this import recorded, if any")
+    revision: str
 
 
 class HistoryItem(BaseModel):

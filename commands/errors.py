@@ -11,3 +11,11 @@ class StoreUnavailable(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     """An Idempotency-Key was sent again with a different request."""
+
+
+class ProviderDown(DomainError):
+    """A provider (the Hub, OpenAI) cannot be reached or is overloaded; retry later."""
+
+
+class BackendNotConfigured(DomainError):
+    """The request names a backend or target this registry has no credentials for."""

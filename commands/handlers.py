@@ -19,10 +19,14 @@ from commands.errors import IdempotencyKeyReused, StoreUnavailable
 from commands.messages import (
     ArchiveModel,
     Command,
+    CompleteDeployment,
     CompleteTraining,
     CreateModel,
     DeployModel,
+    FailDeployment,
     FailTraining,
+    ImportVersion,
+    RecordTrainingJob,
     RollBackDeployment,
     TrainModel,
     UndeployModel,
@@ -43,6 +47,7 @@ from write_model.errors import (
     VersionMismatch,
 )
 from write_model.model import AIModel
+from write_model.values import EXTERNAL
 
 Details = dict[str, Any]
 
@@ -73,9 +78,29 @@ def train_model(model: AIModel, cmd: TrainModel, ctx: CommandContext) -> Details
         dataset=cmd.dataset,
         hyperparameters=cmd.hyperparameters,
         backend=cmd.backend,
+        base_model=cmd.base_model,
         meta=ctx.meta,
     )
     return {"run_id": run_id}
+
+
+def record_training_job(model: AIModel, cmd: RecordTrainingJob, ctx: CommandContext) -> Details:
+    model.record_training_job(run_id=cmd.run_id, job_id=cmd.job_id, meta=ctx.meta)
+    return {"run_id": cmd.run_id, "job_id": cmd.job_id}
+
+
+def import_version(model: AIModel, cmd: ImportVersion, ctx: CommandContext) -> Details:
+    run_id = str(uuid.uuid4())
+    version = model.import_version(
+        run_id=run_id,
+        source=cmd.source,
+        dataset=cmd.dataset,
+        metrics=cmd.metrics,
+        output_model=cmd.output_model,
+        artifact_uri=cmd.artifact_uri,
+        meta=ctx.meta,
+    )
+    return {"run_id": run_id, "model_version": version}
 
 
 def complete_training(model: AIModel, cmd: CompleteTraining, ctx: CommandContext) -> Details:
@@ -95,6 +120,16 @@ def fail_training(model: AIModel, cmd: FailTraining, ctx: CommandContext) -> Det
 
 
 def deploy_model(model: AIModel, cmd: DeployModel, ctx: CommandContext) -> Details:
+    if cmd.target != EXTERNAL:  # the provider deploys; ModelDeployed comes when it has
+        request_id = str(uuid.uuid4())
+        version = model.request_deployment(
+            request_id=request_id,
+            environment=cmd.environment,
+            model_version=cmd.model_version,
+            target=cmd.target,
+            meta=ctx.meta,
+        )
+        return _pending(cmd.environment, request_id, model_version=version, target=cmd.target)
     version = model.deploy(
         environment=cmd.environment,
         model_version=cmd.model_version,
@@ -105,8 +140,34 @@ def deploy_model(model: AIModel, cmd: DeployModel, ctx: CommandContext) -> Detai
 
 
 def undeploy_model(model: AIModel, cmd: UndeployModel, ctx: CommandContext) -> Details:
+    served = model.deployments.get(cmd.environment)
+    if served is not None and served.target != EXTERNAL:
+        request_id = str(uuid.uuid4())
+        model.request_undeployment(
+            request_id=request_id, environment=cmd.environment, meta=ctx.meta
+        )
+        return _pending(cmd.environment, request_id, target=served.target)
     model.undeploy(environment=cmd.environment, meta=ctx.meta)
     return {"environment": cmd.environment}
+
+
+def _pending(environment: str, request_id: str, **details: Any) -> Details:
+    return {"environment": environment, "request_id": request_id, "status": "pending", **details}
+
+
+def complete_deployment(model: AIModel, cmd: CompleteDeployment, ctx: CommandContext) -> Details:
+    version = model.complete_deployment(
+        request_id=cmd.request_id,
+        endpoint_url=cmd.endpoint_url,
+        endpoint_name=cmd.endpoint_name,
+        meta=ctx.meta,
+    )
+    return {"request_id": cmd.request_id, "model_version": version}
+
+
+def fail_deployment(model: AIModel, cmd: FailDeployment, ctx: CommandContext) -> Details:
+    model.fail_deployment(request_id=cmd.request_id, reason=cmd.reason, meta=ctx.meta)
+    return {"request_id": cmd.request_id}
 
 
 def roll_back_deployment(model: AIModel, cmd: RollBackDeployment, ctx: CommandContext) -> Details:
@@ -124,10 +185,14 @@ Handler = Callable[[AIModel, Any, CommandContext], Details]
 HANDLERS: dict[type[Command], Handler] = {
     UpdateModel: update_model,
     TrainModel: train_model,
+    RecordTrainingJob: record_training_job,
+    ImportVersion: import_version,
     CompleteTraining: complete_training,
     FailTraining: fail_training,
     DeployModel: deploy_model,
     UndeployModel: undeploy_model,
+    CompleteDeployment: complete_deployment,
+    FailDeployment: fail_deployment,
     RollBackDeployment: roll_back_deployment,
     ArchiveModel: archive_model,
 }

@@ -17,6 +17,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 
 MAX_TAGS = 50
@@ -136,7 +138,13 @@ Metrics = Annotated[
     dict[MetricName, FiniteFloat], Field(max_length=200), AfterValidator(_strict_json)
 ]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
-Backend = Annotated[str, StringConstraints(pattern=r"^external$")]
+# Where training runs: "external" (reported through the API) or a provider ModelLedger drives.
+Backend = Annotated[str, StringConstraints(pattern=r"^(external|openai)$")]
+# Who runs a deployment's endpoint: "external" (reported) or a provider ModelLedger drives.
+DeployTarget = Annotated[str, StringConstraints(pattern=r"^(external|huggingface)$")]
+RequestId = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
+]
 VersionNumber = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
 
@@ -174,6 +182,33 @@ class TrainModel(Command):
     dataset: ShortText
     hyperparameters: JsonObject = {}
     backend: Backend = "external"
+    base_model: ShortText | None = Field(default=None, validate_default=True)
+
+    @field_validator("base_model")
+    @classmethod
+    def _provider_needs_base_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("backend", "external") != "external":
+            raise ValueError(f"the {info.data['backend']} backend needs a base_model to fine-tune")
+        return value
+
+
+class RecordTrainingJob(Command):
+    """The worker's: the provider accepted a run as one of its jobs."""
+
+    model_id: UUID
+    run_id: RunId
+    job_id: ShortText
+
+
+class ImportVersion(Command):
+    """A version trained elsewhere (a Hub model) with the metrics reported there."""
+
+    model_id: UUID
+    source: Identifier
+    dataset: ShortText
+    metrics: Metrics
+    output_model: ShortText
+    artifact_uri: Uri | None = None
 
 
 class CompleteTraining(Command):
@@ -194,7 +229,32 @@ class DeployModel(Command):
     model_id: UUID
     environment: Environment
     model_version: VersionNumber | None = None
+    target: DeployTarget = "external"
     endpoint_url: Uri | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _provider_names_its_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("target", "external") != "external":
+            raise ValueError(f"the {info.data['target']} endpoint's URL comes from its provider")
+        return value
+
+
+class CompleteDeployment(Command):
+    """The worker's: the provider carried out a deployment request."""
+
+    model_id: UUID
+    request_id: RequestId
+    endpoint_name: ShortText
+    endpoint_url: Uri | None = None
+
+
+class FailDeployment(Command):
+    """The worker's: the provider could not carry out a deployment request."""
+
+    model_id: UUID
+    request_id: RequestId
+    reason: ShortText
 
 
 class UndeployModel(Command):

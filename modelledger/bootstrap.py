@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -15,15 +15,59 @@ from sqlalchemy import Engine
 
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
+from adapters.huggingface import HubEndpoints, HubSource
+from adapters.openai_trainer import OpenAITrainer
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
 from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
+from commands.provider_worker import ProviderWorker, WorkerOptions
+from commands.providers import Deployer, ModelSource, Trainer
 from commands.registry import ModelRegistry, store_errors
 from modelledger.settings import Settings
-from projections.worker import ProjectionWorker, ensure_projections
+from projections.worker import ProjectionWorker, ensure_projections, worker_identity
 from queries.cache import AnswerCache
 from queries.reading import Snapshot, reading
 from queries.visibility import ModelProjects
+
+
+@dataclass
+class Providers:
+    """The systems that train, serve and publish models, by the name requests use."""
+
+    trainers: dict[str, Trainer] = field(default_factory=dict)
+    deployers: dict[str, Deployer] = field(default_factory=dict)
+    sources: dict[str, ModelSource] = field(default_factory=dict)
+
+
+def connect_providers(settings: Settings) -> Providers:
+    """One adapter per provider whose credentials are set (the Hub's public models need none)."""
+    providers = Providers()
+    timeout = settings.provider_timeout_seconds
+    if settings.openai_api_key is not None:
+        providers.trainers["openai"] = OpenAITrainer(
+            settings.openai_api_key.get_secret_value(),
+            settings.datasets_folder(),
+            base_url=settings.openai_base_url,
+            timeout_seconds=timeout,
+        )
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    providers.sources["huggingface"] = HubSource(settings.hf_endpoint, token, timeout)
+    if token is not None:
+        providers.deployers["huggingface"] = HubEndpoints(
+            settings.hf_endpoint,
+            token,
+            namespace=settings.hf_namespace,
+            compute={
+                "vendor": settings.hf_vendor,
+                "region": settings.hf_region,
+                "accelerator": settings.hf_accelerator,
+                "instance_size": settings.hf_instance_size,
+                "instance_type": settings.hf_instance_type,
+            },
+            undeploy=settings.hf_undeploy,
+            endpoints_url=settings.hf_endpoints_url,
+        )
+    return providers
 
 
 @dataclass
@@ -40,6 +84,8 @@ class Ledger:
     publisher: PositionPublisher | None = None
     worker: ProjectionWorker | None = None
     subscriber: PositionSubscriber | None = None
+    providers: Providers = field(default_factory=Providers)
+    provider_worker: ProviderWorker | None = None
 
     @property
     def write_engine(self) -> Engine:
@@ -54,6 +100,26 @@ class Ledger:
             )
             self.worker.start()
         return self.worker
+
+    def start_provider_worker(self, options: WorkerOptions | None = None) -> ProviderWorker:
+        """Carry out provider training runs and deployments (`serve`, or `worker`)."""
+        if self.provider_worker is None:
+            s = self.settings
+            self.provider_worker = ProviderWorker(
+                self.registry,
+                self.write_engine,
+                owner=worker_identity(),
+                trainers=self.providers.trainers,
+                deployers=self.providers.deployers,
+                options=options
+                or WorkerOptions(
+                    lease_seconds=s.worker_lease_seconds,
+                    max_pause_seconds=s.worker_max_pause_seconds,
+                    training_timeout_seconds=s.training_timeout_seconds,
+                    deployment_timeout_seconds=s.deployment_timeout_seconds,
+                ),
+            ).start()
+        return self.provider_worker
 
     def _committed(self, projection: str, generation: int, position: int) -> None:
         self.answers.note(projection, generation, position)
@@ -85,6 +151,9 @@ class Ledger:
             return self.registry.recorder.max_notification_id() or 0
 
     def close(self) -> None:
+        if self.provider_worker is not None:
+            self.provider_worker.stop()
+            self.provider_worker = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -128,6 +197,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         model_projects=ModelProjects(registry),
         redis=shared,
         publisher=PositionPublisher(shared) if shared else None,
+        providers=connect_providers(settings),
     )
 
 

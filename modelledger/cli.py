@@ -37,6 +37,7 @@ from modelledger.cli_support import (
 from modelledger.keys_cli import ensure_admin_key, keys
 from modelledger.logs import configure_logging
 from modelledger.relay_cli import relay
+from modelledger.worker_cli import worker
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.events import feed_item
@@ -51,6 +52,7 @@ app = typer.Typer(
 app.add_typer(audit, name="audit")
 app.add_typer(keys, name="keys")
 app.command("relay")(relay)
+app.command("worker")(worker)
 
 
 @app.command()

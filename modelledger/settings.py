@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, StringConstraints
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # scheme://host[:port], as a browser sends it in Origin; "*" allows any.
@@ -99,10 +99,72 @@ class Settings(BaseSettings):
     threadpool_size: int = Field(
         default=64, ge=1, description="threads running the (synchronous) event store calls"
     )
+    # -- providers: credentials are read here and never logged or recorded in events
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MODELLEDGER_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="enables the openai training backend",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MODELLEDGER_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="the OpenAI API's base URL (default: the SDK's)",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MODELLEDGER_HF_TOKEN", "HF_TOKEN"),
+        description="enables the huggingface deployment target; also reads gated Hub models",
+    )
+    hf_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MODELLEDGER_HF_ENDPOINT", "HF_ENDPOINT"),
+        description="the Hugging Face Hub's base URL (default: the SDK's)",
+    )
+    hf_endpoints_url: str | None = Field(
+        default=None, description="the Inference Endpoints API's base URL (default: the SDK's)"
+    )
+    hf_namespace: str | None = Field(
+        default=None,
+        description="the user or organisation owning the endpoints (default: the token's user)",
+    )
+    hf_vendor: str = "aws"
+    hf_region: str = "us-east-1"
+    hf_accelerator: str = "cpu"
+    hf_instance_size: str = "x2"
+    hf_instance_type: str = "intel-icl"
+    hf_undeploy: Literal["delete", "pause"] = Field(
+        default="delete", description="what undeploy does to a huggingface endpoint"
+    )
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="where training datasets named by a relative path are read "
+        "(default: data_dir/datasets)",
+    )
+    provider_worker: bool = Field(
+        default=True,
+        description="run the provider worker inside `serve` (off when `modelledger worker` runs)",
+    )
+    worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    worker_max_pause_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="the longest wait between two checks of a job"
+    )
+    training_timeout_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="a provider training run still unfinished after "
+        "this long is cancelled and fails",
+    )
+    deployment_timeout_seconds: float = Field(default=3_600.0, gt=0)
+    provider_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="the longest one call to a provider may take"
+    )
     access_log: bool = False
     tune_gc: bool = Field(
         default=True, description="raise the garbage collector's thresholds in `serve`"
     )
+
+    def datasets_folder(self) -> Path:
+        return self.datasets_dir or self.data_dir / "datasets"
 
     def store_url(self) -> str:
         if self.database_url:

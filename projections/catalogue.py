@@ -179,6 +179,7 @@ class CatalogueProjection(Projection):
             "versions": [],
             "best_metrics": {},
             "deployments": {},
+            "pending_deployments": {},
             "created_at": when,
             "updated_at": when,
             "version": event.originator_version,
@@ -206,8 +207,15 @@ class CatalogueProjection(Projection):
             "state": "running",
             "model_version": None,
             "failure_reason": None,
+            "base_model": event.base_model,
+            "job_id": None,
         }
         row["training_runs"][event.run_id] = run  # the row is this batch's own copy
+
+    @process_event.register
+    def job_submitted(self, event: AIModel.TrainingJobSubmitted, position: int) -> None:
+        row = self._touch(event, position)
+        row["training_runs"][event.run_id]["job_id"] = event.job_id
 
     @process_event.register
     def trained(self, event: AIModel.ModelTrained, position: int) -> None:
@@ -240,6 +248,27 @@ class CatalogueProjection(Projection):
         row["last_finished_run"] = run_id
 
     @process_event.register
+    def deployment_requested(self, event: AIModel.DeploymentRequested, position: int) -> None:
+        row = self._touch(event, position)
+        request = {
+            "request_id": event.request_id,
+            "action": event.action,
+            "target": event.target,
+            "model_version": event.model_version,
+            "requested_at": row["updated_at"],
+        }
+        row["pending_deployments"] = {**row["pending_deployments"], event.environment: request}
+
+    @process_event.register
+    def deployment_failed(self, event: AIModel.DeploymentFailed, position: int) -> None:
+        self._settle(self._touch(event, position), event.environment)
+
+    @staticmethod
+    def _settle(row: dict[str, Any], environment: str) -> None:
+        pending = row["pending_deployments"]
+        row["pending_deployments"] = {env: r for env, r in pending.items() if env != environment}
+
+    @process_event.register
     def deployed(self, event: AIModel.ModelDeployed, position: int) -> None:
         self._serve(event, position, event.environment, event.model_version, event.endpoint_url)
 
@@ -253,6 +282,7 @@ class CatalogueProjection(Projection):
         row["deployments"] = {
             env: d for env, d in row["deployments"].items() if env != event.environment
         }
+        self._settle(row, event.environment)
 
     @process_event.register
     def archived(self, event: AIModel.ModelArchived, position: int) -> None:
@@ -279,6 +309,10 @@ class CatalogueProjection(Projection):
         elif current and current["model_version"] != version:
             versions.append(current["model_version"])
             endpoints.append(current["endpoint_url"])
+        if isinstance(event, AIModel.ModelDeployed):
+            target, endpoint_name = event.target, event.endpoint_name
+        else:  # a rollback stays where it was served
+            target, endpoint_name = current["target"], current["endpoint_name"]
         serving = {
             "environment": environment,
             "model_version": version,
@@ -286,8 +320,11 @@ class CatalogueProjection(Projection):
             "deployed_at": row["updated_at"],
             "previous_versions": versions,
             "previous_endpoint_urls": endpoints,
+            "target": target,
+            "endpoint_name": endpoint_name,
         }
         row["deployments"] = dict(sorted({**row["deployments"], environment: serving}.items()))
+        self._settle(row, environment)
 
     @staticmethod
     def _record_metric(

@@ -41,6 +41,7 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
         "versions": list(row.versions),
         "training_runs": list(row.training_runs.values()),
         "deployments": dict(row.deployments),
+        "pending_deployments": dict(row.pending_deployments),
     }
 
 

@@ -91,6 +91,9 @@ def model_view(model: AIModel) -> dict[str, Any]:
         "deployments": {
             env: asdict(deployment) for env, deployment in sorted(model.deployments.items())
         },
+        "pending_deployments": {
+            env: asdict(request) for env, request in sorted(model.pending_deployments.items())
+        },
     }
 
 

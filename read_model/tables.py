@@ -45,7 +45,7 @@ ALL = ""
 
 # A projection's version is its tables' shape and meaning: bumping one makes
 # the projection rebuild itself into new tables on start.
-CATALOGUE_VERSION = 2  # 2: versions carry output_model
+CATALOGUE_VERSION = 3  # 2: versions carry output_model; 3: pending_deployments
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 TIMELINE_VERSION = 4  # 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints
@@ -138,6 +138,8 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         Column("versions", JSON, nullable=False),
         Column("best_metrics", JSON, nullable=False),
         Column("deployments", JSON, nullable=False),  # environment -> what it serves
+        # environment -> the request a provider is carrying out there
+        Column("pending_deployments", JSON, nullable=False),
         Column("created_at", String(40), nullable=False),
         Column("updated_at", String(40), nullable=False),
         Column("version", Integer, nullable=False),

@@ -56,6 +56,18 @@ class ModelStillDeployed(RuleViolated):
     pass
 
 
+class DeploymentPending(RuleViolated):
+    """A provider is still working on an earlier request for this environment."""
+
+
+class ManagedDeployment(RuleViolated):
+    """The environment is served by a provider's endpoint: the registry alone cannot change it."""
+
+
+class DeploymentRequestNotFound(NotFound):
+    pass
+
+
 class InvalidValue(DomainError):
     """A value breaks a domain rule (e.g. a metric that is not a finite number)."""
 

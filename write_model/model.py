@@ -13,6 +13,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from write_model.errors import (
+    DeploymentPending,
+    DeploymentRequestNotFound,
+    ManagedDeployment,
     ModelArchived,
     ModelStillDeployed,
     NotDeployed,
@@ -23,7 +26,9 @@ from write_model.errors import (
     UnknownModelVersion,
 )
 from write_model.values import (
+    EXTERNAL,
     Deployment,
+    DeploymentRequest,
     EventMetadata,
     ModelStatus,
     ModelVersion,
@@ -90,6 +95,7 @@ class AIModel(Aggregate):
         self.last_finished_run: str | None = None
         self.versions: list[ModelVersion] = []
         self.deployments: dict[str, Deployment] = {}
+        self.pending_deployments: dict[str, DeploymentRequest] = {}
 
     @classmethod
     def register(
@@ -139,6 +145,7 @@ class AIModel(Aggregate):
         hyperparameters: dict[str, Any],
         backend: str,
         meta: EventMetadata,
+        base_model: str | None = None,
     ) -> None:
         self._require_active()
         self.trigger_event(
@@ -147,7 +154,41 @@ class AIModel(Aggregate):
             dataset=dataset,
             hyperparameters=dict(hyperparameters),
             backend=backend,
+            base_model=base_model,
             **meta.as_event_fields(),
+        )
+
+    def record_training_job(self, *, run_id: str, job_id: str, meta: EventMetadata) -> None:
+        """The provider accepted the run as ``job_id`` (a resumed worker finds it here)."""
+        self._require_running(run_id)
+        if self.training_runs[run_id].job_id != job_id:
+            self.trigger_event(
+                self.TrainingJobSubmitted, run_id=run_id, job_id=job_id, **meta.as_event_fields()
+            )
+
+    def import_version(
+        self,
+        *,
+        run_id: str,
+        source: str,
+        dataset: str,
+        metrics: dict[str, Any],
+        output_model: str,
+        artifact_uri: str | None,
+        meta: EventMetadata,
+    ) -> int:
+        """A version trained elsewhere (a Hub model): its run starts and completes at once."""
+        self._require_active()
+        valid = validate_metrics(metrics)
+        self.start_training(
+            run_id=run_id, dataset=dataset, hyperparameters={}, backend=source, meta=meta
+        )
+        return self.complete_training(
+            run_id=run_id,
+            metrics=valid,
+            artifact_uri=artifact_uri,
+            output_model=output_model,
+            meta=meta,
         )
 
     def complete_training(
@@ -189,16 +230,13 @@ class AIModel(Aggregate):
         endpoint_url: str | None,
         meta: EventMetadata,
     ) -> int:
-        self._require_active()
-        if not self.versions:
-            raise NoTrainedVersion("the model has no trained version to deploy yet")
-        version = model_version if model_version is not None else len(self.versions)
-        if not 1 <= version <= len(self.versions):
-            raise UnknownModelVersion(
-                f"version {version} was never trained (latest is {len(self.versions)})",
-                field="model_version",
-            )
+        version = self._deployable(environment, model_version)
         current = self.deployments.get(environment)
+        if current is not None and current.target != EXTERNAL:
+            raise ManagedDeployment(
+                f"{environment!r} is served by a {current.target} endpoint: deploy with "
+                f'"target": "{current.target}", or undeploy it first'
+            )
         if (
             current
             and current.model_version == version
@@ -215,13 +253,99 @@ class AIModel(Aggregate):
             model_version=version,
             previous_version=current.model_version if current else None,
             endpoint_url=endpoint_url,
+            target=EXTERNAL,
+            endpoint_name=None,
             **meta.as_event_fields(),
         )
         return version
 
+    def request_deployment(
+        self,
+        *,
+        request_id: str,
+        environment: str,
+        model_version: int | None,
+        target: str,
+        meta: EventMetadata,
+    ) -> int:
+        """Ask a provider to serve a version; ModelDeployed follows when it does."""
+        version = self._deployable(environment, model_version)
+        self.trigger_event(
+            self.DeploymentRequested,
+            request_id=request_id,
+            action="deploy",
+            environment=environment,
+            model_version=version,
+            target=target,
+            **meta.as_event_fields(),
+        )
+        return version
+
+    def request_undeployment(
+        self, *, request_id: str, environment: str, meta: EventMetadata
+    ) -> None:
+        """Ask the provider to take its endpoint down; ModelUndeployed follows when it has."""
+        self._require_active()
+        current = self._deployment_in(environment)
+        self._require_no_pending(environment)
+        self.trigger_event(
+            self.DeploymentRequested,
+            request_id=request_id,
+            action="undeploy",
+            environment=environment,
+            model_version=None,
+            target=current.target,
+            **meta.as_event_fields(),
+        )
+
+    def complete_deployment(
+        self, *, request_id: str, endpoint_url: str | None, endpoint_name: str, meta: EventMetadata
+    ) -> int | None:
+        """The provider carried out ``request_id``: record what now serves (or nothing)."""
+        request = self._pending_request(request_id)
+        if request.action == "undeploy":
+            served = self.deployments[request.environment]
+            self.trigger_event(
+                self.ModelUndeployed,
+                environment=request.environment,
+                model_version=served.model_version,
+                **meta.as_event_fields(),
+            )
+            return None
+        assert request.model_version is not None
+        current = self.deployments.get(request.environment)
+        self.trigger_event(
+            self.ModelDeployed,
+            environment=request.environment,
+            model_version=request.model_version,
+            previous_version=current.model_version if current else None,
+            endpoint_url=endpoint_url,
+            target=request.target,
+            endpoint_name=endpoint_name,
+            **meta.as_event_fields(),
+        )
+        return request.model_version
+
+    def fail_deployment(self, *, request_id: str, reason: str, meta: EventMetadata) -> None:
+        request = self._pending_request(request_id)
+        self.trigger_event(
+            self.DeploymentFailed,
+            request_id=request_id,
+            action=request.action,
+            environment=request.environment,
+            reason=reason,
+            **meta.as_event_fields(),
+        )
+
     def undeploy(self, *, environment: str, meta: EventMetadata) -> None:
         self._require_active()
         current = self._deployment_in(environment)
+        self._require_no_pending(environment)
+        if current.target != EXTERNAL:
+            raise ManagedDeployment(
+                f"{environment!r} is served by a {current.target} endpoint: its provider "
+                "must take it down"
+            )
         self.trigger_event(
             self.ModelUndeployed,
             environment=environment,
@@ -232,6 +356,12 @@ class AIModel(Aggregate):
     def roll_back(self, *, environment: str, meta: EventMetadata) -> int:
         self._require_active()
         current = self._deployment_in(environment)
+        self._require_no_pending(environment)
+        if current.target != EXTERNAL:
+            raise ManagedDeployment(
+                f"{environment!r} is served by a {current.target} endpoint: deploy the "
+                f'version to go back to with "target": "{current.target}"'
+            )
         if not current.previous_versions:
             raise NothingToRollBack(f"{environment!r} has no earlier version to roll back to")
         target = current.previous_versions[-1]
@@ -247,10 +377,10 @@ class AIModel(Aggregate):
 
     def archive(self, *, reason: str, meta: EventMetadata) -> None:
         self._require_active()
-        if self.deployments:
+        if self.deployments or self.pending_deployments:
             raise ModelStillDeployed(
                 "undeploy the model from "
-                + ", ".join(sorted(self.deployments))
+                + ", ".join(sorted({*self.deployments, *self.pending_deployments}))
                 + " before archiving it"
             )
         # A run of an archived model could never finish: end it, with the reason.
@@ -276,6 +406,33 @@ class AIModel(Aggregate):
             raise TrainingRunNotFound(f"training run {run_id!r} not found")
         if run.state != "running":
             raise TrainingRunFinished(f"training run {run_id!r} already {run.state}")
+
+    def _deployable(self, environment: str, model_version: int | None) -> int:
+        self._require_active()
+        self._require_no_pending(environment)
+        if not self.versions:
+            raise NoTrainedVersion("the model has no trained version to deploy yet")
+        version = model_version if model_version is not None else len(self.versions)
+        if not 1 <= version <= len(self.versions):
+            raise UnknownModelVersion(
+                f"version {version} was never trained (latest is {len(self.versions)})",
+                field="model_version",
+            )
+        return version
+
+    def _require_no_pending(self, environment: str) -> None:
+        pending = self.pending_deployments.get(environment)
+        if pending is not None:
+            raise DeploymentPending(
+                f"{pending.target} is still carrying out request {pending.request_id} "
+                f"({pending.action}) for {environment!r}"
+            )
+
+    def _pending_request(self, request_id: str) -> DeploymentRequest:
+        for request in self.pending_deployments.values():
+            if request.request_id == request_id:
+                return request
+        raise DeploymentRequestNotFound(f"no deployment request {request_id!r} is pending")
 
     def _deployment_in(self, environment: str) -> Deployment:
         deployment = self.deployments.get(environment)
@@ -304,10 +461,19 @@ class AIModel(Aggregate):
                 setattr(model, key, value)
 
     class TrainingStarted(Event):
+        """v2 added ``base_model``: what a provider fine-tunes (v1 events have none)."""
+
+        class_version = 2
+
         run_id: str
         dataset: str
         hyperparameters: dict[str, Any]
         backend: str
+        base_model: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["base_model"] = None
 
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
@@ -317,8 +483,18 @@ class AIModel(Aggregate):
                 hyperparameters=dict(self.hyperparameters),
                 backend=self.backend,
                 started_at=self.when,
+                base_model=self.base_model,
             )
             model.refresh_status()
+
+    class TrainingJobSubmitted(Event):
+        """The run's backend accepted it as a job of its own (an OpenAI fine-tuning job)."""
+
+        run_id: str
+        job_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(AIModel, aggregate).training_runs[self.run_id].job_id = self.job_id
 
     class ModelTrained(Event):
         """v2 added ``output_model``: the trained model's name where its backend keeps
@@ -366,14 +542,56 @@ class AIModel(Aggregate):
             model.last_finished_run = self.run_id
             model.refresh_status()
 
+    class DeploymentRequested(Event):
+        """A provider was asked to deploy (or take down) an environment's endpoint."""
+
+        request_id: str
+        action: str  # deploy | undeploy
+        environment: str
+        model_version: int | None  # deploy: the version to serve
+        target: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            model = cast(AIModel, aggregate)
+            model.pending_deployments[self.environment] = DeploymentRequest(
+                request_id=self.request_id,
+                action=self.action,
+                environment=self.environment,
+                target=self.target,
+                model_version=self.model_version,
+            )
+
+    class DeploymentFailed(Event):
+        """The provider could not carry out the request; what served before still does."""
+
+        request_id: str
+        action: str
+        environment: str
+        reason: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(AIModel, aggregate).pending_deployments.pop(self.environment, None)
+
     class ModelDeployed(Event):
+        """v2 added ``target`` (who runs the endpoint) and ``endpoint_name`` (its name there)."""
+
+        class_version = 2
+
         environment: str
         model_version: int
         previous_version: int | None
         endpoint_url: str | None
+        target: str
+        endpoint_name: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["target"] = EXTERNAL
+            state["endpoint_name"] = None
 
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
+            model.pending_deployments.pop(self.environment, None)
             current = model.deployments.get(self.environment)
             versions = list(current.previous_versions) if current else []
             endpoints = list(current.previous_endpoint_urls) if current else []
@@ -387,6 +605,8 @@ class AIModel(Aggregate):
                 deployed_at=self.when,
                 previous_versions=versions,
                 previous_endpoint_urls=endpoints,
+                target=self.target,
+                endpoint_name=self.endpoint_name,
             )
             model.refresh_status()
 
@@ -412,6 +632,7 @@ class AIModel(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             model = cast(AIModel, aggregate)
             del model.deployments[self.environment]
+            model.pending_deployments.pop(self.environment, None)
             model.refresh_status()
 
     class ModelArchived(Event):
@@ -427,8 +648,11 @@ EVENT_TYPES: tuple[type[AIModel.Event], ...] = (
     AIModel.ModelCreated,
     AIModel.ModelUpdated,
     AIModel.TrainingStarted,
+    AIModel.TrainingJobSubmitted,
     AIModel.ModelTrained,
     AIModel.TrainingFailed,
+    AIModel.DeploymentRequested,
+    AIModel.DeploymentFailed,
     AIModel.ModelDeployed,
     AIModel.ModelRolledBack,
     AIModel.ModelUndeployed,

@@ -13,6 +13,10 @@ from typing import Any
 
 from write_model.errors import InvalidValue
 
+# The built-in backend and deployment target: training results and endpoints are
+# reported through the API by whatever runs them; ModelLedger calls nobody.
+EXTERNAL = "external"
+
 # Fixed namespace so a model's id is a pure function of (project, name): two
 # concurrent creates of one name collide at the event store, not in a race.
 MODEL_ID_NAMESPACE = uuid.UUID("6f1c1f55-5f0e-4c58-9c55-0e4a1c7d2b10")
@@ -122,6 +126,8 @@ class TrainingRun:
     state: str = "running"  # running | completed | failed
     model_version: int | None = None
     failure_reason: str | None = None
+    base_model: str | None = None
+    job_id: str | None = None  # the provider's job, once submitted
 
 
 @dataclass
@@ -134,3 +140,16 @@ class Deployment:
     deployed_at: str
     previous_versions: list[int]
     previous_endpoint_urls: list[str | None]  # one per previous version, restored on rollback
+    target: str = EXTERNAL  # who runs the endpoint: "external" (reported) or a provider
+    endpoint_name: str | None = None  # the provider's name for it
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    """A deploy or undeploy a provider is carrying out; one per environment at a time."""
+
+    request_id: str
+    action: str  # deploy | undeploy
+    environment: str
+    target: str
+    model_version: int | None

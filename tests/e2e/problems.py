@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from tests.support.reads import model_now
 

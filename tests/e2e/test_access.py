@@ -63,7 +63,7 @@ def test_without_a_valid_key_only_health_answers(admin: TestClient) -> None:
     ):
         # When they call a query, a command and an admin route
         for method, path in (("GET", MODELS), ("POST", MODELS), ("GET", KEYS)):
-            response = anonymous.request(method, path, headers=headers, json={})
+            response = anonymous.request(method, path, headers=headers, json={})  # type: ignore[arg-type]  # bytes on purpose
             # Then each is refused with 401 problem+json naming the Authorization header
             assert_problem(response, 401, "Authorization")
             assert response.headers["www-authenticate"].startswith("Bearer")

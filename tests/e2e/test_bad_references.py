@@ -208,7 +208,7 @@ def test_a_malformed_idempotency_key_is_a_400_naming_it(
     # Given a create body
     body = {**VALID_BODIES[CREATE], "name": unique_name()}
     # When it is sent with an Idempotency-Key that is not 1-200 visible ASCII characters
-    response = memory_client.post(MODELS, json=body, headers={"Idempotency-Key": key})
+    response = memory_client.post(MODELS, json=body, headers={"Idempotency-Key": key})  # type: ignore[arg-type]
     # Then it is a 400 naming the header
     assert_problem(response, 400, "Idempotency-Key")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from tests.conftest import make_ledger
 from tests.e2e.problems import UNKNOWN_MODEL, assert_problem, error_fields

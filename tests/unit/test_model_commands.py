@@ -121,6 +121,7 @@ def test_starting_training_records_the_run_and_the_model_is_training(story: Stor
         "dataset": "s3://d",
         "hyperparameters": {"lr": 0.1},
         "backend": "external",
+        "base_model": None,
     }
     assert status(story) is ModelStatus.TRAINING
 

@@ -1,0 +1,126 @@
+"""The ports to the systems that train, serve and publish models (OpenAI, the Hugging Face Hub).
+
+Each port is what ModelLedger needs from such a system, in the registry's words;
+adapters/ holds one implementation per provider. The built-in "external" backend
+and target need no port: their results are reported through the API.
+
+Two errors cross every port: ``ProviderRejected`` (the provider said no for good:
+a bad request, no quota, a job that failed) ends the run or request with the
+provider's reason; ``ProviderUnavailable`` (down, overloaded, timed out) is
+retried with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class ProviderError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProviderRejected(ProviderError):
+    """Permanent: retrying the same call cannot succeed."""
+
+
+class ProviderUnavailable(ProviderError):
+    """Transient: the same call may succeed later."""
+
+
+class SourceModelNotFound(ProviderRejected):
+    """The source has no such model (or does not show it to our token)."""
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One run for a trainer: ``run_id`` names the job at the provider, so a worker that
+    restarts between submitting and recording finds the job instead of starting another."""
+
+    run_id: str
+    model_name: str
+    dataset: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    state: Literal["running", "succeeded", "failed"]
+    metrics: dict[str, float] = field(default_factory=dict)
+    output_model: str | None = None  # the trained model's name at the provider
+    artifact_uri: str | None = None
+    reason: str = ""  # why it failed, in the provider's words
+    detail: str = ""  # where it is (queued, step 40 of 90...), for the log
+
+
+class Trainer(Protocol):
+    name: str
+
+    def submit(self, job: TrainingJob) -> str:
+        """Start the job (or find the one already started for ``job.run_id``): its id."""
+
+    def progress(self, job_id: str) -> JobProgress: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What one environment of one model should serve."""
+
+    name: str  # the provider's endpoint name, stable per (model, environment)
+    repository: str  # where the provider reads the weights (a Hub repository)
+    revision: str | None
+    task: str
+    framework: str
+
+
+@dataclass(frozen=True)
+class EndpointProgress:
+    state: Literal["pending", "running", "failed", "gone"]
+    url: str | None = None
+    reason: str = ""
+
+
+class Deployer(Protocol):
+    name: str
+
+    def deploy(self, spec: EndpointSpec) -> None:
+        """Create the endpoint, or point the existing one at ``spec``'s weights."""
+
+    def progress(self, endpoint_name: str) -> EndpointProgress: ...
+
+    def release(self, endpoint_name: str) -> EndpointProgress:
+        """Take the endpoint down (delete or pause, as configured); "gone" when done."""
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    metric: str
+    value: float
+    dataset: str
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """A model as its source describes it (a Hub repository and its card)."""
+
+    repo_id: str
+    revision: str
+    task: str
+    framework: str
+    tags: list[str]
+    license: str | None
+    base_model: str | None
+    description: str
+    evaluations: list[EvaluationResult]
+    url: str
+
+
+class ModelSource(Protocol):
+    name: str
+
+    def fetch(self, repo_id: str, revision: str | None = None) -> SourceModel: ...

@@ -1,0 +1,170 @@
+"""The provider worker's table: one row per training run or deployment request that a
+provider (OpenAI, Hugging Face) carries out, and who is working on it.
+
+Rows are taken in from the log (with the worker's position, in one transaction), so
+a restarted worker finds every job still open. A lease on a row lets one worker at
+a time call the provider about that job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+JOBS_METADATA = MetaData()
+
+provider_jobs = Table(
+    "provider_jobs",
+    JOBS_METADATA,
+    Column("id", String(100), primary_key=True),  # the run id or the deployment request id
+    Column("model_id", String(36), nullable=False),
+    Column("kind", String(16), nullable=False),  # train | deploy | undeploy
+    Column("backend", String(32), nullable=False),  # openai | huggingface
+    Column("environment", String(64)),  # deploy and undeploy
+    Column("spec", JSON, nullable=False),  # what the provider needs to start it
+    Column("provider_ref", String(200)),  # the provider's job id, once recorded
+    Column("cause", String(100), nullable=False),  # the requesting event: <model id>/<version>
+    Column("correlation_id", String(200), nullable=False),
+    Column("state", String(8), nullable=False),  # open | done
+    Column("checks", Integer, nullable=False),  # calls so far (the backoff grows with them)
+    Column("opened_at", Float, nullable=False),  # epoch seconds
+    Column("due_at", Float, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_until", Float, nullable=False),
+    Column("last_error", Text),
+)
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    id: str
+    model_id: str
+    kind: str
+    backend: str
+    environment: str | None
+    spec: dict[str, Any]
+    provider_ref: str | None
+    cause: str
+    correlation_id: str
+    checks: int
+    opened_at: float
+
+
+def ensure_jobs_table(conn: Connection) -> None:
+    JOBS_METADATA.create_all(conn, checkfirst=True)
+
+
+def open_job(conn: Connection, row: dict[str, Any]) -> None:
+    """Once per job, however often the log is read again."""
+    values = {"state": "open", "checks": 0, "lease_until": 0.0, "provider_ref": None, **row}
+    values["due_at"] = values["opened_at"]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(provider_jobs).values(values).on_conflict_do_nothing())
+
+
+def note_provider_ref(conn: Connection, job_id: str, ref: str) -> None:
+    conn.execute(update(provider_jobs).where(provider_jobs.c.id == job_id).values(provider_ref=ref))
+
+
+def close_job(conn: Connection, job_id: str) -> None:
+    conn.execute(
+        update(provider_jobs)
+        .where(provider_jobs.c.id == job_id)
+        .values(state="done", lease_owner=None, lease_until=0.0)
+    )
+
+
+def close_environment(conn: Connection, model_id: str, environment: str) -> None:
+    """A deployment outcome settles whatever request was open for that environment."""
+    conn.execute(
+        update(provider_jobs)
+        .where(
+            provider_jobs.c.model_id == model_id,
+            provider_jobs.c.environment == environment,
+            provider_jobs.c.state == "open",
+        )
+        .values(state="done", lease_owner=None, lease_until=0.0)
+    )
+
+
+def claim_due(conn: Connection, owner: str, now: float, lease: float, limit: int) -> list[str]:
+    """Lease up to ``limit`` due jobs to ``owner``: each is then its alone until
+    ``now + lease`` (a conditional update, so two workers never both win a row)."""
+    free = or_(provider_jobs.c.lease_until < now, provider_jobs.c.lease_owner == owner)
+    due = and_(provider_jobs.c.state == "open", provider_jobs.c.due_at <= now, free)
+    ids = conn.scalars(
+        select(provider_jobs.c.id).where(due).order_by(provider_jobs.c.due_at).limit(limit)
+    ).all()
+    claimed = []
+    for job_id in ids:
+        won = conn.execute(
+            update(provider_jobs)
+            .where(provider_jobs.c.id == job_id, due)
+            .values(lease_owner=owner, lease_until=now + lease)
+        )
+        if won.rowcount == 1:
+            claimed.append(job_id)
+    return claimed
+
+
+def read_job(conn: Connection, job_id: str) -> ProviderJob | None:
+    row = conn.execute(
+        select(provider_jobs).where(provider_jobs.c.id == job_id, provider_jobs.c.state == "open")
+    ).first()
+    if row is None:
+        return None
+    return ProviderJob(
+        id=row.id,
+        model_id=row.model_id,
+        kind=row.kind,
+        backend=row.backend,
+        environment=row.environment,
+        spec=dict(row.spec),
+        provider_ref=row.provider_ref,
+        cause=row.cause,
+        correlation_id=row.correlation_id,
+        checks=row.checks,
+        opened_at=row.opened_at,
+    )
+
+
+def check_again(
+    conn: Connection, job_id: str, owner: str, due_at: float, error: str | None = None
+) -> None:
+    """Done with this step: free the lease, come back at ``due_at``."""
+    conn.execute(
+        update(provider_jobs)
+        .where(provider_jobs.c.id == job_id, provider_jobs.c.lease_owner == owner)
+        .values(
+            checks=provider_jobs.c.checks + 1,
+            due_at=due_at,
+            lease_owner=None,
+            lease_until=0.0,
+            last_error=error,
+        )
+    )
+
+
+def open_jobs(conn: Connection) -> list[dict[str, Any]]:
+    """Every open job, for the operators' view (health and tests)."""
+    if not conn.dialect.has_table(conn, provider_jobs.name):
+        return []
+    rows = conn.execute(select(provider_jobs).where(provider_jobs.c.state == "open")).all()
+    return [dict(row._mapping) for row in rows]

@@ -54,10 +54,19 @@ def make_ledger(url: str, **overrides: Any) -> Ledger:
     return bootstrap(Settings(_env_file=None, database_url=url, **overrides))
 
 
+# Read by the settings too: a developer's real credentials must never reach a test.
+PROVIDER_VARIABLES = frozenset({"OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_TOKEN", "HF_ENDPOINT"})
+
+
 @pytest.fixture(autouse=True, scope="session")
 def no_developer_settings() -> Iterator[None]:
-    """Tests build their settings explicitly; MODELLEDGER_* from the shell must not leak in."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("MODELLEDGER_")}
+    """Tests build their settings explicitly; MODELLEDGER_* (and the providers' own
+    variables) from the shell must not leak in."""
+    saved = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("MODELLEDGER_") or k in PROVIDER_VARIABLES
+    }
     for key in saved:
         del os.environ[key]
     yield

@@ -1,0 +1,232 @@
+"""Deploying to Hugging Face Inference Endpoints: the request over HTTP, the provider worker
+carrying it out with the real huggingface_hub SDK against a local server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelledger.bootstrap import Ledger
+from tests.conftest import make_ledger
+from tests.e2e.problems import assert_problem
+from tests.support.auth import api_client
+from tests.support.fake_hub import FakeHub
+from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until
+
+IMPORT = "/api/v1/models/import/huggingface"
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[FakeHub]:
+    with FakeHub() as server:
+        yield server
+
+
+def hub_ledger(store_url: str, hub: FakeHub, **settings: Any) -> Ledger:
+    return make_ledger(
+        store_url,
+        hf_endpoint=hub.url,
+        hf_endpoints_url=hub.endpoints_url,
+        hf_token=hub.token,
+        **settings,
+    )
+
+
+@pytest.fixture
+def deploying(store_url: str, hub: FakeHub) -> Iterator[tuple[TestClient, Ledger]]:
+    hub.plan_endpoints(steps_to_running=2)
+    ledger = hub_ledger(store_url, hub)
+    with api_client(ledger) as client:
+        yield client, ledger
+    ledger.close()
+
+
+def imported(client: TestClient, hub: FakeHub, repo_id: str) -> str:
+    hub.add_model(repo_id)
+    response = client.post(IMPORT, json={"repo_id": repo_id})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def settled(ledger: Ledger, model_id: str, outcome: str, count: int = 1) -> Any:
+    return lambda: event_types(ledger, model_id).count(outcome) == count
+
+
+def test_a_deploy_creates_an_endpoint_and_is_recorded_once_it_runs(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/deploy-me")
+    # When version 1 is deployed to production on Hugging Face
+    asked = client.post(
+        f"/api/v1/models/{model_id}/deploy",
+        json={"environment": "production", "target": "huggingface"},
+    )
+    # Then the request is accepted, pending
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "pending" and asked.json()["model_version"] == 1
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "ModelDeployed"))
+    # And once the endpoint runs, the deployment is recorded with its URL
+    deployed = last_event(ledger, model_id, "ModelDeployed")
+    name = deployed["data"]["endpoint_name"]
+    endpoint = hub.endpoints[name]
+    assert endpoint["model"]["repository"] == "acme/deploy-me"
+    assert endpoint["model"]["revision"] == hub.model_sha("acme/deploy-me")
+    assert deployed["data"]["endpoint_url"] == f"{hub.url}/inference/{name}"
+    assert deployed["data"]["target"] == "huggingface"
+    assert deployed["causation_id"] == f"{model_id}/{deployed['version'] - 1}"
+    model = client.get(
+        f"/api/v1/models/{model_id}", params={"min_position": deployed["position"]}
+    ).json()
+    assert model["status"] == "deployed" and model["pending_deployments"] == {}
+    assert model["deployments"]["production"]["endpoint_url"] == deployed["data"]["endpoint_url"]
+
+
+def test_deploying_a_new_version_updates_the_endpoint_and_undeploy_deletes_it(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/two-versions")
+    deploy = {"environment": "staging", "target": "huggingface"}
+    clock = Clock()
+    worker = provider_worker(ledger, clock)
+    client.post(f"/api/v1/models/{model_id}/deploy", json=deploy)
+    step_until(worker, clock, settled(ledger, model_id, "ModelDeployed"))
+    # Given a second version (new results on the Hub, imported again)
+    new_sha = hub.update_model(
+        "acme/two-versions",
+        eval_results=[
+            {
+                "task_type": "text-classification",
+                "dataset_type": "imdb",
+                "dataset_name": "IMDb",
+                "metric_type": "accuracy",
+                "metric_value": 0.97,
+            }
+        ],
+    )
+    assert client.post(IMPORT, json={"repo_id": "acme/two-versions"}).json()["model_version"] == 2
+    # When it is deployed to the same environment
+    assert client.post(f"/api/v1/models/{model_id}/deploy", json=deploy).status_code == 202
+    step_until(worker, clock, settled(ledger, model_id, "ModelDeployed", 2))
+    # Then the same endpoint now serves the new revision
+    second = last_event(ledger, model_id, "ModelDeployed")
+    assert (second["data"]["model_version"], second["data"]["previous_version"]) == (2, 1)
+    assert len(hub.endpoints) >= 1
+    assert hub.endpoints[second["data"]["endpoint_name"]]["model"]["revision"] == new_sha
+    # When it is undeployed
+    gone = client.post(f"/api/v1/models/{model_id}/undeploy", json={"environment": "staging"})
+    assert gone.status_code == 202 and gone.json()["status"] == "pending"
+    step_until(worker, clock, settled(ledger, model_id, "ModelUndeployed"))
+    # Then the endpoint is deleted and the environment is free
+    assert second["data"]["endpoint_name"] not in hub.endpoints
+    assert last_event(ledger, model_id, "ModelUndeployed")["data"]["model_version"] == 2
+
+
+def test_undeploy_pauses_the_endpoint_when_so_configured(store_url: str, hub: FakeHub) -> None:
+    ledger = hub_ledger(store_url, hub, hf_undeploy="pause", hf_namespace="acme-org")
+    with api_client(ledger) as client:
+        model_id = imported(client, hub, "acme/pause-me")
+        client.post(
+            f"/api/v1/models/{model_id}/deploy",
+            json={"environment": "prod", "target": "huggingface"},
+        )
+        clock = Clock()
+        worker = provider_worker(ledger, clock)
+        step_until(worker, clock, settled(ledger, model_id, "ModelDeployed"))
+        client.post(f"/api/v1/models/{model_id}/undeploy", json={"environment": "prod"})
+        step_until(worker, clock, settled(ledger, model_id, "ModelUndeployed"))
+        name = last_event(ledger, model_id, "ModelDeployed")["data"]["endpoint_name"]
+        assert hub.endpoints[name]["status"]["state"] == "paused"
+        assert ("POST", f"/endpoints/v2/endpoint/acme-org/{name}/pause") in hub.requests
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("arrange", "reason"),
+    [
+        (
+            lambda hub: hub.plan_endpoints(
+                steps_to_running=1, outcome="failed", message="model failed to load"
+            ),
+            "model failed to load",
+        ),
+        (lambda hub: hub.reject_next_create(402), "the Hub refused (402)"),
+    ],
+    ids=["endpoint-failed", "no-payment-method"],
+)
+def test_what_the_provider_refuses_is_recorded_as_a_failed_deployment(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub, arrange: Any, reason: str
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, f"acme/refused-{len(hub.endpoints)}")
+    arrange(hub)
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "DeploymentFailed"))
+    failed = last_event(ledger, model_id, "DeploymentFailed")
+    assert reason in failed["data"]["reason"]
+    model = client.get(f"/api/v1/models/{model_id}", params={"min_position": failed["position"]})
+    assert model.json()["deployments"] == {} and model.json()["pending_deployments"] == {}
+    hub.plan_endpoints(steps_to_running=2)
+
+
+def test_an_outage_of_the_endpoints_api_is_waited_out(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/outage")
+    hub.fail_next_requests(3, status=503, path_prefix="/endpoints/v2")
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "ModelDeployed"))
+    assert "DeploymentFailed" not in event_types(ledger, model_id)
+
+
+def test_a_version_with_nothing_to_serve_fails_its_deployment(
+    deploying: tuple[TestClient, Ledger],
+) -> None:
+    client, ledger = deploying
+    model_id = client.post(
+        "/api/v1/models",
+        json={"name": "in-house", "task": "classification", "framework": "sklearn"},
+    ).json()["id"]
+    run = client.post(f"/api/v1/models/{model_id}/train", json={"dataset": "d"}).json()["run_id"]
+    client.post(
+        f"/api/v1/models/{model_id}/training-runs/{run}/complete",
+        json={"metrics": {"accuracy": 0.8}},
+    )
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "DeploymentFailed"))
+    reason = last_event(ledger, model_id, "DeploymentFailed")["data"]["reason"]
+    assert "names no model to serve" in reason
+
+
+def test_a_target_without_credentials_is_a_422_naming_target(store_url: str) -> None:
+    ledger = make_ledger(store_url)  # no HF token
+    with api_client(ledger) as client:
+        model_id = client.post(
+            "/api/v1/models", json={"name": "m", "task": "classification", "framework": "sklearn"}
+        ).json()["id"]
+        response = client.post(
+            f"/api/v1/models/{model_id}/deploy",
+            json={"environment": "prod", "target": "huggingface"},
+        )
+        assert_problem(response, 422, "target")
+        training = client.post(
+            f"/api/v1/models/{model_id}/train",
+            json={"dataset": "d.jsonl", "backend": "openai", "base_model": "gpt-4o-mini"},
+        )
+        assert_problem(training, 422, "backend")
+    ledger.close()

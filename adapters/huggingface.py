@@ -17,6 +17,7 @@ from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -185,6 +186,8 @@ def hub_errors(subject: str) -> Iterator[None]:
     """The SDK's errors -> the port's: retry what can succeed later, end the rest."""
     try:
         yield
+    except HFValidationError as error:  # the SDK's own checks of a repo id, before any call
+        raise ProviderRejected(f"{subject!r} is not a valid Hub repository id: {error}") from error
     except GatedRepoError as error:  # a RepositoryNotFoundError: first
         raise ProviderRejected(f"{subject} is gated: its token has no access") from error
     except (RepositoryNotFoundError, RevisionNotFoundError) as error:

@@ -13,15 +13,18 @@ from fastapi import APIRouter, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import allow
 from api.deps import LedgerDep
 from api.errors import ERRORS
 from commands.errors import StoreUnavailable
+from commands.provider_worker import WORKER_NAME
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from queries.projections import projection_report
 from queries.reading import ReadStoreUnavailable, read_errors
+from read_model.provider_jobs import open_jobs
 from read_model.relay import relay_positions
 from write_model.access import Action
 
@@ -46,6 +49,30 @@ async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]
         "redis": cache,
         "kafka": await _kafka(ledger.settings.kafka_bootstrap_servers, relays),
         "projections": projections,
+        "providers": await to_thread.run_sync(_providers, ledger, event_store.get("head")),
+    }
+
+
+def _providers(ledger: Ledger, head: int | None) -> dict[str, Any]:
+    """What this process can drive, the worker's lag, and the jobs providers work on."""
+    try:
+        with ledger.write_engine.connect() as conn:
+            jobs = open_jobs(conn)
+            taken_in = relay_positions(conn).get(WORKER_NAME, 0)
+    except SQLAlchemyError as error:
+        return {"status": "down", "error": type(error).__name__}
+    now = time.time()
+    return {
+        "worker_lag": max(0, (head or 0) - taken_in),
+        "trainers": sorted(ledger.providers.trainers),
+        "deployers": sorted(ledger.providers.deployers),
+        "sources": sorted(ledger.providers.sources),
+        "worker_in_this_process": ledger.provider_worker is not None,
+        "open_jobs": len(jobs),
+        "oldest_open_job_seconds": round(now - min(j["opened_at"] for j in jobs), 1)
+        if jobs
+        else None,
+        "retrying": sum(1 for j in jobs if j["last_error"]),
     }
 
 
@@ -119,6 +146,7 @@ def _relays(ledger: Ledger, head: int | None) -> dict[str, dict[str, int]]:
     return {
         name: {"position": relayed, "lag": max(0, (head or 0) - relayed)}
         for name, relayed in positions.items()
+        if name != WORKER_NAME  # it follows the log too, but sends nothing to Kafka
     }
 
 

@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.auth import allow
+from commands.provider_worker import WORKER_NAME
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from queries.reading import read_errors
@@ -64,9 +65,16 @@ class ProjectionCollector(Collector):
             "Events stored but not yet acknowledged by Kafka",
             labels=["relay"],
         )
+        worker = relays.pop(WORKER_NAME, None)  # follows the log too, but not into Kafka
         for name, relayed in sorted(relays.items()):
             relay_lag.add_metric([name], max(0, head - relayed))
         yield relay_lag
+        if worker is not None:
+            yield GaugeMetricFamily(
+                "modelledger_provider_worker_lag_events",
+                "Events stored but not yet taken in by the provider worker",
+                value=max(0, head - worker),
+            )
 
 
 def metrics_registry(ledger: Ledger) -> CollectorRegistry:

@@ -22,8 +22,10 @@ from commands.messages import (
     VersionNumber,
 )
 
-# The Hub's rule for repository ids: owner/name of letters, digits, '-', '_' and '.'.
-HUB_REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
+# The Hub's rule for repository ids: owner/name, each of letters, digits, '-', '_' and '.',
+# neither starting nor ending with '-' or '.' (the SDK also refuses '--' and '..').
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+HUB_REPO_ID = rf"^{_HUB_PART}/{_HUB_PART}$"
 
 
 class Body(BaseModel):

@@ -90,6 +90,7 @@ class ProviderWorker:
     clock: Callable[[], float] = time.time
     stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _topics: frozenset[str] = frozenset(get_topic(t) for t in TOPICS)
 
     # -- running --------------------------------------------------------------
 
@@ -139,21 +140,20 @@ class ProviderWorker:
         if page:
             with self.engine.begin() as conn:
                 for notification in page:
-                    event = self.registry.mapper.to_domain_event(notification)
-                    self._note(conn, notification.id, event)
+                    if notification.topic in self._topics:
+                        event = self.registry.mapper.to_domain_event(notification)
+                        self._note(conn, event)
+                # Every event read counts, so the position is the log's (its lag is real).
                 record_relayed(conn, WORKER_NAME, page[-1].id)
         return len(page)
 
     def _page(self, after: int) -> Sequence[Notification]:
         with store_errors():
             return self.registry.recorder.select_notifications(
-                start=after,
-                limit=self.options.batch_size,
-                topics=[get_topic(t) for t in TOPICS],
-                inclusive_of_start=False,
+                start=after, limit=self.options.batch_size, inclusive_of_start=False
             )
 
-    def _note(self, conn: Connection, position: int, event: Any) -> None:
+    def _note(self, conn: Connection, event: Any) -> None:
         if isinstance(event, AIModel.TrainingStarted | AIModel.DeploymentRequested):
             opened = _job_opened_by(event)
             if opened is not None:

@@ -44,6 +44,7 @@ from modelledger.bootstrap import Ledger
 from modelledger.settings import Settings
 from projections.worker import PROJECTIONS
 from tests.conftest import make_ledger
+from tests.support.fake_hub import FakeHub
 from tests.support.auth import TEST_ADMIN_KEY, bearer
 from write_model.values import model_id_for
 
@@ -204,7 +205,12 @@ ANSWERED: dict[str, Counter[int]] = {}  # operation -> status code -> how often
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    ledger = make_ledger("memory://")
+    with FakeHub() as hub:  # imports ask a local Hub (one model there), never the internet
+        hub.add_model("acme/sentiment")
+        yield from _live(make_ledger("memory://", hf_endpoint=hub.url))
+
+
+def _live(ledger: Ledger) -> Iterator[Live]:
     app = create_app(ledger=ledger)
     # A crash answers 500 problem+json (errors.py), judged like any answer, not raised.
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:

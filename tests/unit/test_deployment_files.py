@@ -20,7 +20,15 @@ def compose() -> dict[str, Any]:
 
 def test_the_topology_has_every_process_each_built_or_pulled_and_checked() -> None:
     services = compose()["services"]
-    assert services.keys() == {"postgres", "redis", "kafka", "api", "projector", "relay"}
+    assert services.keys() == {
+        "postgres",
+        "redis",
+        "kafka",
+        "api",
+        "projector",
+        "relay",
+        "worker",
+    }
     for name, service in services.items():
         assert "image" in service or "build" in service, name
         assert service["healthcheck"]["test"], name
@@ -32,6 +40,7 @@ def test_two_api_replicas_without_projections_wait_for_their_stores() -> None:
     assert api["command"] == ["modelledger", "serve", "--no-projections"]
     env = api["environment"]
     assert env["MODELLEDGER_PROJECTIONS"] == "false"
+    assert env["MODELLEDGER_PROVIDER_WORKER"] == "false"  # the worker service does that
     assert env["MODELLEDGER_REDIS_URL"].startswith("redis://redis:")
     assert "MODELLEDGER_ADMIN_KEY" in env  # replicas share one admin key, none issues its own
     url = env["MODELLEDGER_DATABASE_URL"]
@@ -40,14 +49,17 @@ def test_two_api_replicas_without_projections_wait_for_their_stores() -> None:
         assert api["depends_on"][store]["condition"] == "service_healthy"
 
 
-def test_one_worker_and_one_relay_on_the_same_store() -> None:
+def test_one_projector_one_relay_and_one_provider_worker_on_the_same_store() -> None:
     services = compose()["services"]
     api_store = services["api"]["environment"]["MODELLEDGER_DATABASE_URL"]
-    for name, command in (("projector", "project"), ("relay", "relay")):
+    for name, command in (("projector", "project"), ("relay", "relay"), ("worker", "worker")):
         service = services[name]
         assert service["command"] == ["modelledger", command]
         assert service["environment"]["MODELLEDGER_DATABASE_URL"] == api_store
         assert service.get("deploy", {}).get("replicas", 1) == 1
+    worker = services["worker"]
+    assert worker["volumes"] == [f"datasets:{worker['environment']['MODELLEDGER_DATASETS_DIR']}:ro"]
+    assert {"OPENAI_API_KEY", "HF_TOKEN"} <= worker["environment"].keys()
     relay = services["relay"]
     assert relay["environment"]["MODELLEDGER_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert relay["depends_on"]["kafka"]["condition"] == "service_healthy"

@@ -3,6 +3,7 @@ carrying it out with the real huggingface_hub SDK against a local server."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +18,12 @@ from tests.support.fake_hub import FakeHub
 from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until
 
 IMPORT = "/api/v1/models/import/huggingface"
+SECRET_TOKEN = "hf_modelledger_test_8d41c0f2e9b7a356"
 
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[FakeHub]:
-    with FakeHub() as server:
+    with FakeHub(token=SECRET_TOKEN) as server:
         yield server
 
 
@@ -175,6 +177,23 @@ def test_what_the_provider_refuses_is_recorded_as_a_failed_deployment(
     model = client.get(f"/api/v1/models/{model_id}", params={"min_position": failed["position"]})
     assert model.json()["deployments"] == {} and model.json()["pending_deployments"] == {}
     hub.plan_endpoints(steps_to_running=2)
+
+
+def test_the_token_is_in_no_log_line_and_no_event(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/secretive")
+    hub.fail_next_requests(1, status=503, path_prefix="/endpoints/v2")
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "ModelDeployed"))
+    assert caplog.records and SECRET_TOKEN not in caplog.text
+    stored = ledger.registry.recorder.select_notifications(start=1, limit=10_000)
+    assert stored and not any(SECRET_TOKEN.encode() in n.state for n in stored)
 
 
 def test_an_outage_of_the_endpoints_api_is_waited_out(

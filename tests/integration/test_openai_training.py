@@ -3,6 +3,7 @@ speaks the fine-tuning API, the provider worker in between, on SQLite and Postgr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import UUID
@@ -18,12 +19,13 @@ from tests.conftest import make_ledger
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until
 
+SECRET_KEY = "sk-modelledger-test-3f9c1e7a52b84d06"
 TRAINING_DATA = b'{"messages": [{"role": "user", "content": "hi"}]}\n' * 10
 
 
 @pytest.fixture(scope="module")
 def openai_api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
+    with FakeOpenAI(api_key=SECRET_KEY) as server:
         yield server
 
 
@@ -247,6 +249,24 @@ def test_a_job_created_but_never_recorded_is_found_again_not_created_twice(
     assert openai_api.jobs_created == 1
     assert len(openai_api.jobs_for_run(run_id)) == 1
     assert "ModelTrained" in event_types(openai_ledger, model_id)
+
+
+def test_the_api_key_is_in_no_log_line_and_no_event(
+    openai_ledger: Ledger, openai_api: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given everything logged, the SDKs' debug lines included
+    caplog.set_level(logging.DEBUG)
+    openai_api.fail_next_requests(1)  # a retry logs the error too
+    model_id, _ = start_run(openai_ledger)
+    clock = Clock()
+    step_until(
+        provider_worker(openai_ledger, clock), clock, lambda: finished(openai_ledger, model_id)
+    )
+    assert "ModelTrained" in event_types(openai_ledger, model_id)
+    # Then the key is nowhere in the log or in any stored event
+    assert caplog.records and SECRET_KEY not in caplog.text
+    stored = openai_ledger.registry.recorder.select_notifications(start=1, limit=10_000)
+    assert stored and not any(SECRET_KEY.encode() in n.state for n in stored)
 
 
 def test_a_run_failed_through_the_api_is_no_longer_followed(

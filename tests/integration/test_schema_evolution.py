@@ -1,5 +1,6 @@
-"""Schema evolution: ModelTrained v2 added ``output_model``. Events stored as v1 (a
-fixture written by the code before that change) must still load, fold and project,
+"""Schema evolution: ModelTrained v2 added ``output_model``, TrainingStarted v2
+``base_model``, ModelDeployed v2 ``target`` and ``endpoint_name``. Events stored as v1
+(a fixture written by the code before those changes) must still load, fold and project,
 on both stores, next to v2 events written today."""
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ def test_stored_v1_events_load_fold_and_project(ledger: Ledger, client: TestClie
     )
     # When every model is folded from the store
     # Then each loads, its versions upcast with no output model
+    served = 0
     for model_id in logged_model_ids(ledger.registry):
         model, _ = get_model(ledger.registry, model_id)
         assert all(version.output_model is None for version in model.versions)
+        assert all(run.base_model is None for run in model.training_runs.values())
+        for deployment in model.deployments.values():
+            assert (deployment.target, deployment.endpoint_name) == ("external", None)
+            served += 1
+    assert served, "the fixture should leave a deployment to check"
     # And the projections (running in the app) reach the head and agree with a fold
     response = client.get("/api/v1/models/search", params={"min_position": head, "limit": 100})
     assert response.status_code == 200, response.text

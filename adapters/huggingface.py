@@ -7,12 +7,15 @@ downloads); the worker and the importer decide what to retry.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
+import yaml
 from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -22,6 +25,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import ModelInfo
+from huggingface_hub.utils._http import default_client_factory, set_client_factory
 
 from commands.providers import (
     EndpointProgress,
@@ -42,6 +46,7 @@ class HubSource:
     name = "huggingface"
 
     def __init__(self, endpoint: str | None, token: str | None, timeout: float) -> None:
+        use_timeout(timeout)
         self.endpoint = (endpoint or PUBLIC_HUB).rstrip("/")
         self.api = HfApi(endpoint=self.endpoint, token=token or False)
         self.timeout = timeout
@@ -60,11 +65,7 @@ class HubSource:
             license=_text(data.get("license") if data else None),
             base_model=_text(data.get("base_model") if data else None),
             description=card,
-            evaluations=[
-                EvaluationResult(r.metric_type, float(r.metric_value), r.dataset_type)
-                for r in (data.eval_results or [] if data else [])
-                if isinstance(r.metric_value, int | float) and not isinstance(r.metric_value, bool)
-            ],
+            evaluations=_evaluations(data.eval_results or [] if data else []),
             url=f"{self.endpoint}/{info.id}",
         )
 
@@ -77,7 +78,12 @@ class HubSource:
             path = self.api.hf_hub_download(
                 info.id, "README.md", revision=info.sha, cache_dir=cache, etag_timeout=self.timeout
             )
-            return str(ModelCard.load(path).text).strip()
+            try:
+                card = ModelCard.load(path, ignore_metadata_errors=True)
+            except (ValueError, yaml.YAMLError) as error:
+                reason = f"the model card of {info.id} cannot be read: {error}"
+                raise ProviderRejected(reason) from error
+            return str(card.text).strip()
 
 
 class HubEndpoints:
@@ -94,7 +100,9 @@ class HubEndpoints:
         compute: dict[str, str],
         undeploy: str,
         endpoints_url: str | None = None,
+        timeout: float = 60.0,
     ) -> None:
+        use_timeout(timeout)
         if endpoints_url:
             # The SDK reads this address from a module constant, not from a parameter.
             constants.INFERENCE_ENDPOINTS_ENDPOINT = endpoints_url.rstrip("/")
@@ -111,43 +119,62 @@ class HubEndpoints:
                 self._namespace = str(self.api.whoami(token=self.token)["name"])
         return self._namespace
 
+    def endpoint_name(self, model_id: str, environment: str) -> str:
+        """The Hub allows 32 lower-case letters, digits and hyphens: a digest keeps every
+        (model, environment) apart, whatever the environment's length or spelling."""
+        digest = hashlib.sha256(f"{model_id}/{environment}".encode()).hexdigest()
+        return f"ml-{digest[:29]}"
+
     def deploy(self, spec: EndpointSpec) -> None:
-        namespace, token, compute = self.namespace, self.token, self.compute
         with hub_errors(spec.repository):
             current = self._get(spec.name)
-            if current is None:
-                self.api.create_inference_endpoint(
-                    spec.name,
-                    repository=spec.repository,
-                    revision=spec.revision,
-                    task=spec.task,
-                    framework="pytorch",
-                    vendor=compute["vendor"],
-                    region=compute["region"],
-                    accelerator=compute["accelerator"],
-                    instance_size=compute["instance_size"],
-                    instance_type=compute["instance_type"],
-                    namespace=namespace,
-                    token=token,
-                )
+            if current is None and self._create(spec):
                 return
-            self.api.update_inference_endpoint(
+            self._update(spec, paused=current is not None and current.get("state") == "paused")
+
+    def _create(self, spec: EndpointSpec) -> bool:
+        """True if created; False if another worker made it first (then it is updated)."""
+        namespace, token, compute = self.namespace, self.token, self.compute
+        try:
+            self.api.create_inference_endpoint(
                 spec.name,
                 repository=spec.repository,
                 revision=spec.revision,
+                task=spec.task,
+                framework="pytorch",
+                vendor=compute["vendor"],
+                region=compute["region"],
+                accelerator=compute["accelerator"],
+                instance_size=compute["instance_size"],
+                instance_type=compute["instance_type"],
                 namespace=namespace,
                 token=token,
             )
-            if current.get("state") == "paused":
-                self.api.resume_inference_endpoint(spec.name, namespace=namespace, token=token)
+        except HfHubHTTPError as error:
+            if _status(error) == 409:
+                return False
+            raise
+        return True
 
-    def progress(self, endpoint_name: str) -> EndpointProgress:
+    def _update(self, spec: EndpointSpec, *, paused: bool) -> None:
+        where: dict[str, Any] = {"namespace": self.namespace, "token": self.token}
+        self.api.update_inference_endpoint(
+            spec.name, repository=spec.repository, revision=spec.revision, **where
+        )
+        if paused:
+            self.api.resume_inference_endpoint(spec.name, **where)
+
+    def progress(self, endpoint_name: str, spec: EndpointSpec) -> EndpointProgress:
         with hub_errors(endpoint_name):
-            status = self._get(endpoint_name)
-        if status is None:
+            found = self._get(endpoint_name, whole=True)
+        if found is None:
             return EndpointProgress("failed", reason=f"endpoint {endpoint_name} disappeared")
+        status, model = found.get("status") or {}, found.get("model") or {}
         state = status.get("state")
-        if state in ("running", "scaledToZero"):
+        serves = model.get("repository") == spec.repository and (
+            spec.revision is None or model.get("revision") == spec.revision
+        )
+        if state in ("running", "scaledToZero") and serves:
             return EndpointProgress("running", url=status.get("url"))
         if state in ("failed", "updateFailed"):
             reason = status.get("message") or f"the endpoint is {state}"
@@ -168,8 +195,8 @@ class HubEndpoints:
             self.api.pause_inference_endpoint(endpoint_name, **where)
         return EndpointProgress("pending")
 
-    def _get(self, endpoint_name: str) -> dict[str, Any] | None:
-        """The endpoint's status block, or None if there is no such endpoint."""
+    def _get(self, endpoint_name: str, *, whole: bool = False) -> dict[str, Any] | None:
+        """The endpoint's status block (``whole``: all of it), or None if there is none."""
         try:
             endpoint = self.api.get_inference_endpoint(
                 endpoint_name, namespace=self.namespace, token=self.token
@@ -178,7 +205,7 @@ class HubEndpoints:
             if _status(error) == 404:
                 return None
             raise
-        return dict(endpoint.raw.get("status") or {})
+        return dict(endpoint.raw) if whole else dict(endpoint.raw.get("status") or {})
 
 
 @contextmanager
@@ -196,11 +223,42 @@ def hub_errors(subject: str) -> Iterator[None]:
         ) from error
     except HfHubHTTPError as error:
         status = _status(error)
-        if status is None or status == 429 or status >= 500:
+        if status in (401, 403):  # our token, not the request: an operator must fix it
+            raise ProviderUnavailable(f"the Hub refused our token ({status})") from error
+        if status is None or status in (408, 429) or status >= 500:
             raise ProviderUnavailable(f"the Hub answered {status}: {_said(error)}") from error
         raise ProviderRejected(f"the Hub refused ({status}): {_said(error)}") from error
     except (httpx2.TransportError, OSError) as error:
         raise ProviderUnavailable(f"the Hub is unreachable: {error}") from error
+
+
+def use_timeout(seconds: float) -> None:
+    """The SDK's shared HTTP client waits forever by default; its factory is process-wide."""
+
+    def with_timeout() -> httpx2.Client:
+        client = default_client_factory()
+        client.timeout = httpx2.Timeout(seconds)
+        return client
+
+    set_client_factory(with_timeout)
+
+
+def _evaluations(results: list[Any]) -> list[EvaluationResult]:
+    """The card's results with a finite numeric value; names as text, whatever the YAML."""
+    found = []
+    for result in results:
+        value = result.metric_value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        try:
+            number = float(value)
+        except OverflowError:
+            continue
+        if math.isfinite(number):
+            found.append(
+                EvaluationResult(str(result.metric_type), number, str(result.dataset_type))
+            )
+    return found
 
 
 def _status(error: HfHubHTTPError) -> int | None:

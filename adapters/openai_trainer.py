@@ -140,8 +140,14 @@ def provider_errors() -> Iterator[None]:
         if _code(error) == "insufficient_quota":
             raise ProviderRejected(f"OpenAI quota exceeded: {_message(error)}") from error
         raise ProviderUnavailable(f"OpenAI rate limit: {_message(error)}") from error
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+        # Our key, not the run: retried until an operator fixes it (or the run times out).
+        # OpenAI's message quotes part of the key, so it is not passed on.
+        raise ProviderUnavailable(
+            f"OpenAI refused the API key ({error.status_code}); check OPENAI_API_KEY"
+        ) from error
     except openai.APIStatusError as error:
-        if error.status_code >= 500:
+        if error.status_code >= 500 or error.status_code in (408, 409):
             raise ProviderUnavailable(
                 f"OpenAI answered {error.status_code}: {_message(error)}"
             ) from error

@@ -73,9 +73,12 @@ def correlation_of(request: Request, given: str | None) -> str:
 async def actor_context(
     request: Request, caller: PrincipalDep, x_correlation_id: CorrelationId = None
 ) -> CommandContext:
-    """Who sends a command that takes no If-Match or Idempotency-Key (key management)."""
+    """Who sends a command that takes no If-Match or Idempotency-Key (key management,
+    imports), and the projects it may change."""
     return CommandContext(
-        actor=caller.name, correlation_id=correlation_of(request, x_correlation_id)
+        actor=caller.name,
+        projects=caller.visible_projects,
+        correlation_id=correlation_of(request, x_correlation_id),
     )
 
 

@@ -19,7 +19,7 @@ from api.auth import allow
 from api.deps import LedgerDep
 from api.errors import ERRORS
 from commands.errors import StoreUnavailable
-from commands.provider_worker import WORKER_NAME
+from commands.provider_intake import WORKER_NAME
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from queries.projections import projection_report
@@ -67,7 +67,8 @@ def _providers(ledger: Ledger, head: int | None) -> dict[str, Any]:
         "trainers": sorted(ledger.providers.trainers),
         "deployers": sorted(ledger.providers.deployers),
         "sources": sorted(ledger.providers.sources),
-        "worker_in_this_process": ledger.provider_worker is not None,
+        "worker_in_this_process": ledger.provider_worker is not None
+        and ledger.provider_worker.alive,
         "open_jobs": len(jobs),
         "oldest_open_job_seconds": round(now - min(j["opened_at"] for j in jobs), 1)
         if jobs

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.auth import allow
-from commands.provider_worker import WORKER_NAME
+from commands.provider_intake import WORKER_NAME
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from queries.reading import read_errors

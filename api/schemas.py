@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from commands.messages import (
+    HUB_REPO_ID,
     Backend,
     DeployTarget,
     Environment,
@@ -21,11 +22,6 @@ from commands.messages import (
     Uri,
     VersionNumber,
 )
-
-# The Hub's rule for repository ids: owner/name, each of letters, digits, '-', '_' and '.',
-# neither starting nor ending with '-' or '.' (the SDK also refuses '--' and '..').
-_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
-HUB_REPO_ID = rf"^{_HUB_PART}/{_HUB_PART}$"
 
 
 class Body(BaseModel):

@@ -142,6 +142,10 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 Backend = Annotated[str, StringConstraints(pattern=r"^(external|openai)$")]
 # Who runs a deployment's endpoint: "external" (reported) or a provider ModelLedger drives.
 DeployTarget = Annotated[str, StringConstraints(pattern=r"^(external|huggingface)$")]
+# The Hub's rule for repository ids: owner/name, each of letters, digits, '-', '_' and '.',
+# neither starting nor ending with '-' or '.'.
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+HUB_REPO_ID = rf"^{_HUB_PART}/{_HUB_PART}$"
 RequestId = Annotated[
     str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
 ]

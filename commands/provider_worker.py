@@ -1,35 +1,30 @@
 """The provider worker: a process manager that carries out what providers must do.
 
-It follows the log. A training run for a provider backend (TrainingStarted with
-backend "openai") or a deployment request for a provider target (DeploymentRequested
-for "huggingface") opens a job; the job's outcome in the log (ModelTrained,
-TrainingFailed, ModelDeployed, ModelUndeployed, DeploymentFailed) closes it. Each
-open job is then worked a step at a time under a lease: submit it, check on it with
-a growing pause, and when the provider is done issue the completing command, whose
-events name the requesting event as their cause and share its correlation id.
+Its intake (commands/provider_intake.py) turns the log's requests into jobs. Each
+open job is then worked a step at a time under a lease: submit it, check on it
+with a growing pause, and when the provider is done issue the completing command,
+whose events name the requesting event as their cause and share its correlation id.
 
-A restart resumes from the log: the jobs table and the worker's position commit
+A restart resumes from the log: the jobs table and the intake's position commit
 together, and a provider's job id is in the log (TrainingJobSubmitted) once known.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
-from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from commands.errors import StoreUnavailable
 from commands.handlers import handle_sync
 from commands.messages import (
+    HUB_REPO_ID,
     Command,
     CompleteDeployment,
     CompleteTraining,
@@ -37,6 +32,7 @@ from commands.messages import (
     FailTraining,
     RecordTrainingJob,
 )
+from commands.provider_intake import LogIntake
 from commands.providers import (
     Deployer,
     EndpointSpec,
@@ -45,27 +41,29 @@ from commands.providers import (
     Trainer,
     TrainingJob,
 )
-from commands.registry import CommandContext, ModelRegistry, store_errors
+from commands.registry import CommandContext, ModelRegistry
 from read_model import provider_jobs as jobs
-from read_model.relay import record_relayed, relayed_position
-from write_model.errors import DomainError
-from write_model.model import AIModel
-from write_model.values import EXTERNAL
+from write_model.errors import (
+    ConcurrentChange,
+    DeploymentRequestNotFound,
+    InvalidValue,
+    ModelArchived,
+    ModelNotFound,
+    TrainingRunFinished,
+    TrainingRunNotFound,
+)
 
 log = logging.getLogger("modelledger.worker")
 
-WORKER_NAME = "provider-worker"  # its row in relay_state
-
-TOPICS = (
-    AIModel.TrainingStarted,
-    AIModel.TrainingJobSubmitted,
-    AIModel.ModelTrained,
-    AIModel.TrainingFailed,
-    AIModel.DeploymentRequested,
-    AIModel.DeploymentFailed,
-    AIModel.ModelDeployed,
-    AIModel.ModelUndeployed,
+# The run or request was settled meanwhile (through the API, by an archive): nothing is left to do.
+SETTLED = (
+    TrainingRunFinished,
+    TrainingRunNotFound,
+    DeploymentRequestNotFound,
+    ModelArchived,
+    ModelNotFound,
 )
+MAX_CANCEL_CHECKS = 10
 
 
 @dataclass
@@ -73,10 +71,11 @@ class WorkerOptions:
     poll_seconds: float = 1.0  # how often the log and the due jobs are looked at
     first_check_seconds: float = 2.0  # the pause after a step; it doubles per check
     max_pause_seconds: float = 60.0
-    lease_seconds: float = 60.0  # longer than any one provider call
+    lease_seconds: float = 60.0  # longer than one step's provider calls
     training_timeout_seconds: float = 86_400.0
     deployment_timeout_seconds: float = 3_600.0
     batch_size: int = 500
+    pages_per_step: int = 20  # a long log is taken in over several steps, jobs between
 
 
 @dataclass
@@ -90,7 +89,10 @@ class ProviderWorker:
     clock: Callable[[], float] = time.time
     stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _topics: frozenset[str] = frozenset(get_topic(t) for t in TOPICS)
+    _ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.intake = LogIntake(self.registry, self.engine, self.options.batch_size)
 
     # -- running --------------------------------------------------------------
 
@@ -105,67 +107,42 @@ class ProviderWorker:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def run(self) -> None:
-        with self.engine.begin() as conn:
-            jobs.ensure_jobs_table(conn)
         while not self.stopping.is_set():
             try:
                 self.step()
-            except (StoreUnavailable, OperationalError) as error:
-                log.warning("provider worker paused: %s", error)
+            except StoreUnavailable as error:
+                log.warning("provider worker paused: %s", error.detail)
+            except Exception:  # the worker must outlive any one failure; it retries
+                log.exception("provider worker step failed; retrying")
             self.stopping.wait(self.options.poll_seconds)
 
     def step(self) -> None:
         """Take in what the log added, then work each due job once."""
-        while self.take_in() == self.options.batch_size:
-            pass
-        now = self.clock()
-        with self.engine.begin() as conn:
-            claimed = jobs.claim_due(conn, self.owner, now, self.options.lease_seconds, 20)
-        for job_id in claimed:
-            if self.stopping.is_set():
+        if not self._ready:  # two processes starting at once may race to create them
+            self.intake.ensure_tables()
+            self._ready = True
+        for _ in range(self.options.pages_per_step):
+            if not self.intake.take_in():
                 break
-            with self.engine.begin() as conn:
-                job = jobs.read_job(conn, job_id)
-            if job is not None:
-                self.work_on(job)
+        for _ in range(20):  # one claim at a time: a lease runs from when its work starts
+            if self.stopping.is_set():
+                return
+            job = self._claim()
+            if job is None:
+                return
+            self.work_on(job)
 
-    # -- taking in the log ----------------------------------------------------
-
-    def take_in(self) -> int:
+    def _claim(self) -> jobs.ProviderJob | None:
         with self.engine.begin() as conn:
-            jobs.ensure_jobs_table(conn)
-            after = relayed_position(conn, WORKER_NAME)
-        page = self._page(after)
-        if page:
-            with self.engine.begin() as conn:
-                for notification in page:
-                    if notification.topic in self._topics:
-                        event = self.registry.mapper.to_domain_event(notification)
-                        self._note(conn, event)
-                # Every event read counts, so the position is the log's (its lag is real).
-                record_relayed(conn, WORKER_NAME, page[-1].id)
-        return len(page)
-
-    def _page(self, after: int) -> Sequence[Notification]:
-        with store_errors():
-            return self.registry.recorder.select_notifications(
-                start=after, limit=self.options.batch_size, inclusive_of_start=False
+            claimed = jobs.claim_due(
+                conn, self.owner, self.clock(), self.options.lease_seconds, limit=1
             )
-
-    def _note(self, conn: Connection, event: Any) -> None:
-        if isinstance(event, AIModel.TrainingStarted | AIModel.DeploymentRequested):
-            opened = _job_opened_by(event)
-            if opened is not None:
-                jobs.open_job(conn, opened)
-        elif isinstance(event, AIModel.TrainingJobSubmitted):
-            jobs.note_provider_ref(conn, event.run_id, event.job_id)
-        elif isinstance(event, AIModel.ModelTrained | AIModel.TrainingFailed):
-            jobs.close_job(conn, event.run_id)
-        elif isinstance(event, AIModel.ModelDeployed | AIModel.ModelUndeployed):
-            jobs.close_environment(conn, str(event.originator_id), event.environment)
-        elif isinstance(event, AIModel.DeploymentFailed):
-            jobs.close_job(conn, event.request_id)
+            return jobs.read_job(conn, claimed[0]) if claimed else None
 
     # -- working on one job ---------------------------------------------------
 
@@ -173,36 +150,36 @@ class ProviderWorker:
         try:
             if job.kind == "train":
                 self._train(job)
+            elif job.kind == "cancel":
+                self._cancel(job)
             else:
                 self._deploy(job)
-        except ProviderUnavailable as error:
-            log.warning("%s job %s: %s (will retry)", job.backend, job.id, error.reason)
-            self._check_again(job, error.reason)
+        except (ProviderUnavailable, StoreUnavailable, ConcurrentChange) as error:
+            reason = getattr(error, "reason", None) or str(error)
+            log.warning("%s job %s: %s (will retry)", job.backend, job.id, reason)
+            self._check_again(job, reason)
         except ProviderRejected as error:
-            log.info("%s job %s rejected: %s", job.backend, job.id, error.reason)
+            log.info("%s job %s refused: %s", job.backend, job.id, error.reason)
             self._fail(job, error.reason)
-        except DomainError as error:
-            # The run or request was settled meanwhile (through the API, or by an
-            # archive): there is nothing left to do for it.
+        except InvalidValue as error:  # what the provider reported breaks a rule (a metric)
+            self._fail(job, f"the {job.backend} result was refused: {error.detail}")
+        except SETTLED as error:
             log.info("%s job %s closed: %s", job.backend, job.id, error.detail)
             self._close(job)
+        except Exception as error:  # a bug or a surprise: logged, retried after the pause
+            log.exception("%s job %s failed unexpectedly; will retry", job.backend, job.id)
+            self._check_again(job, f"{type(error).__name__}: {error}")
 
     def _train(self, job: jobs.ProviderJob) -> None:
+        if self._timed_out(job, self.options.training_timeout_seconds):
+            if job.provider_ref is not None and job.backend in self.trainers:
+                self.trainers[job.backend].cancel(job.provider_ref)
+            raise ProviderRejected(self._timeout_reason(self.options.training_timeout_seconds))
         trainer = self.trainers.get(job.backend)
         if trainer is None:
             raise ProviderUnavailable(f"no {job.backend} trainer is configured in this worker")
-        if self._timed_out(job, self.options.training_timeout_seconds):
-            if job.provider_ref is not None:
-                trainer.cancel(job.provider_ref)
-            raise ProviderRejected(self._timeout_reason(self.options.training_timeout_seconds))
         if job.provider_ref is None:
-            job_id = trainer.submit(self._training_job(job))
-            self._issue(
-                job, RecordTrainingJob(model_id=UUID(job.model_id), run_id=job.id, job_id=job_id)
-            )
-            with self.engine.begin() as conn:
-                jobs.note_provider_ref(conn, job.id, job_id)
-            self._check_again(job)
+            self._submit(job, trainer)
             return
         progress = trainer.progress(job.provider_ref)
         if progress.state == "running":
@@ -211,74 +188,93 @@ class ProviderWorker:
         elif progress.state == "failed":
             self._fail(job, progress.reason)
         else:
-            self._issue(
-                job,
-                CompleteTraining(
-                    model_id=UUID(job.model_id),
-                    run_id=job.id,
-                    metrics=progress.metrics,
-                    artifact_uri=progress.artifact_uri,
-                    output_model=progress.output_model,
-                ),
+            completed = CompleteTraining(
+                model_id=UUID(job.model_id),
+                run_id=job.id,
+                metrics=progress.metrics,
+                artifact_uri=progress.artifact_uri,
+                output_model=progress.output_model,
             )
+            self._issue(job, completed)
             self._close(job)
 
-    def _training_job(self, job: jobs.ProviderJob) -> TrainingJob:
+    def _submit(self, job: jobs.ProviderJob, trainer: Trainer) -> None:
         model = self.registry.load(UUID(job.model_id), CommandContext())
-        return TrainingJob(
-            run_id=job.id,
-            model_name=model.name,
-            dataset=job.spec["dataset"],
-            base_model=job.spec["base_model"],
-            hyperparameters=dict(job.spec["hyperparameters"]),
+        job_id = trainer.submit(
+            TrainingJob(
+                run_id=job.id,
+                model_name=model.name,
+                dataset=job.spec["dataset"],
+                base_model=job.spec["base_model"],
+                hyperparameters=dict(job.spec["hyperparameters"]),
+            )
         )
+        recorded = RecordTrainingJob(model_id=UUID(job.model_id), run_id=job.id, job_id=job_id)
+        self._issue(job, recorded)
+        with self.engine.begin() as conn:
+            jobs.note_provider_ref(conn, job.id, job_id)
+        self._check_again(job)
+
+    def _cancel(self, job: jobs.ProviderJob) -> None:
+        """The run was failed by someone else: stop paying for its job."""
+        trainer = self.trainers.get(job.backend)
+        if trainer is not None and job.provider_ref is not None:
+            try:
+                trainer.cancel(job.provider_ref)
+            except ProviderRejected as error:  # it had ended already
+                log.info("%s job %s not cancelled: %s", job.backend, job.id, error.reason)
+            except ProviderUnavailable:
+                if job.checks < MAX_CANCEL_CHECKS:
+                    raise
+        self._close(job)
 
     def _deploy(self, job: jobs.ProviderJob) -> None:
+        if self._timed_out(job, self.options.deployment_timeout_seconds):
+            raise ProviderRejected(self._timeout_reason(self.options.deployment_timeout_seconds))
         deployer = self.deployers.get(job.backend)
         if deployer is None:
             raise ProviderUnavailable(f"no {job.backend} deployer is configured in this worker")
-        if self._timed_out(job, self.options.deployment_timeout_seconds):
-            raise ProviderRejected(self._timeout_reason(self.options.deployment_timeout_seconds))
-        name = self._endpoint_name(job)
+        name = self._endpoint_name(job, deployer)
         if job.kind == "undeploy":
             progress = deployer.release(name)
         else:
+            spec = self._endpoint_spec(job, name)
             if job.provider_ref is None:
-                deployer.deploy(self._endpoint_spec(job, name))
+                deployer.deploy(spec)
                 with self.engine.begin() as conn:
                     jobs.note_provider_ref(conn, job.id, name)
-            progress = deployer.progress(name)
+            progress = deployer.progress(name, spec)
         carried_out = "running" if job.kind == "deploy" else "gone"
         if progress.state == "failed":
             self._fail(job, progress.reason)
         elif progress.state == carried_out:
-            self._issue(
-                job,
-                CompleteDeployment(
-                    model_id=UUID(job.model_id),
-                    request_id=job.id,
-                    endpoint_name=name,
-                    endpoint_url=progress.url,
-                ),
+            done = CompleteDeployment(
+                model_id=UUID(job.model_id),
+                request_id=job.id,
+                endpoint_name=name,
+                endpoint_url=progress.url,
             )
+            self._issue(job, done)
             self._close(job)
         else:
             self._check_again(job)
 
-    def _endpoint_name(self, job: jobs.ProviderJob) -> str:
-        if job.kind == "undeploy":
-            model = self.registry.load(UUID(job.model_id), CommandContext())
-            served = model.deployments.get(job.environment or "")
-            if served is not None and served.endpoint_name:
-                return served.endpoint_name
-        return endpoint_name(job.model_id, job.environment or "")
+    def _endpoint_name(self, job: jobs.ProviderJob, deployer: Deployer) -> str:
+        """The name on record for what the environment serves, else the deployer's rule."""
+        environment = job.environment or ""
+        model = self.registry.load(UUID(job.model_id), CommandContext())
+        served = model.deployments.get(environment)
+        if served is not None and served.target == job.backend and served.endpoint_name:
+            return served.endpoint_name
+        return deployer.endpoint_name(job.model_id, environment)
 
     def _endpoint_spec(self, job: jobs.ProviderJob, name: str) -> EndpointSpec:
         model = self.registry.load(UUID(job.model_id), CommandContext())
         version = model.versions[int(job.spec["model_version"]) - 1]
-        if not version.output_model:
+        if not version.output_model or not re.fullmatch(HUB_REPO_ID, version.output_model):
             raise ProviderRejected(
-                f"version {version.number} names no model to serve (its output_model is empty)"
+                f"version {version.number} names no Hub repository to serve "
+                f"(its output_model is {version.output_model!r})"
             )
         return EndpointSpec(
             name=name,
@@ -291,7 +287,7 @@ class ProviderWorker:
     # -- outcomes -------------------------------------------------------------
 
     def _fail(self, job: jobs.ProviderJob, reason: str) -> None:
-        reason = (reason or "the provider gave no reason")[:1000]
+        reason = _one_line(reason) or "the provider gave no reason"
         command: Command
         if job.kind == "train":
             command = FailTraining(model_id=UUID(job.model_id), run_id=job.id, reason=reason)
@@ -328,46 +324,9 @@ class ProviderWorker:
         return f"timed out: not finished {limit:g} s after it was requested"
 
 
-# Backends whose versions were trained before ModelLedger saw them (the Hub importer).
-TRAINED_ELSEWHERE = frozenset({"huggingface"})
-
-
-def _job_opened_by(
-    event: AIModel.TrainingStarted | AIModel.DeploymentRequested,
-) -> dict[str, Any] | None:
-    """The job row a request opens, or None when no provider has work to do."""
-    model_id = str(event.originator_id)
-    row: dict[str, Any] = {
-        "model_id": model_id,
-        "cause": f"{model_id}/{event.originator_version}",
-        "correlation_id": event.correlation_id,
-        "opened_at": event.timestamp.timestamp(),
-    }
-    if isinstance(event, AIModel.DeploymentRequested):
-        spec: dict[str, Any] = {"model_version": event.model_version}
-        kind, backend = event.action, event.target
-        return {
-            **row,
-            "id": event.request_id,
-            "kind": kind,
-            "backend": backend,
-            "environment": event.environment,
-            "spec": spec,
-        }
-    if event.backend == EXTERNAL or event.backend in TRAINED_ELSEWHERE:
-        return None
-    spec = {
-        "dataset": event.dataset,
-        "base_model": event.base_model,
-        "hyperparameters": dict(event.hyperparameters),
-    }
-    return {**row, "id": event.run_id, "kind": "train", "backend": event.backend, "spec": spec}
-
-
-def endpoint_name(model_id: str, environment: str) -> str:
-    """Stable per (model, environment), and within the Hub's rules: at most 32
-    characters, lower-case letters, digits and hyphens."""
-    return f"ml-{model_id.replace('-', '')[:16]}-{environment.replace('_', '-')}"[:32].rstrip("-")
+def _one_line(text: str) -> str:
+    """A provider's message as one printable line, short enough for an event."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:1000]
 
 
 def _revision(artifact_uri: str | None) -> str | None:

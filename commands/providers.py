@@ -88,10 +88,14 @@ class EndpointProgress:
 class Deployer(Protocol):
     name: str
 
+    def endpoint_name(self, model_id: str, environment: str) -> str:
+        """The endpoint of one environment of one model: stable, and unique per pair."""
+
     def deploy(self, spec: EndpointSpec) -> None:
         """Create the endpoint, or point the existing one at ``spec``'s weights."""
 
-    def progress(self, endpoint_name: str) -> EndpointProgress: ...
+    def progress(self, endpoint_name: str, spec: EndpointSpec) -> EndpointProgress:
+        """ "running" only once the endpoint serves ``spec``'s weights."""
 
     def release(self, endpoint_name: str) -> EndpointProgress:
         """Take the endpoint down (delete or pause, as configured); "gone" when done."""

@@ -66,6 +66,7 @@ def connect_providers(settings: Settings) -> Providers:
             },
             undeploy=settings.hf_undeploy,
             endpoints_url=settings.hf_endpoints_url,
+            timeout=timeout,
         )
     return providers
 

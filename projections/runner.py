@@ -18,13 +18,19 @@ from typing import Any
 
 from eventsourcing.persistence import Notification, PersistenceError
 from eventsourcing.utils import get_topic
-from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, or_, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
-from read_model.state import STATE_METADATA, ProjectionState, projection_state, read_state
+from read_model.state import (
+    STATE_METADATA,
+    ProjectionState,
+    ddl_one_at_a_time,
+    projection_state,
+    read_state,
+)
 from write_model.model import AIModel
 
 log = logging.getLogger("modelledger.projections")
@@ -57,18 +63,6 @@ def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-# Any constant: the key of the lock that serialises ensure_projection's DDL.
-DDL_LOCK_KEY = 0x6D6C6564
-
-
-def _one_at_a_time(conn: Connection) -> None:
-    """Processes starting together create the tables one after the other: two
-    concurrent CREATE TABLEs of one name fail on PostgreSQL (duplicate pg_type)
-    even with the existence check (SQLite's BEGIN IMMEDIATE serialises already)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
-
-
 def ensure_projection(
     engine: Engine, projection: type[Projection], *, clear_failure: bool = True
 ) -> ProjectionState:
@@ -78,10 +72,10 @@ def ensure_projection(
     Processes that do not run the projection (API replicas, ``verify``) pass
     ``clear_failure=False``: they must not hide a failure they did not fix."""
     with engine.begin() as conn:
-        _one_at_a_time(conn)
+        ddl_one_at_a_time(conn)
         STATE_METADATA.create_all(conn)
     with engine.begin() as conn:
-        _one_at_a_time(conn)
+        ddl_one_at_a_time(conn)
         state = read_state(conn, projection.name)
         if state is None:
             projection.create_tables(conn, 1)

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from read_model.state import ddl_one_at_a_time
+
 JOBS_METADATA = MetaData()
 
 provider_jobs = Table(
@@ -35,7 +37,7 @@ provider_jobs = Table(
     JOBS_METADATA,
     Column("id", String(100), primary_key=True),  # the run id or the deployment request id
     Column("model_id", String(36), nullable=False),
-    Column("kind", String(16), nullable=False),  # train | deploy | undeploy
+    Column("kind", String(16), nullable=False),  # train | deploy | undeploy | cancel
     Column("backend", String(32), nullable=False),  # openai | huggingface
     Column("environment", String(64)),  # deploy and undeploy
     Column("spec", JSON, nullable=False),  # what the provider needs to start it
@@ -68,6 +70,7 @@ class ProviderJob:
 
 
 def ensure_jobs_table(conn: Connection) -> None:
+    ddl_one_at_a_time(conn)
     JOBS_METADATA.create_all(conn, checkfirst=True)
 
 
@@ -87,6 +90,25 @@ def close_job(conn: Connection, job_id: str) -> None:
     conn.execute(
         update(provider_jobs)
         .where(provider_jobs.c.id == job_id)
+        .values(state="done", lease_owner=None, lease_until=0.0)
+    )
+
+
+def cancel_or_close(conn: Connection, run_id: str) -> None:
+    """A run failed by someone else: a provider job already started is cancelled first
+    (the worker does it, then closes the row); one never started just closes."""
+    conn.execute(
+        update(provider_jobs)
+        .where(
+            provider_jobs.c.id == run_id,
+            provider_jobs.c.state == "open",
+            provider_jobs.c.provider_ref.is_not(None),
+        )
+        .values(kind="cancel", due_at=0.0, checks=0)
+    )
+    conn.execute(
+        update(provider_jobs)
+        .where(provider_jobs.c.id == run_id, provider_jobs.c.kind != "cancel")
         .values(state="done", lease_owner=None, lease_until=0.0)
     )
 

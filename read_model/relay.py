@@ -41,6 +41,17 @@ def record_relayed(conn: Connection, name: str, position: int) -> None:
     )
 
 
+def advance_relayed(conn: Connection, name: str, seen: int, position: int) -> bool:
+    """Move from ``seen`` to ``position`` only if nobody moved it meanwhile: of two
+    followers reading the same page, one wins and the other's transaction changes nothing."""
+    moved = conn.execute(
+        update(relay_state)
+        .where(relay_state.c.name == name, relay_state.c.position == seen)
+        .values(position=position, updated_at=_now())
+    )
+    return moved.rowcount == 1
+
+
 def relay_positions(conn: Connection) -> dict[str, int]:
     """Each relay's position; none before a relay first ran (its table may not exist)."""
     if not conn.dialect.has_table(conn, relay_state.name):

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
 )
 
@@ -69,3 +70,15 @@ def read_state(conn: Connection, name: str) -> ProjectionState | None:
 def read_states(conn: Connection) -> dict[str, ProjectionState]:
     rows = conn.execute(select(projection_state)).all()
     return {row.name: ProjectionState(**row._mapping) for row in rows}
+
+
+# Any constant: the key of the lock that serialises the read side's DDL.
+DDL_LOCK_KEY = 0x6D6C6564
+
+
+def ddl_one_at_a_time(conn: Connection) -> None:
+    """Processes starting together create tables one after the other: two
+    concurrent CREATE TABLEs of one name fail on PostgreSQL (duplicate pg_type)
+    even with the existence check (SQLite's BEGIN IMMEDIATE serialises already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(DDL_LOCK_KEY)))

@@ -4,13 +4,18 @@ carrying it out with the real huggingface_hub SDK against a local server."""
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.huggingface import HubEndpoints
+from commands.provider_worker import ProviderWorker
 from modelledger.bootstrap import Ledger
+from read_model.provider_jobs import open_jobs
 from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
 from tests.support.auth import api_client
@@ -210,26 +215,31 @@ def test_an_outage_of_the_endpoints_api_is_waited_out(
     assert "DeploymentFailed" not in event_types(ledger, model_id)
 
 
-def test_a_version_with_nothing_to_serve_fails_its_deployment(
-    deploying: tuple[TestClient, Ledger],
+@pytest.mark.parametrize("output_model", [None, "ft:gpt-4o-mini:acme::abc123"])
+def test_a_version_with_no_hub_repository_to_serve_fails_its_deployment(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub, output_model: str | None
 ) -> None:
     client, ledger = deploying
     model_id = client.post(
         "/api/v1/models",
-        json={"name": "in-house", "task": "classification", "framework": "sklearn"},
+        json={"name": f"in-house-{output_model}", "task": "classification", "framework": "sk"},
     ).json()["id"]
     run = client.post(f"/api/v1/models/{model_id}/train", json={"dataset": "d"}).json()["run_id"]
     client.post(
         f"/api/v1/models/{model_id}/training-runs/{run}/complete",
-        json={"metrics": {"accuracy": 0.8}},
+        json={"metrics": {"accuracy": 0.8}, "output_model": output_model},
     )
+    asked = len(hub.requests)
     client.post(
         f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
     )
     clock = Clock()
     step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "DeploymentFailed"))
     reason = last_event(ledger, model_id, "DeploymentFailed")["data"]["reason"]
-    assert "names no model to serve" in reason
+    assert reason == (
+        f"version 1 names no Hub repository to serve (its output_model is {output_model!r})"
+    )
+    assert not [r for r in hub.requests[asked:] if r[0] != "GET"]  # nothing was created
 
 
 def test_a_target_without_credentials_is_a_422_naming_target(store_url: str) -> None:
@@ -249,3 +259,75 @@ def test_a_target_without_credentials_is_a_422_naming_target(store_url: str) -> 
         )
         assert_problem(training, 422, "backend")
     ledger.close()
+
+
+def test_two_workers_share_the_requests_and_carry_out_each_once(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    # Given deployment requests for eight models
+    client, ledger = deploying
+    hub.plan_endpoints(steps_to_running=1)
+    models = [imported(client, hub, f"acme/shared-{i}") for i in range(8)]
+    for model_id in models:
+        client.post(
+            f"/api/v1/models/{model_id}/deploy",
+            json={"environment": "prod", "target": "huggingface"},
+        )
+    asked = len(hub.requests)
+    # When two workers step at the same time until every request is settled
+    clock = Clock()
+    workers = [provider_worker(ledger, clock, owner=f"w{i}") for i in range(2)]
+    deployed = [settled(ledger, model_id, "ModelDeployed") for model_id in models]
+
+    def work(worker: ProviderWorker) -> None:
+        for _ in range(60):
+            worker.step()
+            if all(done() for done in deployed):
+                return
+            clock.skip(1)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # Then each model was deployed once, through one call that created (or, if an
+    # earlier test left it, updated) its endpoint
+    assert all(done() for done in deployed)
+    assert all("DeploymentFailed" not in event_types(ledger, m) for m in models)
+    endpoint_calls = [r for r in hub.requests[asked:] if r[1].startswith("/endpoints/")]
+    creates = [r for r in endpoint_calls if r[0] == "POST" and r[1].count("/") == 4]
+    updates = [r for r in endpoint_calls if r[0] == "PUT"]
+    assert len(creates) + len(updates) == len(models)
+    with ledger.write_engine.connect() as conn:
+        assert open_jobs(conn) == []
+
+
+def test_a_provider_message_over_several_lines_is_recorded_on_one(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/multiline")
+    hub.plan_endpoints(steps_to_running=1, outcome="failed", message="OOM\n\tat layer 3\n")
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    step_until(provider_worker(ledger, clock), clock, settled(ledger, model_id, "DeploymentFailed"))
+    assert last_event(ledger, model_id, "DeploymentFailed")["data"]["reason"] == "OOM at layer 3"
+    hub.plan_endpoints(steps_to_running=2)
+
+
+def test_each_environment_of_each_model_gets_its_own_endpoint_name(hub: FakeHub) -> None:
+    endpoints = HubEndpoints(
+        hub.url, hub.token, namespace="acme", compute={}, undeploy="delete", timeout=5
+    )
+    model = "6f1c1f55-5f0e-4c58-9c55-0e4a1c7d2b10"
+    names = {
+        endpoints.endpoint_name(model_id, environment)
+        for model_id in (model, model.replace("6f", "7f"))
+        for environment in ("production-eu-west", "production-eu-east", "staging_1", "staging-1")
+    }
+    assert len(names) == 8
+    assert all(re.fullmatch(r"[a-z0-9-]{1,32}", name) for name in names)
+    assert endpoints.endpoint_name(model, "prod") == endpoints.endpoint_name(model, "prod")

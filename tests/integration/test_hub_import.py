@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
-from tests.support.auth import api_client
+from tests.support.auth import api_client, bearer
 from tests.support.fake_hub import FakeHub
 
 IMPORT = "/api/v1/models/import/huggingface"
@@ -213,3 +213,18 @@ def test_a_malformed_import_request_is_a_422(
     response = client.post(IMPORT, json=body)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_key_scoped_to_a_project_imports_into_that_project_only(
+    hub_client: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, _ = hub_client
+    a_hub_model(hub, "acme/scoped")
+    issued = client.post(
+        "/api/v1/admin/keys", json={"name": "nlp-bot", "role": "editor", "projects": ["nlp"]}
+    )
+    key = bearer(issued.json()["key"])
+    outside = client.post(IMPORT, json={"repo_id": "acme/scoped", "project": "vision"}, headers=key)
+    assert_problem(outside, 403, "project")
+    inside = client.post(IMPORT, json={"repo_id": "acme/scoped", "project": "nlp"}, headers=key)
+    assert inside.status_code == 201, inside.text

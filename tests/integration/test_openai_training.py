@@ -190,6 +190,35 @@ def test_server_errors_are_retried_with_a_growing_pause(
     assert len(openai_api.jobs_for_run(run_id)) == 1
 
 
+def test_a_refused_api_key_is_retried_not_blamed_on_the_run(
+    store_url: str, openai_api: FakeOpenAI, tmp_path: Path
+) -> None:
+    # Given a registry whose OpenAI key is wrong
+    ledger = make_ledger(
+        store_url,
+        openai_api_key="sk-rotated-away-0000",
+        openai_base_url=openai_api.base_url,
+        datasets_dir=tmp_path,
+    )
+    try:
+        (tmp_path / "chat.jsonl").write_bytes(TRAINING_DATA)
+        model_id, _ = start_run(ledger)
+        clock = Clock()
+        worker = provider_worker(ledger, clock)
+        # When the worker tries three times
+        for _ in range(3):
+            worker.step()
+            clock.skip(worker.options.max_pause_seconds)
+        # Then the run is still on, waiting for an operator, with a reason that quotes no key
+        assert "TrainingFailed" not in event_types(ledger, model_id)
+        with ledger.write_engine.connect() as conn:
+            [job] = open_jobs(conn)
+        assert job["checks"] == 3
+        assert job["last_error"] == "OpenAI refused the API key (401); check OPENAI_API_KEY"
+    finally:
+        ledger.close()
+
+
 def test_a_job_that_runs_too_long_is_cancelled_and_the_run_fails(
     openai_ledger: Ledger, openai_api: FakeOpenAI
 ) -> None:
@@ -269,7 +298,7 @@ def test_the_api_key_is_in_no_log_line_and_no_event(
     assert stored and not any(SECRET_KEY.encode() in n.state for n in stored)
 
 
-def test_a_run_failed_through_the_api_is_no_longer_followed(
+def test_a_run_failed_through_the_api_has_its_job_cancelled_and_is_followed_no_more(
     openai_ledger: Ledger, openai_api: FakeOpenAI
 ) -> None:
     # Given a submitted job
@@ -278,14 +307,19 @@ def test_a_run_failed_through_the_api_is_no_longer_followed(
     clock = Clock()
     worker = provider_worker(openai_ledger, clock)
     worker.step()
+    [job] = openai_api.jobs_for_run(run_id)
     # When someone records the run as failed through the API
     failing = FailTraining(model_id=UUID(model_id), run_id=run_id, reason="wrong data, stopped")
     handle(openai_ledger.registry, failing, CommandContext(actor="alice"))
     asked = len(openai_api.requests)
-    clock.skip(3600)
     worker.step()
-    # Then the worker closed the job without calling OpenAI again
+    # Then the worker cancelled the job at OpenAI (nobody pays for it any more) and closed it
+    assert openai_api.requests[asked:] == [("POST", f"/v1/fine_tuning/jobs/{job['id']}/cancel")]
+    assert openai_api.jobs[job["id"]]["status"] == "cancelled"
     with openai_ledger.write_engine.connect() as conn:
         assert open_jobs(conn) == []
-    assert len(openai_api.requests) == asked
+    # And it asks OpenAI nothing more about it, nor records anything
+    clock.skip(3600)
+    worker.step()
+    assert len(openai_api.requests) == asked + 1
     assert event_types(openai_ledger, model_id).count("TrainingFailed") == 1

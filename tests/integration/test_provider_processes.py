@@ -90,7 +90,8 @@ def test_serve_runs_the_job_itself_and_resumes_it_after_a_kill(
     # Given the embedded default, `serve` alone, with OpenAI configured
     openai_api.plan_next_job(steps=12)
     env = environment(tmp_path, openai_api)
-    api = serve(tmp_path, env).start()
+    api = serve(tmp_path, env)
+    api.start()
     try:
         api.wait_healthy()
         model_id, run_id = start_openai_run(api)
@@ -101,7 +102,8 @@ def test_serve_runs_the_job_itself_and_resumes_it_after_a_kill(
         [job] = openai_api.jobs_for_run(run_id)
         assert job["status"] != "succeeded", "the job ended before the kill: nothing to resume"
         # And started again
-        api = serve(tmp_path, env, "serve-again").start()
+        api = serve(tmp_path, env, "serve-again")
+        api.start()
         api.wait_healthy()
         # Then it follows the same job to its end and records the version
         wait_for(lambda: "ModelTrained" in kinds(api, model_id), "the run's completion")
@@ -117,11 +119,12 @@ def test_a_worker_process_beside_the_api_carries_out_the_job(
     # Given an API process that leaves provider jobs to a `modelledger worker`
     openai_api.plan_next_job(steps=8)
     env = environment(tmp_path, openai_api, MODELLEDGER_PROVIDER_WORKER="false")
-    api = serve(tmp_path, env).start()
+    api = serve(tmp_path, env)
+    api.start()
     worker = ModelLedgerProcess(["worker"], env, tmp_path, "worker")
     try:
         api.wait_healthy()
-        model_id, run_id = start_openai_run(api)
+        model_id, _ = start_openai_run(api)
         time.sleep(1.0)
         # Then nothing happens at OpenAI until a worker runs, and health says it is behind
         assert openai_api.jobs_created == 0

@@ -1,0 +1,147 @@
+"""The provider worker's intake: the log's requests and outcomes -> the jobs table.
+
+A training run on a provider backend or a request to a provider target opens a
+job; its outcome closes it; a run failed by anyone else (the API, an archive)
+while its provider job runs has that job cancelled. The table and the intake's
+position commit together, and two workers never take in the same page (the
+position only moves from where each read it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+from sqlalchemy import Connection, Engine
+
+from commands.registry import ModelRegistry, store_errors
+from read_model import provider_jobs as jobs
+from read_model.relay import advance_relayed, relayed_position
+from write_model.model import AIModel
+from write_model.values import EXTERNAL
+
+WORKER_NAME = "provider-worker"  # its row in relay_state
+
+# Backends whose versions were trained before ModelLedger saw them (the Hub importer).
+TRAINED_ELSEWHERE = frozenset({"huggingface"})
+
+TOPICS = (
+    AIModel.TrainingStarted,
+    AIModel.TrainingJobSubmitted,
+    AIModel.ModelTrained,
+    AIModel.TrainingFailed,
+    AIModel.DeploymentRequested,
+    AIModel.DeploymentFailed,
+    AIModel.ModelDeployed,
+    AIModel.ModelUndeployed,
+)
+
+
+@dataclass(frozen=True)
+class IntakePage:
+    after: int  # the position it was read from
+    reached: int  # the position it takes the intake to
+    page: Sequence[Notification]  # the events of interest in between
+
+
+@dataclass
+class LogIntake:
+    registry: ModelRegistry
+    engine: Engine
+    batch_size: int = 500
+
+    def ensure_tables(self) -> None:
+        with self.engine.begin() as conn:
+            jobs.ensure_jobs_table(conn)
+            relayed_position(conn, WORKER_NAME)
+
+    def take_in(self) -> int:
+        """One page of the log up to its head: how far it moved (0 at the head)."""
+        read = self.read()
+        return read.reached - read.after if read is not None and self.apply(read) else 0
+
+    def read(self) -> IntakePage | None:
+        """The next page after the recorded position (None at the head)."""
+        with self.engine.begin() as conn:
+            after = relayed_position(conn, WORKER_NAME)
+        with store_errors():
+            head = self.registry.recorder.max_notification_id() or 0
+        if head <= after:
+            return None
+        page = self._page(after, head)
+        # A full page may end before the head; a shorter one has read everything to it.
+        reached = page[-1].id if len(page) == self.batch_size else head
+        return IntakePage(after, reached, page)
+
+    def apply(self, read: IntakePage) -> bool:
+        """The page's jobs and the new position, together; False if another worker
+        took this page in first (then nothing changes)."""
+        with self.engine.begin() as conn:
+            if not advance_relayed(conn, WORKER_NAME, read.after, read.reached):
+                return False
+            for notification in read.page:
+                self._note(conn, self.registry.mapper.to_domain_event(notification))
+        return True
+
+    def _page(self, after: int, head: int) -> Sequence[Notification]:
+        with store_errors():
+            return self.registry.recorder.select_notifications(
+                start=after,
+                limit=self.batch_size,
+                stop=head,
+                topics=[get_topic(t) for t in TOPICS],
+                inclusive_of_start=False,
+            )
+
+    @staticmethod
+    def _note(conn: Connection, event: Any) -> None:
+        if isinstance(event, AIModel.TrainingStarted | AIModel.DeploymentRequested):
+            opened = job_opened_by(event)
+            if opened is not None:
+                jobs.open_job(conn, opened)
+        elif isinstance(event, AIModel.TrainingJobSubmitted):
+            jobs.note_provider_ref(conn, event.run_id, event.job_id)
+        elif isinstance(event, AIModel.ModelTrained):
+            jobs.close_job(conn, event.run_id)
+        elif isinstance(event, AIModel.TrainingFailed):
+            jobs.cancel_or_close(conn, event.run_id)
+        elif isinstance(event, AIModel.ModelDeployed | AIModel.ModelUndeployed):
+            # One request per environment is ever pending, and pages are taken in
+            # log order: the outcome settles the request open there.
+            jobs.close_environment(conn, str(event.originator_id), event.environment)
+        elif isinstance(event, AIModel.DeploymentFailed):
+            jobs.close_job(conn, event.request_id)
+
+
+def job_opened_by(
+    event: AIModel.TrainingStarted | AIModel.DeploymentRequested,
+) -> dict[str, Any] | None:
+    """The job row a request opens, or None when no provider has work to do."""
+    model_id = str(event.originator_id)
+    row: dict[str, Any] = {
+        "model_id": model_id,
+        "cause": f"{model_id}/{event.originator_version}",
+        "correlation_id": event.correlation_id,
+        "opened_at": event.timestamp.timestamp(),
+    }
+    if isinstance(event, AIModel.DeploymentRequested):
+        spec: dict[str, Any] = {"model_version": event.model_version}
+        return {
+            **row,
+            "id": event.request_id,
+            "kind": event.action,
+            "backend": event.target,
+            "environment": event.environment,
+            "spec": spec,
+        }
+    if event.backend == EXTERNAL or event.backend in TRAINED_ELSEWHERE:
+        return None
+    spec = {
+        "dataset": event.dataset,
+        "base_model": event.base_model,
+        "hyperparameters": dict(event.hyperparameters),
+    }
+    return {**row, "id": event.run_id, "kind": "train", "backend": event.backend, "spec": spec}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -52,6 +53,9 @@ provider_jobs = Table(
     Column("lease_until", Float, nullable=False),
     Column("last_error", Text),
 )
+# Deployment outcomes close by (model, environment); due jobs are found by state and time.
+Index("provider_jobs_environment", provider_jobs.c.model_id, provider_jobs.c.environment)
+Index("provider_jobs_due", provider_jobs.c.state, provider_jobs.c.due_at)
 
 
 @dataclass(frozen=True)

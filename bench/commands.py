@@ -70,13 +70,25 @@ class LoadPlan:
 
 
 def run_backend(
-    backend: str, round_no: int, args: argparse.Namespace, progress: Progress, auth: bool = True
+    backend: str,
+    round_no: int,
+    args: argparse.Namespace,
+    progress: Progress,
+    auth: bool = True,
+    provider_worker: bool = True,
 ) -> RunResult:
-    label = backend if auth else f"{backend}, auth off"
+    label = ", ".join(
+        [backend]
+        + ([] if auth else ["auth off"])
+        + ([] if provider_worker else ["provider worker off"])
+    )
     result = RunResult(label, round_no, args.clients, args.workers)
+    env = {} if auth else {"MODELLEDGER_AUTH": "false"}
+    if not provider_worker:
+        env["MODELLEDGER_PROVIDER_WORKER"] = "false"
     try:
         with tempfile.TemporaryDirectory(prefix="modelledger-bench-") as tmp:
-            _run_in(backend, Path(tmp), args, result, progress, auth)
+            _run_in(backend, Path(tmp), args, result, progress, env)
     except (BenchError, psycopg.Error, OSError) as exc:
         result.failure = f"{type(exc).__name__}: {exc}"
         console.print(f"[red]{backend} run {round_no} failed:[/red] {result.failure}")
@@ -89,9 +101,8 @@ def _run_in(
     args: argparse.Namespace,
     result: RunResult,
     progress: Progress,
-    auth: bool,
+    extra_env: dict[str, str],
 ) -> None:
-    extra_env = {} if auth else {"MODELLEDGER_AUTH": "false"}
     with (
         _store_url(backend, args.pg_url, tmp) as db_url,
         running_server(db_url, args.workers, tmp, args.startup_timeout, extra_env) as server,
@@ -298,6 +309,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma list of on,off: with API keys (the default) and/or MODELLEDGER_AUTH=false, "
         "side by side in each round",
     )
+    p.add_argument(
+        "--provider-worker",
+        default="on",
+        help="comma list of on,off: with the provider worker inside serve (the default) "
+        "and/or MODELLEDGER_PROVIDER_WORKER=false, run side by side",
+    )
     p.add_argument("--json", type=Path, default=None, help="write results as JSON here")
     args = p.parse_args(argv)
     _validate(p, args)
@@ -312,6 +329,9 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     args.auth = [a.strip() for a in args.auth.split(",") if a.strip()]
     if not args.auth or set(args.auth) - {"on", "off"}:
         p.error("--auth: a comma list of on and/or off")
+    args.provider_worker = [w.strip() for w in args.provider_worker.split(",") if w.strip()]
+    if not args.provider_worker or set(args.provider_worker) - {"on", "off"}:
+        p.error("--provider-worker: a comma list of on and/or off")
     positive = (
         "clients",
         "duration",
@@ -337,9 +357,14 @@ def round_order(backends: list[T], round_no: int) -> list[T]:
     return backends if round_no % 2 == 1 else list(reversed(backends))
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """(backend, auth) pairs, each backend's auth settings next to each other."""
-    return [(backend, auth) for backend in args.backends for auth in args.auth]
+def variants(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(backend, auth, provider worker), each backend's settings next to each other."""
+    return [
+        (backend, auth, worker)
+        for backend in args.backends
+        for auth in args.auth
+        for worker in args.provider_worker
+    ]
 
 
 def run_all(args: argparse.Namespace) -> tuple[list[RunResult], list[RawResult]]:
@@ -354,8 +379,10 @@ def run_all(args: argparse.Namespace) -> tuple[list[RunResult], list[RawResult]]
         console=console,
     ) as progress:
         for round_no in range(1, args.repeat + 1):
-            for backend, auth in round_order(variants(args), round_no):
-                runs.append(run_backend(backend, round_no, args, progress, auth == "on"))
+            for backend, auth, worker in round_order(variants(args), round_no):
+                runs.append(
+                    run_backend(backend, round_no, args, progress, auth == "on", worker == "on")
+                )
             if "postgres" in args.backends and not args.skip_raw:
                 raws.append(
                     raw_ceiling(

@@ -40,6 +40,11 @@ TOPICS = (
 )
 
 
+OPENING_TOPICS = frozenset(
+    get_topic(t) for t in (AIModel.TrainingStarted, AIModel.DeploymentRequested)
+)
+
+
 @dataclass(frozen=True)
 class IntakePage:
     after: int  # the position it was read from
@@ -82,8 +87,14 @@ class LogIntake:
         with self.engine.begin() as conn:
             if not advance_relayed(conn, WORKER_NAME, read.after, read.reached):
                 return False
+            # Most events are of models no provider works on: those are not even decoded.
+            watched = jobs.models_with_open_jobs(conn)
             for notification in read.page:
-                self._note(conn, self.registry.mapper.to_domain_event(notification))
+                opens = notification.topic in OPENING_TOPICS
+                if opens or str(notification.originator_id) in watched:
+                    event = self.registry.mapper.to_domain_event(notification)
+                    if self._note(conn, event):
+                        watched.add(str(event.originator_id))
         return True
 
     def _page(self, after: int, head: int) -> Sequence[Notification]:
@@ -97,12 +108,14 @@ class LogIntake:
             )
 
     @staticmethod
-    def _note(conn: Connection, event: Any) -> None:
+    def _note(conn: Connection, event: Any) -> bool:
+        """Change the jobs for one event: True if it opened one."""
         if isinstance(event, AIModel.TrainingStarted | AIModel.DeploymentRequested):
             opened = job_opened_by(event)
             if opened is not None:
                 jobs.open_job(conn, opened)
-        elif isinstance(event, AIModel.TrainingJobSubmitted):
+            return opened is not None
+        if isinstance(event, AIModel.TrainingJobSubmitted):
             jobs.note_provider_ref(conn, event.run_id, event.job_id)
         elif isinstance(event, AIModel.ModelTrained):
             jobs.close_job(conn, event.run_id)
@@ -114,6 +127,7 @@ class LogIntake:
             jobs.close_environment(conn, str(event.originator_id), event.environment)
         elif isinstance(event, AIModel.DeploymentFailed):
             jobs.close_job(conn, event.request_id)
+        return False
 
 
 def job_opened_by(

@@ -130,6 +130,13 @@ def close_environment(conn: Connection, model_id: str, environment: str) -> None
     )
 
 
+def models_with_open_jobs(conn: Connection) -> set[str]:
+    found = conn.scalars(
+        select(provider_jobs.c.model_id).where(provider_jobs.c.state == "open").distinct()
+    )
+    return set(found)
+
+
 def claim_due(conn: Connection, owner: str, now: float, lease: float, limit: int) -> list[str]:
     """Lease up to ``limit`` due jobs to ``owner``: each is then its alone until
     ``now + lease`` (a conditional update, so two workers never both win a row)."""

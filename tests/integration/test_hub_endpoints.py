@@ -331,3 +331,20 @@ def test_each_environment_of_each_model_gets_its_own_endpoint_name(hub: FakeHub)
     assert len(names) == 8
     assert all(re.fullmatch(r"[a-z0-9-]{1,32}", name) for name in names)
     assert endpoints.endpoint_name(model, "prod") == endpoints.endpoint_name(model, "prod")
+
+
+def test_an_endpoint_that_never_comes_up_times_out_as_a_failed_deployment(
+    deploying: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, ledger = deploying
+    model_id = imported(client, hub, "acme/slow-start")
+    hub.plan_endpoints(steps_to_running=10_000)
+    client.post(
+        f"/api/v1/models/{model_id}/deploy", json={"environment": "prod", "target": "huggingface"}
+    )
+    clock = Clock()
+    worker = provider_worker(ledger, clock, deployment_timeout_seconds=300)
+    step_until(worker, clock, settled(ledger, model_id, "DeploymentFailed"))
+    failed = last_event(ledger, model_id, "DeploymentFailed")
+    assert failed["data"]["reason"] == "timed out: not finished 300 s after it was requested"
+    hub.plan_endpoints(steps_to_running=2)

@@ -110,6 +110,7 @@ def complete_training(model: AIModel, cmd: CompleteTraining, ctx: CommandContext
         artifact_uri=cmd.artifact_uri,
         output_model=cmd.output_model,
         meta=ctx.meta,
+        by_backend=cmd.by_backend,
     )
     return {"run_id": cmd.run_id, "model_version": version}
 

@@ -221,6 +221,7 @@ class CompleteTraining(Command):
     metrics: Metrics
     artifact_uri: Uri | None = None
     output_model: ShortText | None = None
+    by_backend: bool = False  # the provider worker's: never set from a request body
 
 
 class FailTraining(Command):

@@ -11,6 +11,7 @@ together, and a provider's job id is in the log (TrainingJobSubmitted) once know
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -36,6 +37,7 @@ from commands.provider_intake import LogIntake
 from commands.providers import (
     Deployer,
     EndpointSpec,
+    ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     Trainer,
@@ -194,6 +196,7 @@ class ProviderWorker:
                 metrics=progress.metrics,
                 artifact_uri=progress.artifact_uri,
                 output_model=progress.output_model,
+                by_backend=True,
             )
             self._issue(job, completed)
             self._close(job)
@@ -243,6 +246,7 @@ class ProviderWorker:
                 deployer.deploy(spec)
                 with self.engine.begin() as conn:
                     jobs.note_provider_ref(conn, job.id, name)
+                job = dataclasses.replace(job, provider_ref=name)
             progress = deployer.progress(name, spec)
         carried_out = "running" if job.kind == "deploy" else "gone"
         if progress.state == "failed":
@@ -295,6 +299,22 @@ class ProviderWorker:
             command = FailDeployment(model_id=UUID(job.model_id), request_id=job.id, reason=reason)
         self._issue(job, command)
         self._close(job)
+        if job.kind == "deploy":
+            self._release_unserved(job)
+
+    def _release_unserved(self, job: jobs.ProviderJob) -> None:
+        """A first deployment that failed leaves no endpoint behind to pay for (one that
+        serves the environment already stays: it still serves the earlier version)."""
+        deployer = self.deployers.get(job.backend)
+        if deployer is None or job.provider_ref is None:
+            return
+        model = self.registry.load(UUID(job.model_id), CommandContext())
+        if (job.environment or "") in model.deployments:
+            return
+        try:
+            deployer.release(job.provider_ref)
+        except ProviderError as error:
+            log.warning("endpoint %s not released: %s", job.provider_ref, error.reason)
 
     def _issue(self, job: jobs.ProviderJob, command: Command) -> None:
         ctx = CommandContext(

@@ -60,6 +60,10 @@ class DeploymentPending(RuleViolated):
     """A provider is still working on an earlier request for this environment."""
 
 
+class ManagedRun(RuleViolated):
+    """The run's backend reports its outcome: a caller may fail it (to stop it), not complete it."""
+
+
 class ManagedDeployment(RuleViolated):
     """The environment is served by a provider's endpoint: the registry alone cannot change it."""
 

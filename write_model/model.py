@@ -16,6 +16,7 @@ from write_model.errors import (
     DeploymentPending,
     DeploymentRequestNotFound,
     ManagedDeployment,
+    ManagedRun,
     ModelArchived,
     ModelStillDeployed,
     NotDeployed,
@@ -189,6 +190,7 @@ class AIModel(Aggregate):
             artifact_uri=artifact_uri,
             output_model=output_model,
             meta=meta,
+            by_backend=True,
         )
 
     def complete_training(
@@ -199,9 +201,16 @@ class AIModel(Aggregate):
         artifact_uri: str | None,
         meta: EventMetadata,
         output_model: str | None = None,
+        by_backend: bool = False,
     ) -> int:
+        """``by_backend``: the run's own backend reports it (the provider worker, an import)."""
         self._require_active()
         self._require_running(run_id)
+        backend = self.training_runs[run_id].backend
+        if backend != EXTERNAL and not by_backend:
+            raise ManagedRun(
+                f"the {backend} backend records this run's outcome itself; fail the run to stop it"
+            )
         valid = validate_metrics(metrics)
         version = len(self.versions) + 1
         self.trigger_event(

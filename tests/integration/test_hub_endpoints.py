@@ -181,7 +181,13 @@ def test_what_the_provider_refuses_is_recorded_as_a_failed_deployment(
     assert reason in failed["data"]["reason"]
     model = client.get(f"/api/v1/models/{model_id}", params={"min_position": failed["position"]})
     assert model.json()["deployments"] == {} and model.json()["pending_deployments"] == {}
+    # And no endpoint is left behind to pay for
+    assert endpoint_of(ledger, model_id, "prod") not in hub.endpoints
     hub.plan_endpoints(steps_to_running=2)
+
+
+def endpoint_of(ledger: Ledger, model_id: str, environment: str) -> str:
+    return ledger.providers.deployers["huggingface"].endpoint_name(model_id, environment)
 
 
 def test_the_token_is_in_no_log_line_and_no_event(
@@ -347,4 +353,5 @@ def test_an_endpoint_that_never_comes_up_times_out_as_a_failed_deployment(
     step_until(worker, clock, settled(ledger, model_id, "DeploymentFailed"))
     failed = last_event(ledger, model_id, "DeploymentFailed")
     assert failed["data"]["reason"] == "timed out: not finished 300 s after it was requested"
+    assert endpoint_of(ledger, model_id, "prod") not in hub.endpoints
     hub.plan_endpoints(steps_to_running=2)

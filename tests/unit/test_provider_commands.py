@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from commands.messages import (
     ArchiveModel,
     CompleteDeployment,
+    CompleteTraining,
     DeployModel,
     FailDeployment,
+    FailTraining,
     ImportVersion,
     RecordTrainingJob,
     RollBackDeployment,
@@ -26,6 +28,7 @@ from write_model.errors import (
     DeploymentPending,
     DeploymentRequestNotFound,
     ManagedDeployment,
+    ManagedRun,
     ModelStillDeployed,
     TrainingRunFinished,
 )
@@ -188,3 +191,33 @@ def test_a_provider_target_names_its_own_endpoint_url() -> None:
             endpoint_url="https://mine",
         )
     assert raised.value.errors()[0]["loc"] == ("endpoint_url",)
+
+
+def test_a_provider_run_is_completed_by_its_backend_not_by_hand(story: Story) -> None:
+    story.a_model()
+    started = story.when(
+        TrainModel(model_id=story.id, dataset="d.jsonl", backend="openai", base_model="gpt-x")
+    )
+    run_id = started.details["run_id"]
+    story.then_events()
+    # By hand: refused, nothing recorded
+    story.then_rejected(
+        CompleteTraining(model_id=story.id, run_id=run_id, metrics={"accuracy": 1.0}), ManagedRun
+    )
+    # By its backend (the provider worker): recorded
+    story.when(
+        CompleteTraining(
+            model_id=story.id, run_id=run_id, metrics={"train_loss": 0.1}, by_backend=True
+        )
+    )
+    assert [kind for kind, _ in story.then_events()] == ["ModelTrained"]
+
+
+def test_a_provider_run_may_be_failed_by_hand_to_stop_it(story: Story) -> None:
+    story.a_model()
+    started = story.when(
+        TrainModel(model_id=story.id, dataset="d.jsonl", backend="openai", base_model="gpt-x")
+    )
+    story.then_events()
+    story.when(FailTraining(model_id=story.id, run_id=started.details["run_id"], reason="stop"))
+    assert [kind for kind, _ in story.then_events()] == ["TrainingFailed"]

@@ -17,6 +17,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     InternalError,
     OperationalError,
+    ProgrammingError,
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
@@ -83,8 +84,14 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
             try:
                 super().create_table()
                 return
-            except (IntegrityError, InternalError):
-                if attempt == DDL_ATTEMPTS:
+            except (IntegrityError, InternalError, ProgrammingError) as error:
+                # eventsourcing creates its composite type outside any lock and only
+                # forgives DuplicateObject; a concurrent CREATE TYPE can also fail as
+                # "relation ... already exists" (a ProgrammingError).
+                lost_race = not isinstance(error, ProgrammingError) or "already exists" in str(
+                    error
+                )
+                if attempt == DDL_ATTEMPTS or not lost_race:
                     raise
                 time.sleep(0.05 * attempt)
 

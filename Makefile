@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck unit integration e2e bench bench-read clean
+.PHONY: run test install lint typecheck unit integration e2e bench bench-read bench-mlflow clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ BENCH_READ_ARGS ?=
 bench-read: $(STAMP)
 	$(BIN)/python -m bench.projections --events $(EVENTS) --pg-url $(PG_URL) \
 		--json var/bench-read.json $(BENCH_READ_ARGS)
+
+# ModelLedger and MLflow side by side (docs/benchmarks.md): about 30 minutes; installs MLflow
+# into bench/.mlflow/venv on first use. E.g. `make bench-mlflow MLFLOW_ARGS="--sizes 10000 --repeat 1"`
+MLFLOW_ARGS ?=
+bench-mlflow: $(STAMP)
+	$(BIN)/python -m bench.vs_mlflow --pg-url $(PG_URL) $(MLFLOW_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from modelledger.bootstrap import Ledger
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
-from queries.messages import ModelStatistics, Position, SearchModels, TopPerforming
+from queries.messages import GetModel, ModelStatistics, Position, SearchModels, TopPerforming
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot
@@ -193,7 +193,7 @@ async def leaderboard(
     responses=ERRORS,
     summary="A model now (catalogue), at a version, or as it was at a time (event log)",
 )
-def read_model(
+async def read_model(
     model_id: UUID,
     ledger: LedgerDep,
     registry: RegistryDep,
@@ -207,16 +207,25 @@ def read_model(
     if as_of is not None and as_of.tzinfo is None:
         raise BadRequest("as_of needs a time zone, e.g. 2026-11-26T12:00:00Z", field="as_of")
     if as_of is not None or at_version is not None:
-        model, position = get_model(
-            registry, model_id, at_version=at_version, as_of=as_of, visible=caller.visible_projects
+        model, position = await to_thread.run_sync(
+            lambda: get_model(
+                registry,
+                model_id,
+                at_version=at_version,
+                as_of=as_of,
+                visible=caller.visible_projects,
+            )
         )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
-    view, position = from_catalogue(
+    # Cached like search: a model read again at the same catalogue position is the same.
+    response = await cached_catalogue_answer(
         ledger,
-        min_position,
+        GetModel(model_id=model_id, min_position=min_position),
+        caller.visible_projects,
         lambda snapshot: catalogue_view(visible_row(snapshot, model_id, caller)),
     )
-    return answer(view, position, ETag=f'"{view["version"]}"')
+    response.headers["ETag"] = f'"{orjson.loads(response.body)["version"]}"'
+    return response
 
 
 @router.get(

@@ -48,6 +48,12 @@ class Query(BaseModel):
     )
 
 
+class GetModel(Query):
+    """One model as the catalogue holds it now."""
+
+    model_id: UUID
+
+
 class SearchModels(Query):
     q: Words | None = Field(
         default=None, description="words to find in name, description and tags (prefixes match)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import tempfile
 import time
@@ -117,7 +118,8 @@ def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iter
         "MODELLEDGER_PROVIDER_WORKER": "false",
         # A pool as large as the clients: overflow connections are opened and closed per
         # request, which cost more than the reads themselves (py-spy).
-        "MODELLEDGER_DB_POOL_SIZE": str(min(args.clients, 32)),
+        # Two pools (events, read tables) per worker, within PostgreSQL's 100 connections.
+        "MODELLEDGER_DB_POOL_SIZE": str(max(4, min(args.clients, 64) // (2 * args.ledger_workers))),
         "MODELLEDGER_DB_MAX_OVERFLOW": "0",
     }
     with ExitStack() as stack:
@@ -276,7 +278,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     p.add_argument("--workloads", default="", help="comma list of keys (default: all)")
     p.add_argument("--mlflow-workers", type=int, default=4, help="gunicorn workers (4: its best)")
-    p.add_argument("--ledger-workers", type=int, default=1, help="MODELLEDGER_WORKERS")
+    p.add_argument(
+        "--ledger-workers", type=int, default=2, help="MODELLEDGER_WORKERS (2: as docker-compose)"
+    )
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--startup-timeout", type=float, default=120.0)
     p.add_argument("--catch-up-timeout", type=float, default=900.0)
@@ -290,7 +294,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Through the finally blocks: both registries stopped, their databases dropped.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     ensure_mlflow(console.print)
     rows: list[Row] = []

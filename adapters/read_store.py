@@ -49,13 +49,16 @@ def read_store_url(store_url: str, read_url: str | None) -> str:
     raise UnsupportedDatabaseUrl(f"unsupported read database URL scheme {parts.scheme!r}")
 
 
-def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 5) -> Engine:
+def create_read_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int | None = None, connect_timeout: int = 5
+) -> Engine:
+    overflow = pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
         path = urlsplit(url).path.lstrip("/")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, json_serializer=json_text
+            url, pool_size=pool_size, max_overflow=overflow, json_serializer=json_text
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -64,7 +67,9 @@ def create_read_engine(url: str, *, pool_size: int = 20, connect_timeout: int = 
         url,
         json_serializer=json_text,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # MODELLEDGER_DB_MAX_OVERFLOW bounds this pool too: a read pool of its own size
+        # again took a loaded server past PostgreSQL's max_connections (503s).
+        max_overflow=overflow,
         pool_timeout=connect_timeout,
         # JIT compiling a plan took 50-60 ms of a 280 ms timeline scan and pays off only
         # for long analytics: never for these queries.

@@ -186,6 +186,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
     read_engine = create_read_engine(
         read_store_url(url, settings.read_database_url),
         pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         connect_timeout=settings.db_connect_timeout,
     )
     shared = connect_redis(settings.redis_url) if settings.redis_url else None

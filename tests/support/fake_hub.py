@@ -34,7 +34,6 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -44,12 +43,13 @@ from types import TracebackType
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote
 
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.local_server import LocalServer, serve_in_thread
 
 JSON: TypeAlias = dict[str, Any]
 Gated: TypeAlias = Literal[False, "auto", "manual"]
@@ -336,8 +336,7 @@ class FakeHub:
         self._failures: list[_Failure] = []
         self._requests: list[tuple[str, str]] = []
         self._url: str | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
         self._app = Starlette(
             routes=[
@@ -364,40 +363,15 @@ class FakeHub:
         """Bind a free port on 127.0.0.1 and serve until ``stop()``."""
         if self._server is not None:
             raise RuntimeError("FakeHub is already started")
-        sock = socket.create_server(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            lifespan="off",
-            ws="none",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-hub", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("FakeHub did not start")
-            time.sleep(0.005)
-        self._server, self._thread = server, thread
-        self._url = f"http://127.0.0.1:{port}"
+        self._server = serve_in_thread(self._app, "fake-hub")
+        self._url = f"http://127.0.0.1:{self._server.port}"
         return self
 
     def stop(self) -> None:
         """Shut the server down (idempotent). State is kept, but the URL is gone."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=10)
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> FakeHub:
         return self.start()

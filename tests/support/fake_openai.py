@@ -34,7 +34,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import string
 import threading
 import time
@@ -47,13 +46,14 @@ from email.utils import collapse_rfc2231_value
 from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.support.local_server import LocalServer, serve_in_thread
 
 JSON = dict[str, Any]
 Outcome = Literal["succeeded", "failed", "cancelled"]
@@ -205,8 +205,7 @@ class FakeOpenAI:
     def __init__(self, api_key: str = "sk-test") -> None:
         self.api_key = api_key
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self._port: int | None = None
         self._app = Starlette(
             routes=[
@@ -243,38 +242,15 @@ class FakeOpenAI:
         APIConnectionError) and bring it back.
         """
         assert self._server is None, "FakeOpenAI is already running"
-        sock = socket.create_server(("127.0.0.1", self._port or 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._asgi,
-            interface="asgi3",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("FakeOpenAI did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._server = serve_in_thread(self._asgi, "fake-openai", self._port or 0)
+        self._port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving (the state is kept). Does nothing if not running."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=10)
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()

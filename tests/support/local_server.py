@@ -30,6 +30,7 @@ def serve_in_thread(app: Any, name: str, port: int = 0) -> LocalServer:
     bound: int = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
+        interface="asgi3",  # a bound method is not recognised as ASGI 3 by itself
         lifespan="off",
         log_level="warning",
         access_log=False,

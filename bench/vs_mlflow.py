@@ -189,15 +189,17 @@ def run_size(size: int, args: argparse.Namespace, progress: Progress) -> list[Ro
         db_url = stack.enter_context(fresh_database(args.pg_url, "modelledger_vs_mlflow"))
         seed_ledger(db_url, models, progress)
         ledger_url = stack.enter_context(running_ledger(db_url, args, workdir))
-        mlflow = stack.enter_context(
-            running_mlflow(args.pg_url, args.mlflow_workers, workdir, args.startup_timeout)
-        )
-        console.print(f"seeding mlflow with {size:,} models")
-        experiment = seed_mlflow(mlflow.dsn, models)
+        urls, experiment = {"modelledger": ledger_url}, ""
+        if "mlflow" in args.systems:
+            mlflow = stack.enter_context(
+                running_mlflow(args.pg_url, args.mlflow_workers, workdir, args.startup_timeout)
+            )
+            console.print(f"seeding mlflow with {size:,} models")
+            experiment = seed_mlflow(mlflow.dsn, models)
+            urls["mlflow"] = mlflow.base_url
         caught_up(ledger_url, args.catch_up_timeout)
-        urls = {"modelledger": ledger_url, "mlflow": mlflow.base_url}
         for rnd in range(1, args.repeat + 1):
-            order = SYSTEMS if rnd % 2 else tuple(reversed(SYSTEMS))
+            order = args.systems if rnd % 2 else tuple(reversed(args.systems))
             for workload in selected(args):
                 for system in order:
                     caught_up(ledger_url, args.catch_up_timeout)
@@ -277,6 +279,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per workload")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     p.add_argument("--workloads", default="", help="comma list of keys (default: all)")
+    p.add_argument(
+        "--systems", default=",".join(SYSTEMS), help="modelledger alone to profile it"
+    )
     p.add_argument("--mlflow-workers", type=int, default=4, help="gunicorn workers (4: its best)")
     p.add_argument(
         "--ledger-workers", type=int, default=2, help="MODELLEDGER_WORKERS (2: as docker-compose)"
@@ -287,6 +292,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=Path("var/bench-vs-mlflow.json"))
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.systems = tuple(s for s in SYSTEMS if s in args.systems.split(","))
+    if "modelledger" not in args.systems:
+        p.error("--systems must include modelledger (MLflow is measured beside it)")
     try:
         check_loopback_pg(args.pg_url)
     except BenchError as error:
@@ -302,7 +310,8 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
-    ensure_mlflow(console.print)
+    if "mlflow" in args.systems:
+        ensure_mlflow(console.print)
     rows: list[Row] = []
     with Progress(console=console) as progress:
         for size in args.sizes:

@@ -31,6 +31,12 @@ def configure_logging(level: str, form: Literal["text", "json"]) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # uvicorn writes an access line whenever this logger has a handler, ours or not; ours
+    # (modelledger.access, MODELLEDGER_ACCESS_LOG) has the route and correlation id. Left
+    # on, it cost every request a line nobody asked for (py-spy, bench.vs_mlflow).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers = []
+    uvicorn_access.propagate = False

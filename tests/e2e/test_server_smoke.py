@@ -301,3 +301,5 @@ def test_logs_are_json_lines_that_carry_the_correlation_id(server: Server) -> No
         time.sleep(0.1)
     assert {"trace-42", generated} <= ids, access[-5:]
     assert all({"timestamp", "level", "event"} <= r.keys() for r in records)
+    # and one access line per request: uvicorn's own stays off (the worker processes too)
+    assert not [r for r in records if r.get("logger") == "uvicorn.access"]

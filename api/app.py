@@ -94,6 +94,18 @@ async def follow_positions(ledger: Ledger) -> None:
         await asyncio.sleep(ANNOUNCED_REFRESH_SECONDS if announced else REFRESH_SECONDS)
 
 
+async def follow_model_answers(ledger: Ledger) -> None:
+    """Keep the models' answers this process holds current (queries.model_answers)."""
+    if ledger.model_answers.capacity == 0:
+        return
+    while True:
+        try:
+            await to_thread.run_sync(ledger.model_answers.follow, ledger.read_engine)
+        except Exception as error:  # a database outage: reads go to the tables, and say so
+            log.debug("model answers not followed: %s", error)
+        await asyncio.sleep(REFRESH_SECONDS)
+
+
 def connect_redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
@@ -154,12 +166,14 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         app.state.redis = redis = connect_redis(settings)
         app.state.rate_limits = rate_limiter(settings, redis)
         refresher = asyncio.create_task(follow_positions(running))
+        follower = asyncio.create_task(follow_model_answers(running))
         if settings.tune_gc:
             tune_garbage_collector()
         try:
             yield
         finally:
             refresher.cancel()
+            follower.cancel()
             if redis is not None:
                 await redis.aclose()
             if owned:

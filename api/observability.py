@@ -73,6 +73,14 @@ class LedgerCollector(Collector):
             answers.add_metric(["shared_hit"], shared.hits)
             answers.add_metric(["shared_miss"], shared.misses)
         yield answers
+        held = CounterMetricFamily(
+            "modelledger_model_answer_lookups",
+            "Gets of one model by whether this process held its answer (queries.model_answers)",
+            labels=["result"],
+        )
+        held.add_metric(["hit"], self.ledger.model_answers.hits)
+        held.add_metric(["miss"], self.ledger.model_answers.misses)
+        yield held
 
 
 class RequestObserver:

@@ -24,6 +24,7 @@ from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
 from queries.messages import GetModel, ModelStatistics, Position, SearchModels, TopPerforming
+from queries.model_answers import ModelAnswer
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot
@@ -217,6 +218,11 @@ async def read_model(
             )
         )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
+    held = held_answer(ledger, model_id, min_position)
+    if held is not None:
+        kept, position = held
+        ensure_visible(kept.project, caller.visible_projects, model_id)
+        return encoded(kept.body, position, ETag=f'"{kept.version}"')
     # Cached like search: a model read again at the same catalogue position is the same.
     response = await cached_catalogue_answer(
         ledger,
@@ -226,6 +232,17 @@ async def read_model(
     )
     response.headers["ETag"] = f'"{orjson.loads(response.body)["version"]}"'
     return response
+
+
+def held_answer(
+    ledger: Ledger, model_id: UUID, min_position: int | None
+) -> tuple[ModelAnswer, int] | None:
+    """The answer this process holds for the model (queries.model_answers), if it is
+    as new as the catalogue was last seen and as ``min_position`` asks."""
+    seen = ledger.answers.seen("catalogue")
+    if seen is None or (min_position is not None and seen.position < min_position):
+        return None
+    return ledger.model_answers.answer(str(model_id), seen.generation, seen.position)
 
 
 @router.get(

@@ -279,9 +279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per workload")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     p.add_argument("--workloads", default="", help="comma list of keys (default: all)")
-    p.add_argument(
-        "--systems", default=",".join(SYSTEMS), help="modelledger alone to profile it"
-    )
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="modelledger alone to profile it")
     p.add_argument("--mlflow-workers", type=int, default=4, help="gunicorn workers (4: its best)")
     p.add_argument(
         "--ledger-workers", type=int, default=2, help="MODELLEDGER_WORKERS (2: as docker-compose)"

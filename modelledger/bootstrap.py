@@ -26,6 +26,7 @@ from commands.registry import ModelRegistry, store_errors
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections, worker_identity
 from queries.cache import AnswerCache
+from queries.model_answers import ModelAnswers
 from queries.reading import Snapshot, reading
 from queries.visibility import ModelProjects
 
@@ -80,6 +81,7 @@ class Ledger:
     backend: str
     read_engine: Engine
     answers: AnswerCache
+    model_answers: ModelAnswers
     model_projects: ModelProjects
     redis: Redis | None = None  # shared answers, position announcements
     publisher: PositionPublisher | None = None
@@ -196,6 +198,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         backend=describe(url),
         read_engine=read_engine,
         answers=AnswerCache(settings.query_cache_size, SharedAnswers(shared) if shared else None),
+        model_answers=ModelAnswers(settings.model_answers_size),
         model_projects=ModelProjects(registry),
         redis=shared,
         publisher=PositionPublisher(shared) if shared else None,

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="search, statistics and leaderboard answers kept per projection "
         "position in each process (0: off)",
     )
+    model_answers_size: int = Field(
+        default=100_000,
+        ge=0,
+        description="models whose answer each API process holds, kept current from the "
+        "catalogue (about 1 KB each; 0: off): a get by id is then a look-up",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("var")

@@ -45,7 +45,8 @@ ALL = ""
 
 # A projection's version is its tables' shape and meaning: bumping one makes
 # the projection rebuild itself into new tables on start.
-CATALOGUE_VERSION = 3  # 2: versions carry output_model; 3: pending_deployments
+# 2: versions carry output_model; 3: pending_deployments; 4: rows indexed by position
+CATALOGUE_VERSION = 4
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 TIMELINE_VERSION = 4  # 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints
@@ -151,6 +152,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     Index(f"{name}_created", models.c.created_at, models.c.id)
     Index(f"{name}_updated", models.c.updated_at, models.c.id)
     Index(f"{name}_task", models.c.task, models.c.name)
+    Index(f"{name}_position", models.c.position)  # what changed since: queries.model_answers
     if search:
         Index(f"{name}_search", models.c.search, postgresql_using="gin")
     tags = Table(

@@ -43,6 +43,13 @@ class RunnerOptions:
     poll_interval: float = 0.05
     lease_seconds: float = 10.0
     retry_seconds: float = 1.0
+    # Under load (a live page of at least linger_from events), wait this long before
+    # the next page, so pages grow: each page costs a lease check, a state read and a
+    # commit per projection whatever its size. At about 800 creates/s on two cores the
+    # projection worker's CPU fell by a third (58% -> 39% of a core), CPU the commands
+    # then had (bench.vs_mlflow). A lone event is still projected at once.
+    linger_seconds: float = 0.05
+    linger_from: int = 8
 
 
 # A database that cannot be reached: wait and retry (anything else is a bug).
@@ -259,6 +266,8 @@ class ProjectionRunner:
             self._apply(page, state.generation, state.position, "position", events)
         except ProjectionFailed as failure:
             self._fail(failure)
+        if self.caught_up and self.options.linger_from <= len(page) < self.options.batch_size:
+            self.stopping.wait(self.options.linger_seconds)
         return True
 
     def _rebuild_step(self, state: ProjectionState) -> bool:

@@ -17,8 +17,13 @@ MODELS = "/api/v1/models"
 
 
 def held_at(ledger: Ledger, position: int) -> None:
+    """Until the process holds the answers at ``position`` and at least as far as it
+    has seen the catalogue (other events, an API key's, move the catalogue on too)."""
     deadline = time.monotonic() + 5
-    while ledger.model_answers.position < position:
+    while True:
+        seen = ledger.answers.seen("catalogue")
+        if seen is not None and ledger.model_answers.position >= max(position, seen.position):
+            return
         assert time.monotonic() < deadline, "the process never took in the change"
         time.sleep(0.01)
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from modelledger.bootstrap import Ledger
+from projections.catalogue import CatalogueProjection
 from projections.runner import RunnerOptions
 from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ProjectionWorker
@@ -33,6 +35,8 @@ from tests.support.histories import (
     head,
     write_models,
 )
+from write_model.model import AIModel
+from write_model.values import EventMetadata
 
 NAMES = tuple(p.name for p in PROJECTIONS)
 STOP_TIMEOUT_S = 20.0
@@ -343,3 +347,56 @@ def test_two_workers_write_each_projection_one_at_a_time_and_the_other_takes_ove
     assert time.monotonic() - taken < RunnerOptions().lease_seconds  # no lease to wait out
     assert_consistent(ledger)
     assert other.stop() == 0, other.output()
+
+
+def test_under_load_pages_grow_while_a_lone_event_is_projected_at_once(ledger: Ledger) -> None:
+    # Given a catalogue projection that lingers 1 s after a page of 3 events or more
+    options = RunnerOptions(linger_seconds=1.0, linger_from=3)
+    commits: list[tuple[int, float]] = []
+    worker = ProjectionWorker(
+        ledger.write_engine,
+        ledger.registry,
+        options,
+        projections=(CatalogueProjection,),
+        on_commit=lambda _name, _generation, position: commits.append((position, time.monotonic())),
+    )
+    worker.start()
+    try:
+        # When one model is created alone
+        asked = time.monotonic()
+        lone = append_models(ledger, 1)
+        wait_for(lambda: commits and commits[-1][0] == lone, "the lone event")
+        # Then it is projected at once
+        assert commits[-1][1] - asked < options.linger_seconds / 2
+        # When 5 arrive together (a page worth lingering after), then 3 one by one
+        burst = append_models(ledger, 5)
+        wait_for(lambda: commits[-1][0] == burst, "the burst")
+        singles = [append_models(ledger, 1) for _ in range(3)]
+        wait_for(lambda: commits[-1][0] == singles[-1], "the singles")
+        # Then the three are projected in one page, after the linger
+        positions = [position for position, _ in commits]
+        assert positions[-3:] == [lone, burst, singles[-1]]
+    finally:
+        worker.stop()
+
+
+def append_models(ledger: Ledger, count: int) -> int:
+    """``count`` models registered in one commit; the last one's position."""
+    meta = EventMetadata("test", "c", "test")
+    models = [
+        AIModel.register(name=f"m-{uuid.uuid4()}", project="p", task="t", framework="f",
+                         tags=[], meta=meta)
+        for _ in range(count)
+    ]  # fmt: skip
+    to_stored = ledger.registry.mapper.to_stored_event
+    stored = [to_stored(event) for model in models for event in model.collect_events()]
+    positions = ledger.registry.recorder.insert_events(stored)
+    assert positions
+    return max(positions)
+
+
+def wait_for(reached: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not reached():
+        assert time.monotonic() < deadline, f"{what} was never projected"
+        time.sleep(0.005)

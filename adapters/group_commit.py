@@ -7,8 +7,8 @@ commands that arrive while one commit is in flight together in the next one
 is what lets HTTP commands reach the one-connection INSERT+COMMIT ceiling.
 The library has no such option, hence this mixin.
 
-A batch that hits a uniqueness conflict is retried one command at a time, so
-one lost race or duplicate never fails the other commands of its batch.
+A batch that hits a uniqueness conflict is retried in halves, down to single
+commands, so one lost race or duplicate never fails the other commands of its batch.
 With group commit off, batches hold one command: the committer thread still
 does the writing, so a caller on an event loop never blocks on the database.
 """
@@ -111,27 +111,31 @@ class GroupCommitMixin:
         return batch
 
     def _commit(self, batch: list[_Pending]) -> None:
-        if len(batch) > 1:
-            try:
-                ids = self._insert_batch(batch)
-            except IntegrityError:
-                pass  # some command of the batch conflicts: find which, one by one
-            except Exception as error:
-                for pending in batch:
-                    _settle(pending, error=error)
+        """Commit the batch; if a command in it conflicts, commit each half the same way.
+
+        Halving finds k conflicting commands of n in about k * log2(n) transactions,
+        where trying one by one took n: with 64 clients and models changed through
+        another process, one stale command per batch made every batch one by one, a
+        third of the throughput (bench.vs_mlflow)."""
+        try:
+            ids = self._insert_batch(batch)
+        except IntegrityError as conflict:
+            if len(batch) == 1:
+                _settle(batch[0], error=conflict)
                 return
-            else:
-                offset = 0
-                for pending in batch:
-                    count = len(pending.stored_events)
-                    _settle(pending, positions=ids[offset : offset + count])
-                    offset += count
-                return
-        for pending in batch:
-            try:
-                _settle(pending, positions=self._insert_batch([pending]))
-            except Exception as error:
+            middle = len(batch) // 2
+            self._commit(batch[:middle])
+            self._commit(batch[middle:])
+            return
+        except Exception as error:
+            for pending in batch:
                 _settle(pending, error=error)
+            return
+        offset = 0
+        for pending in batch:
+            count = len(pending.stored_events)
+            _settle(pending, positions=ids[offset : offset + count])
+            offset += count
 
     def _insert_batch(self, batch: list[_Pending]) -> Sequence[int]:
         events = [event for pending in batch for event in pending.stored_events]

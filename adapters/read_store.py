@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.event_store import UnsupportedDatabaseUrl
-from read_model.encoding import json_text
+from read_model.encoding import json_text, json_value
 
 SCRATCH_PREFIX = "modelledger-read-"
 
@@ -58,7 +58,11 @@ def create_read_engine(
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=overflow, json_serializer=json_text
+            url,
+            pool_size=pool_size,
+            max_overflow=overflow,
+            json_serializer=json_text,
+            json_deserializer=json_value,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -66,6 +70,7 @@ def create_read_engine(
     return create_engine(
         url,
         json_serializer=json_text,
+        json_deserializer=json_value,
         pool_size=pool_size,
         # MODELLEDGER_DB_MAX_OVERFLOW bounds this pool too: a read pool of its own size
         # again took a loaded server past PostgreSQL's max_connections (503s).

@@ -106,6 +106,19 @@ async def follow_model_answers(ledger: Ledger) -> None:
         await asyncio.sleep(REFRESH_SECONDS)
 
 
+async def follow_other_writers(ledger: Ledger) -> None:
+    """Drop cached models other processes changed (ModelRegistry.forget_changed)."""
+    after: int | None = None
+    while True:
+        try:
+            if after is None:
+                after = await to_thread.run_sync(ledger.log_head)
+            after = await to_thread.run_sync(ledger.registry.forget_changed, after)
+        except Exception as error:  # the store is down: commands say so themselves
+            log.debug("changes by other processes not followed: %s", error)
+        await asyncio.sleep(REFRESH_SECONDS)
+
+
 def connect_redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
@@ -167,6 +180,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         app.state.rate_limits = rate_limiter(settings, redis)
         refresher = asyncio.create_task(follow_positions(running))
         follower = asyncio.create_task(follow_model_answers(running))
+        writers = asyncio.create_task(follow_other_writers(running))
         if settings.tune_gc:
             tune_garbage_collector()
         try:
@@ -174,6 +188,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         finally:
             refresher.cancel()
             follower.cancel()
+            writers.cancel()
             if redis is not None:
                 await redis.aclose()
             if owned:

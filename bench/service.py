@@ -209,6 +209,14 @@ def fresh_database(pg_url: str, dbname: str = BENCH_DB) -> Iterator[str]:
         _recreate(pg_url, dbname, create=False)
 
 
+def vacuum_analyze(dsn: str) -> None:
+    """What autovacuum would do between bursts of writes: statistics for the planner
+    and dead rows reclaimed. Benchmarks call it on every database they compare, the
+    same way (autovacuum may be off on the server, and a bulk load leaves no stats)."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 def _recreate(pg_url: str, dbname: str, create: bool) -> None:
     ident = sql.Identifier(dbname)
     with psycopg.connect(pg_url, autocommit=True, connect_timeout=10) as conn:

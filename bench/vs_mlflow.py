@@ -46,6 +46,7 @@ from bench.service import (
     check_loopback_pg,
     fresh_database,
     running_server,
+    vacuum_analyze,
 )
 from modelledger.bootstrap import bootstrap
 from modelledger.settings import Settings
@@ -189,7 +190,7 @@ def run_size(size: int, args: argparse.Namespace, progress: Progress) -> list[Ro
         db_url = stack.enter_context(fresh_database(args.pg_url, "modelledger_vs_mlflow"))
         seed_ledger(db_url, models, progress)
         ledger_url = stack.enter_context(running_ledger(db_url, args, workdir))
-        urls, experiment = {"modelledger": ledger_url}, ""
+        urls, experiment, dsns = {"modelledger": ledger_url}, "", [db_url]
         if "mlflow" in args.systems:
             mlflow = stack.enter_context(
                 running_mlflow(args.pg_url, args.mlflow_workers, workdir, args.startup_timeout)
@@ -197,9 +198,12 @@ def run_size(size: int, args: argparse.Namespace, progress: Progress) -> list[Ro
             console.print(f"seeding mlflow with {size:,} models")
             experiment = seed_mlflow(mlflow.dsn, models)
             urls["mlflow"] = mlflow.base_url
+            dsns.append(mlflow.dsn)
         caught_up(ledger_url, args.catch_up_timeout)
         for rnd in range(1, args.repeat + 1):
             order = args.systems if rnd % 2 else tuple(reversed(args.systems))
+            for dsn in dsns:  # both alike, before each round (outside the measurements)
+                vacuum_analyze(dsn)
             for workload in selected(args):
                 for system in order:
                     caught_up(ledger_url, args.catch_up_timeout)

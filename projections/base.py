@@ -138,10 +138,13 @@ def delete_in(conn: Connection, table: Table, column: str, keys: Iterable[Any]) 
         conn.execute(table.delete().where(table.c[column].in_(part)))
 
 
-def select_in(conn: Connection, table: Table, column: str, keys: Iterable[Any]) -> list[Any]:
+def select_in(
+    conn: Connection, table: Table, column: str, keys: Iterable[Any], *where: Any
+) -> list[Any]:
     rows: list[Any] = []
     for part in chunks(keys):
-        rows.extend(conn.execute(table.select().where(table.c[column].in_(part))).all())
+        query = table.select().where(table.c[column].in_(part), *where)
+        rows.extend(conn.execute(query).all())
     return rows
 
 

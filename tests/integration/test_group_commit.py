@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
+from adapters.group_commit import _Pending
 from commands.handlers import handle, handle_sync
 from commands.messages import CompleteTraining, CreateModel, TrainModel, UpdateModel
 from commands.registry import CommandContext, IdempotencyRequest
@@ -18,6 +19,8 @@ from modelledger.bootstrap import Ledger
 from queries.models import model_history
 from tests.conftest import make_ledger
 from write_model.errors import VersionMismatch
+from write_model.model import AIModel
+from write_model.values import EventMetadata
 
 
 @pytest.fixture
@@ -151,3 +154,38 @@ def postgres_ledger(postgres_server: str) -> Iterator[Ledger]:
     ledger = make_ledger(fresh_postgres_database(postgres_server))
     yield ledger
     ledger.close()
+
+
+def test_a_conflict_in_a_batch_fails_that_command_alone_in_few_transactions(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder: Any = sqlite_ledger.registry.recorder
+    to_stored = sqlite_ledger.registry.mapper.to_stored_event
+    meta = EventMetadata("test", "c", "test")
+    # Given a model already in the log
+    taken = AIModel.register(name="taken", project="p", task="t", framework="f", tags=[], meta=meta)
+    taken_events = [to_stored(e) for e in taken.collect_events()]
+    recorder.insert_events(taken_events)
+    # When a batch of 32 commands arrives, one of which appends that model's event again
+    batch = [
+        _Pending([to_stored(e) for e in AIModel.register(
+            name=f"m{i}", project="p", task="t", framework="f", tags=[], meta=meta
+        ).collect_events()], [])
+        for i in range(31)
+    ]  # fmt: skip
+    batch.insert(17, _Pending(taken_events, []))
+    transactions: list[int] = []
+    insert_batch = recorder._insert_batch
+
+    def counted(pending: list[_Pending]) -> Any:
+        transactions.append(len(pending))
+        return insert_batch(pending)
+
+    monkeypatch.setattr(recorder, "_insert_batch", counted)
+    recorder._commit(batch)
+    # Then only that one fails, and the batch took about 2 * log2(32) transactions, not 32
+    failed = [p for p in batch if p.result.exception() is not None]
+    assert failed == [batch[17]]
+    assert isinstance(batch[17].result.exception(), IntegrityError)
+    assert all(len(p.result.result()) == 1 for p in batch if p is not batch[17])
+    assert len(transactions) <= 2 * 5 + 1, transactions

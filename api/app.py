@@ -99,10 +99,13 @@ async def follow_model_answers(ledger: Ledger) -> None:
     if ledger.model_answers.capacity == 0:
         return
     while True:
-        try:
-            await to_thread.run_sync(ledger.model_answers.follow, ledger.read_engine)
-        except Exception as error:  # a database outage: reads go to the tables, and say so
-            log.debug("model answers not followed: %s", error)
+        # Only once the catalogue was seen to move (follow_positions): idle, no query.
+        seen = ledger.answers.seen("catalogue")
+        if seen is not None and ledger.model_answers.behind(seen.generation, seen.position):
+            try:
+                await to_thread.run_sync(ledger.model_answers.follow, ledger.read_engine)
+            except Exception as error:  # a database outage: reads go to the tables
+                log.debug("model answers not followed: %s", error)
         await asyncio.sleep(REFRESH_SECONDS)
 
 
@@ -110,10 +113,15 @@ async def follow_other_writers(ledger: Ledger) -> None:
     """Drop cached models other processes changed (ModelRegistry.forget_changed)."""
     after: int | None = None
     while True:
+        # Only once a projection was seen past what was read (follow_positions): the
+        # log has grown. Idle, no query (each of these loops asked the database 50
+        # times a second per process: a quarter of a core for nothing).
+        seen = max((s.position for s in ledger.answers.positions.values()), default=0)
         try:
             if after is None:
                 after = await to_thread.run_sync(ledger.log_head)
-            after = await to_thread.run_sync(ledger.registry.forget_changed, after)
+            elif seen > after:
+                after = await to_thread.run_sync(ledger.registry.forget_changed, after)
         except Exception as error:  # the store is down: commands say so themselves
             log.debug("changes by other processes not followed: %s", error)
         await asyncio.sleep(REFRESH_SECONDS)

@@ -61,6 +61,10 @@ class ModelAnswers:
         self.hits += 1
         return found, position
 
+    def behind(self, generation: int, position: int) -> bool:
+        """Whether the catalogue was seen past what is held."""
+        return generation != self.generation or position > self.position
+
     def follow(self, engine: Engine) -> None:
         """Take in the catalogue's changes since the last call (blocking: in a thread)."""
         if self.capacity == 0:

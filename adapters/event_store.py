@@ -34,8 +34,9 @@ def eventsourcing_env(url: str, options: StoreOptions) -> dict[str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
     env = {
-        # No read-before-write: a cached model is trusted, and the store's
-        # optimistic concurrency catches a stale one (see commands.handlers).
+        # No read-before-write: a cached model is trusted, API processes drop models
+        # other processes changed (ModelRegistry.forget_changed), and the store's
+        # optimistic concurrency catches one changed since (see commands.handlers).
         "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
     if options.aggregate_cache_size > 0:  # eventsourcing reads 0 as "unbounded"

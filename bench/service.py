@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil  # type: ignore[import-untyped]
@@ -209,12 +210,17 @@ def fresh_database(pg_url: str, dbname: str = BENCH_DB) -> Iterator[str]:
         _recreate(pg_url, dbname, create=False)
 
 
-def vacuum_analyze(dsn: str) -> None:
+def maintenance_connection(dsn: str) -> psycopg.Connection[Any]:
+    """Opened before the servers start: their pools may hold every other connection
+    the server allows by the time maintenance is due ("too many clients")."""
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+
+
+def vacuum_analyze(conn: psycopg.Connection[Any]) -> None:
     """What autovacuum would do between bursts of writes: statistics for the planner
     and dead rows reclaimed. Benchmarks call it on every database they compare, the
     same way (autovacuum may be off on the server, and a bulk load leaves no stats)."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("VACUUM ANALYZE")
+    conn.execute("VACUUM ANALYZE")
 
 
 def _recreate(pg_url: str, dbname: str, create: bool) -> None:

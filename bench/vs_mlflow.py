@@ -45,6 +45,7 @@ from bench.service import (
     auth_headers,
     check_loopback_pg,
     fresh_database,
+    maintenance_connection,
     running_server,
     vacuum_analyze,
 )
@@ -130,8 +131,13 @@ def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iter
                 ("serve", "--no-projections"),
             )
         )  # fmt: skip
+        # Its five projections need a few connections each way, not the API's pools:
+        # the rest is headroom under PostgreSQL's 100 for MLflow and maintenance.
+        worker_env = {**env, "MODELLEDGER_DB_POOL_SIZE": "8"}
         stack.enter_context(
-            running_server(db_url, 1, workdir / "project", args.startup_timeout, env, ("project",))
+            running_server(
+                db_url, 1, workdir / "project", args.startup_timeout, worker_env, ("project",)
+            )
         )
         yield api.base_url
 
@@ -187,26 +193,30 @@ def run_size(size: int, args: argparse.Namespace, progress: Progress) -> list[Ro
     rows: list[Row] = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vs-mlflow-")))
-        db_url = stack.enter_context(fresh_database(args.pg_url, "modelledger_vs_mlflow"))
-        seed_ledger(db_url, models, progress)
-        ledger_url = stack.enter_context(running_ledger(db_url, args, workdir))
-        urls, experiment, dsns = {"modelledger": ledger_url}, "", [db_url]
+        urls: dict[str, str] = {}
+        experiment, maintenance = "", []
+        if "modelledger" in args.systems:
+            db_url = stack.enter_context(fresh_database(args.pg_url, "modelledger_vs_mlflow"))
+            maintenance.append(stack.enter_context(maintenance_connection(db_url)))
+            seed_ledger(db_url, models, progress)
+            urls["modelledger"] = stack.enter_context(running_ledger(db_url, args, workdir))
         if "mlflow" in args.systems:
             mlflow = stack.enter_context(
                 running_mlflow(args.pg_url, args.mlflow_workers, workdir, args.startup_timeout)
             )
+            maintenance.append(stack.enter_context(maintenance_connection(mlflow.dsn)))
             console.print(f"seeding mlflow with {size:,} models")
             experiment = seed_mlflow(mlflow.dsn, models)
             urls["mlflow"] = mlflow.base_url
-            dsns.append(mlflow.dsn)
-        caught_up(ledger_url, args.catch_up_timeout)
+        ledger_url = urls.get("modelledger")
         for rnd in range(1, args.repeat + 1):
             order = args.systems if rnd % 2 else tuple(reversed(args.systems))
-            for dsn in dsns:  # both alike, before each round (outside the measurements)
-                vacuum_analyze(dsn)
+            for conn in maintenance:  # both alike, before each round (not measured)
+                vacuum_analyze(conn)
             for workload in selected(args):
                 for system in order:
-                    caught_up(ledger_url, args.catch_up_timeout)
+                    if ledger_url is not None:
+                        caught_up(ledger_url, args.catch_up_timeout)
                     ctx = Context(urls[system], models, f"r{size}-{rnd}", experiment)
                     row = measure(system, workload, ctx, args, size, rnd)
                     rows.append(row)
@@ -242,10 +252,9 @@ def report(rows: list[Row]) -> str:
             r for r in rows if (r.size, r.workload, r.system) == (size, workload, "modelledger")
         ]
         theirs = [r for r in rows if (r.size, r.workload, r.system) == (size, workload, "mlflow")]
-        ratio = _median(ours) / _median(theirs) if _median(theirs) else float("inf")
         lines.append(
             f"| {size:,} | {_title(workload)} | {_rounds(ours)} | {_rounds(theirs)} | "
-            f"{ratio:,.1f}x | {_latency(ours)} | {_latency(theirs)} |"
+            f"{_ratio(ours, theirs)} | {_latency(ours)} | {_latency(theirs)} |"
         )
     return "\n".join(lines)
 
@@ -263,10 +272,20 @@ def _median(rows: list[Row]) -> float:
 
 
 def _rounds(rows: list[Row]) -> str:
+    if not rows:
+        return "-"
     return f"{_median(rows):,.1f} ({' / '.join(f'{r.per_second:,.1f}' for r in rows)})"
 
 
+def _ratio(ours: list[Row], theirs: list[Row]) -> str:
+    if not ours or not theirs:
+        return "-"  # one system alone (--systems)
+    return f"{_median(ours) / _median(theirs):,.1f}x" if _median(theirs) else "inf"
+
+
 def _latency(rows: list[Row]) -> str:
+    if not rows:
+        return "-"
     p50 = statistics.median(r.p50_ms for r in rows)
     p99 = statistics.median(r.p99_ms for r in rows)
     return f"{p50:,.1f} / {p99:,.1f}"
@@ -283,7 +302,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per workload")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     p.add_argument("--workloads", default="", help="comma list of keys (default: all)")
-    p.add_argument("--systems", default=",".join(SYSTEMS), help="modelledger alone to profile it")
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="one alone: to profile it, or without the other",
+    )
     p.add_argument("--mlflow-workers", type=int, default=4, help="gunicorn workers (4: its best)")
     p.add_argument(
         "--ledger-workers", type=int, default=2, help="MODELLEDGER_WORKERS (2: as docker-compose)"
@@ -295,8 +318,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.systems = tuple(s for s in SYSTEMS if s in args.systems.split(","))
-    if "modelledger" not in args.systems:
-        p.error("--systems must include modelledger (MLflow is measured beside it)")
+    if not args.systems:
+        p.error(f"--systems: one or both of {', '.join(SYSTEMS)}")
     try:
         check_loopback_pg(args.pg_url)
     except BenchError as error:

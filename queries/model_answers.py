@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, select
 
 from queries.catalogue import catalogue_view
-from read_model.encoding import json_bytes
+from read_model.encoding import json_kept
 from read_model.state import read_state
 from read_model.tables import CATALOGUE_VERSION, catalogue_tables
 
@@ -101,4 +101,4 @@ class ModelAnswers:
 
 
 def _answer(row: Any) -> ModelAnswer:
-    return ModelAnswer(row.project, row.version, json_bytes(catalogue_view(row)))
+    return ModelAnswer(row.project, row.version, json_kept(catalogue_view(row)))

@@ -20,6 +20,13 @@ def json_bytes(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def json_kept(value: Any) -> bytes:
+    """JSON bytes to hold for long: orjson's result keeps its whole working buffer
+    (about 8 KB, measured with tracemalloc and RSS: 100,000 model answers took 1 GB
+    per process); a copy is only as large as its content."""
+    return memoryview(json_bytes(value)).tobytes()
+
+
 def json_text(value: Any) -> str:
     return json_bytes(value).decode()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from read_model.encoding import json_bytes, json_value
+import tracemalloc
+
+from read_model.encoding import json_bytes, json_kept, json_value
 
 
 def test_what_is_written_is_read_back_the_same_including_huge_integers() -> None:
@@ -18,3 +20,15 @@ def test_what_is_written_is_read_back_the_same_including_huge_integers() -> None
         for form in (written.decode(), written, memoryview(written)):
             # Then it is the same value
             assert json_value(form) == value
+
+
+def test_an_answer_kept_in_memory_takes_about_the_size_of_its_content() -> None:
+    # Given 100 answers of about 800 bytes, kept (as a process holds model answers)
+    tracemalloc.start()
+    try:
+        kept = [json_kept({"description": "x" * 800, "n": i}) for i in range(100)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then they take about 100 * 800 bytes, not orjson's 8 KB working buffer each
+    assert len(kept) == 100 and held < 100 * 2_000

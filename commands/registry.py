@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 from uuid import UUID
@@ -117,12 +117,13 @@ class ModelRegistry(Application[UUID]):
     def load(self, model_id: UUID, ctx: CommandContext) -> AIModel:
         with store_errors():
             try:
-                model: Any = self.repository.get(model_id)
+                # The cached object itself: copied below, as load_async copies it.
+                model: Any = self.repository.get(model_id, deepcopy_from_cache=False)
             except AggregateNotFoundError:
                 model = None
         if not isinstance(model, AIModel):  # an API key's id is no model's
             raise ModelNotFound(f"model {model_id} not found")
-        return _checked(model, ctx)
+        return _checked(private_copy(model), ctx)
 
     async def load_async(self, model_id: UUID, ctx: CommandContext) -> AIModel:
         """From the cache on the event loop (no I/O), else from the store in a thread."""
@@ -132,7 +133,7 @@ class ModelRegistry(Application[UUID]):
         except KeyError:
             cached = None
         if isinstance(cached, AIModel):
-            return _checked(deepcopy(cached), ctx)
+            return _checked(private_copy(cached), ctx)
         return await to_thread.run_sync(self.load, model_id, ctx)
 
     def forget(self, model_id: UUID) -> bool:
@@ -228,6 +229,14 @@ class ModelRegistry(Application[UUID]):
         for ring in self.doorbells:
             ring(position)
         return CommandResult(str(model.id), model.version, position, details)
+
+
+def private_copy(model: AIModel) -> AIModel:
+    """A copy a command may change without touching the cached model. Through pickle:
+    half deepcopy's time for a model with a few runs (36 against 70 us), and deepcopy
+    was a tenth of an API process's time under a stream of trainings (py-spy)."""
+    copied: AIModel = pickle.loads(pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
+    return copied
 
 
 def _held_version(cache: Any, aggregate_id: Any) -> int:

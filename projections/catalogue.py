@@ -23,6 +23,7 @@ from projections.base import (
     delete_in,
     event_time,
     insert_rows,
+    new_models,
     select_in,
     upsert,
 )
@@ -109,19 +110,28 @@ class CatalogueProjection(Projection):
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
         ids = {self.key(event) for _, event in events}
-        for row in select_in(self.conn, self.t.models, "id", ids):
+        for model_id, (model, metrics) in self.taken(ids).items():
+            self.rows[model_id] = model
+            self.metrics[model_id] = metrics
+            self.stored_metrics.update((model_id, name) for name in metrics)
+        read = ids - self.rows.keys() - new_models(events)
+        for row in select_in(self.conn, self.t.models, "id", read):
             model = dict(row._mapping)
             model.pop("search", None)  # computed by PostgreSQL
             self.rows[model["id"]] = model
-            self.stored.add(model["id"])
-            self.tags_before[model["id"]] = set(model["tags"])
-        for row in select_in(self.conn, self.t.metrics, "model_id", self.stored):
+        for row in select_in(self.conn, self.t.metrics, "model_id", read & self.rows.keys()):
             metric = dict(row._mapping)
             self.metrics.setdefault(metric["model_id"], {})[metric["metric"]] = metric
             self.stored_metrics.add((metric["model_id"], metric["metric"]))
+        self.stored.update(self.rows)
         for model_id, model in self.rows.items():
+            self.tags_before[model_id] = set(model["tags"])
             before = {name: dict(m) for name, m in self.metrics.get(model_id, {}).items()}
             self.before[model_id] = contribution(model, before)
+
+    def keep(self) -> dict[str, Any]:
+        """Each row as written, with its metrics (as the tables now hold them)."""
+        return {i: (row, self.metrics.get(i, {})) for i, row in self.rows.items()}
 
     def key(self, event: AIModel.Event) -> str:
         """The model's id as the tables hold it (formatting a UUID is not free)."""

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
+from projections.kept import KeptRows
 from read_model.state import (
     STATE_METADATA,
     ProjectionState,
@@ -127,15 +128,18 @@ def apply_events(
     projection: type[Projection],
     generation: int,
     events: list[tuple[int, AIModel.Event]],
-) -> None:
+    kept: KeptRows | None = None,
+) -> Projection | None:
     """One batch: load what it touches, apply each event, write the changes."""
     if not events:
-        return
+        return None
     batch = projection(conn, generation)
+    batch.kept = kept
     batch.prepare(events)
     for position, event in events:
         projection.handler(type(event))(batch, event, position)  # = batch.process_event
     batch.flush()
+    return batch
 
 
 def topics_of(projection: type[Projection]) -> set[str]:
@@ -173,6 +177,7 @@ class ProjectionRunner:
         self.lease_renewed = 0.0
         self.doorbell = threading.Event()
         self.readers: dict[str, PageReader] = {}  # by the position column they feed
+        self.kept = KeptRows()  # what live batches wrote, while the lease is held
 
     def ring(self, _position: int = 0) -> None:
         """An append in this process: look now rather than at the next poll."""
@@ -197,17 +202,22 @@ class ProjectionRunner:
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            try:
-                self.step()
-            except UNAVAILABLE as error:
-                self._unavailable(error)
-            except LeaseLost:
-                self.holds_lease = False
-                self.caught_up = False
-                self._stop_readers()
-            except Exception as error:  # never let the thread die silently
-                log.exception("projection %s: unexpected error", self.projection.name)
-                self._unavailable(error)
+            self.step_safely()
+
+    def step_safely(self) -> None:
+        """One step; whatever goes wrong is handled here (tests drive steps with it)."""
+        try:
+            self.step()
+        except UNAVAILABLE as error:
+            self._unavailable(error)
+        except LeaseLost:
+            self.holds_lease = False
+            self.caught_up = False
+            self.kept.clear()
+            self._stop_readers()
+        except Exception as error:  # never let the thread die silently
+            log.exception("projection %s: unexpected error", self.projection.name)
+            self._unavailable(error)
 
     def _unavailable(self, error: BaseException) -> None:
         """A database is down: say so, wait, retry from the tracked position."""
@@ -215,6 +225,7 @@ class ProjectionRunner:
         log.warning("projection %s waiting for the database: %s", self.projection.name, error)
         self.holds_lease = False
         self.caught_up = False
+        self.kept.clear()
         self._stop_readers()
         if self.follower is not None:
             self.follower.close()
@@ -336,15 +347,20 @@ class ProjectionRunner:
         if events is None:
             events = self._decode(page)
         new_position = page[-1].id
+        # Live batches only: a rebuild writes another generation, once per model.
+        kept = self.kept if column == "position" else None
         try:
             with self.engine.begin() as conn:
                 self._claim(conn, column, after, new_position)
-                self._project(conn, generation, events)
+                batch = self._project(conn, generation, events, kept)
+            if kept is not None and batch is not None:
+                kept.put(generation, batch.keep())  # committed: now what the tables hold
             if column == "position" and self.on_commit is not None:
                 self.on_commit(self.projection.name, generation, new_position)
         except (*UNAVAILABLE, LeaseLost):
             raise
         except Exception:
+            self.kept.clear()
             # Find the event at fault: commit what precedes it one by one.
             # (If every event passes alone, the batch is committed all the same.)
             self._apply_one_by_one(page, events, generation, after, column)
@@ -375,9 +391,13 @@ class ProjectionRunner:
         return decode(self.registry, self.topics, page)
 
     def _project(
-        self, conn: Connection, generation: int, events: list[tuple[int, AIModel.Event]]
-    ) -> None:
-        apply_events(conn, self.projection, generation, events)
+        self,
+        conn: Connection,
+        generation: int,
+        events: list[tuple[int, AIModel.Event]],
+        kept: KeptRows | None = None,
+    ) -> Projection | None:
+        return apply_events(conn, self.projection, generation, events, kept)
 
     def _claim(self, conn: Connection, column: str, old: int, new: int) -> None:
         """Move the tracked position, only if we hold the lease and nobody moved it."""
@@ -478,6 +498,7 @@ class ProjectionRunner:
         self.holds_lease = rows == 1
         if self.holds_lease:
             self.caught_up = False
+            self.kept.clear()  # another worker may have written since
             self.lease_renewed = time.monotonic()
             log.info("projection %s: lease taken by %s", self.projection.name, self.owner)
         return self.holds_lease

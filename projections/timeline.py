@@ -11,13 +11,13 @@ metric state are kept apart (``timeline_state``) for the next batch to go on fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, and_, bindparam, update
 
-from projections.base import delete_in, event_time, insert_rows, select_in
+from projections.base import delete_in, event_time, insert_rows, new_models, select_in
 from projections.catalogue import CatalogueProjection
 from projections.checkpoints import advance_segments
 from read_model.tables import TIMELINE_VERSION
@@ -67,19 +67,45 @@ class TimelineProjection(CatalogueProjection):
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
         ids = {self.key(event) for _, event in events}
-        for row in select_in(self.conn, self.tl.state, "id", ids):
+        for model_id, (row, metrics, stretch, metric_stretches) in self.taken(ids).items():
+            self.rows[model_id], self.metrics[model_id] = row, metrics
+            self._open(stretch, metric_stretches.values())
+        read = ids - self.rows.keys() - new_models(events)
+        for row in select_in(self.conn, self.tl.state, "id", read):
             self.rows[row.id] = dict(row.document)
             self.metrics[row.id] = {k: dict(m) for k, m in row.metric_state.items()}
         self.stored.update(self.rows)
         # Only the open stretches: a model's closed ones grow with every change it had
         # (read and decoded, they were half the projection worker's time under load).
         models, metrics = self.tl.models, self.tl.metrics
-        for row in select_in(self.conn, models, "id", ids, models.c.to_time == OPEN):
-            self.open[row.id] = dict(row._mapping)
-            self.stored_open.add((row.id, row.from_position))
-        for row in select_in(self.conn, metrics, "model_id", ids, metrics.c.to_time == OPEN):
-            self.open_metrics[(row.model_id, row.metric)] = dict(row._mapping)
-            self.stored_open.add((row.model_id, row.metric, row.from_position))
+        read &= self.rows.keys()
+        stretches = select_in(self.conn, models, "id", read, models.c.to_time == OPEN)
+        metric_stretches = select_in(
+            self.conn, metrics, "model_id", read, metrics.c.to_time == OPEN
+        )
+        for row in stretches:
+            self._open(dict(row._mapping), ())
+        for row in metric_stretches:
+            self._open(None, [dict(row._mapping)])
+
+    def _open(self, stretch: dict[str, Any] | None, metrics: Iterable[dict[str, Any]]) -> None:
+        """A model's open stretch and its metrics', as stored by an earlier batch."""
+        if stretch is not None:
+            self.open[stretch["id"]] = stretch
+            self.stored_open.add((stretch["id"], stretch["from_position"]))
+        for m in metrics:
+            self.open_metrics[(m["model_id"], m["metric"])] = m
+            self.stored_open.add((m["model_id"], m["metric"], m["from_position"]))
+
+    def keep(self) -> dict[str, Any]:
+        """Each model's state and open stretches, as written."""
+        by_model: dict[str, dict[str, dict[str, Any]]] = {}
+        for (model_id, metric), stretch in self.open_metrics.items():
+            by_model.setdefault(model_id, {})[metric] = stretch
+        return {
+            i: (row, self.metrics.get(i, {}), self.open.get(i), by_model.get(i, {}))
+            for i, row in self.rows.items()
+        }
 
     @classmethod
     @cache

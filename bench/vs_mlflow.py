@@ -168,7 +168,7 @@ def measure(
             factories[workload.key](ctx),
             headers,
             clients,
-            args.warmup,
+            args.warmup if workload.warmup else 0.0,
             args.duration,
             min_completed=workload.min_completed,
         )

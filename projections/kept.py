@@ -15,7 +15,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-# Models per projection: about 2 KB each (a catalogue row and its metrics).
+# Models per projection. The catalogue and the timeline keep rows: about 60 MB more
+# for the projection worker at 10,000 (RSS, 356 against 292 MB, bench.vs_mlflow).
 KEPT_MODELS = 10_000
 
 

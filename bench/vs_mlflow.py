@@ -112,8 +112,15 @@ def seed_ledger(db_url: str, models: list[SeedModel], progress: Progress) -> int
         progress.remove_task(task)
 
 
+@dataclass(frozen=True)
+class LedgerServers:
+    base_url: str
+    api_pid: int  # uvicorn's parent: its workers are its children
+    projector_pid: int
+
+
 @contextmanager
-def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iterator[str]:
+def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iterator[LedgerServers]:
     """An API process and the projection worker beside it (README, Production)."""
     env = {
         "MODELLEDGER_PROJECTIONS": "false",
@@ -134,12 +141,12 @@ def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iter
         # Its five projections need a few connections each way, not the API's pools:
         # the rest is headroom under PostgreSQL's 100 for MLflow and maintenance.
         worker_env = {**env, "MODELLEDGER_DB_POOL_SIZE": "8"}
-        stack.enter_context(
+        projector = stack.enter_context(
             running_server(
                 db_url, 1, workdir / "project", args.startup_timeout, worker_env, ("project",)
             )
         )
-        yield api.base_url
+        yield LedgerServers(api.base_url, api.proc.pid, projector.proc.pid)
 
 
 def caught_up(base_url: str, timeout_s: float) -> None:
@@ -199,7 +206,8 @@ def run_size(size: int, args: argparse.Namespace, progress: Progress) -> list[Ro
             db_url = stack.enter_context(fresh_database(args.pg_url, "modelledger_vs_mlflow"))
             maintenance.append(stack.enter_context(maintenance_connection(db_url)))
             seed_ledger(db_url, models, progress)
-            urls["modelledger"] = stack.enter_context(running_ledger(db_url, args, workdir))
+            servers = stack.enter_context(running_ledger(db_url, args, workdir))
+            urls["modelledger"] = servers.base_url
         if "mlflow" in args.systems:
             mlflow = stack.enter_context(
                 running_mlflow(args.pg_url, args.mlflow_workers, workdir, args.startup_timeout)

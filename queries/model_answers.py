@@ -61,6 +61,14 @@ class ModelAnswer:
         self._row: Any = row
         self._body: bytes | None = None
 
+    @classmethod
+    def rendered(cls, row: Any) -> ModelAnswer:
+        """Rendered now: a row held as read takes half as much again as its answer
+        (1.6 against 1.1 KB for a trained model, tracemalloc)."""
+        answer = cls(row)
+        answer.body  # noqa: B018
+        return answer
+
     @property
     def body(self) -> bytes:
         row, body = self._row, self._body  # in this order: the body is set first
@@ -138,7 +146,8 @@ class ModelAnswers:
         rows = conn.execution_options(yield_per=LOAD_BATCH).execute(
             _answers(generation, conn).limit(self.capacity)
         )
-        self.entries = {row.id: ModelAnswer(row) for row in rows}
+        # Every model, at start-up: rendered at once (in this thread, not on a get).
+        self.entries = {row.id: ModelAnswer.rendered(row) for row in rows}
         self.position, self.generation = position, generation
 
     def _take_changes(self, conn: Connection, position: int) -> None:

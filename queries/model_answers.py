@@ -19,33 +19,12 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, Select, Text, cast, select
 
-from queries.catalogue import catalogue_view
+from queries.catalogue import MODEL_COLUMNS, catalogue_view
 from read_model.encoding import json_kept, json_value
 from read_model.state import read_state
 from read_model.tables import CATALOGUE_VERSION, catalogue_tables
 
 LOAD_BATCH = 2000
-# What the answer shows (queries.catalogue.catalogue_view), and nothing more.
-ANSWER_COLUMNS = (
-    "id",
-    "version",
-    "name",
-    "project",
-    "description",
-    "task",
-    "framework",
-    "tags",
-    "configuration",
-    "owner",
-    "status",
-    "created_at",
-    "updated_at",
-    "latest_version",
-    "versions",
-    "training_runs",
-    "deployments",
-    "pending_deployments",
-)
 
 
 class ModelAnswer:
@@ -170,6 +149,6 @@ def _answers(generation: int, conn: Connection) -> Select[Any]:
             cast(models.c[name], Text).label(name)
             if isinstance(models.c[name].type, JSON)
             else models.c[name]
-            for name in ANSWER_COLUMNS
+            for name in MODEL_COLUMNS
         )
     )

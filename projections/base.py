@@ -154,7 +154,8 @@ def one_of(conn: Connection, column: Any, keys: list[Any]) -> Any:
     psycopg then parses anew (``_split_query`` was a fifth of the projection
     worker's time under load, py-spy)."""
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("keys", keys, type_=postgresql.ARRAY(column.type)))
+        keys_param = bindparam("keys", keys, type_=postgresql.ARRAY(column.type), unique=True)
+        return column == any_(keys_param)
     return column.in_(keys)
 
 

@@ -14,6 +14,7 @@ seen the catalogue no further than P: never older than the tables would answer.
 from __future__ import annotations
 
 import threading
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,15 +61,16 @@ class ModelAnswer:
 
 def _decoded(row: Any) -> Any:  # read as a Row is (catalogue_view)
     fields = dict(row._mapping)
-    for name, value in fields.items():
-        if name in _JSON_COLUMNS:
-            fields[name] = json_value(value)
+    for name in _json_columns() & fields.keys():
+        fields[name] = json_value(fields[name])
     return SimpleNamespace(**fields)
 
 
-_JSON_COLUMNS = frozenset(
-    {"tags", "configuration", "versions", "training_runs", "deployments", "pending_deployments"}
-)
+@cache
+def _json_columns() -> frozenset[str]:
+    """The catalogue's JSON columns (their type is the same in every generation)."""
+    models = catalogue_tables(1, "sqlite").models
+    return frozenset(c.name for c in models.c if isinstance(c.type, JSON))
 
 
 class ModelAnswers:
@@ -146,9 +148,7 @@ def _answers(generation: int, conn: Connection) -> Select[Any]:
     models = catalogue_tables(generation, conn.dialect.name).models
     return select(
         *(
-            cast(models.c[name], Text).label(name)
-            if isinstance(models.c[name].type, JSON)
-            else models.c[name]
+            cast(models.c[name], Text).label(name) if name in _json_columns() else models.c[name]
             for name in MODEL_COLUMNS
         )
     )

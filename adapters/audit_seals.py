@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +37,7 @@ class Seal:
     sealed_at: str
 
 
-def chained(previous: bytes, event: Notification) -> bytes:
+def chained(previous: bytes, event: StoredEvent) -> bytes:
     """The chain's digest after one more event: what it is, never where it is
     stored, so a log exported and imported elsewhere has the same digests."""
     h = hashlib.sha256(previous)

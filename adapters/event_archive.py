@@ -2,14 +2,26 @@
 
 One header line, one line per stored event (its position, model, version,
 topic and the stored state as JSON, exactly as the store holds it), and one
-footer line with the count. The footer is how an import tells a complete file
-from one truncated at a line boundary.
+footer line with the count and the digest of the log's hash chain (the one
+`modelledger audit` computes) through the last event written. The footer is
+how an import tells a complete file from one truncated at a line boundary; the
+digest, how it tells the events that were written from edited ones.
+
+An export after position N continues the chain from the log's digest at N (the
+header's ``after_digest``; it reads the first N events to compute it, without
+writing them): the footer's digest is then the log's own at the last position,
+as `audit verify` prints it and `audit seal` records it, and an export after N
+links to the one that ended at N (its ``after_digest`` is that one's digest).
 
 An import checks the whole file before it writes anything (every line parses,
 every event decodes, positions rise, each model's versions run 1, 2, 3 ...
-continuing what the target holds) and then appends everything in one
-transaction: a bad file is reported with its line number and leaves the store
-as it was.
+continuing what the target holds, and the events chain to the footer's digest)
+and then appends everything in one transaction: a bad file is reported with its
+line number and leaves the store as it was. A file written before exports
+carried a digest is still imported (``ImportSummary.verified`` is False): one
+who can edit a file can as well drop or recompute its digest, so the digest in
+the file catches corruption and careless edits, and only a digest kept apart
+from the file (``expected_digest``) proves the file is the one exported.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
 
+from adapters.audit_seals import GENESIS, chained
 from queries.integrity import lacking_fields
 
 FORMAT = "modelledger-events"
@@ -45,11 +58,28 @@ class StoreNotEmpty(Exception):
 
 
 @dataclass(frozen=True)
+class ExportSummary:
+    events: int
+    last_position: int
+    digest: str  # of the log's hash chain through last_position
+
+
+@dataclass(frozen=True)
 class ImportSummary:
     events: int
     models: int
     first_position: int | None
     last_position: int | None
+    digest: str  # of the hash chain over the events imported
+    verified: bool  # False: no digest (in the file or given) to check them against
+
+
+@dataclass
+class _Chain:
+    """The hash chain over the events read so far, and the footer's claim about it."""
+
+    digest: bytes = GENESIS
+    footer_digest: str | None = None
 
 
 # -- export -----------------------------------------------------------------------------
@@ -57,22 +87,44 @@ class ImportSummary:
 
 def export_events(
     recorder: ApplicationRecorder, out: IO[str], *, after: int = 0, progress: Progress = print
-) -> int:
-    """Write every event after ``after`` to ``out``; returns how many."""
+) -> ExportSummary:
+    """Write every event after ``after`` to ``out``, then the chain's digest through them."""
     head = recorder.max_notification_id() or 0
+    digest = chain_through(recorder, after)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "after": after, "head": head}
-    out.write(json.dumps({**header, "exported_at": datetime.now(UTC).isoformat()}) + "\n")
+    out.write(
+        json.dumps(
+            {**header, "after_digest": digest.hex(), "exported_at": datetime.now(UTC).isoformat()}
+        )
+        + "\n"
+    )
     count, position = 0, after
     while page := recorder.select_notifications(
         start=position, limit=PAGE, stop=head or None, inclusive_of_start=False
     ):
         for notification in page:
             out.write(json.dumps(event_line(notification.id, notification)) + "\n")
+            digest = chained(digest, notification)
         count += len(page)
         position = page[-1].id
         progress(len(page))
-    out.write(json.dumps({"footer": {"events": count, "last_position": position}}) + "\n")
-    return count
+    footer = {"events": count, "last_position": position, "digest": digest.hex()}
+    out.write(json.dumps({"footer": footer}) + "\n")
+    return ExportSummary(count, position, digest.hex())
+
+
+def chain_through(recorder: ApplicationRecorder, position: int) -> bytes:
+    """The digest of the log's hash chain through ``position`` (GENESIS at 0)."""
+    digest, after = GENESIS, 0
+    while after < position and (
+        page := recorder.select_notifications(
+            start=after, limit=PAGE, stop=position, inclusive_of_start=False
+        )
+    ):
+        for notification in page:
+            digest = chained(digest, notification)
+        after = page[-1].id
+    return digest
 
 
 def event_line(position: int, stored: StoredEvent) -> dict[str, Any]:
@@ -94,11 +146,18 @@ def import_events(
     lines: Iterable[str],
     *,
     progress: Progress = print,
+    expected_digest: str | None = None,
 ) -> ImportSummary:
-    """Check the whole file, then append it to an empty store in one transaction."""
+    """Check the whole file (and its digest against ``expected_digest``, if given),
+    then append it to an empty store in one transaction."""
     if recorder.max_notification_id():
         raise StoreNotEmpty("the store already holds events; import into an empty store")
-    checked = list(_checked_events(mapper, lines, progress))
+    chain = _Chain()
+    checked = list(_checked_events(mapper, lines, progress, chain))
+    if expected_digest is not None and expected_digest.lower() != chain.digest.hex():
+        raise ArchiveError(
+            0, f"the events chain to {chain.digest.hex()}, not to the expected {expected_digest}"
+        )
     if checked:
         recorder.insert_events([stored for _, stored in checked])
     return ImportSummary(
@@ -106,11 +165,13 @@ def import_events(
         models=len({stored.originator_id for _, stored in checked}),
         first_position=checked[0][0] if checked else None,
         last_position=checked[-1][0] if checked else None,
+        digest=chain.digest.hex(),
+        verified=chain.footer_digest is not None or expected_digest is not None,
     )
 
 
 def _checked_events(
-    mapper: Mapper[UUID], lines: Iterable[str], progress: Progress
+    mapper: Mapper[UUID], lines: Iterable[str], progress: Progress, chain: _Chain
 ) -> Iterator[tuple[int, StoredEvent]]:
     numbered = enumerate(lines, start=1)
     _check_header(next(numbered, (1, "")))
@@ -119,7 +180,8 @@ def _checked_events(
     for number, line in numbered:
         record = _parse(number, line)
         if "footer" in record:
-            _check_footer(number, record["footer"], count, numbered)
+            _check_footer(number, record["footer"], count, chain)
+            _check_nothing_after(numbered)
             progress(count % PAGE)
             return
         position, stored = _stored_event(number, record)
@@ -133,6 +195,7 @@ def _checked_events(
                 f"expected {expected}",
             )
         _check_decodes(number, mapper, stored)
+        chain.digest = chained(chain.digest, stored)
         versions[stored.originator_id] = expected
         last_position, count = position, count + 1
         if count % PAGE == 0:
@@ -164,9 +227,21 @@ def _check_header(numbered_line: tuple[int, str]) -> None:
         )
 
 
-def _check_footer(number: int, footer: Any, count: int, rest: Iterator[tuple[int, str]]) -> None:
+def _check_footer(number: int, footer: Any, count: int, chain: _Chain) -> None:
     if not isinstance(footer, dict) or footer.get("events") != count:
         raise ArchiveError(number, f"the footer does not match the {count} events read")
+    if "digest" not in footer:
+        return  # written before exports carried one
+    chain.footer_digest = str(footer["digest"])
+    if chain.footer_digest != chain.digest.hex():
+        raise ArchiveError(
+            number,
+            f"the events chain to {chain.digest.hex()}, not to the footer's digest "
+            f"{chain.footer_digest}: an event was changed, removed or added after the export",
+        )
+
+
+def _check_nothing_after(rest: Iterator[tuple[int, str]]) -> None:
     for extra, line in rest:
         if line.strip():
             raise ArchiveError(extra, "data after the footer")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.utils import get_topic
@@ -47,7 +46,6 @@ def eventsourcing_env(url: str, options: StoreOptions) -> dict[str, str]:
         path = unquote(parts.path)[1:] if parts.path.startswith("/") else parts.path
         if not path:
             raise UnsupportedDatabaseUrl("a sqlite URL needs a file path: sqlite:///var/x.db")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
             **env,
             "PERSISTENCE_MODULE": get_topic(LedgerSQLiteFactory),

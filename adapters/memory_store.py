@@ -66,6 +66,10 @@ class LedgerMemoryRecorder(POPOApplicationRecorder):
                 if event.originator_id == originator_id
             ]
 
+    def last_change(self, originator_id: UUID) -> tuple[int, int] | None:
+        history = self.select_history(originator_id)
+        return (history[-1][1].originator_version, history[-1][0]) if history else None
+
     def ping(self) -> None:
         return None
 

@@ -215,6 +215,17 @@ class LedgerPostgresRecorder(GroupCommitMixin, PostgresApplicationRecorder):
             ]
 
     @_reconnecting
+    def last_change(self, originator_id: UUID) -> tuple[int, int] | None:
+        query = SQL(
+            "SELECT originator_version, notification_id FROM {} "
+            "WHERE originator_id = %s ORDER BY originator_version DESC LIMIT 1"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, (originator_id,), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else (row["originator_version"], row["notification_id"])
+
+    @_reconnecting
     def ping(self) -> None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute("SELECT 1")

@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.event_store import UnsupportedDatabaseUrl
+from adapters.file_modes import owner_only_database
 from read_model.encoding import json_text, json_value
+from read_model.exact import register_sqlite_functions
 
 SCRATCH_PREFIX = "modelledger-read-"
 
@@ -54,9 +56,9 @@ def create_read_engine(
 ) -> Engine:
     overflow = pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
-        path = urlsplit(url).path.lstrip("/")
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database or ""
+        if database not in ("", ":memory:") and not database.startswith("file:"):
+            owner_only_database(Path(database))  # before SQLite creates it 0644
         engine = create_engine(
             url,
             pool_size=pool_size,
@@ -92,6 +94,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)  # exact sums of metric values
 
 
 def _switch_to_wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+)
+from eventsourcing.utils import Environment, EnvType
 
+from adapters.file_modes import owner_only_database
 from adapters.group_commit import GroupCommitMixin
 from commands.idempotency import IdempotencyRecord, StoredResponse
 
@@ -82,6 +90,16 @@ class LedgerSQLiteRecorder(GroupCommitMixin, SQLiteApplicationRecorder):
                 for row in c.fetchall()
             ]
 
+    def last_change(self, originator_id: UUID) -> tuple[int, int] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_version, rowid FROM {self.events_table_name} "
+                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+                (originator_id.hex,),
+            )
+            row = c.fetchone()
+        return None if row is None else (row["originator_version"], row["rowid"])
+
     def ping(self) -> None:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT 1")
@@ -89,3 +107,9 @@ class LedgerSQLiteRecorder(GroupCommitMixin, SQLiteApplicationRecorder):
 
 class LedgerSQLiteFactory(SQLiteFactory):
     application_recorder_class = LedgerSQLiteRecorder
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)  # connects lazily: the file is made the owner's first
+        name = self.env.get(self.SQLITE_DBNAME) or ""
+        if not SQLiteConnectionPool.detect_memory_mode(name) and not name.startswith("file:"):
+            owner_only_database(Path(name))

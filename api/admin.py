@@ -12,7 +12,7 @@ from api.deps import LedgerDep
 from api.errors import ERRORS
 from commands.registry import store_errors
 from projections.worker import PROJECTIONS
-from queries.projections import projection_report, request_rebuild
+from queries.projections import event_time_in, projection_report, request_rebuild
 from write_model.access import Action
 
 router = APIRouter(
@@ -20,12 +20,17 @@ router = APIRouter(
 )
 
 
-@router.get("/projections", responses=ERRORS, summary="Each projection's position, lag and status")
+@router.get(
+    "/projections",
+    responses=ERRORS,
+    summary="Each projection's position, lag (events and seconds), status and whether a "
+    "live process holds it",
+)
 def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
     with store_errors():
         head = ledger.registry.recorder.max_notification_id() or 0
     versions = {p.name: p.version for p in PROJECTIONS}
-    return projection_report(ledger.read_engine, head, versions)
+    return projection_report(ledger.read_engine, head, versions, event_time_in(ledger.registry))
 
 
 @router.post(

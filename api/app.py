@@ -23,17 +23,19 @@ from api import (
     admin_keys,
     commands,
     deployments,
+    docs,
     errors,
     events,
     health,
     health_detailed,
     hub_import,
     metrics,
+    openapi,
     queries,
 )
 from api.headers import SecurityHeaders
 from api.health import package_version
-from api.limits import BodySizeLimit
+from api.limits import RequestLimits
 from api.observability import ApiMetrics, RequestObserver
 from api.rate_limit import RateLimiter, RedisBuckets, TokenBuckets
 from commands.keyring import KeyRing
@@ -63,7 +65,8 @@ DESCRIPTION = """
 ModelLedger is an event-sourced registry for AI models: every change is an event in an
 immutable, replayable log. Commands answer `{id, version, position}`; send
 `If-Match: "<version>"` for optimistic concurrency and `Idempotency-Key` to retry safely.
-Errors are RFC 9457 `application/problem+json`.
+Send bodies as `application/json`. Errors are RFC 9457 `application/problem+json`; their
+`type` names the kind of problem (the Problem schema lists them) and never changes.
 """
 
 
@@ -210,8 +213,12 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         version=package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves both pages from this package, not a CDN
+        redoc_url=None,
     )
     errors.install(app)
+    openapi.install(app)
+    docs.install(app)
     app.include_router(hub_import.router)  # before commands: /import/... is no model id
     app.include_router(commands.router)
     app.include_router(queries.router)
@@ -222,7 +229,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
     app.include_router(admin.router)
     app.include_router(admin_keys.router)
     app.include_router(metrics.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

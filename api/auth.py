@@ -8,10 +8,12 @@ client address's tokens, which slows guessing down.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.rate_limit import RateLimiter, enforce
 from commands.keyring import KeyRing
@@ -19,9 +21,18 @@ from write_model.access import ANONYMOUS_ADMIN, Action, Principal
 from write_model.errors import NotAuthenticated, NotPermitted
 
 BEARER = "bearer "
+# Declares the scheme in the OpenAPI document (the docs' "Authorize" button); the header
+# is read below, so a missing or malformed one gets our 401 problem, not FastAPI's.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    bearerFormat="API key",
+    description="An API key: `Authorization: Bearer <key>` (`modelledger keys create`, or "
+    "`var/admin.key` on a fresh `serve`).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)]
 
 
-async def principal(request: Request) -> Principal:
+async def principal(request: Request, _: Credentials) -> Principal:
     keyring: KeyRing | None = request.app.state.keyring
     if keyring is None:  # MODELLEDGER_AUTH=off
         return ANONYMOUS_ADMIN
@@ -53,13 +64,20 @@ def bearer_text(header: str | None) -> str:
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
-def allow(action: Action) -> Any:
-    """A router dependency: the caller's role must permit ``action``."""
+@dataclass(frozen=True)
+class Permission:
+    """The caller's role must permit ``action`` (api.openapi reads it: which operations
+    may answer 403)."""
 
-    async def permitted(caller: PrincipalDep) -> None:
-        if not caller.may(action):
+    action: Action
+
+    async def __call__(self, caller: PrincipalDep) -> None:
+        if not caller.may(self.action):
             raise NotPermitted(
-                f"the {caller.role} role may not {action.value} here", field="Authorization"
+                f"the {caller.role} role may not {self.action.value} here", field="Authorization"
             )
 
-    return Depends(permitted)
+
+def allow(action: Action) -> Any:
+    """A router dependency: the caller's role must permit ``action``."""
+    return Depends(Permission(action))

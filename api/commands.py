@@ -34,6 +34,7 @@ from commands.messages import (
     CreateModel,
     DeployModel,
     FailTraining,
+    Reason,
     RollBackDeployment,
     RunId,
     TrainModel,
@@ -145,7 +146,7 @@ async def archive_model(
     registry: RegistryDep,
     ctx: ContextDep,
     request: Request,
-    reason: Annotated[str, Query(max_length=1000)] = "",
+    reason: Annotated[Reason, Query(description="why; kept in the ModelArchived event")] = "",
 ) -> JSONResponse:
     command = ArchiveModel(model_id=model_id, reason=reason)
     return await run(registry, command, ctx, request, {"reason": reason})

@@ -1,8 +1,10 @@
-"""Every error becomes RFC 9457 problem+json; domain errors map to statuses in one table."""
+"""Every error becomes RFC 9457 problem+json; each kind of problem has one stable type URI,
+one status and one title, and domain errors map to those kinds in one table."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
 from api.rate_limit import RateLimited
-from api.schemas import Problem
 from commands.errors import (
     BackendNotConfigured,
     IdempotencyKeyReused,
@@ -36,69 +37,212 @@ from write_model.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's detail text
+TYPE_PREFIX = "urn:modelledger:problem:"
 log = logging.getLogger("modelledger.api")
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """What clients key on: ``type`` never changes once released (RFC 9457 section 3.1)."""
+
+    name: str
+    status: int
+    title: str
+    when: str  # for the README and the OpenAPI document
+
+    @property
+    def type(self) -> str:
+        return TYPE_PREFIX + self.name
+
+
+# -- the one table of problem kinds ---------------------------------------------------------------
+BAD_REQUEST = ProblemKind(
+    "bad-request", 400, "Bad request", "a malformed If-Match, Idempotency-Key or Content-Length"
+)
+MALFORMED_JSON = ProblemKind("malformed-json", 400, "Malformed JSON", "the body is not valid JSON")
+UNAUTHORIZED = ProblemKind(
+    "unauthorized", 401, "Unauthorized", "no API key, or a malformed, unknown or revoked one"
+)
+FORBIDDEN = ProblemKind("forbidden", 403, "Forbidden", "the key's role or projects do not allow it")
+NOT_FOUND = ProblemKind("not-found", 404, "Not found", "no such model, run, version, key or path")
+METHOD_NOT_ALLOWED = ProblemKind(
+    "method-not-allowed", 405, "Method not allowed", "the path has no such method (see Allow)"
+)
+DUPLICATE_NAME = ProblemKind(
+    "duplicate-name", 409, "Duplicate model name", "the project already has a model so named"
+)
+CONCURRENT_CHANGE = ProblemKind(
+    "concurrent-change", 409, "Concurrent change", "another command changed it first: retry"
+)
+CONFLICT = ProblemKind(
+    "conflict", 409, "Not allowed in the model's current state", "a rule of the model's state"
+)
+PRECONDITION_FAILED = ProblemKind(
+    "precondition-failed", 412, "Precondition failed", "If-Match is not the model's version"
+)
+PAYLOAD_TOO_LARGE = ProblemKind(
+    "payload-too-large", 413, "Content too large", "the body is over MODELLEDGER_MAX_BODY_BYTES"
+)
+UNSUPPORTED_MEDIA_TYPE = ProblemKind(
+    "unsupported-media-type",
+    415,
+    "Unsupported media type",
+    "a body whose Content-Type is not application/json (or application/*+json)",
+)
+INVALID_REQUEST = ProblemKind(
+    "invalid-request", 422, "Invalid request", "a field is missing, unknown or ill-typed"
+)
+INVALID_VALUE = ProblemKind(
+    "invalid-value",
+    422,
+    "Invalid value",
+    "a value the registry refuses (e.g. an untrained version)",
+)
+IDEMPOTENCY_KEY_REUSED = ProblemKind(
+    "idempotency-key-reused",
+    422,
+    "Idempotency-Key reused",
+    "the key was sent before with another request",
+)
+BACKEND_NOT_CONFIGURED = ProblemKind(
+    "backend-not-configured",
+    422,
+    "Backend not configured",
+    "the backend or target named has no credentials here",
+)
+RATE_LIMITED = ProblemKind(
+    "rate-limited", 429, "Too many requests", "over the rate limit: wait Retry-After seconds"
+)
+HEADERS_TOO_LARGE = ProblemKind(
+    "headers-too-large",
+    431,
+    "Request header fields too large",
+    "a header over 8 KiB, headers over 64 KiB in all, or more than 100 of them",
+)
+INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal server error", "a bug of ours")
+UNAVAILABLE = ProblemKind(
+    "unavailable", 503, "Service unavailable", "a store is unreachable: retry (Retry-After)"
+)
+PROVIDER_UNAVAILABLE = ProblemKind(
+    "provider-unavailable", 503, "Provider unavailable", "the Hub or OpenAI cannot be reached"
+)
+NOT_YET_UP_TO_DATE = ProblemKind(
+    "not-yet-up-to-date", 503, "Not yet up to date", "a projection is not yet at min_position"
+)
+KINDS = (
+    BAD_REQUEST,
+    MALFORMED_JSON,
+    UNAUTHORIZED,
+    FORBIDDEN,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    DUPLICATE_NAME,
+    CONCURRENT_CHANGE,
+    CONFLICT,
+    PRECONDITION_FAILED,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    INVALID_REQUEST,
+    INVALID_VALUE,
+    IDEMPOTENCY_KEY_REUSED,
+    BACKEND_NOT_CONFIGURED,
+    RATE_LIMITED,
+    HEADERS_TOO_LARGE,
+    INTERNAL_ERROR,
+    UNAVAILABLE,
+    PROVIDER_UNAVAILABLE,
+    NOT_YET_UP_TO_DATE,
+)
+
+# Domain error -> kind. The first matching class (by MRO) wins.
+KIND_BY_ERROR: dict[type[DomainError], ProblemKind] = {
+    BadRequest: BAD_REQUEST,
+    NotAuthenticated: UNAUTHORIZED,
+    NotPermitted: FORBIDDEN,
+    NotFound: NOT_FOUND,
+    DuplicateModelName: DUPLICATE_NAME,
+    ConcurrentChange: CONCURRENT_CHANGE,
+    RuleViolated: CONFLICT,
+    VersionMismatch: PRECONDITION_FAILED,
+    InvalidValue: INVALID_VALUE,
+    IdempotencyKeyReused: IDEMPOTENCY_KEY_REUSED,
+    RateLimited: RATE_LIMITED,
+    BackendNotConfigured: BACKEND_NOT_CONFIGURED,
+    StoreUnavailable: UNAVAILABLE,
+    ProviderDown: PROVIDER_UNAVAILABLE,
+    ReadStoreUnavailable: UNAVAILABLE,
+    ProjectionBehind: NOT_YET_UP_TO_DATE,
+}
+# What the framework answers by status alone (an unknown path, a method it lacks...).
+KIND_BY_STATUS: dict[int, ProblemKind] = {
+    kind.status: kind
+    for kind in (
+        BAD_REQUEST,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        INVALID_REQUEST,
+        HEADERS_TOO_LARGE,
+        INTERNAL_ERROR,
+        UNAVAILABLE,
+    )
+}
+# The problem schema, once in the OpenAPI components (api.openapi puts it there).
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 # What every route may answer besides success, documented as the problem+json it is.
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {
         "description": HTTPStatus(status).phrase,
-        "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
     }
     for status in (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
 }
 
-# Domain error -> (HTTP status, title). The first matching class (by MRO) wins.
-STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
-    BadRequest: (400, "Bad request"),
-    NotAuthenticated: (401, "Unauthorized"),
-    NotPermitted: (403, "Forbidden"),
-    NotFound: (404, "Not found"),
-    DuplicateModelName: (409, "Duplicate model name"),
-    ConcurrentChange: (409, "Concurrent change"),
-    RuleViolated: (409, "Not allowed in the model's current state"),
-    VersionMismatch: (412, "Precondition failed"),
-    InvalidValue: (422, "Invalid value"),
-    IdempotencyKeyReused: (422, "Idempotency-Key reused"),
-    RateLimited: (429, "Too many requests"),
-    BackendNotConfigured: (422, "Backend not configured"),
-    StoreUnavailable: (503, "Service unavailable"),
-    ProviderDown: (503, "Provider unavailable"),
-    ReadStoreUnavailable: (503, "Service unavailable"),
-    ProjectionBehind: (503, "Not yet up to date"),
-}
+
+def problem_body(
+    kind: ProblemKind, detail: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": kind.type,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
 
 
 def problem(
-    status: int,
-    title: str,
+    kind: ProblemKind,
     detail: str,
     *,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    body = problem_body(kind, detail, errors)
+    return JSONResponse(body, status_code=kind.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def kind_of(error: DomainError) -> ProblemKind:
+    for cls in type(error).__mro__:
+        if cls in KIND_BY_ERROR:
+            return KIND_BY_ERROR[cls]
+    return BAD_REQUEST
 
 
 def status_for(error: DomainError) -> tuple[int, str]:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400, "Bad request"
+    kind = kind_of(error)
+    return kind.status, kind.title
 
 
 async def domain_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    status, title = status_for(error)
+    kind = kind_of(error)
     errors = [{"field": error.field, "message": error.detail}] if error.field else None
-    return problem(status, title, error.detail, errors=errors, headers=_headers(error, status))
+    return problem(kind, error.detail, errors=errors, headers=_headers(error, kind.status))
 
 
 def _headers(error: DomainError, status: int) -> dict[str, str] | None:
@@ -111,6 +255,14 @@ def _headers(error: DomainError, status: int) -> dict[str, str] | None:
     return None
 
 
+def _malformed_json(message: str) -> JSONResponse:
+    return problem(
+        MALFORMED_JSON,
+        "the request body is not valid JSON",
+        errors=[{"field": "body", "message": message}],
+    )
+
+
 async def validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = [
@@ -118,13 +270,8 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
         for item in error.errors()
     ]
     if any(item["type"] == "json_invalid" for item in error.errors()):
-        return problem(
-            400,
-            "Malformed JSON",
-            "the request body is not valid JSON",
-            errors=[{"field": "body", "message": "JSON decode error"}],
-        )
-    return problem(422, "Invalid request", "the request has invalid fields", errors=errors)
+        return _malformed_json("JSON decode error")
+    return problem(INVALID_REQUEST, "the request has invalid fields", errors=errors)
 
 
 async def command_validation_error(_: Request, error: Exception) -> JSONResponse:
@@ -134,30 +281,32 @@ async def command_validation_error(_: Request, error: Exception) -> JSONResponse
         {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
         for item in error.errors()
     ]
-    return problem(422, "Invalid request", "the request has invalid fields", errors=errors)
+    return problem(INVALID_REQUEST, "the request has invalid fields", errors=errors)
 
 
-async def http_error(_: Request, error: Exception) -> JSONResponse:
+async def http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 400 and error.detail == BODY_PARSE_ERROR:
-        return problem(
-            400,
-            "Malformed JSON",
-            "the request body is not valid JSON",
-            errors=[{"field": "body", "message": "cannot be parsed"}],
-        )
-    return problem(
-        error.status_code,
-        _title(error.status_code),
-        str(error.detail),
-        headers=getattr(error, "headers", None),
-    )
+        return _malformed_json("cannot be parsed")
+    kind = KIND_BY_STATUS.get(error.status_code)
+    headers = getattr(error, "headers", None)
+    if kind is None:  # a status no kind has (none today): "no more than the status says"
+        body: dict[str, Any] = {"type": "about:blank", "title": _title(error.status_code)}
+        body |= {"status": error.status_code, "detail": str(error.detail)}
+        return JSONResponse(body, error.status_code, headers, media_type=PROBLEM_JSON)
+    detail, errors = str(error.detail), None
+    if kind is NOT_FOUND:  # the router's (or the static files'): no such path
+        detail = f"nothing at {request.url.path}"
+        errors = [{"field": "path", "message": detail}]
+    elif kind is METHOD_NOT_ALLOWED:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem(kind, detail, errors=errors, headers=headers)
 
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # A bug of ours, not the client's: log it whole, answer without internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem(500, "Internal server error", "an unexpected error occurred")
+    return problem(INTERNAL_ERROR, "an unexpected error occurred")
 
 
 def _title(status: int) -> str:

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from api.auth import allow
 from api.deps import LedgerDep
 from commands.errors import StoreUnavailable
-from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
-from queries.reading import ReadStoreUnavailable, read_errors
-from read_model.state import read_states
+from projections.worker import PROJECTIONS
+from queries.projections import SERVING, event_time_in, lagging, projection_report
+from queries.reading import ReadStoreUnavailable
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"])
@@ -29,38 +29,48 @@ def package_version() -> str:
 
 @router.get(
     "/health",
-    summary="Liveness, event store reachability, projections' status",
+    summary="Liveness, event store reachability, projections' status and lag",
     responses={503: {"description": "the event store is unreachable"}},
 )
 def health(ledger: LedgerDep) -> JSONResponse:
+    """200 while the event store answers (load balancers read it): ``degraded`` while a
+    projection stopped, lags more than MODELLEDGER_HEALTH_MAX_LAG_SECONDS, or has no
+    live holder; 503 only for an unreachable event store."""
     try:
-        with store_errors():
-            ledger.registry.ledger.ping()
+        head = ledger.log_head()  # a round trip to the store, and the lag's reference
     except StoreUnavailable:
         return JSONResponse({"status": "unavailable", "event_store": "down"}, status_code=503)
-    projections = projection_statuses(ledger)
-    # A stopped projection leaves its tables stale: still serving, but degraded.
-    degraded = any(status != "running" for status in projections.values())
+    projections, behind = projection_health(ledger, head)
+    # A stopped or stalled projection leaves its tables stale: still serving, but degraded.
+    degraded = bool(behind) or any(status not in SERVING for status in projections.values())
     return JSONResponse(
         {
             "status": "degraded" if degraded else "ok",
             "event_store": "up",
             "projections": projections,
+            "lagging": behind,
         }
     )
 
 
-def projection_statuses(ledger: Ledger) -> dict[str, str]:
+def projection_health(
+    ledger: Ledger, head: int
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Each projection's status, and those lagging (behind or held by no live process)."""
+    versions = {p.name: p.version for p in PROJECTIONS}
     try:
-        with read_errors(), ledger.read_engine.connect() as conn:
-            states = read_states(conn)
+        report = projection_report(
+            ledger.read_engine, head, versions, event_time_in(ledger.registry)
+        )
     except ReadStoreUnavailable:
-        return {"read_store": "down"}
-    statuses = {name: state.status for name, state in sorted(states.items())}
+        return {"read_store": "down"}, {}
+    except StoreUnavailable:  # the log went away between the two reads
+        return {"event_store": "down"}, {}
+    statuses = {entry["name"]: entry["status"] for entry in report}
     if ledger.worker is not None:  # in-process trouble not yet in the state rows
         for name, error in ledger.worker.errors().items():
             statuses[name] = f"waiting: {error}"
-    return statuses
+    return statuses, lagging(report, ledger.settings.health_max_lag_seconds)
 
 
 @router.get(

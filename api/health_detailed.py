@@ -22,7 +22,7 @@ from commands.errors import StoreUnavailable
 from commands.provider_intake import WORKER_NAME
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
-from queries.projections import projection_report
+from queries.projections import SERVING, event_time_in, lagging, projection_report
 from queries.reading import ReadStoreUnavailable, read_errors
 from read_model.provider_jobs import open_jobs
 from read_model.relay import relay_positions
@@ -37,10 +37,11 @@ async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]
     read_store = await _timed_in_thread(lambda: _ping_read_store(ledger))
     redis: Redis | None = request.app.state.redis
     cache = {"status": "not configured"} if redis is None else await _timed(lambda: _ping(redis))
-    projections = await to_thread.run_sync(_projections, ledger, event_store.get("head"))
+    projections, lags = await to_thread.run_sync(_projections, ledger, event_store.get("head"))
     relays = await to_thread.run_sync(_relays, ledger, event_store.get("head"))
     down = event_store["status"] != "up" or read_store["status"] != "up"
-    behind = any(p.get("status") != "running" for p in projections.values())
+    # The same rule as /health: a projection stopped, behind, or held by no live process.
+    behind = bool(lags) or any(p.get("status") not in SERVING for p in projections.values())
     degraded = behind or cache["status"] == "down"
     return {
         "status": "unavailable" if down else "degraded" if degraded else "ok",
@@ -49,6 +50,7 @@ async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]
         "redis": cache,
         "kafka": await _kafka(ledger.settings.kafka_bootstrap_servers, relays),
         "projections": projections,
+        "lagging": lags,
         "providers": await to_thread.run_sync(_providers, ledger, event_store.get("head")),
     }
 
@@ -110,15 +112,22 @@ async def _timed_in_thread(probe: Callable[[], dict[str, Any]]) -> dict[str, Any
     return {"status": "up", "latency_ms": _ms_since(started), **found}
 
 
-def _projections(ledger: Ledger, head: int | None) -> dict[str, dict[str, Any]]:
+def _projections(
+    ledger: Ledger, head: int | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each projection's standing, and those lagging (as /health names them)."""
     try:
         report = projection_report(
-            ledger.read_engine, head or 0, {p.name: p.version for p in PROJECTIONS}
+            ledger.read_engine,
+            head or 0,
+            {p.name: p.version for p in PROJECTIONS},
+            event_time_in(ledger.registry),
         )
-    except ReadStoreUnavailable:
-        return {}
-    keep = ("status", "position", "lag", "error")
-    return {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}
+    except (ReadStoreUnavailable, StoreUnavailable):
+        return {}, {}
+    keep = ("status", "position", "lag", "lag_seconds", "holder_alive", "error")
+    standing = {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}
+    return standing, lagging(report, ledger.settings.health_max_lag_seconds)
 
 
 async def _kafka(servers: str | None, relays: dict[str, dict[str, int]]) -> dict[str, Any]:

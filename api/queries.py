@@ -5,7 +5,6 @@ from the event log. Every answer carries ``X-Position``: the log position it ref
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -16,15 +15,15 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth import PrincipalDep, allow
-from api.deps import BadRequest, LedgerDep, RegistryDep
+from api.deps import LedgerDep, RegistryDep
 from api.errors import ERRORS
 from api.schemas import HistoryResponse, ModelResponse
+from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
 from queries.messages import GetModel, ModelStatistics, Position, SearchModels, TopPerforming
-from queries.model_answers import ModelAnswer
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot
@@ -40,6 +39,7 @@ from read_model.tables import (
     VERSIONS_VERSION,
 )
 from write_model.access import Action, Principal
+from write_model.errors import InvalidValue, ModelNotFound
 from write_model.values import instant
 
 router = APIRouter(prefix="/api/v1/models", tags=["queries"], dependencies=[allow(Action.READ)])
@@ -200,13 +200,11 @@ async def read_model(
     registry: RegistryDep,
     caller: PrincipalDep,
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 time")] = None,
+    as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 time with a zone")] = None,
     min_position: MinPosition = None,
 ) -> Response:
-    if as_of is not None and at_version is not None:
-        raise BadRequest("ask for at_version or as_of, not both", field="as_of")
-    if as_of is not None and as_of.tzinfo is None:
-        raise BadRequest("as_of needs a time zone, e.g. 2026-11-26T12:00:00Z", field="as_of")
+    if as_of is not None and at_version is not None:  # 422 naming as_of, as every bad as_of
+        raise InvalidValue("ask for at_version or as_of, not both", field="query.as_of")
     if as_of is not None or at_version is not None:
         model, position = await to_thread.run_sync(
             lambda: get_model(
@@ -218,15 +216,36 @@ async def read_model(
             )
         )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
-    held = held_answer(ledger, model_id, min_position)
+    return await current_model(ledger, registry, model_id, caller, min_position)
+
+
+async def current_model(
+    ledger: Ledger,
+    registry: ModelRegistry,
+    model_id: UUID,
+    caller: Principal,
+    min_position: int | None,
+) -> Response:
+    """The model as of every command on it acknowledged before this read, through any
+    process: the log says which version that is (one indexed look-up), and only an
+    answer at that version is given: the one this process holds, else the catalogue's
+    once it has taken that change in, else (not yet) the model folded from the log."""
+    version, changed_at = await to_thread.run_sync(last_change, ledger, model_id)
+    held = ledger.model_answers.answer(str(model_id), version, min_position or 0)
     if held is not None:
         kept, position = held
         ensure_visible(kept.project, caller.visible_projects, model_id)
         return encoded(kept.body, position, ETag=f'"{kept.version}"')
+    seen = ledger.answers.seen("catalogue")
+    if min_position is None and (seen is None or seen.position < changed_at):
+        model, position = await to_thread.run_sync(
+            lambda: get_model(registry, model_id, visible=caller.visible_projects)
+        )
+        return answer(model_view(model), position, ETag=f'"{model.version}"')
     # Cached like search: a model read again at the same catalogue position is the same.
     response = await cached_catalogue_answer(
         ledger,
-        GetModel(model_id=model_id, min_position=min_position),
+        GetModel(model_id=model_id, min_position=max(min_position or 0, changed_at)),
         caller.visible_projects,
         lambda snapshot: catalogue_view(visible_row(snapshot, model_id, caller)),
     )
@@ -234,15 +253,17 @@ async def read_model(
     return response
 
 
-def held_answer(
-    ledger: Ledger, model_id: UUID, min_position: int | None
-) -> tuple[ModelAnswer, int] | None:
-    """The answer this process holds for the model (queries.model_answers), if it is
-    as new as the catalogue was last seen and as ``min_position`` asks."""
-    seen = ledger.answers.seen("catalogue")
-    if seen is None or (min_position is not None and seen.position < min_position):
-        return None
-    return ledger.model_answers.answer(str(model_id), seen.generation, seen.position)
+def last_change(ledger: Ledger, model_id: UUID) -> tuple[int, int]:
+    """The model's version and last position in the log (404 when it has none)."""
+    last = ledger.last_change(model_id)
+    if last is None:
+        raise ModelNotFound(f"model {model_id} not found", field="model_id")
+    return last
+
+
+def through_last_change(ledger: Ledger, model_id: UUID, min_position: int | None) -> int:
+    """The position a read of one model's tables must reach: its last change, or later."""
+    return max(min_position or 0, last_change(ledger, model_id)[1])
 
 
 @router.get(
@@ -260,8 +281,9 @@ def read_history(model_id: UUID, registry: RegistryDep, caller: PrincipalDep) ->
 def read_versions(
     model_id: UUID, ledger: LedgerDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
-    _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
-    with ledger.reading("versions", VERSIONS_VERSION, min_position) as snapshot:
+    at_least = through_last_change(ledger, model_id, min_position)
+    _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
+    with ledger.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
         items = model_versions(snapshot, model_id)
         return answer({"id": str(model_id), "items": items}, min(known_at, snapshot.position))
 
@@ -280,8 +302,9 @@ def read_deployments(
         AwareDatetime | None, Query(description="as the registry stood at this time")
     ] = None,
 ) -> Response:
-    _, known_at = from_catalogue(ledger, min_position, lambda s: visible_row(s, model_id, caller))
+    at_least = through_last_change(ledger, model_id, min_position)
+    _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
     when = instant(as_of) if as_of is not None else None
-    with ledger.reading("deployments", DEPLOYMENTS_VERSION, min_position) as snapshot:
+    with ledger.reading("deployments", DEPLOYMENTS_VERSION, at_least) as snapshot:
         body = {"id": str(model_id), "as_of": when, **model_deployments(snapshot, model_id, when)}
         return answer(body, min(known_at, snapshot.position))

@@ -266,12 +266,17 @@ class ModelResponse(BaseModel):
     deployments: dict[str, dict[str, Any]]
 
 
+class ProblemField(BaseModel):
+    field: str = Field(description="the field, header, query parameter or path at fault")
+    message: str
+
+
 class Problem(BaseModel):
-    type: str = "about:blank"
+    type: str = Field(description="the kind of problem: a stable URI (see the list above)")
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[ProblemField] | None = None
 
 
 VersionQuery = Annotated[int | None, Field(ge=1)]

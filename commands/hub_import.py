@@ -25,7 +25,7 @@ from commands.providers import (
     SourceModel,
 )
 from commands.registry import CommandContext, ModelRegistry, store_errors
-from write_model.errors import InvalidValue, ModelNotFound
+from write_model.errors import InvalidValue, ModelNotFound, NotPermitted
 from write_model.model import AIModel
 from write_model.values import model_id_for
 
@@ -54,6 +54,11 @@ async def import_model(
     ctx: CommandContext,
     revision: str | None = None,
 ) -> ImportOutcome:
+    if ctx.projects is not None and project not in ctx.projects:
+        # Before the Hub is asked: the answer is 403 whatever the Hub would have said.
+        raise NotPermitted(
+            f"this key may not import models into project {project!r}", field="project"
+        )
     found = await to_thread.run_sync(_fetch, source, repo_id, revision)
     metadata = catalogue_fields(found)
     model_id = model_id_for(project, found.repo_id)

@@ -81,8 +81,13 @@ def _strict_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lower(value: object) -> object:
-    """Tasks, frameworks and environments compare case-insensitively."""
-    return value.strip().lower() if isinstance(value, str) else value
+    """Tasks, frameworks and environments compare case-insensitively: stored in lower
+    case, without the spaces or tabs around them. Only ASCII is lowered (the pattern
+    allows nothing else), so what the schema's pattern matches is exactly what passes."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip(" \t")
+    return value.lower() if value.isascii() else value
 
 
 def _unique_tags(tags: list[str]) -> list[str]:
@@ -99,15 +104,16 @@ ProjectName = Annotated[
 ]
 # The constraint before the validator: the validator still runs first (it wraps the
 # rest), and the pattern stays on the string, so it shows in the API's schema; the
-# other way round the schema said "any string".
+# other way round the schema said "any string". The pattern is what a caller may send
+# (either case, spaces or tabs around); it is checked on the lowered, trimmed value.
 Identifier = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._+-]{0,63}$"),
+    StringConstraints(pattern=r"^[ \t]*[A-Za-z0-9][A-Za-z0-9._+-]{0,63}[ \t]*$"),
     BeforeValidator(_lower),
 ]
 Environment = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+    StringConstraints(pattern=r"^[ \t]*[A-Za-z0-9][A-Za-z0-9_-]{0,62}[ \t]*$"),
     BeforeValidator(_lower),
 ]
 Text = Annotated[
@@ -151,6 +157,10 @@ RequestId = Annotated[
 ]
 VersionNumber = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
+# Why a model is archived: free text like a body's, so no control characters either.
+Reason = Annotated[
+    str, StringConstraints(max_length=1000), AfterValidator(_utf8), AfterValidator(_printable)
+]
 
 
 class Command(BaseModel):
@@ -274,4 +284,4 @@ class RollBackDeployment(Command):
 
 class ArchiveModel(Command):
     model_id: UUID
-    reason: Annotated[str, StringConstraints(max_length=1000), AfterValidator(_utf8)] = ""
+    reason: Reason = ""

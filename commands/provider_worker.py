@@ -7,6 +7,8 @@ whose events name the requesting event as their cause and share its correlation 
 
 A restart resumes from the log: the jobs table and the intake's position commit
 together, and a provider's job id is in the log (TrainingJobSubmitted) once known.
+A job leased by a worker whose process has ended on this host is taken at once; one
+leased by a worker elsewhere, once the lease has run out (read_model/holders.py).
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ class LedgerRecorder(Protocol):
 
     def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]: ...
 
+    def last_change(self, originator_id: UUID) -> tuple[int, int] | None:
+        """The version and position of the aggregate's last event; None: no such one."""
+
     def ping(self) -> None: ...
 
 
@@ -122,7 +125,7 @@ class ModelRegistry(Application[UUID]):
             except AggregateNotFoundError:
                 model = None
         if not isinstance(model, AIModel):  # an API key's id is no model's
-            raise ModelNotFound(f"model {model_id} not found")
+            raise ModelNotFound(f"model {model_id} not found", field="model_id")
         return _checked(private_copy(model), ctx)
 
     async def load_async(self, model_id: UUID, ctx: CommandContext) -> AIModel:
@@ -202,7 +205,9 @@ class ModelRegistry(Application[UUID]):
         with store_errors():
             history = self.ledger.select_history(model.id)
         if not history or history[-1][1].originator_version != model.version:
-            raise ConcurrentChange("the model changed while the command was decided")
+            raise ConcurrentChange(
+                "the model changed while the command was decided", field="model_id"
+            )
         return history[-1][0]
 
     def _submit(
@@ -250,7 +255,7 @@ def _held_version(cache: Any, aggregate_id: Any) -> int:
 def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
     if ctx.projects is not None and model.project not in ctx.projects:
         # Not 403: whether a model exists in another project is not the sender's to know.
-        raise ModelNotFound(f"model {model.id} not found")
+        raise ModelNotFound(f"model {model.id} not found", field="model_id")
     if ctx.expected_version is not None and ctx.expected_version != model.version:
         raise VersionMismatch(
             f"If-Match expected version {ctx.expected_version}, "
@@ -262,9 +267,12 @@ def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
 
 def _conflict(model: Aggregate) -> ConcurrentChange:
     what = "model" if isinstance(model, AIModel) else "key"
+    field = f"{what}_id"
     if model.version == 1:
-        return ConcurrentChange(f"a {what} with this id was created concurrently")
-    return ConcurrentChange(f"the {what} was changed by another request; reload and retry")
+        return ConcurrentChange(f"a {what} with this id was created concurrently", field=field)
+    return ConcurrentChange(
+        f"the {what} was changed by another request; reload and retry", field=field
+    )
 
 
 @contextmanager

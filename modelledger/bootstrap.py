@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -152,6 +153,12 @@ class Ledger:
     def log_head(self) -> int:
         with store_errors():
             return self.registry.recorder.max_notification_id() or 0
+
+    def last_change(self, model_id: UUID) -> tuple[int, int] | None:
+        """The model's version and the position of its last event, from the log
+        itself: what a read of one model must reflect (None: no such aggregate)."""
+        with store_errors():
+            return self.registry.ledger.last_change(model_id)
 
     def close(self) -> None:
         if self.provider_worker is not None:

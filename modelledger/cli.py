@@ -24,6 +24,7 @@ from rich.progress import (
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
+from adapters.file_modes import owner_only_folder
 from commands.errors import StoreUnavailable
 from modelledger.audit_cli import audit
 from modelledger.bootstrap import Ledger
@@ -37,6 +38,7 @@ from modelledger.cli_support import (
 from modelledger.keys_cli import ensure_admin_key, keys
 from modelledger.logs import configure_logging
 from modelledger.relay_cli import relay
+from modelledger.settings import Settings
 from modelledger.worker_cli import worker
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
@@ -77,19 +79,7 @@ def serve(
         if value is not None:
             os.environ[f"MODELLEDGER_{name}"] = str(value).lower()
     settings = load_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Create the store's and the read model's tables once here, so worker
-    # processes never race to.
-    ledger = open_ledger(settings)
-    try:
-        ensure_projections(ledger.write_engine)
-        ensure_admin_key(ledger, settings)
-    except (OperationalError, InterfaceError) as error:
-        fail(f"cannot open the read database: {str(error).splitlines()[0]}")
-    except StoreUnavailable as error:
-        fail(error.detail)
-    finally:
-        ledger.close()
+    prepare_to_serve(settings)
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "api.app:create_app",
@@ -102,6 +92,22 @@ def serve(
         access_log=False,  # ours (api.observability) has the route and the correlation id
         timeout_graceful_shutdown=10,
     )
+
+
+def prepare_to_serve(settings: Settings) -> None:
+    """The data directory (the owner's only), the store's and the read model's tables
+    (created once here, so worker processes never race to) and the first admin key."""
+    owner_only_folder(settings.data_dir)
+    ledger = open_ledger(settings)
+    try:
+        ensure_projections(ledger.write_engine)
+        ensure_admin_key(ledger, settings)
+    except (OperationalError, InterfaceError) as error:
+        fail(f"cannot open the read database: {str(error).splitlines()[0]}")
+    except StoreUnavailable as error:
+        fail(error.detail)
+    finally:
+        ledger.close()
 
 
 @app.command()
@@ -138,26 +144,37 @@ def events(
 def export_log(
     after: Annotated[int, typer.Option(min=0, help="only events after this position")] = 0,
 ) -> None:
-    """Write the event log to stdout as JSON lines (a backup, or a move to another store)."""
+    """Write the event log to stdout as JSON lines (a backup, or a move to another store),
+    ending with the digest of the log's hash chain; keep the digest printed on stderr apart
+    from the file to prove later that the file is unchanged (`import --digest`)."""
     ledger = open_ledger(must_exist=True)
     try:
         recorder = ledger.registry.recorder
         total = max(0, (recorder.max_notification_id() or 0) - after)
         with progress_on_stderr() as progress:
             task = progress.add_task("export", total=total)
-            count = export_events(
+            summary = export_events(
                 recorder, sys.stdout, after=after, progress=lambda n: progress.advance(task, n)
             )
     finally:
         ledger.close()
-    typer.echo(f"exported {count} events", err=True)
+    typer.echo(
+        f"exported {summary.events} events; hash chain digest at position "
+        f"{summary.last_position}: {summary.digest}",
+        err=True,
+    )
 
 
 @app.command("import")
 def import_log(
     path: Annotated[Path, typer.Argument(help="a file written by `modelledger export`")],
+    digest: Annotated[
+        str | None,
+        typer.Option(help="the digest `export` printed: refuse a file whose events differ"),
+    ] = None,
 ) -> None:
-    """Load an exported event log into an empty store, all or nothing."""
+    """Load an exported event log into an empty store, all or nothing, once its events
+    match the digest in its footer (and the one given)."""
     if not path.is_file():
         fail(f"no such file: {path}")
     with path.open("rb") as counted:
@@ -171,14 +188,23 @@ def import_log(
                 ledger.registry.mapper,
                 lines,
                 progress=lambda n: progress.advance(task, n),
+                expected_digest=digest,
             )
     except (ArchiveError, StoreNotEmpty, UnicodeDecodeError) as error:
         fail(f"{path}: {error}; nothing was imported")
     finally:
         ledger.close()
+    if not summary.verified:
+        typer.echo(
+            f"warning: {path} has no digest in its footer (written before exports carried "
+            "one), so its events were not checked as a whole; compare the digest below "
+            "with one kept from the source (`modelledger audit verify` there)",
+            err=True,
+        )
     typer.echo(
         f"imported {summary.events} events of {summary.models} models "
-        f"(positions {summary.first_position}..{summary.last_position})",
+        f"(positions {summary.first_position}..{summary.last_position}); "
+        f"hash chain digest: {summary.digest}",
         err=True,
     )
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import typer
 from eventsourcing.utils import get_topic
 
+from adapters.file_modes import owner_only_file
 from commands.keys import IssueKey, RevokeKey, issue_key, revoke_key
 from commands.registry import CommandContext, store_errors
 from modelledger.bootstrap import Ledger
@@ -90,12 +91,14 @@ def revoke(key_id: Annotated[UUID, typer.Argument(help="the key's id (keys list)
 def ensure_admin_key(ledger: Ledger, settings: Settings) -> Path | None:
     """With auth on, no MODELLEDGER_ADMIN_KEY and no key ever issued, issue an admin
     key, print it once and keep it in DATA_DIR (mode 0600); the file's path, or None."""
+    path = settings.data_dir / ADMIN_KEY_FILE
+    if path.exists():
+        owner_only_file(path)  # an earlier run's, perhaps with looser rights
     if not settings.auth or settings.admin_key is not None or _any_key_issued(ledger):
         return None
     issued = issue_key(
         ledger.registry, IssueKey(name="admin", role=Role.ADMIN), CommandContext(actor="serve")
     )
-    path = settings.data_dir / ADMIN_KEY_FILE
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(issued.text + "\n")

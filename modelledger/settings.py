@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     min_position_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds a query waits for min_position"
     )
+    health_max_lag_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="/health says degraded while a projection's oldest unprojected event is "
+        "older than this (or no live process holds the projection)",
+    )
     query_cache_size: int = Field(
         default=1024,
         ge=0,

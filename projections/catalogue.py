@@ -27,6 +27,7 @@ from projections.base import (
     select_in,
     upsert,
 )
+from read_model.exact import ZERO, exact, exact_plus, minus, plus
 from read_model.tables import ALL, CATALOGUE_VERSION, CatalogueTables, catalogue_tables
 from write_model.model import EVENT_TYPES, AIModel
 from write_model.values import ModelStatus, is_lower_better
@@ -350,7 +351,7 @@ class CatalogueProjection(Projection):
                 "model_id": row["id"],
                 "metric": name,
                 "count": 1,
-                "total": value,
+                "total": exact(value),
                 "min_value": value,
                 "min_version": version,
                 "max_value": value,
@@ -358,7 +359,7 @@ class CatalogueProjection(Projection):
             }
             return
         m["count"] += 1
-        m["total"] += value
+        m["total"] = plus(m["total"], exact(value))
         if value < m["min_value"]:
             m["min_value"], m["min_version"] = value, version
         if value > m["max_value"]:
@@ -467,14 +468,14 @@ class CatalogueProjection(Projection):
                 for name, m in then.metrics.items():
                     d = deltas.setdefault((project, task, name), _no_change())
                     d["count"] -= m["count"]
-                    d["total"] -= m["total"]
+                    d["total"] = minus(d["total"], m["total"])
                     if (project, task) not in now.groups:  # (re-tasked)
                         stale.add((project, task, name))
             for project, task in now.groups:
                 for name, m in now.metrics.items():
                     d = deltas.setdefault((project, task, name), _no_change())
                     d["count"] += m["count"]
-                    d["total"] += m["total"]
+                    d["total"] = plus(d["total"], m["total"])
                     d["min_value"] = min(d["min_value"], m["min_value"])
                     d["max_value"] = max(d["max_value"], m["max_value"])
         changes = [
@@ -498,7 +499,7 @@ class CatalogueProjection(Projection):
                 index_elements=list(stats.primary_key.columns),
                 set_={
                     "count": stats.c.count + statement.excluded.count,
-                    "total": stats.c.total + statement.excluded.total,
+                    "total": exact_plus(stats.c.total, statement.excluded.total),
                     "min_value": least(stats.c.min_value, statement.excluded.min_value),
                     "max_value": greatest(stats.c.max_value, statement.excluded.max_value),
                 },
@@ -542,7 +543,7 @@ def _count_changes(
 
 
 def _no_change() -> dict[str, Any]:
-    return {"count": 0, "total": 0.0, "min_value": float("inf"), "max_value": float("-inf")}
+    return {"count": 0, "total": ZERO, "min_value": float("inf"), "max_value": float("-inf")}
 
 
 def _best(m: dict[str, Any]) -> dict[str, Any]:

@@ -18,13 +18,14 @@ from typing import Any
 
 from eventsourcing.persistence import Notification, PersistenceError
 from eventsourcing.utils import get_topic
-from sqlalchemy import ColumnElement, Connection, Engine, or_, update
+from sqlalchemy import ColumnElement, Connection, Engine, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
 from projections.kept import KeptRows
+from projections.lease import release_lease, take_lease
 from read_model.state import (
     STATE_METADATA,
     ProjectionState,
@@ -186,6 +187,10 @@ class ProjectionRunner:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
+        try:  # now, so a process answering requests holds its projections already
+            self._acquire_lease()
+        except UNAVAILABLE as error:  # the thread tries again
+            self.last_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         self.thread = threading.Thread(
             target=self.run, name=f"projection-{self.projection.name}", daemon=True
         )
@@ -484,18 +489,8 @@ class ProjectionRunner:
     # -- lease --------------------------------------------------------------
 
     def _acquire_lease(self) -> bool:
-        now = time.time()
-        t = projection_state.c
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                update(projection_state)
-                .where(
-                    t.name == self.projection.name,
-                    or_(t.owner.is_(None), t.owner == self.owner, t.lease_until < now),
-                )
-                .values(owner=self.owner, lease_until=now + self.options.lease_seconds)
-            ).rowcount
-        self.holds_lease = rows == 1
+        name, seconds = self.projection.name, self.options.lease_seconds
+        self.holds_lease = take_lease(self.engine, name, self.owner, seconds)
         if self.holds_lease:
             self.caught_up = False
             self.kept.clear()  # another worker may have written since
@@ -512,13 +507,7 @@ class ProjectionRunner:
 
     def _release_lease(self) -> None:
         try:
-            with self.engine.begin() as conn:
-                t = projection_state.c
-                conn.execute(
-                    update(projection_state)
-                    .where(t.name == self.projection.name, t.owner == self.owner)
-                    .values(owner=None, lease_until=None)
-                )
+            release_lease(self.engine, self.projection.name, self.owner)
         except UNAVAILABLE as error:
             log.warning("projection %s: lease not released: %s", self.projection.name, error)
         self.holds_lease = False

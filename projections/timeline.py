@@ -20,6 +20,7 @@ from sqlalchemy import Connection, and_, bindparam, update
 from projections.base import delete_in, event_time, insert_rows, new_models, select_in
 from projections.catalogue import CatalogueProjection
 from projections.checkpoints import advance_segments
+from read_model.exact import canonical_text, decimal_of
 from read_model.tables import TIMELINE_VERSION
 from read_model.timeline import OPEN, TimelineTables, tags_key, timeline_tables, words_of
 from write_model.model import AIModel
@@ -73,7 +74,7 @@ class TimelineProjection(CatalogueProjection):
         read = ids - self.rows.keys() - new_models(events)
         for row in select_in(self.conn, self.tl.state, "id", read):
             self.rows[row.id] = dict(row.document)
-            self.metrics[row.id] = {k: dict(m) for k, m in row.metric_state.items()}
+            self.metrics[row.id] = {k: _from_json(m) for k, m in row.metric_state.items()}
         self.stored.update(self.rows)
         # Only the open stretches: a model's closed ones grow with every change it had
         # (read and decoded, they were half the projection worker's time under load).
@@ -210,7 +211,11 @@ class TimelineProjection(CatalogueProjection):
             self.conn,
             state,
             [
-                {"id": i, "document": row, "metric_state": self.metrics.get(i, {})}
+                {
+                    "id": i,
+                    "document": row,
+                    "metric_state": {k: _to_json(m) for k, m in self.metrics.get(i, {}).items()},
+                }
                 for i, row in self.rows.items()
             ],
         )
@@ -239,3 +244,12 @@ class TimelineProjection(CatalogueProjection):
                 for s in ended
             ],
         )
+
+
+def _to_json(metric: dict[str, Any]) -> dict[str, Any]:
+    """A model's metric state for JSON, which has no exact decimals: its sum as text."""
+    return {**metric, "total": canonical_text(metric["total"])}
+
+
+def _from_json(metric: dict[str, Any]) -> dict[str, Any]:
+    return {**metric, "total": decimal_of(metric["total"])}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +15,7 @@ from projections.keys import KeysProjection
 from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
 from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
+from read_model.holders import holder_identity
 
 PROJECTIONS: tuple[type[Projection], ...] = (
     CatalogueProjection,
@@ -36,7 +34,8 @@ def projection_named(name: str) -> type[Projection]:
 
 
 def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """``host:pid:random;start=...;ns=...``: a lease of a process that is gone is taken at once."""
+    return holder_identity()
 
 
 def ensure_projections(engine: Engine) -> None:

@@ -16,7 +16,7 @@ def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
     models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
     row = snapshot.conn.execute(select(models).where(models.c.id == str(model_id))).first()
     if row is None:
-        raise ModelNotFound(f"model {model_id} not found")
+        raise ModelNotFound(f"model {model_id} not found", field="model_id")
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -28,6 +29,22 @@ def _no_nul(value: str) -> str:
 
 NoNul = AfterValidator(_no_nul)
 MAX_PAGE = 100
+# A search must hold something to look for: a letter, digit or underscore, or any
+# character beyond ASCII (and no NUL). The same rule is the pattern the API's schema
+# documents, written so that every regular-expression dialect reads it alike (no \w,
+# no \p{...}).
+SEARCHABLE = r"^[^\x00]*([0-9A-Za-z_]|[^\x00-\x7f])[^\x00]*$"
+_SEARCHABLE = re.compile(SEARCHABLE)
+
+
+def _has_something_to_search_for(value: str) -> str:
+    """Nothing but spaces, tabs or ASCII punctuation: say so, rather than answer with
+    every model."""
+    if _SEARCHABLE.search(value) is None:
+        raise ValueError("must hold a word to search for (a letter or digit)")
+    return value
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 Key = Annotated[
     str,
@@ -35,7 +52,15 @@ Key = Annotated[
     NoNul,
 ]
 Metric = Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
-Words = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+# Not stripped: the spaces around the words change nothing, and the schema's maxLength
+# then counts what was sent.
+Words = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    NoNul,
+    AfterValidator(_has_something_to_search_for),
+    Field(json_schema_extra={"pattern": SEARCHABLE}),
+]
 Cursor = Annotated[str, StringConstraints(max_length=2000), NoNul]
 Position = Annotated[int, Field(ge=0, le=2**62)]
 
@@ -141,7 +166,9 @@ class ListEvents(BaseModel):
 class ListDeployments(Query):
     """What serves where: now, or as the registry stood at ``as_of``."""
 
-    environment: Text | None = None
+    environment: Key | None = Field(
+        default=None, description="compared case-insensitively, as deploy stores it (lower case)"
+    )
     model_id: UUID | None = None
     as_of: AwareDatetime | None = Field(default=None, description="ISO 8601 time with a zone")
     limit: int = Field(default=100, ge=1, le=1000)

@@ -7,8 +7,9 @@ reads were 70x and more (bench.vs_mlflow). Here the catalogue's changes are foll
 instead: each row carries the position of its model's last event, so after reading
 where the catalogue stands (P), the rows past the last position taken are read and
 rendered. The answers are then at least as new as P, as a read of the tables at P
-would be (the rule of queries.reading), and they are given only while the process has
-seen the catalogue no further than P: never older than the tables would answer.
+would be (the rule of queries.reading), and one is given only when it is at the model's
+last version in the log (api.queries asks the log first): a read never misses a command
+on the model acknowledged before it, whichever process took the command.
 """
 
 from __future__ import annotations
@@ -86,17 +87,19 @@ class ModelAnswers:
         self.misses = 0
         self._following = threading.Lock()
 
-    def answer(self, model_id: str, generation: int, seen: int) -> tuple[ModelAnswer, int] | None:
-        """The model's answer and a position it is at least as new as, if held at or past
-        ``seen`` (the catalogue's position as this process last saw it, in
-        ``generation``); else None: ask the tables."""
+    def answer(
+        self, model_id: str, version: int, at_least: int = 0
+    ) -> tuple[ModelAnswer, int] | None:
+        """The model's answer and a position it is at least as new as, if held at
+        ``version`` (the model's last in the log: then it reflects every command on
+        the model) and at or past ``at_least``; else None: ask the tables or the log."""
         # The position first: entries are replaced before it moves, so the entry read
         # after it is at least that new.
-        held_generation, position = self.generation, self.position
+        generation, position = self.generation, self.position
         found = None
-        if held_generation == generation and position >= seen:
+        if generation is not None and position >= at_least:
             found = self.entries.get(model_id)
-        if found is None:
+        if found is None or found.version != version:
             self.misses += 1
             return None
         self.hits += 1

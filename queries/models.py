@@ -52,7 +52,7 @@ def get_model(
         if at_version is None or stored.originator_version <= at_version
     ]
     when = f" at {as_of.isoformat()}" if as_of else ""
-    unknown = ModelNotFound(f"model {model_id} did not exist{when}")
+    unknown = ModelNotFound(f"model {model_id} did not exist{when}", field="model_id")
     created = folded[0][1] if folded else None
     if isinstance(created, AIModel.ModelCreated) and not _sees(visible, created.project):
         raise unknown  # the very words of "no such model": nothing to tell them apart
@@ -62,7 +62,7 @@ def get_model(
     if not isinstance(model, AIModel):  # no such model, or an API key's id
         raise unknown
     if at_version is not None and model.version != at_version:
-        raise ModelNotFound(f"model {model_id} has no version {at_version}")
+        raise ModelNotFound(f"model {model_id} has no version {at_version}", field="at_version")
     return model, folded[-1][0]
 
 
@@ -104,7 +104,7 @@ def model_history(
         rows = registry.ledger.select_history(model_id)
     events = [(position, registry.mapper.to_domain_event(stored)) for position, stored in rows]
     if not events or not isinstance(events[0][1], AIModel.ModelCreated):  # none, or a key's
-        raise ModelNotFound(f"model {model_id} not found")
+        raise ModelNotFound(f"model {model_id} not found", field="model_id")
     ensure_visible(events[0][1].project, visible, model_id)
     return [history_item(position, event) for position, event in events]
 

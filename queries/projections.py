@@ -1,24 +1,45 @@
-"""Operators' view of the projections: where each stands against the log."""
+"""Operators' view of the projections: where each stands against the log, and
+whether a live process holds it.
+
+Lag in seconds: 0 at the log's head, else how long ago the oldest event the
+projection has not projected yet was recorded (one event read per position
+behind the head). A projection lags when that exceeds the allowed lag, or when
+no live process holds its lease (nobody moves it on).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from eventsourcing.domain import CanMutateAggregate
 from sqlalchemy import Engine, update
 
+from commands.registry import ModelRegistry, store_errors
 from queries.reading import read_errors
-from read_model.state import projection_state, read_states
+from read_model.holders import holder_is_gone
+from read_model.state import ProjectionState, projection_state, read_states
 from write_model.errors import ModelNotFound
+
+# When the first event after a position was recorded (epoch seconds; None: no such event).
+EventTime = Callable[[int], float | None]
+# Statuses of a projection whose live tables move on (a rebuild fills others meanwhile).
+SERVING = frozenset({"running", "rebuilding"})
 
 
 class ProjectionNotFound(ModelNotFound):
     """No projection has that name."""
 
 
-def projection_report(engine: Engine, head: int, versions: dict[str, int]) -> list[dict[str, Any]]:
+def projection_report(
+    engine: Engine, head: int, versions: dict[str, int], event_time: EventTime
+) -> list[dict[str, Any]]:
     """One entry per projection the code knows, in the code's order."""
     with read_errors(), engine.connect() as conn:
         states = read_states(conn)
+    now = time.time()
+    lags = lag_seconds(states.values(), head, event_time, now)
     report = []
     for name, code_version in versions.items():
         state = states.get(name)
@@ -35,6 +56,7 @@ def projection_report(engine: Engine, head: int, versions: dict[str, int]) -> li
                 "position": state.position,
                 "head": head,
                 "lag": max(0, head - state.position),
+                "lag_seconds": lags[name],
                 "status": "rebuilding" if rebuilding and state.status != "failed" else state.status,
                 "error": state.error,
                 "error_position": state.error_position,
@@ -44,16 +66,73 @@ def projection_report(engine: Engine, head: int, versions: dict[str, int]) -> li
                     else None
                 ),
                 "worker": state.owner,
+                "holder_alive": holder_alive(state, now),
                 "updated_at": state.updated_at,
             }
         )
     return report
 
 
+def lagging(report: list[dict[str, Any]], max_lag_seconds: float) -> dict[str, dict[str, Any]]:
+    """The projections more than ``max_lag_seconds`` behind the log, or held by no live
+    process (/health and /health/detailed say degraded while there is one)."""
+    return {
+        entry["name"]: {"lag_seconds": entry["lag_seconds"], "holder_alive": entry["holder_alive"]}
+        for entry in report
+        if "lag_seconds" in entry
+        and (entry["lag_seconds"] > max_lag_seconds or not entry["holder_alive"])
+    }
+
+
+def holder_alive(state: ProjectionState, now: float) -> bool:
+    """Held, the lease not run out, and not by a process known to be gone."""
+    return (
+        state.owner is not None
+        and (state.lease_until or 0.0) >= now
+        and not holder_is_gone(state.owner)
+    )
+
+
+def lag_seconds(
+    states: Iterable[ProjectionState], head: int, event_time: EventTime, now: float
+) -> dict[str, float]:
+    recorded: dict[int, float | None] = {}  # projections at one position share a read
+    lags = {}
+    for state in states:
+        if state.position >= head:
+            lags[state.name] = 0.0
+            continue
+        if state.position not in recorded:
+            recorded[state.position] = event_time(state.position)
+        since = recorded[state.position]
+        lags[state.name] = 0.0 if since is None else round(max(0.0, now - since), 3)
+    return lags
+
+
+def event_time_in(registry: ModelRegistry) -> EventTime:
+    """Reads the first event after a position from the log, for its time."""
+
+    def first_after(position: int) -> float | None:
+        with store_errors():
+            page = registry.recorder.select_notifications(
+                start=position, limit=1, inclusive_of_start=False
+            )
+            if not page:
+                return None
+            event = registry.mapper.to_domain_event(page[0])
+        if not isinstance(event, CanMutateAggregate):  # every event of ours is one
+            return None
+        return event.timestamp.timestamp()
+
+    return first_after
+
+
 def request_rebuild(engine: Engine, name: str, known: set[str]) -> None:
     """The worker holding the projection picks this up between batches."""
     if name not in known:
-        raise ProjectionNotFound(f"no projection named {name!r}; known: {sorted(known)}")
+        raise ProjectionNotFound(
+            f"no projection named {name!r}; known: {sorted(known)}", field="name"
+        )
     with read_errors(), engine.begin() as conn:
         rows = conn.execute(
             update(projection_state)
@@ -61,4 +140,4 @@ def request_rebuild(engine: Engine, name: str, known: set[str]) -> None:
             .values(rebuild_requested=True)
         ).rowcount
     if rows != 1:
-        raise ProjectionNotFound(f"projection {name!r} has not started yet")
+        raise ProjectionNotFound(f"projection {name!r} has not started yet", field="name")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     exists,
+    false,
     literal,
     select,
     tuple_,
@@ -104,9 +105,9 @@ def _filters(source: Source, query: SearchModels, visible: Projects) -> list[Any
     where += [source.has_tag(tag) for tag in query.tag]
     if query.q:
         words = WORD.findall(query.q.lower())
-        if not words:
-            raise InvalidValue("q has no words to search for", field="q")
-        where.append(source.matches(words))
+        # q holds a word character or a non-ASCII one (queries.messages): one that is in
+        # no word (a dash, an ideographic space) matches no model.
+        where.append(source.matches(words) if words else false())
     return where
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
 from queries.visibility import Projects, projects_in_view
+from read_model.exact import mean, plus
 from read_model.tables import ALL, catalogue_tables
 
 
@@ -19,7 +21,7 @@ def model_statistics(
     snapshot: Snapshot, query: ModelStatistics, visible: Projects = None
 ) -> dict[str, Any]:
     """Counters of one project (or of all: the ALL rows), or summed over the
-    projects a scoped caller may see (counts add up; so do totals, mins, maxes)."""
+    projects a scoped caller may see (counts add up; so do exact totals, mins, maxes)."""
     t = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name)
     projects = projects_in_view(query.project, visible)
     keys = [ALL] if projects is None else sorted(projects)
@@ -51,7 +53,7 @@ STATISTICS = ("count", "total", "min_value", "max_value")
 @dataclass(frozen=True)
 class MetricStatistics:
     count: int
-    total: float
+    total: Decimal  # exact (read_model.exact)
     min_value: float
     max_value: float
 
@@ -60,7 +62,7 @@ class MetricStatistics:
             return self
         return MetricStatistics(
             self.count + other.count,
-            self.total + other.total,
+            plus(self.total, other.total),
             min(self.min_value, other.min_value),
             max(self.max_value, other.max_value),
         )
@@ -86,7 +88,7 @@ def statistics_answer(
         "metrics": {
             name: {
                 "count": m.count,
-                "mean": m.total / m.count,
+                "mean": mean(m.total, m.count),
                 "min": m.min_value,
                 "max": m.max_value,
             }

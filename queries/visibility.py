@@ -26,7 +26,7 @@ def projects_in_view(asked: str | None, visible: Projects) -> Projects:
 
 def ensure_visible(project: str, visible: Projects, model_id: UUID | str) -> None:
     if visible is not None and project not in visible:
-        raise ModelNotFound(f"model {model_id} not found")
+        raise ModelNotFound(f"model {model_id} not found", field="model_id")
 
 
 class ModelProjects:

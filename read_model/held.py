@@ -4,9 +4,10 @@ checkpoint's stretches that ended by T. Statistics as of T read it
 (``queries.past_statistics``), and so does the timeline when it writes the next
 checkpoint (T = now): either way a few thousand rows, whatever the log's length.
 
-Counts and totals add and subtract; a minimum or maximum does not. A metric's
-extreme in one (project, task) is recomputed from its stretches only when a
-stretch that held it ended and nothing that began since reaches it (the model
+Counts and totals add and subtract (totals exactly, ``read_model.exact``: an answer
+does not depend on where checkpoints fell); a minimum or maximum does not. A
+metric's extreme in one (project, task) is recomputed from its stretches only when
+a stretch that held it ended and nothing that began since reaches it (the model
 left that task): a model's own values only widen as it is trained.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -30,6 +32,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from read_model.exact import exact_negative, exact_sum
 from read_model.timeline import RUN_COUNTS, STATISTICS_GROUPS, TimelineTables
 
 
@@ -65,7 +68,7 @@ class HeldMetric:
     task: str
     metric: str
     count: int
-    total: float
+    total: Decimal  # exact (read_model.exact)
     min_value: float
     max_value: float
 
@@ -164,7 +167,7 @@ def held_metrics(
             rows.c.task,
             rows.c.metric,
             count,
-            func.sum(rows.c.total),
+            exact_sum(rows.c.total),
             *(extreme(func.min, "min_value", part) for part in (CHECKPOINT, BEGAN, ENDED)),
             *(extreme(func.max, "max_value", part) for part in (CHECKPOINT, BEGAN, ENDED)),
         )
@@ -178,7 +181,7 @@ def held_metrics(
         if low is None or high is None:
             low, high = _held_extremes(conn, tl, project, task, metric, as_of)
         # (PostgreSQL sums a bigint column into a numeric)
-        held.append(HeldMetric(project, task, metric, int(n), float(total), low, high))
+        held.append(HeldMetric(project, task, metric, int(n), total, low, high))
     return held
 
 
@@ -213,7 +216,7 @@ def _metric_parts(
             *keys,
             literal(ENDED).label("part"),
             -x.c["count"],
-            -x.c.total,
+            exact_negative(x.c.total),
             x.c.min_value,
             x.c.max_value,
         )

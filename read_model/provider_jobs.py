@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from read_model.holders import holder_is_gone
 from read_model.state import ddl_one_at_a_time
 
 JOBS_METADATA = MetaData()
@@ -139,9 +140,16 @@ def models_with_open_jobs(conn: Connection) -> set[str]:
 
 def claim_due(conn: Connection, owner: str, now: float, lease: float, limit: int) -> list[str]:
     """Lease up to ``limit`` due jobs to ``owner``: each is then its alone until
-    ``now + lease`` (a conditional update, so two workers never both win a row)."""
-    free = or_(provider_jobs.c.lease_until < now, provider_jobs.c.lease_owner == owner)
-    due = and_(provider_jobs.c.state == "open", provider_jobs.c.due_at <= now, free)
+    ``now + lease`` (a conditional update, so two workers never both win a row).
+    A job whose holder is gone (its process ended, on this host) is free at once."""
+    t = provider_jobs.c
+    free = or_(t.lease_until < now, t.lease_owner == owner)
+    due = and_(t.state == "open", t.due_at <= now)
+    held = conn.scalars(select(t.lease_owner).where(due, ~free).distinct()).all()
+    gone = [holder for holder in held if holder is not None and holder_is_gone(holder)]
+    if gone:
+        free = or_(free, t.lease_owner.in_(gone))
+    due = and_(due, free)
     ids = conn.scalars(
         select(provider_jobs.c.id).where(due).order_by(provider_jobs.c.due_at).limit(limit)
     ).all()

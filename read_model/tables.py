@@ -34,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
+from read_model.exact import ExactDecimal
+
 # Byte order on every backend, so names sort the same on SQLite and PostgreSQL.
 SORTABLE = String().with_variant(postgresql.VARCHAR(collation="C"), "postgresql")
 TSVECTOR = postgresql.TSVECTOR()
@@ -45,11 +47,13 @@ ALL = ""
 
 # A projection's version is its tables' shape and meaning: bumping one makes
 # the projection rebuild itself into new tables on start.
-# 2: versions carry output_model; 3: pending_deployments; 4: rows indexed by position
-CATALOGUE_VERSION = 4
+# 2: versions carry output_model; 3: pending_deployments; 4: rows indexed by position;
+# 5: metric sums exact (read_model.exact), not floats
+CATALOGUE_VERSION = 5
 VERSIONS_VERSION = 2  # 2: output_model
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
-TIMELINE_VERSION = 4  # 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints
+# 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints; 5: exact metric sums
+TIMELINE_VERSION = 5
 
 
 def metric_extremes() -> list[Column[Any]]:
@@ -59,7 +63,7 @@ def metric_extremes() -> list[Column[Any]]:
         Column("task", SORTABLE, nullable=False),
         Column("archived", Boolean, nullable=False),
         Column("count", Integer, nullable=False),
-        Column("total", Float, nullable=False),
+        Column("total", ExactDecimal, nullable=False),  # exact: read_model.exact
         Column("min_value", Float, nullable=False),
         Column("min_version", Integer, nullable=False),
         Column("max_value", Float, nullable=False),
@@ -74,7 +78,7 @@ def metric_statistics() -> list[Column[Any]]:
         Column("task", SORTABLE, primary_key=True),
         Column("metric", SORTABLE, primary_key=True),
         Column("count", BigInteger, nullable=False),
-        Column("total", Float, nullable=False),
+        Column("total", ExactDecimal, nullable=False),  # exact: read_model.exact
         Column("min_value", Float, nullable=False),
         Column("max_value", Float, nullable=False),
     ]

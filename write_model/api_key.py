@@ -78,7 +78,7 @@ class ApiKey(Aggregate):
 
     def revoke(self, meta: EventMetadata) -> None:
         if self.revoked:
-            raise KeyRevoked(f"key {self.id} is already revoked")
+            raise KeyRevoked(f"key {self.id} is already revoked", field="key_id")
         self.trigger_event(self.KeyRevoked, **meta.as_event_fields())
 
     @property

@@ -209,7 +209,8 @@ class AIModel(Aggregate):
         backend = self.training_runs[run_id].backend
         if backend != EXTERNAL and not by_backend:
             raise ManagedRun(
-                f"the {backend} backend records this run's outcome itself; fail the run to stop it"
+                f"the {backend} backend records this run's outcome itself; fail the run to stop it",
+                field="run_id",
             )
         valid = validate_metrics(metrics)
         version = len(self.versions) + 1
@@ -244,7 +245,8 @@ class AIModel(Aggregate):
         if current is not None and current.target != EXTERNAL:
             raise ManagedDeployment(
                 f"{environment!r} is served by a {current.target} endpoint: deploy with "
-                f'"target": "{current.target}", or undeploy it first'
+                f'"target": "{current.target}", or undeploy it first',
+                field="environment",
             )
         if (
             current
@@ -353,7 +355,8 @@ class AIModel(Aggregate):
         if current.target != EXTERNAL:
             raise ManagedDeployment(
                 f"{environment!r} is served by a {current.target} endpoint: its provider "
-                "must take it down"
+                "must take it down",
+                field="environment",
             )
         self.trigger_event(
             self.ModelUndeployed,
@@ -369,10 +372,13 @@ class AIModel(Aggregate):
         if current.target != EXTERNAL:
             raise ManagedDeployment(
                 f"{environment!r} is served by a {current.target} endpoint: deploy the "
-                f'version to go back to with "target": "{current.target}"'
+                f'version to go back to with "target": "{current.target}"',
+                field="environment",
             )
         if not current.previous_versions:
-            raise NothingToRollBack(f"{environment!r} has no earlier version to roll back to")
+            raise NothingToRollBack(
+                f"{environment!r} has no earlier version to roll back to", field="environment"
+            )
         target = current.previous_versions[-1]
         self.trigger_event(
             self.ModelRolledBack,
@@ -390,7 +396,8 @@ class AIModel(Aggregate):
             raise ModelStillDeployed(
                 "undeploy the model from "
                 + ", ".join(sorted({*self.deployments, *self.pending_deployments}))
-                + " before archiving it"
+                + " before archiving it",
+                field="model_id",
             )
         # A run of an archived model could never finish: end it, with the reason.
         for run in list(self.training_runs.values()):
@@ -407,20 +414,26 @@ class AIModel(Aggregate):
 
     def _require_active(self) -> None:
         if self.archived:
-            raise ModelArchived("the model is archived; its history stays readable")
+            raise ModelArchived(
+                "the model is archived; its history stays readable", field="model_id"
+            )
 
     def _require_running(self, run_id: str) -> None:
         run = self.training_runs.get(run_id)
         if run is None:
-            raise TrainingRunNotFound(f"training run {run_id!r} not found")
+            raise TrainingRunNotFound(f"training run {run_id!r} not found", field="run_id")
         if run.state != "running":
-            raise TrainingRunFinished(f"training run {run_id!r} already {run.state}")
+            raise TrainingRunFinished(
+                f"training run {run_id!r} already {run.state}", field="run_id"
+            )
 
     def _deployable(self, environment: str, model_version: int | None) -> int:
         self._require_active()
         self._require_no_pending(environment)
         if not self.versions:
-            raise NoTrainedVersion("the model has no trained version to deploy yet")
+            raise NoTrainedVersion(
+                "the model has no trained version to deploy yet", field="model_id"
+            )
         version = model_version if model_version is not None else len(self.versions)
         if not 1 <= version <= len(self.versions):
             raise UnknownModelVersion(
@@ -434,19 +447,24 @@ class AIModel(Aggregate):
         if pending is not None:
             raise DeploymentPending(
                 f"{pending.target} is still carrying out request {pending.request_id} "
-                f"({pending.action}) for {environment!r}"
+                f"({pending.action}) for {environment!r}",
+                field="environment",
             )
 
     def _pending_request(self, request_id: str) -> DeploymentRequest:
         for request in self.pending_deployments.values():
             if request.request_id == request_id:
                 return request
-        raise DeploymentRequestNotFound(f"no deployment request {request_id!r} is pending")
+        raise DeploymentRequestNotFound(
+            f"no deployment request {request_id!r} is pending", field="request_id"
+        )
 
     def _deployment_in(self, environment: str) -> Deployment:
         deployment = self.deployments.get(environment)
         if deployment is None:
-            raise NotDeployed(f"the model is not deployed in {environment!r}")
+            raise NotDeployed(
+                f"the model is not deployed in {environment!r}", field="environment"
+            )
         return deployment
 
     def refresh_status(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.e2e.problems import (
+    BODY_ENDPOINTS,
     COMPLETE,
     CREATE,
     DEPLOY,
@@ -86,14 +87,85 @@ def test_a_json_body_that_is_not_an_object_is_named(
     assert_problem(response, 422, "body")
 
 
-def test_a_body_sent_as_plain_text_is_refused(memory_client: TestClient) -> None:
+NOT_JSON = [
+    "text/plain",
+    "application/x-www-form-urlencoded",  # what curl -d sends without -H
+    "multipart/form-data; boundary=x",
+    "application/problem",
+    "application/jsonx",
+    None,
+]
+
+
+def test_a_json_body_not_sent_as_json_is_a_415(memory_client: TestClient) -> None:
     # Given a well-formed create body
-    body = json.dumps(VALID_BODIES[CREATE])
-    # When it is sent with a non-JSON content type
-    response = memory_client.post(MODELS, content=body, headers={"content-type": "text/plain"})
-    # Then it is refused with problem+json, not a 500
-    assert response.status_code in (400, 415, 422), response.text
-    assert_problem(response, response.status_code)
+    body = json.dumps({**VALID_BODIES[CREATE], "name": "sent-as-text"}).encode()
+    for content_type in NOT_JSON:
+        headers = {"content-type": content_type} if content_type else {}
+        # When it is sent with another Content-Type than JSON's, or none
+        response = memory_client.post(MODELS, content=body, headers=headers)
+        # Then it is a 415 naming the Content-Type
+        assert_problem(response, 415, "Content-Type")
+    # and nothing was recorded
+    assert memory_client.get(MODELS, params={"q": "sent"}).json()["items"] == []
+
+
+def test_every_command_with_a_body_refuses_text_with_415(
+    memory_client: TestClient, subject: Subject
+) -> None:
+    for endpoint in BODY_ENDPOINTS:
+        # Given a well-formed body for each command
+        method, template = endpoint
+        body = json.dumps(VALID_BODIES[endpoint]).encode()
+        # When it is sent as text
+        headers = {"content-type": "text/plain"}
+        response = memory_client.request(
+            method, subject.path(template), content=body, headers=headers
+        )
+        # Then it is a 415, and nothing was recorded
+        assert_problem(response, 415, "Content-Type")
+    assert model_now(memory_client, subject.model_id).json()["version"] == 2
+
+
+def test_a_streamed_body_not_sent_as_json_is_a_415(memory_client: TestClient) -> None:
+    # Given a create body streamed in chunks (no Content-Length), as text
+    def chunks() -> Iterator[bytes]:
+        yield json.dumps(VALID_BODIES[CREATE]).encode()
+
+    response = memory_client.post(MODELS, content=chunks(), headers={"content-type": "text/plain"})
+    # Then it is a 415 as well
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 415, "Content-Type")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+        "application/vnd.modelledger+json; charset=UTF-8",
+    ],
+)
+def test_json_and_json_suffixed_media_types_are_accepted(
+    memory_client: TestClient, content_type: str
+) -> None:
+    # When a body is sent as application/json or as application/*+json
+    body = json.dumps({**VALID_BODIES[CREATE], "name": unique_name()}).encode()
+    response = memory_client.post(MODELS, content=body, headers={"content-type": content_type})
+    # Then it is accepted
+    assert response.status_code == 201, response.text
+
+
+def test_a_command_without_a_body_needs_no_content_type(memory_client: TestClient) -> None:
+    # Given a model
+    model_id = create_model(memory_client)
+    # When it is archived with no body and no Content-Type (as curl -X DELETE sends it)
+    response = memory_client.delete(f"{MODELS}/{model_id}")
+    # Then that is fine
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 200, response.text
 
 
 # -- metrics --------------------------------------------------------------------------------------

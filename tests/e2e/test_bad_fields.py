@@ -28,6 +28,7 @@ from tests.e2e.problems import (
     model_version,
     unique_name,
 )
+from tests.support.reads import model_now
 
 # -- missing and ill-typed fields -----------------------------------------------------------------
 
@@ -167,6 +168,44 @@ def test_archiving_with_an_over_long_reason_names_the_query_parameter(
     response = memory_client.delete(f"{MODELS}/{subject.model_id}", params={"reason": "x" * 1001})
     # Then the reason is refused by name
     assert_problem(response, 422, "query.reason")
+
+
+def test_archiving_with_control_characters_in_the_reason_is_refused_by_name(
+    memory_client: TestClient, subject: Subject
+) -> None:
+    # Given a model
+    for reason in ["line\nbreak", "nul\x00", "escape\x1b[31m", "tab\there", "\x7f", "\u2028"]:
+        # When it is archived with a reason holding control characters (as body text may not)
+        response = memory_client.delete(f"{MODELS}/{subject.model_id}", params={"reason": reason})
+        # Then the reason is refused by name
+        assert_problem(response, 422, "query.reason")
+    # and the model is not archived
+    assert model_now(memory_client, subject.model_id).json()["status"] != "archived"
+
+
+def test_archiving_with_a_plain_reason_keeps_it(
+    memory_client: TestClient, subject: Subject
+) -> None:
+    reason = "superseded by v2 — see ticket #42"
+    response = memory_client.delete(f"{MODELS}/{subject.model_id}", params={"reason": reason})
+    assert response.status_code == 200, response.text
+    history = memory_client.get(f"{MODELS}/{subject.model_id}/history").json()["items"]
+    assert history[-1]["data"]["reason"] == reason
+
+
+def test_a_search_for_no_word_is_refused_by_name(memory_client: TestClient) -> None:
+    # Given a model in the catalogue
+    body = {"name": unique_name(), "task": "t", "framework": "f", "description": "fraud detector"}
+    position = memory_client.post(MODELS, json=body).json()["position"]
+    for q in ["", " ", "\t", " \t  ", "-", '"', "  ?!  "]:
+        # When the catalogue is searched for nothing but spaces, tabs or punctuation
+        response = memory_client.get(MODELS, params={"q": q})
+        # Then it is a 422 naming q, not every model
+        assert_problem(response, 422, "query.q")
+    # while a word with spaces around it finds the model
+    asked = {"q": "  fraud\t", "min_position": position}
+    found = memory_client.get(MODELS, params=asked).json()["items"]
+    assert len(found) == 1
 
 
 # -- unknown fields -------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from tests.e2e.problems import (
     assert_not_server_error,
     assert_problem,
     endpoint_id,
-    error_fields,
     model_version,
     trained_model,
     unique_name,
@@ -285,29 +284,49 @@ def test_a_wrong_method_is_a_405_problem_with_allow(
     assert listed & allowed, response.headers
 
 
-@pytest.mark.parametrize("as_of", ["2026-01-01T00:00:00", "2026-01-01 12:00", "2026-01-01"])
-def test_as_of_without_a_time_zone_is_a_400_naming_it(
-    memory_client: TestClient, subject: Subject, as_of: str
-) -> None:
-    # Given a model
-    # When it is read as of a time without a time zone
-    response = memory_client.get(f"{MODELS}/{subject.model_id}", params={"as_of": as_of})
-    # Then it is a 400 naming as_of
-    problem = assert_problem(response, 400)
-    assert any(field.endswith("as_of") for field in error_fields(problem)), problem
+# Every route that answers "as of" a time, and what else it needs.
+AS_OF_ROUTES = [
+    (MODELS + "/{model}", {}),
+    (MODELS + "/{model}/deployments", {}),
+    (MODELS, {}),
+    (MODELS + "/search", {}),
+    (MODELS + "/statistics", {}),
+    (MODELS + "/top-performing", {"metric": "accuracy"}),
+    ("/api/v1/deployments", {}),
+]
+BAD_AS_OF = [
+    "2026-01-01T00:00:00",  # no zone
+    "2026-01-01 12:00",
+    "2026-01-01",  # a date
+    "yesterday",
+    "2026-13-01T00:00:00Z",
+    "",
+    "1" * 30,
+]
 
 
-@pytest.mark.parametrize("as_of", ["yesterday", "2026-13-01T00:00:00Z", "", "1" * 30])
-def test_an_unparseable_as_of_is_named(
-    memory_client: TestClient, subject: Subject, as_of: str
+@pytest.mark.parametrize(("route", "params"), AS_OF_ROUTES, ids=[r for r, _ in AS_OF_ROUTES])
+def test_a_bad_as_of_is_the_same_422_naming_it_everywhere(
+    memory_client: TestClient, subject: Subject, route: str, params: dict[str, str]
+) -> None:
+    # Given a model, and a route that answers as of a time
+    url = route.format(model=subject.model_id)
+    for as_of in BAD_AS_OF:
+        # When it is asked as of a time without a zone, or of something that is not a time
+        response = memory_client.get(url, params={**params, "as_of": as_of})
+        # Then every route gives the one answer: a 422 naming as_of
+        assert_problem(response, 422, "query.as_of")
+
+
+def test_as_of_and_at_version_together_are_a_422_naming_as_of(
+    memory_client: TestClient, subject: Subject
 ) -> None:
     # Given a model
-    # When it is read as of something that is not a time
-    response = memory_client.get(f"{MODELS}/{subject.model_id}", params={"as_of": as_of})
-    # Then it is refused naming as_of
-    assert response.status_code in (400, 422), response.text
-    problem = assert_problem(response, response.status_code)
-    assert any(field.endswith("as_of") for field in error_fields(problem)), problem
+    # When it is asked for at a version and as of a time at once
+    params = {"at_version": "1", "as_of": "2026-01-01T00:00:00Z"}
+    response = memory_client.get(f"{MODELS}/{subject.model_id}", params=params)
+    # Then it is the same 422 naming as_of
+    assert_problem(response, 422, "query.as_of")
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,8 @@ def test_time_travel_by_version_and_time(client: TestClient) -> None:
     both = client.get(
         f"{MODELS}/{model_id}", params={"at_version": 1, "as_of": history[0]["timestamp"]}
     )
-    assert both.status_code == 400
+    assert both.status_code == 422
+    assert [e["field"] for e in both.json()["errors"]] == ["query.as_of"]
 
 
 def test_two_replicas_on_one_store_see_each_others_writes(store_url: str) -> None:

@@ -108,9 +108,8 @@ def test_a_partial_export_holds_only_later_events(stores: Any) -> None:
     lines = exported(source, after=10).splitlines()
     events = [json.loads(line) for line in lines[1:-1]]
     assert events[0]["position"] == 11 and len(events) == len(the_log(source)) - 10
-    assert json.loads(lines[-1]) == {
-        "footer": {"events": len(events), "last_position": 10 + len(events)}
-    }
+    footer = json.loads(lines[-1])["footer"]
+    assert (footer["events"], footer["last_position"]) == (len(events), 10 + len(events))
     # and it cannot seed a store (it would start at an event that has no history)
     with pytest.raises(ArchiveError, match="partial export"):
         load(stores("sqlite"), "\n".join(lines))

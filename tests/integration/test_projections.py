@@ -414,8 +414,8 @@ def test_a_rebuild_swaps_in_a_new_generation_while_queries_keep_answering(
         assert (report["catalogue"]["status"], report["catalogue"]["lag"]) == ("running", 0)
         assert report["catalogue"]["rebuild"] is None
         assert all(item["lag"] == 0 for item in report.values())
-        # and the answers are unchanged (sums of metric values to 9 significant digits:
-        # the rebuild added them in another order), the late models are there too
+        # and the answers are unchanged (to the last digit: metric sums are exact),
+        # the late models are there too
         for path in paths:
             now = answer(path)
             assert same(now, before[path]), (path, now, before[path])

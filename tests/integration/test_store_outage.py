@@ -51,6 +51,7 @@ def test_postgres_outage_gives_503_and_the_service_recovers(postgres_server: str
                 for response in (command, created, health):
                     assert response.status_code == 503, response.text
                 assert command.headers["content-type"].startswith("application/problem+json")
+                assert command.json()["type"] == "urn:modelledger:problem:unavailable"
                 assert command.headers["Retry-After"] == "1"
                 assert command_seconds < 20
 

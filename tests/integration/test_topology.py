@@ -53,6 +53,8 @@ class Topology:
             replica.wait_healthy()
         self.worker.start()
         self.relay.start()
+        # Started last: queries wait (bounded) for positions only a running worker moves.
+        self.replicas[0].wait_projections_held(self.worker)
 
     def stop(self) -> None:
         for process in (self.relay, self.worker, *self.replicas):
@@ -130,7 +132,8 @@ def test_the_topology_loses_nothing_when_its_parts_fail(
         running.worker.kill()
         for n in range(10, 20):
             position = lifecycle(one, f"w{n}")
-        running.worker.start()  # it takes over once the killed one's lease has run out
+        running.worker.start()  # it takes over at once: the killed one's process is gone
+        second.wait_projections_held(running.worker)
         asked = {"min_position": position, "limit": 100}
         eventually(lambda: two.get(MODELS, params=asked).status_code == 200, "worker back")
         listed = two.get(MODELS, params=asked).json()["items"]

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx2 as httpx
 
@@ -37,7 +38,12 @@ class ModelLedgerProcess:
     def log(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def start(self) -> ModelLedgerProcess:
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} was not started"
+        return self.process.pid
+
+    def start(self) -> Self:
         base = {k: v for k, v in os.environ.items() if not k.startswith("MODELLEDGER_")}
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
@@ -81,14 +87,30 @@ class ApiProcess(ModelLedgerProcess):
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=15.0, headers=bearer(self.key))
 
-    def wait_healthy(self, seconds: float = 60.0) -> None:
+    def wait_healthy(self, seconds: float = 60.0) -> float:
+        """Until /health answers: when it did (time.monotonic())."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.output()
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=1.0).status_code in (200, 503):
-                    return
+                    return time.monotonic()
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise AssertionError(f"{self.name} did not answer /health:\n{self.output()}")
+
+    def wait_projections_held(self, *others: ModelLedgerProcess, seconds: float = 60.0) -> None:
+        """Until a live process holds every projection (a worker started elsewhere is up),
+        as this API's admin report tells; ``others`` must keep running meanwhile."""
+        deadline = time.monotonic() + seconds
+        with self.client() as client:
+            while True:
+                for process in (self, *others):
+                    assert process.process is not None, process.name
+                    assert process.process.poll() is None, process.output()
+                report = client.get("/api/v1/admin/projections").json()
+                if all(entry.get("holder_alive") for entry in report):
+                    return
+                assert time.monotonic() < deadline, f"projections not held: {report}"
+                time.sleep(0.1)

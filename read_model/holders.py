@@ -1,0 +1,87 @@
+"""Who holds a lease (a projection's, a provider job's), and whether that process is gone.
+
+A holder is named ``host:pid:random;start=<epoch seconds>;ns=<pid namespace>``. The
+first part is what older versions wrote (``host:pid:random``, still read). A holder on
+this host and in this pid namespace whose pid is gone, or is now another process (its
+start time differs: pids are reused, in containers soon), is gone: its lease may be
+taken at once. Anything else (another host or namespace, an older name) may be alive:
+its lease is waited out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import psutil  # type: ignore[import-untyped]
+
+# psutil gives a start time to 1/100 s; a clock step while a process runs moves it
+# (boot time is in wall-clock time): within this, it is the same process.
+SAME_START_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Holder:
+    host: str
+    pid: int
+    start: float | None  # None: an older name, liveness unknown
+    namespace: str | None  # the pid namespace (Linux), None elsewhere
+
+
+def holder_identity() -> str:
+    """This process's name as a lease holder (at most 120 characters, the column's size)."""
+    name = f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]};start={_start_of(os.getpid()):.2f}"
+    namespace = pid_namespace()
+    return f"{name};ns={namespace}" if namespace is not None else name
+
+
+def parse_holder(owner: str) -> Holder | None:
+    """The holder an owner string names; None for one that is not a process's name."""
+    head, *fields = owner.split(";")
+    parts = head.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    extra = dict(field.partition("=")[::2] for field in fields)
+    try:
+        start = float(extra["start"]) if "start" in extra else None
+    except ValueError:
+        start = None
+    return Holder(parts[0], int(parts[1]), start, extra.get("ns"))
+
+
+def holder_is_gone(owner: str) -> bool:
+    """True only when sure: the holder ran here, and its process has ended."""
+    holder = parse_holder(owner)
+    if holder is None or holder.start is None:
+        return False
+    if holder.host != this_host() or holder.namespace != pid_namespace():
+        return False
+    try:
+        process = psutil.Process(holder.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped
+            return True
+        return bool(abs(process.create_time() - holder.start) > SAME_START_SECONDS)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # not ours to look at (hidepid): it may be alive
+        return False
+
+
+def this_host() -> str:
+    """The host name, without the separators of a holder's name."""
+    return socket.gethostname()[:64].replace(":", "-").replace(";", "-")
+
+
+def pid_namespace() -> str | None:
+    """The inode of this process's pid namespace: pids compare only within one."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # pid:[4026531836]
+    except OSError:
+        return None
+    return link.partition("[")[2].rstrip("]") or None
+
+
+def _start_of(pid: int) -> float:
+    return float(psutil.Process(pid).create_time())

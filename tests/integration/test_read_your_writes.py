@@ -1,0 +1,116 @@
+"""Reading one model right after changing it: the model, its versions and its deployments
+reflect every command on it acknowledged before the read, through any API process, with
+no position passed. (Search, statistics and leaderboards stay eventually consistent and
+take ``min_position``.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelledger.bootstrap import Ledger
+from tests.conftest import make_ledger
+from tests.support.auth import api_client
+
+MODELS = "/api/v1/models"
+ROUNDS = 12
+
+
+@pytest.fixture
+def two_processes(store_url: str) -> Iterator[tuple[TestClient, TestClient, Ledger]]:
+    """Two API processes on one store: the first runs the projections (as `serve`
+    does), the second is a replica that only reads their tables (and the log)."""
+    first = make_ledger(store_url)
+    second = make_ledger(store_url, projections=False)
+    try:
+        with api_client(first) as one, api_client(second) as two:
+            yield one, two, first
+    finally:
+        first.close()
+        second.close()
+
+
+def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def read_back(http: TestClient, model_id: str) -> tuple[dict[str, Any], ...]:
+    model = ok(http.get(f"{MODELS}/{model_id}"))
+    versions = ok(http.get(f"{MODELS}/{model_id}/versions"))
+    deployments = ok(http.get(f"{MODELS}/{model_id}/deployments"))
+    return model, versions, deployments
+
+
+def test_each_change_is_read_back_at_once_through_either_process(
+    two_processes: tuple[TestClient, TestClient, Ledger],
+) -> None:
+    one, two, _ = two_processes
+    for n in range(ROUNDS):
+        writer, reader = (one, two) if n % 2 else (two, one)
+        # Given a model created through one process and read at once through the other
+        created = ok(writer.post(MODELS, json=model_body(n)), 201)
+        model_id = created["id"]
+        model, versions, deployments = read_back(reader, model_id)
+        assert (model["status"], model["version"]) == ("created", 1)
+        assert versions["items"] == [] and deployments["current"] == {}
+
+        # When it is trained: running, then trained with version 1
+        run = ok(writer.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}), 202)
+        assert ok(reader.get(f"{MODELS}/{model_id}"))["status"] == "training"
+        done = f"{MODELS}/{model_id}/training-runs/{run['run_id']}/complete"
+        ok(writer.post(done, json={"metrics": {"accuracy": 0.5 + n / 100}}))
+        model, versions, _ = read_back(reader, model_id)
+        assert (model["status"], model["latest_version"]) == ("trained", 1)
+        assert [v["number"] for v in versions["items"]] == [1]
+
+        # Then deployed: the very next read says so, everywhere
+        deployed = ok(writer.post(f"{MODELS}/{model_id}/deploy", json={"environment": "prod"}))
+        model, _, deployments = read_back(reader, model_id)
+        assert model["status"] == "deployed"
+        assert model["version"] == deployed["version"]
+        assert reader.get(f"{MODELS}/{model_id}").headers["etag"] == f'"{deployed["version"]}"'
+        assert deployments["current"]["prod"]["model_version"] == 1
+
+        # And archived after an undeploy: the writer's own next read too
+        ok(writer.post(f"{MODELS}/{model_id}/undeploy", json={"environment": "prod"}))
+        ok(writer.delete(f"{MODELS}/{model_id}"))
+        for http in (writer, reader):
+            model, _, deployments = read_back(http, model_id)
+            assert model["status"] == "archived"
+            assert deployments["current"] == {}
+
+
+def test_a_model_read_from_the_log_is_the_catalogue_answer(
+    two_processes: tuple[TestClient, TestClient, Ledger],
+) -> None:
+    one, two, _ = two_processes
+    # Given a model changed through one process, read at once through the other
+    created = ok(one.post(MODELS, json=model_body(0)), 201)
+    model_id = created["id"]
+    run = ok(one.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}), 202)
+    done = f"{MODELS}/{model_id}/training-runs/{run['run_id']}/complete"
+    last = ok(one.post(done, json={"metrics": {"loss": 0.25}}))
+    at_once = ok(two.get(f"{MODELS}/{model_id}"))
+    # When the catalogue has it (min_position waits for the tables)
+    from_tables = ok(one.get(f"{MODELS}/{model_id}", params={"min_position": last["position"]}))
+    # Then both answers are the same, whichever path each took
+    assert at_once == from_tables
+
+
+def test_an_unknown_model_is_not_found_at_once(
+    two_processes: tuple[TestClient, TestClient, Ledger],
+) -> None:
+    one, _, _ = two_processes
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for path in ("", "/versions", "/deployments"):
+        answer = one.get(f"{MODELS}/{unknown}{path}")
+        assert answer.status_code == 404, answer.text
+
+
+def model_body(n: int) -> dict[str, Any]:
+    return {"name": f"ryw-{n}", "task": "classification", "framework": "pytorch"}

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser lint typecheck unit integration e2e bench bench-read bench-mlflow clean
+.PHONY: run test test-fast install browser lint typecheck unit integration e2e bench bench-read bench-mlflow clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(STAMP)
 
 test: $(STAMP) lint typecheck browser
 	$(BIN)/pytest -q -n 2 -p no:cacheprovider
+
+# The inner loop (under a minute): unit tests and the SQLite half of the integration tests,
+# without the ones that start processes or run long (marked slow; `make test` runs them all).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n 2 -p no:cacheprovider -m "not slow and not postgres" -k "not postgres" \
+		tests/unit tests/integration
 
 # The API docs' browser test drives Debian's chromium (never a downloaded browser): installed
 # here when missing and this is root with apt-get; else that test skips, saying why.

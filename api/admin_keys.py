@@ -30,7 +30,10 @@ class IssueKeyRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "ci-bot", "role": "editor", "projects": ["fraud"]}]
+            "examples": [{"name": "ci-bot", "role": "editor", "projects": ["fraud"]}],
+            # An admin sees every project (IssueKey checks it): said here too.
+            "if": {"properties": {"role": {"const": "admin"}}, "required": ["role"]},
+            "then": {"properties": {"projects": {"type": "null"}}},
         },
     )
 

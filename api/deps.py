@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
 
 from api.auth import PrincipalDep
+from api.observability import CORRELATION_ID, MAX_CORRELATION_ID, is_correlation_id
 from commands.idempotency import MAX_KEY_LENGTH
 from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
 from modelledger.bootstrap import Ledger
@@ -60,14 +61,28 @@ IdempotencyKey = Annotated[
     Header(description="retries with this key replay the first response"),
 ]
 CorrelationId = Annotated[
-    str | None, WithJsonSchema({"type": "string", "maxLength": 200}), Header()
+    str | None,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_CORRELATION_ID,
+            "pattern": CORRELATION_ID.pattern,
+        }
+    ),
+    Header(description="your id for this request: on its answer, its logs and its events"),
 ]
 
 
 def correlation_of(request: Request, given: str | None) -> str:
     """The request's correlation id, as the observer set it (the one in its logs)."""
+    if given is not None and not is_correlation_id(given):
+        raise BadRequest(
+            f"X-Correlation-ID must be 1-{MAX_CORRELATION_ID} visible ASCII characters "
+            "(spaces between them)",
+            field="X-Correlation-ID",
+        )
     found: str | None = getattr(request.state, "correlation_id", None)
-    return found or (given or "")[:200] or str(uuid.uuid4())
+    return found or given or str(uuid.uuid4())
 
 
 async def actor_context(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import BadRequest
+from api.paths import allowed_methods, caught_by_a_parameter
 from api.rate_limit import RateLimited
 from commands.errors import (
     BackendNotConfigured,
@@ -57,7 +58,10 @@ class ProblemKind:
 
 # -- the one table of problem kinds ---------------------------------------------------------------
 BAD_REQUEST = ProblemKind(
-    "bad-request", 400, "Bad request", "a malformed If-Match, Idempotency-Key or Content-Length"
+    "bad-request",
+    400,
+    "Bad request",
+    "a malformed If-Match, Idempotency-Key, X-Correlation-ID or Content-Length",
 )
 MALFORMED_JSON = ProblemKind("malformed-json", 400, "Malformed JSON", "the body is not valid JSON")
 UNAUTHORIZED = ProblemKind(
@@ -263,8 +267,10 @@ def _malformed_json(message: str) -> JSONResponse:
     )
 
 
-async def validation_error(_: Request, error: Exception) -> JSONResponse:
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    if caught_by_a_parameter(request):  # no model is named "top-performing": 405
+        return method_not_allowed(request)
     errors = [
         {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
         for item in error.errors()
@@ -299,8 +305,14 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
         detail = f"nothing at {request.url.path}"
         errors = [{"field": "path", "message": detail}]
     elif kind is METHOD_NOT_ALLOWED:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        return method_not_allowed(request)
     return problem(kind, detail, errors=errors, headers=headers)
+
+
+def method_not_allowed(request: Request) -> JSONResponse:
+    """Allow names every method of the path (the router names the first route's only)."""
+    detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem(METHOD_NOT_ALLOWED, detail, headers={"Allow": allowed_methods(request)})
 
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.auth import allow
 from api.deps import LedgerDep
 from commands.errors import StoreUnavailable
+from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from queries.projections import SERVING, event_time_in, lagging, projection_report
@@ -37,7 +38,11 @@ def health(ledger: LedgerDep) -> JSONResponse:
     projection stopped, lags more than MODELLEDGER_HEALTH_MAX_LAG_SECONDS, or has no
     live holder; 503 only for an unreachable event store."""
     try:
-        head = ledger.log_head()  # a round trip to the store, and the lag's reference
+        # One try, answered within the connect timeout (the head's read retries for
+        # seconds, which a load balancer's probe should not wait out)
+        with store_errors():
+            ledger.registry.ledger.ping()
+        head = ledger.log_head()  # the lag's reference
     except StoreUnavailable:
         return JSONResponse({"status": "unavailable", "event_store": "down"}, status_code=503)
     projections, behind = projection_health(ledger, head)

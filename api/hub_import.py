@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[all
 @router.post(
     "/import/huggingface",
     response_model=HubImportResponse,
-    responses=ERRORS,
+    responses={**ERRORS, 201: {"model": HubImportResponse, "description": "Registered"}},
     summary="Import a Hugging Face Hub model: metadata, card and evaluation results",
     description="The first import registers the model (201) with a trained version holding "
     "the card's evaluation results; a later import records only what changed (200).",

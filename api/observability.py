@@ -4,6 +4,7 @@ type and outcome, events appended and the answer cache's hits (per process)."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ from modelledger.bootstrap import Ledger
 
 access = logging.getLogger("modelledger.access")
 
+# A caller's X-Correlation-ID, as the API's schema states it (api.deps).
+CORRELATION_ID = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
+MAX_CORRELATION_ID = 200
 # From a cached answer on the event loop (sub-millisecond) to a slow as_of scan.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -135,7 +139,13 @@ class RequestObserver:
 def _correlation_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-correlation-id":
-            given: str = value.decode("latin-1")[:200]
-            if given.isprintable() and given.strip():
+            given: str = value.decode("latin-1")
+            if is_correlation_id(given):
                 return given
     return str(uuid.uuid4())
+
+
+def is_correlation_id(text: str) -> bool:
+    """1-200 visible ASCII characters, spaces between them: one that is not is never
+    logged nor recorded (commands refuse it, api.deps)."""
+    return len(text) <= MAX_CORRELATION_ID and CORRELATION_ID.match(text) is not None

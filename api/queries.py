@@ -4,7 +4,8 @@ from the event log. Every answer carries ``X-Position``: the log position it ref
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -12,7 +13,7 @@ import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.auth import PrincipalDep, allow
 from api.deps import LedgerDep, RegistryDep
@@ -23,10 +24,17 @@ from modelledger.bootstrap import Ledger
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
 from queries.leaderboard import top_performing
-from queries.messages import GetModel, ModelStatistics, Position, SearchModels, TopPerforming
+from queries.messages import (
+    GetModel,
+    ModelStatistics,
+    Moment,
+    Position,
+    SearchModels,
+    TopPerforming,
+)
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
-from queries.reading import Snapshot
+from queries.reading import ProjectionBehind, Snapshot
 from queries.search import search_models
 from queries.sources import is_settled, timeline_moment
 from queries.statistics import model_statistics
@@ -200,7 +208,7 @@ async def read_model(
     registry: RegistryDep,
     caller: PrincipalDep,
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
-    as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 time with a zone")] = None,
+    as_of: Annotated[Moment | None, Query(description="RFC 3339 time with a zone")] = None,
     min_position: MinPosition = None,
 ) -> Response:
     if as_of is not None and at_version is not None:  # 422 naming as_of, as every bad as_of
@@ -266,6 +274,23 @@ def through_last_change(ledger: Ledger, model_id: UUID, min_position: int | None
     return max(min_position or 0, last_change(ledger, model_id)[1])
 
 
+@contextmanager
+def waiting_for_the_change(
+    model_id: UUID, min_position: int | None, at_least: int
+) -> Iterator[None]:
+    """Tables not yet at the model's last change: a 503 about that change, not about a
+    ``min_position`` the caller never sent."""
+    try:
+        yield
+    except ProjectionBehind as behind:
+        if behind.field != "min_position" or (min_position or 0) >= at_least:
+            raise
+        raise ProjectionBehind(
+            f"the tables have not yet taken in model {model_id}'s last change "
+            f"(position {at_least}); retry shortly"
+        ) from behind
+
+
 @router.get(
     "/{model_id}/history",
     response_model=HistoryResponse,
@@ -282,10 +307,11 @@ def read_versions(
     model_id: UUID, ledger: LedgerDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
     at_least = through_last_change(ledger, model_id, min_position)
-    _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
-    with ledger.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
-        items = model_versions(snapshot, model_id)
-        return answer({"id": str(model_id), "items": items}, min(known_at, snapshot.position))
+    with waiting_for_the_change(model_id, min_position, at_least):
+        _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
+        with ledger.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
+            items = model_versions(snapshot, model_id)
+    return answer({"id": str(model_id), "items": items}, min(known_at, snapshot.position))
 
 
 @router.get(
@@ -298,13 +324,13 @@ def read_deployments(
     ledger: LedgerDep,
     caller: PrincipalDep,
     min_position: MinPosition = None,
-    as_of: Annotated[
-        AwareDatetime | None, Query(description="as the registry stood at this time")
-    ] = None,
+    as_of: Annotated[Moment | None, Query(description="as the registry stood at this time")] = None,
 ) -> Response:
     at_least = through_last_change(ledger, model_id, min_position)
-    _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
     when = instant(as_of) if as_of is not None else None
-    with ledger.reading("deployments", DEPLOYMENTS_VERSION, at_least) as snapshot:
-        body = {"id": str(model_id), "as_of": when, **model_deployments(snapshot, model_id, when)}
-        return answer(body, min(known_at, snapshot.position))
+    with waiting_for_the_change(model_id, min_position, at_least):
+        _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
+        with ledger.reading("deployments", DEPLOYMENTS_VERSION, at_least) as snapshot:
+            found = model_deployments(snapshot, model_id, when)
+    body = {"id": str(model_id), "as_of": when, **found}
+    return answer(body, min(known_at, snapshot.position))

@@ -86,7 +86,10 @@ class TrainRequest(Body):
                     "dataset": "s3://datasets/fraud/2026-11.parquet",
                     "hyperparameters": {"lr": 0.001, "epochs": 10},
                 }
-            ]
+            ],
+            # A provider fine-tunes a base model: said here as TrainModel checks it.
+            "if": {"properties": {"backend": {"const": "openai"}}, "required": ["backend"]},
+            "then": {"properties": {"base_model": {"type": "string"}}, "required": ["base_model"]},
         },
     )
 
@@ -150,7 +153,10 @@ class DeployRequest(Body):
                     "model_version": 3,
                     "endpoint_url": "https://models.example.com/fraud-detector",
                 }
-            ]
+            ],
+            # A provider's endpoint has the URL the provider gives it (DeployModel checks it).
+            "if": {"properties": {"target": {"const": "huggingface"}}, "required": ["target"]},
+            "then": {"properties": {"endpoint_url": {"type": "null"}}},
         },
     )
 

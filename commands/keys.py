@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from commands.messages import Command, ProjectName
+from commands.messages import TRIMMED, Command, ProjectName
 from commands.registry import CommandContext, CommandResult, ModelRegistry, store_errors
 from write_model.access import Role
 from write_model.api_key import ApiKey
@@ -29,8 +29,9 @@ from write_model.errors import KeyNotFound
 KEY_PREFIX = "mlk_"
 _KEY_TEXT = re.compile(r"^mlk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
 
+# As ProjectName: the pattern is what a caller may send (spaces or tabs around).
 KeyName = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+    str, StringConstraints(pattern=r"^[ \t]*[A-Za-z0-9][A-Za-z0-9._@-]{0,99}[ \t]*$"), TRIMMED
 ]
 
 

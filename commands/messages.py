@@ -18,16 +18,45 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
+
+from write_model.values import CONTROL_CHARACTERS, WHITE_SPACE, has_control_characters
 
 MAX_TAGS = 50
 
 
-def _printable(value: str) -> str:
-    if not value.isprintable():
+# The rules of text, as the API's schema states them: JSON Schema patterns, written so
+# that every regular-expression dialect reads them alike (no \s, no \p{...}).
+ONE_LINE = rf"^[^{CONTROL_CHARACTERS}]*$"
+# One line with more than white space on it.
+NOT_BLANK = (
+    rf"^[^{CONTROL_CHARACTERS}]*[^{CONTROL_CHARACTERS}{WHITE_SPACE}][^{CONTROL_CHARACTERS}]*$"
+)
+NO_NUL = r"^[^\x00]*$"
+
+
+def _one_line(value: str) -> str:
+    if has_control_characters(value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def _not_blank(value: str) -> str:
+    """Stored without the white space around it; the schema's lengths count what was sent."""
+    value = _one_line(value).strip()
+    if not value:
+        raise ValueError("must hold more than white space")
+    return value
+
+
+def _trimmed(value: object) -> object:
+    """Names may come with spaces or tabs around them (the patterns say so): stored without."""
+    return value.strip(" \t") if isinstance(value, str) else value
+
+
+TRIMMED = BeforeValidator(_trimmed)
 
 
 def _utf8(value: str) -> str:
@@ -84,9 +113,9 @@ def _lower(value: object) -> object:
     """Tasks, frameworks and environments compare case-insensitively: stored in lower
     case, without the spaces or tabs around them. Only ASCII is lowered (the pattern
     allows nothing else), so what the schema's pattern matches is exactly what passes."""
+    value = _trimmed(value)
     if not isinstance(value, str):
         return value
-    value = value.strip(" \t")
     return value.lower() if value.isascii() else value
 
 
@@ -94,13 +123,17 @@ def _unique_tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))  # keep order, drop repeats
 
 
+# A line of text with something on it (see ONE_LINE and NOT_BLANK).
 ModelName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_printable),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
 ]
 ProjectName = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    str,
+    StringConstraints(pattern=r"^[ \t]*[A-Za-z0-9][A-Za-z0-9._-]{0,99}[ \t]*$"),
+    TRIMMED,
 ]
 # The constraint before the validator: the validator still runs first (it wraps the
 # rest), and the pattern stays on the string, so it shows in the API's schema; the
@@ -116,32 +149,53 @@ Environment = Annotated[
     StringConstraints(pattern=r"^[ \t]*[A-Za-z0-9][A-Za-z0-9_-]{0,62}[ \t]*$"),
     BeforeValidator(_lower),
 ]
+# Free text over many lines: any character but NUL (lone surrogates cannot be sent as UTF-8).
 Text = Annotated[
-    str, StringConstraints(max_length=10_000), AfterValidator(_utf8), AfterValidator(_no_nul)
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(_utf8),
+    AfterValidator(_no_nul),
+    Field(json_schema_extra={"pattern": NO_NUL}),
 ]
 ShortText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
-    AfterValidator(_printable),
+    StringConstraints(min_length=1, max_length=1000),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
 ]
 Tag = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    AfterValidator(_printable),
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
 Uri = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
-    AfterValidator(_printable),
+    StringConstraints(min_length=1, max_length=2000),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK}),
 ]
 # strict: true, false and "0.9" are not metric values.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 MetricName = Annotated[
-    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_one_line)
 ]
+MAX_METRICS = 200
+# Said whole: a pattern on the names' type would make pydantic's schema "patternProperties",
+# which says nothing of the names that do not match it.
 Metrics = Annotated[
-    dict[MetricName, FiniteFloat], Field(max_length=200), AfterValidator(_strict_json)
+    dict[MetricName, FiniteFloat],
+    Field(max_length=MAX_METRICS),
+    AfterValidator(_strict_json),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"minLength": 1, "maxLength": 100, "pattern": ONE_LINE},
+            "additionalProperties": {"type": "number"},
+            "maxProperties": MAX_METRICS,
+        }
+    ),
 ]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 # Where training runs: "external" (reported through the API) or a provider ModelLedger drives.
@@ -153,13 +207,25 @@ DeployTarget = Annotated[str, StringConstraints(pattern=r"^(external|huggingface
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
 HUB_REPO_ID = rf"^{_HUB_PART}/{_HUB_PART}$"
 RequestId = Annotated[
-    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": ONE_LINE}),
 ]
 VersionNumber = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
-RunId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
+RunId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": ONE_LINE}),
+]
 # Why a model is archived: free text like a body's, so no control characters either.
 Reason = Annotated[
-    str, StringConstraints(max_length=1000), AfterValidator(_utf8), AfterValidator(_printable)
+    str,
+    StringConstraints(max_length=1000),
+    AfterValidator(_utf8),
+    AfterValidator(_one_line),
+    Field(json_schema_extra={"pattern": ONE_LINE}),
 ]
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
 from adapters.huggingface import HubEndpoints, HubSource
-from adapters.openai_trainer import OpenAITrainer
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
 from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
@@ -46,6 +45,10 @@ def connect_providers(settings: Settings) -> Providers:
     providers = Providers()
     timeout = settings.provider_timeout_seconds
     if settings.openai_api_key is not None:
+        # Imported only when configured: the SDK takes over a second to import, paid by
+        # every process start (the CLI's included) that never calls it.
+        from adapters.openai_trainer import OpenAITrainer
+
         providers.trainers["openai"] = OpenAITrainer(
             settings.openai_api_key.get_secret_value(),
             settings.datasets_folder(),

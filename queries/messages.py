@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -18,6 +20,7 @@ from pydantic import (
 
 from write_model.api_key import KEY_EVENT_TYPES
 from write_model.model import EVENT_TYPES
+from write_model.values import WHITE_SPACE
 
 
 def _no_nul(value: str) -> str:
@@ -27,7 +30,52 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _filled(value: str) -> str:
+    """A filter's value without the white space around it, and more than that."""
+    value = _no_nul(value).strip()
+    if not value:
+        raise ValueError("must hold more than white space")
+    return value
+
+
 NoNul = AfterValidator(_no_nul)
+# What the API's schema says of these values, as patterns every dialect reads alike.
+NO_NUL = r"^[^\x00]*$"
+FILLED = rf"^[^\x00]*[^\x00{WHITE_SPACE}][^\x00]*$"
+# RFC 3339's date-time, which the schema's "format": "date-time" names: pydantic alone
+# also reads a number as a Unix time, and a time without its seconds.
+_DATE_TIME = re.compile(
+    r"^(?P<year>[0-9]{4})-[0-9]{2}-[0-9]{2}[Tt]"  # the date
+    r"[0-9]{2}:[0-9]{2}:(?P<second>[0-9]{2})(\.[0-9]+)?"  # the time
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"  # the zone
+)
+FIRST_TIME = datetime.min.replace(tzinfo=UTC)
+LAST_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _rfc_3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or (found := _DATE_TIME.match(value)) is None:
+        raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00Z")
+    if found["year"] == "0000":  # RFC 3339 has a year 0, Python not: before anything recorded
+        return FIRST_TIME
+    if found["second"] == "60":  # a leap second: read as the second before it
+        start, end = found.span("second")
+        return f"{value[:start]}59{value[end:]}"
+    return value
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """In UTC; a time whose UTC falls outside years 1-9999 (0001-01-01T00:00:00+05:00)
+    is before or after anything recorded, as the first or last time there is."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return FIRST_TIME if moment.year == 1 else LAST_TIME
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc_3339), AfterValidator(_in_utc)]
 MAX_PAGE = 100
 # A search must hold something to look for: a letter, digit or underscore, or any
 # character beyond ASCII (and no NUL). The same rule is the pattern the API's schema
@@ -45,13 +93,27 @@ def _has_something_to_search_for(value: str) -> str:
     return value
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+# Filters are compared without the white space around them; the schema's lengths count
+# what was sent.
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_filled),
+    Field(json_schema_extra={"pattern": FILLED}),
+]
 Key = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64),
-    NoNul,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_filled),
+    AfterValidator(str.lower),
+    Field(json_schema_extra={"pattern": FILLED}),
 ]
-Metric = Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
+Metric = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    NoNul,
+    Field(json_schema_extra={"pattern": NO_NUL}),
+]
 # Not stripped: the spaces around the words change nothing, and the schema's maxLength
 # then counts what was sent.
 Words = Annotated[
@@ -61,7 +123,9 @@ Words = Annotated[
     AfterValidator(_has_something_to_search_for),
     Field(json_schema_extra={"pattern": SEARCHABLE}),
 ]
-Cursor = Annotated[str, StringConstraints(max_length=2000), NoNul]
+Cursor = Annotated[
+    str, StringConstraints(max_length=2000), NoNul, Field(json_schema_extra={"pattern": NO_NUL})
+]
 Position = Annotated[int, Field(ge=0, le=2**62)]
 
 
@@ -101,16 +165,16 @@ class SearchModels(Query):
     )
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     cursor: Cursor | None = None
-    as_of: AwareDatetime | None = Field(
-        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
+    as_of: Moment | None = Field(
+        default=None, description="as the registry stood at this time (RFC 3339, with a zone)"
     )
 
 
 class ModelStatistics(Query):
     project: Text | None = None
     task: Key | None = None
-    as_of: AwareDatetime | None = Field(
-        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
+    as_of: Moment | None = Field(
+        default=None, description="as the registry stood at this time (RFC 3339, with a zone)"
     )
 
 
@@ -122,8 +186,8 @@ class TopPerforming(Query):
     order: Literal["asc", "desc"] | None = Field(
         default=None, description="default: ascending for lower-is-better metrics (loss...)"
     )
-    as_of: AwareDatetime | None = Field(
-        default=None, description="as the registry stood at this time (ISO 8601 with a zone)"
+    as_of: Moment | None = Field(
+        default=None, description="as the registry stood at this time (RFC 3339, with a zone)"
     )
 
 
@@ -144,7 +208,12 @@ EventType = Annotated[
     AfterValidator(_known_event_type),
     WithJsonSchema({"type": "string", "enum": sorted(EVENT_NAMES)}),
 ]
-Actor = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+Actor = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    NoNul,
+    Field(json_schema_extra={"pattern": NO_NUL}),
+]
 
 
 class ListEvents(BaseModel):
@@ -159,8 +228,8 @@ class ListEvents(BaseModel):
         default_factory=list, max_length=20, description="event types (any of them)"
     )
     actor: Actor | None = None
-    since: AwareDatetime | None = Field(default=None, description="recorded at or after")
-    until: AwareDatetime | None = Field(default=None, description="recorded at or before")
+    since: Moment | None = Field(default=None, description="recorded at or after")
+    until: Moment | None = Field(default=None, description="recorded at or before")
 
 
 class ListDeployments(Query):
@@ -170,6 +239,6 @@ class ListDeployments(Query):
         default=None, description="compared case-insensitively, as deploy stores it (lower case)"
     )
     model_id: UUID | None = None
-    as_of: AwareDatetime | None = Field(default=None, description="ISO 8601 time with a zone")
+    as_of: Moment | None = Field(default=None, description="RFC 3339 time with a zone")
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: Cursor | None = None

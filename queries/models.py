@@ -51,8 +51,13 @@ def get_model(
         for position, stored in rows
         if at_version is None or stored.originator_version <= at_version
     ]
-    when = f" at {as_of.isoformat()}" if as_of else ""
-    unknown = ModelNotFound(f"model {model_id} did not exist{when}", field="model_id")
+    # The very words of "no such model" (api.queries says the same for an unknown id)
+    unknown = ModelNotFound(
+        f"model {model_id} did not exist at {as_of.isoformat()}"
+        if as_of
+        else f"model {model_id} not found",
+        field="model_id",
+    )
     created = folded[0][1] if folded else None
     if isinstance(created, AIModel.ModelCreated) and not _sees(visible, created.project):
         raise unknown  # the very words of "no such model": nothing to tell them apart

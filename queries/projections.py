@@ -9,6 +9,7 @@ no live process holds its lease (nobody moves it on).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,6 +22,8 @@ from queries.reading import read_errors
 from read_model.holders import holder_is_gone
 from read_model.state import ProjectionState, projection_state, read_states
 from write_model.errors import ModelNotFound
+
+log = logging.getLogger("modelledger.queries")
 
 # When the first event after a position was recorded (epoch seconds; None: no such event).
 EventTime = Callable[[int], float | None]
@@ -119,7 +122,11 @@ def event_time_in(registry: ModelRegistry) -> EventTime:
             )
             if not page:
                 return None
+        try:
             event = registry.mapper.to_domain_event(page[0])
+        except Exception:  # (a topic this version does not know): the lag is unknown
+            log.warning("the event after position %d cannot be decoded", position)
+            return None
         if not isinstance(event, CanMutateAggregate):  # every event of ours is one
             return None
         return event.timestamp.timestamp()

@@ -1,11 +1,12 @@
 """Who holds a lease (a projection's, a provider job's), and whether that process is gone.
 
-A holder is named ``host:pid:random;start=<epoch seconds>;ns=<pid namespace>``. The
-first part is what older versions wrote (``host:pid:random``, still read). A holder on
-this host and in this pid namespace whose pid is gone, or is now another process (its
-start time differs: pids are reused, in containers soon), is gone: its lease may be
-taken at once. Anything else (another host or namespace, an older name) may be alive:
-its lease is waited out.
+A holder is named ``host:pid:random;start=<epoch seconds>;boot=<boot id>;ns=<pid
+namespace>``. The first part is what older versions wrote (``host:pid:random``, still
+read). A holder of this boot of this machine (host names repeat: ``localhost``, cloned
+VMs, whose first pid namespaces all have the same number) and of this pid namespace,
+whose pid is gone or is now another process (its start time differs: pids are reused,
+in containers soon), is gone: its lease may be taken at once. Anything else (another
+machine, boot or namespace, an older name) may be alive: its lease is waited out.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ class Holder:
     host: str
     pid: int
     start: float | None  # None: an older name, liveness unknown
+    boot: str | None  # this boot of the machine (Linux), None elsewhere: unknown
     namespace: str | None  # the pid namespace (Linux), None elsewhere
 
 
 def holder_identity() -> str:
     """This process's name as a lease holder (at most 120 characters, the column's size)."""
     name = f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]};start={_start_of(os.getpid()):.2f}"
-    namespace = pid_namespace()
-    return f"{name};ns={namespace}" if namespace is not None else name
+    for label, value in (("boot", boot_id()), ("ns", pid_namespace())):
+        if value is not None:
+            name += f";{label}={value}"
+    return name
 
 
 def parse_holder(owner: str) -> Holder | None:
@@ -48,7 +52,7 @@ def parse_holder(owner: str) -> Holder | None:
         start = float(extra["start"]) if "start" in extra else None
     except ValueError:
         start = None
-    return Holder(parts[0], int(parts[1]), start, extra.get("ns"))
+    return Holder(parts[0], int(parts[1]), start, extra.get("boot"), extra.get("ns"))
 
 
 def holder_is_gone(owner: str) -> bool:
@@ -56,7 +60,8 @@ def holder_is_gone(owner: str) -> bool:
     holder = parse_holder(owner)
     if holder is None or holder.start is None:
         return False
-    if holder.host != this_host() or holder.namespace != pid_namespace():
+    here = (this_host(), boot_id(), pid_namespace())  # (boot and ns: None off Linux)
+    if (holder.host, holder.boot, holder.namespace) != here:
         return False
     try:
         process = psutil.Process(holder.pid)
@@ -70,8 +75,19 @@ def holder_is_gone(owner: str) -> bool:
 
 
 def this_host() -> str:
-    """The host name, without the separators of a holder's name."""
-    return socket.gethostname()[:64].replace(":", "-").replace(";", "-")
+    """The host name, without the separators of a holder's name (a holder's whole
+    name fits the 120 characters of its column)."""
+    return socket.gethostname()[:32].replace(":", "-").replace(";", "-")
+
+
+def boot_id() -> str | None:
+    """This boot of this machine (Linux; containers share their host's): two machines
+    that share a host name and a pid namespace number still differ here."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as found:
+            return found.read().strip().replace("-", "")[:12] or None
+    except OSError:
+        return None
 
 
 def pid_namespace() -> str | None:

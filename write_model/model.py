@@ -462,9 +462,7 @@ class AIModel(Aggregate):
     def _deployment_in(self, environment: str) -> Deployment:
         deployment = self.deployments.get(environment)
         if deployment is None:
-            raise NotDeployed(
-                f"the model is not deployed in {environment!r}", field="environment"
-            )
+            raise NotDeployed(f"the model is not deployed in {environment!r}", field="environment")
         return deployment
 
     def refresh_status(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,20 @@ LOWER_IS_BETTER_METRICS = frozenset(
 LOWER_IS_BETTER_SUFFIXES = ("_loss", "_latency", "_latency_ms", "_error", "_error_rate")
 
 MAX_METRIC_NAME_LENGTH = 100
+
+# What no line of text (a name, a tag, a reason...) may hold: the C0 and C1 controls and
+# DEL, the line and paragraph separators, and the invisible characters that make text
+# read or compare as other text: zero-width spaces and joiners, direction marks,
+# embeddings, overrides and isolates, word joiners, the byte order mark. A character
+# class every regular-expression dialect reads alike: the API's schema states it too.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+# What str.strip() removes, in the same form: text that is nothing but this is blank.
+WHITE_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 class ModelStatus(StrEnum):
@@ -77,7 +92,7 @@ def validate_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     valid: dict[str, float] = {}
     for name, value in metrics.items():
         field = f"metrics.{name}"
-        if not name or len(name) > MAX_METRIC_NAME_LENGTH or not name.isprintable():
+        if not name or len(name) > MAX_METRIC_NAME_LENGTH or has_control_characters(name):
             raise InvalidValue(f"metric name {name!r} is not allowed", field=field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidValue(f"metric {name!r} must be a number", field=field)

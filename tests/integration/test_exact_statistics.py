@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -192,8 +193,9 @@ def now() -> str:
 # -- the property -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a property over many stores: make test, not test-fast
 @settings(
-    max_examples=12,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -33,6 +33,8 @@ from tests.support.kafka_broker import (
 )
 from write_model.access import Role
 
+pytestmark = pytest.mark.slow  # a broker process and relay processes: make test, not test-fast
+
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:

@@ -9,6 +9,7 @@ leases follow the same rule, on SQLite and on PostgreSQL (``store_url``).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ class Holders:
     restarted_pid: str  # the running process's pid, with another start time (a reused pid)
     elsewhere: str  # the ended process's name, as if from another host
     other_namespace: str  # ... from another pid namespace of this host (a container)
+    other_machine: str  # ... from another machine with the same host name
     older_kind: str  # ``host:pid:random``, as earlier versions named holders
 
 
@@ -68,6 +70,7 @@ def holders() -> Iterator[Holders]:
             ),
             elsewhere=f"another-host{ended[ended.index(':') :]}",
             other_namespace=f"{ended.rsplit(';ns=', 1)[0]};ns=1",
+            other_machine=re.sub(r";boot=[0-9a-f]+", ";boot=0123456789ab", ended),
             older_kind=ended.split(";")[0],
         )
     finally:
@@ -132,6 +135,7 @@ def test_a_projection_held_by_a_process_that_may_be_alive_waits_for_its_lease_to
         holders.running,
         holders.elsewhere,
         holders.other_namespace,
+        holders.other_machine,
         holders.older_kind,
         "a-worker-named-by-hand",
     )
@@ -157,6 +161,7 @@ def test_a_provider_job_held_by_an_ended_process_is_claimed_at_once_and_others_w
         "running": (holders.running, False),
         "elsewhere": (holders.elsewhere, False),
         "other-namespace": (holders.other_namespace, False),
+        "other-machine": (holders.other_machine, False),
         "older-kind": (holders.older_kind, False),
     }
     with ledger.write_engine.begin() as conn:

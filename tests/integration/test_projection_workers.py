@@ -201,6 +201,7 @@ def test_workers_starting_at_the_same_moment_on_a_fresh_store_all_come_up(store_
 # -- crash safety -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts a worker process over thousands of events
 def test_a_worker_killed_mid_catch_up_resumes_without_losing_or_doubling_an_event(
     ledger: Ledger, start_worker: Callable[[str], Worker]
 ) -> None:

@@ -179,6 +179,7 @@ def stop_worker(ledger: Ledger) -> None:
 # -- incremental == rebuilt == folded -------------------------------------------------
 
 
+@pytest.mark.slow  # a property over many stores: make test, not test-fast
 @settings(
     max_examples=20,
     deadline=None,

@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
-from tests.support.auth import api_client
+from tests.support.auth import api_client, bearer
 
 MODELS = "/api/v1/models"
-ROUNDS = 12
+KEYS = "/api/v1/admin/keys"
+ROUNDS = 4
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def two_processes(store_url: str) -> Iterator[tuple[TestClient, TestClient, Ledg
     """Two API processes on one store: the first runs the projections (as `serve`
     does), the second is a replica that only reads their tables (and the log)."""
     first = make_ledger(store_url)
-    second = make_ledger(store_url, projections=False)
+    second = make_ledger(store_url, projections=False, min_position_timeout=0.5)
     try:
         with api_client(first) as one, api_client(second) as two:
             yield one, two, first
@@ -85,21 +86,33 @@ def test_each_change_is_read_back_at_once_through_either_process(
             assert deployments["current"] == {}
 
 
-def test_a_model_read_from_the_log_is_the_catalogue_answer(
+def test_while_the_tables_lag_a_model_is_read_from_the_log_as_the_tables_would_answer(
     two_processes: tuple[TestClient, TestClient, Ledger],
 ) -> None:
-    one, two, _ = two_processes
-    # Given a model changed through one process, read at once through the other
+    one, two, first = two_processes
+    # Given the projections stopped, and a model changed through one process
+    assert first.worker is not None
+    first.worker.stop()
+    first.worker = None
     created = ok(one.post(MODELS, json=model_body(0)), 201)
     model_id = created["id"]
     run = ok(one.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}), 202)
     done = f"{MODELS}/{model_id}/training-runs/{run['run_id']}/complete"
-    last = ok(one.post(done, json={"metrics": {"loss": 0.25}}))
-    at_once = ok(two.get(f"{MODELS}/{model_id}"))
-    # When the catalogue has it (min_position waits for the tables)
-    from_tables = ok(one.get(f"{MODELS}/{model_id}", params={"min_position": last["position"]}))
-    # Then both answers are the same, whichever path each took
-    assert at_once == from_tables
+    ok(one.post(done, json={"metrics": {"loss": 0.25}}))
+    last = ok(one.post(f"{MODELS}/{model_id}/deploy", json={"environment": "prod"}))
+    assert int(two.get(MODELS).headers["x-position"]) < last["position"]  # the tables lag
+    # When it is read through the other process, it is folded from the log at once
+    from_the_log = two.get(f"{MODELS}/{model_id}")
+    assert from_the_log.headers["x-position"] == str(last["position"])
+    assert ok(from_the_log)["status"] == "deployed"
+    # and /versions waits for its tables, then says which change they lack (503)
+    behind = two.get(f"{MODELS}/{model_id}/versions")
+    assert behind.status_code == 503
+    assert "last change" in behind.json()["detail"] and "errors" not in behind.json()
+    # Then once the tables have it, they answer exactly what the log did
+    first.start_projections()
+    from_tables = one.get(f"{MODELS}/{model_id}", params={"min_position": last["position"]})
+    assert ok(from_tables) == ok(from_the_log)
 
 
 def test_an_unknown_model_is_not_found_at_once(
@@ -114,3 +127,25 @@ def test_an_unknown_model_is_not_found_at_once(
 
 def model_body(n: int) -> dict[str, Any]:
     return {"name": f"ryw-{n}", "task": "classification", "framework": "pytorch"}
+
+
+def test_a_model_a_key_may_not_see_is_not_found_like_no_model_while_the_tables_lag(
+    two_processes: tuple[TestClient, TestClient, Ledger],
+) -> None:
+    one, two, first = two_processes
+    # Given a viewer of project alpha, and a model of project beta the tables do not have yet
+    viewer = {"name": "alpha-viewer", "role": "viewer", "projects": ["alpha"]}
+    key = ok(one.post(KEYS, json=viewer), 201)
+    assert first.worker is not None
+    first.worker.stop()
+    first.worker = None
+    hidden = ok(one.post(MODELS, json={**model_body(0), "project": "beta"}), 201)["id"]
+    unknown = "00000000-0000-4000-8000-000000000000"
+    # When the viewer reads it, and a model that does not exist
+    answers = [two.get(f"{MODELS}/{i}", headers=bearer(key["key"])) for i in (hidden, unknown)]
+    # Then both answers say the very same thing but the id
+    assert [a.status_code for a in answers] == [404, 404]
+    hidden_said, unknown_said = (a.json() for a in answers)
+    assert hidden_said["detail"] == unknown_said["detail"].replace(unknown, hidden)
+    assert [e["field"] for e in hidden_said["errors"]] == ["model_id"]
+    assert [e["field"] for e in unknown_said["errors"]] == ["model_id"]

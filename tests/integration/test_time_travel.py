@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -232,6 +233,7 @@ def skewed(lines: list[dict[str, Any]], rng: random.Random) -> list[dict[str, An
     return lines
 
 
+@pytest.mark.slow  # a property over many stores: make test, not test-fast
 @settings(
     max_examples=12,
     deadline=None,

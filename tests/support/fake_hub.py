@@ -146,7 +146,8 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 
 def _error(status: int, message: str, *, code: str | None = None) -> JSONResponse:
     """A Hub API error: JSON ``{"error": ...}`` plus the headers ``hf_raise_for_status`` reads."""
-    headers = {"X-Error-Message": message}
+    # Header values are Latin-1: a revision asked for may be any text (the Hub escapes it).
+    headers = {"X-Error-Message": message.encode("ascii", "backslashreplace").decode()}
     if code is not None:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message}, status_code=status, headers=headers)

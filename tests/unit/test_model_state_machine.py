@@ -605,7 +605,8 @@ ModelLedgerMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestModelLedgerStateMachine = ModelLedgerMachine.TestCase
+# 150 random command sequences take a minute: in `make test`, not in `make test-fast`.
+TestModelLedgerStateMachine = pytest.mark.slow(ModelLedgerMachine.TestCase)
 
 
 # -- regressions: bugs found next to the machine -----------------------------------------

@@ -17,8 +17,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/modelledger serve
 
+# Three workers on two cores: many tests wait on the servers they start (docs/benchmarks.md).
 test: $(STAMP) lint typecheck browser
-	$(BIN)/pytest -q -n 2 -p no:cacheprovider
+	$(BIN)/pytest -q -n 3 --dist worksteal -p no:cacheprovider
 
 # The inner loop (under a minute): unit tests and the SQLite half of the integration tests,
 # without the ones that start processes or run long (marked slow; `make test` runs them all).

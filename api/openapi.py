@@ -13,9 +13,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.auth import Permission
 from api.errors import (
+    BAD_REQUEST,
     FORBIDDEN,
     HEADERS_TOO_LARGE,
     KINDS,
+    PAYLOAD_TOO_LARGE,
     PROBLEM_JSON,
     PROBLEM_REF,
     RATE_LIMITED,
@@ -72,9 +74,9 @@ def amend(document: dict[str, Any], refused: set[Operation]) -> None:
             operation = item.get(method)
             if operation is None:
                 continue
-            kinds = [HEADERS_TOO_LARGE]
-            if "requestBody" in operation:
-                kinds.append(UNSUPPORTED_MEDIA_TYPE)
+            # Headers and bodies are checked before routing (api.limits): any request may
+            # send a body, which must then be JSON, within the cap, its length a number.
+            kinds = [BAD_REQUEST, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, HEADERS_TOO_LARGE]
             if operation.get("security"):  # a key is checked, and its requests counted
                 kinds += [UNAUTHORIZED, RATE_LIMITED]
             if (path, method) in refused:

@@ -238,7 +238,7 @@ async def current_model(
     process: the log says which version that is (one indexed look-up), and only an
     answer at that version is given: the one this process holds, else the catalogue's
     once it has taken that change in, else (not yet) the model folded from the log."""
-    version, changed_at = await to_thread.run_sync(last_change, ledger, model_id)
+    version, changed_at = await to_thread.run_sync(last_change, ledger, model_id, caller)
     held = ledger.model_answers.answer(str(model_id), version, min_position or 0)
     if held is not None:
         kept, position = held
@@ -261,17 +261,24 @@ async def current_model(
     return response
 
 
-def last_change(ledger: Ledger, model_id: UUID) -> tuple[int, int]:
-    """The model's version and last position in the log (404 when it has none)."""
+def last_change(ledger: Ledger, model_id: UUID, caller: Principal) -> tuple[int, int]:
+    """The model's version and last position in the log (404 when it has none, or the
+    caller may not see it: asked before any wait, so that a hidden model answers as
+    soon, and in the same words, as an unknown one)."""
     last = ledger.last_change(model_id)
     if last is None:
         raise ModelNotFound(f"model {model_id} not found", field="model_id")
+    if caller.visible_projects is not None:
+        project = ledger.model_projects.project_of(model_id) or ""
+        ensure_visible(project, caller.visible_projects, model_id)
     return last
 
 
-def through_last_change(ledger: Ledger, model_id: UUID, min_position: int | None) -> int:
+def through_last_change(
+    ledger: Ledger, model_id: UUID, caller: Principal, min_position: int | None
+) -> int:
     """The position a read of one model's tables must reach: its last change, or later."""
-    return max(min_position or 0, last_change(ledger, model_id)[1])
+    return max(min_position or 0, last_change(ledger, model_id, caller)[1])
 
 
 @contextmanager
@@ -306,7 +313,7 @@ def read_history(model_id: UUID, registry: RegistryDep, caller: PrincipalDep) ->
 def read_versions(
     model_id: UUID, ledger: LedgerDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
-    at_least = through_last_change(ledger, model_id, min_position)
+    at_least = through_last_change(ledger, model_id, caller, min_position)
     with waiting_for_the_change(model_id, min_position, at_least):
         _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))
         with ledger.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
@@ -326,7 +333,7 @@ def read_deployments(
     min_position: MinPosition = None,
     as_of: Annotated[Moment | None, Query(description="as the registry stood at this time")] = None,
 ) -> Response:
-    at_least = through_last_change(ledger, model_id, min_position)
+    at_least = through_last_change(ledger, model_id, caller, min_position)
     when = instant(as_of) if as_of is not None else None
     with waiting_for_the_change(model_id, min_position, at_least):
         _, known_at = from_catalogue(ledger, at_least, lambda s: visible_row(s, model_id, caller))

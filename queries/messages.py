@@ -58,12 +58,23 @@ def _rfc_3339(value: object) -> object:
         return value
     if not isinstance(value, str) or (found := _DATE_TIME.match(value)) is None:
         raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-01-31T12:00:00Z")
-    if found["year"] == "0000":  # RFC 3339 has a year 0, Python not: before anything recorded
-        return FIRST_TIME
     if found["second"] == "60":  # a leap second: read as the second before it
         start, end = found.span("second")
-        return f"{value[:start]}59{value[end:]}"
-    return value
+        value = f"{value[:start]}59{value[end:]}"
+    try:  # year 0 (RFC 3339 has one, Python not) read as 2000, a leap year as 0 is
+        text = f"2000{value[4:]}" if found["year"] == "0000" else value
+        moment = datetime.fromisoformat(text.upper())  # (3.11 reads no "z")
+    except ValueError:
+        raise ValueError("must be an RFC 3339 time with a zone") from None
+    if found["second"] == "60" and not _ends_a_utc_day(moment):
+        raise ValueError("a leap second (:60) ends a day in UTC (23:59:60Z)")
+    return FIRST_TIME if found["year"] == "0000" else value  # year 0: before anything recorded
+
+
+def _ends_a_utc_day(moment: datetime) -> bool:
+    offset = moment.utcoffset()
+    minutes = moment.hour * 60 + moment.minute - (offset.total_seconds() // 60 if offset else 0)
+    return minutes % (24 * 60) == 24 * 60 - 1
 
 
 def _in_utc(moment: datetime) -> datetime:

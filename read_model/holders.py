@@ -1,18 +1,20 @@
 """Who holds a lease (a projection's, a provider job's), and whether that process is gone.
 
-A holder is named ``host:pid:random;start=<epoch seconds>;boot=<boot id>;ns=<pid
-namespace>``. The first part is what older versions wrote (``host:pid:random``, still
-read). A holder of this boot of this machine (host names repeat: ``localhost``, cloned
-VMs, whose first pid namespaces all have the same number) and of this pid namespace,
-whose pid is gone or is now another process (its start time differs: pids are reused,
-in containers soon), is gone: its lease may be taken at once. Anything else (another
-machine, boot or namespace, an older name) may be alive: its lease is waited out.
+A holder is named ``host:pid:random;start=<seconds>;boot=<boot id>;ns=<pid namespace>``
+(start: since boot on Linux, which a clock step does not move; else epoch seconds). The
+first part is what older versions wrote (``host:pid:random``, still read). A holder of
+this boot of this machine (host names repeat: ``localhost``, cloned VMs, whose first pid
+namespaces all have the same number) and of this pid namespace, whose pid is gone or is
+now another process (its start time differs: pids are reused, in containers soon), is
+gone: its lease may be taken at once. Anything else (another machine, boot or
+namespace, an older name) may be alive: its lease is waited out.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 
@@ -67,7 +69,7 @@ def holder_is_gone(owner: str) -> bool:
         process = psutil.Process(holder.pid)
         if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped
             return True
-        return bool(abs(process.create_time() - holder.start) > SAME_START_SECONDS)
+        return bool(abs(_start_of(holder.pid) - holder.start) > SAME_START_SECONDS)
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:  # not ours to look at (hidepid): it may be alive
@@ -100,4 +102,14 @@ def pid_namespace() -> str | None:
 
 
 def _start_of(pid: int) -> float:
-    return float(psutil.Process(pid).create_time())
+    """When the process started: on Linux, seconds since boot (psutil's create_time adds
+    the boot time as the clock now says it, so a clock step would make a live holder look
+    like another process); elsewhere psutil's."""
+    if sys.platform != "linux":
+        return float(psutil.Process(pid).create_time())
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()  # after the command's name
+    except FileNotFoundError as gone:
+        raise psutil.NoSuchProcess(pid) from gone
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start, in clock ticks

@@ -168,6 +168,19 @@ def test_a_command_without_a_body_needs_no_content_type(memory_client: TestClien
     assert response.status_code == 200, response.text
 
 
+def test_a_read_sent_a_body_that_is_not_json_gets_the_415_its_operation_documents(
+    memory_client: TestClient,
+) -> None:
+    # When a read is sent a text body
+    response = memory_client.request(
+        "GET", MODELS, content=b"hello", headers={"Content-Type": "text/plain"}
+    )
+    # Then it is a 415, as the document says any operation may answer
+    assert response.status_code == 415, response.text
+    documented = memory_client.get("/openapi.json").json()["paths"][MODELS]["get"]["responses"]
+    assert {"400", "413", "415", "431"} <= set(documented)
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

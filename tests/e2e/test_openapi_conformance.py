@@ -33,7 +33,7 @@ from tests.support.auth import TEST_ADMIN_KEY
 from tests.support.fake_hub import FakeHub
 from tests.support.processes import ApiProcess, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]  # st runs end within 600 s
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "schemathesis.toml"

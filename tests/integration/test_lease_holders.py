@@ -197,3 +197,14 @@ def job_row(job_id: str, opened_at: float) -> dict[str, object]:
         "correlation_id": "c",
         "opened_at": opened_at,
     }
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="start times since boot are Linux's")
+def test_a_holders_start_is_counted_from_boot_so_a_clock_step_leaves_it_alive() -> None:
+    # Given this process's name as a holder
+    holder = parse_holder(holder_identity())
+    # Then its start is seconds since this boot (a wall-clock step does not move it)
+    with open("/proc/uptime") as uptime:
+        since_boot = float(uptime.read().split()[0])
+    assert holder is not None and holder.start is not None
+    assert 0 <= holder.start <= since_boot + 1

@@ -141,11 +141,23 @@ def test_a_model_a_key_may_not_see_is_not_found_like_no_model_while_the_tables_l
     first.worker = None
     hidden = ok(one.post(MODELS, json={**model_body(0), "project": "beta"}), 201)["id"]
     unknown = "00000000-0000-4000-8000-000000000000"
-    # When the viewer reads it, and a model that does not exist
-    answers = [two.get(f"{MODELS}/{i}", headers=bearer(key["key"])) for i in (hidden, unknown)]
-    # Then both answers say the very same thing but the id
-    assert [a.status_code for a in answers] == [404, 404]
-    hidden_said, unknown_said = (a.json() for a in answers)
-    assert hidden_said["detail"] == unknown_said["detail"].replace(unknown, hidden)
-    assert [e["field"] for e in hidden_said["errors"]] == ["model_id"]
-    assert [e["field"] for e in unknown_said["errors"]] == ["model_id"]
+    for path, params in READS_OF_ONE_MODEL:
+        # When the viewer reads it, and a model that does not exist
+        answers = [
+            two.get(f"{MODELS}/{i}{path}", params=params, headers=bearer(key["key"]))
+            for i in (hidden, unknown)
+        ]
+        # Then both answers say the very same thing but the id (at once: no wait for tables)
+        assert [a.status_code for a in answers] == [404, 404], (path, params)
+        hidden_said, unknown_said = (a.json() for a in answers)
+        assert hidden_said["detail"] == unknown_said["detail"].replace(unknown, hidden)
+        assert [e["field"] for e in hidden_said["errors"]] == ["model_id"]
+        assert [e["field"] for e in unknown_said["errors"]] == ["model_id"]
+
+
+READS_OF_ONE_MODEL: list[tuple[str, dict[str, Any]]] = [
+    ("", {}),
+    ("", {"min_position": 2}),
+    ("/versions", {}),
+    ("/deployments", {}),
+]

@@ -4,52 +4,21 @@ agree on whether it is accepted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
-from api.app import create_app
 from api.schemas import CreateModelRequest, DeployRequest
-from modelledger.settings import Settings
 from queries.messages import SearchModels
+from tests.support.documented import accepts, openapi_document, parameter, string_schema
 
-DOCUMENT = create_app(Settings(_env_file=None, database_url="memory://")).openapi()
+DOCUMENT = openapi_document()
 SCHEMAS = DOCUMENT["components"]["schemas"]
 # Near misses: capitals, spaces and tabs around, other white space, letters whose lower
 # case is ASCII (the Kelvin sign) or is not, punctuation inside and out of ASCII.
 TRICKY = " \t\n\r\x0bAZaz09._+-_!\"'?/\\Kİéß—\u3000\u00a0模\U0001f600"
 SAMPLES = st.text(alphabet=st.sampled_from(TRICKY), max_size=12) | st.text(max_size=12)
-
-
-def string_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The string branch of an optional value's schema."""
-    for branch in schema.get("anyOf", [schema]):
-        if branch.get("type") == "string":
-            return dict(branch)
-    raise AssertionError(f"no string in {schema}")
-
-
-def query_parameter(path: str, name: str) -> dict[str, Any]:
-    for parameter in DOCUMENT["paths"][path]["get"]["parameters"]:
-        if parameter["name"] == name:
-            return string_schema(parameter["schema"])
-    raise AssertionError(f"{path} has no parameter {name}")
-
-
-def accepts(build: Callable[[str], object]) -> Callable[[str], bool]:
-    def accepted(value: str) -> bool:
-        try:
-            build(value)
-        except ValidationError:
-            return False
-        return True
-
-    return accepted
 
 
 FIELDS = {
@@ -65,7 +34,7 @@ FIELDS = {
         SCHEMAS["DeployRequest"]["properties"]["environment"],
         accepts(lambda v: DeployRequest(environment=v)),
     ),
-    "q": (query_parameter("/api/v1/models/search", "q"), accepts(lambda v: SearchModels(q=v))),
+    "q": (parameter("/api/v1/models/search", "get", "q"), accepts(lambda v: SearchModels(q=v))),
 }
 
 

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from api.admin_keys import IssueKeyRequest
-from api.app import create_app
 from api.observability import is_correlation_id
 from api.schemas import (
     CompleteTrainingRequest,
@@ -33,10 +32,10 @@ from api.schemas import (
     TrainRequest,
 )
 from commands.messages import Reason, RunId
-from modelledger.settings import Settings
 from queries.messages import ListDeployments, ListEvents, Moment, SearchModels, TopPerforming
+from tests.support.documented import accepts, openapi_document, parameter, string_schema
 
-DOCUMENT = create_app(Settings(_env_file=None, database_url="memory://")).openapi()
+DOCUMENT = openapi_document()
 SCHEMAS = DOCUMENT["components"]["schemas"]
 # Near misses: the C0 and C1 controls, DEL, the line and paragraph separators, white
 # space of every kind, invisible format characters (refused: zero-width ones, direction
@@ -53,35 +52,8 @@ TEXTS = st.text(alphabet=st.sampled_from(TRICKY), max_size=6) | st.text(
 )
 
 
-def string_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The string branch of an optional value's schema (or its items', for a list)."""
-    schema = schema.get("items", schema) if schema.get("type") == "array" else schema
-    for branch in schema.get("anyOf", [schema]):
-        if branch.get("type") == "string":
-            return dict(branch)
-    raise AssertionError(f"no string in {schema}")
-
-
-def parameter(path: str, method: str, name: str) -> dict[str, Any]:
-    for found in DOCUMENT["paths"][path][method]["parameters"]:
-        if found["name"] == name:
-            return string_schema(found["schema"])
-    raise AssertionError(f"{method} {path} has no parameter {name}")
-
-
 def field(model: str, name: str) -> dict[str, Any]:
     return string_schema(SCHEMAS[model]["properties"][name])
-
-
-def accepts(build: Callable[[str], object]) -> Callable[[str], bool]:
-    def accepted(value: str) -> bool:
-        try:
-            build(value)
-        except ValidationError:
-            return False
-        return True
-
-    return accepted
 
 
 def is_a(kind: Any) -> Callable[[str], bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,8 +13,8 @@ from tests.e2e.problems import (
     create_model,
     start_training,
 )
-from tests.support.auth import TEST_ADMIN_KEY, api_client
-from tests.support.processes import ApiProcess, free_port
+from tests.support.auth import api_client
+from tests.support.processes import ApiProcess, serving
 
 
 @pytest.fixture
@@ -37,17 +36,5 @@ def capped_client() -> Iterator[TestClient]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """`modelledger serve` as a user runs it (uvicorn, real HTTP), shared by the stories
     that need the real server: its own data directory, the test admin key, no rate limit."""
-    workdir: Path = tmp_path_factory.mktemp("served")
-    port = free_port()
-    env = {
-        "MODELLEDGER_DATA_DIR": str(workdir / "data"),
-        "MODELLEDGER_ADMIN_KEY": TEST_ADMIN_KEY,
-        "MODELLEDGER_RATE_LIMIT": "0",
-        "MODELLEDGER_PORT": str(port),
-    }
-    api = ApiProcess(["serve"], env, workdir, "serve", port, TEST_ADMIN_KEY).start()
-    try:
-        api.wait_healthy()
+    with serving(tmp_path_factory.mktemp("served")) as api:
         yield api
-    finally:
-        api.stop()

@@ -31,7 +31,7 @@ import pytest
 from api.schemas import HubImportRequest
 from tests.support.auth import TEST_ADMIN_KEY
 from tests.support.fake_hub import FakeHub
-from tests.support.processes import ApiProcess, free_port
+from tests.support.processes import ApiProcess, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]  # st runs end within 600 s
 
@@ -48,25 +48,12 @@ HUB_MODEL: str = HubImportRequest.model_json_schema()["examples"][0]["repo_id"]
 @pytest.fixture(scope="module")
 def served_with_a_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """`modelledger serve` as `make run` starts it, with a Hub of its own (one model)."""
-    workdir: Path = tmp_path_factory.mktemp("conformance")
-    port = free_port()
     with FakeHub() as hub:
         hub.add_model(HUB_MODEL)
-        env = {
-            "MODELLEDGER_DATA_DIR": str(workdir / "data"),
-            "MODELLEDGER_ADMIN_KEY": TEST_ADMIN_KEY,
-            # `make run` limits each key to 100 requests a second: off, for speed (429
-            # is documented on every operation that takes a key all the same).
-            "MODELLEDGER_RATE_LIMIT": "0",
-            "MODELLEDGER_PORT": str(port),
-            "MODELLEDGER_HF_ENDPOINT": hub.url,
-        }
-        api = ApiProcess(["serve"], env, workdir, "serve", port, TEST_ADMIN_KEY).start()
-        try:
-            api.wait_healthy()
+        with serving(
+            tmp_path_factory.mktemp("conformance"), MODELLEDGER_HF_ENDPOINT=hub.url
+        ) as api:
             yield api
-        finally:
-            api.stop()
 
 
 def schemathesis(api: ApiProcess, phases: str, output: Path) -> subprocess.Popen[bytes]:

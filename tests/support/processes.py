@@ -8,13 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
 import httpx2 as httpx
 
-from tests.support.auth import bearer
+from tests.support.auth import TEST_ADMIN_KEY, bearer
 
 
 def free_port() -> int:
@@ -114,3 +116,24 @@ class ApiProcess(ModelLedgerProcess):
                     return
                 assert time.monotonic() < deadline, f"projections not held: {report}"
                 time.sleep(0.1)
+
+
+@contextmanager
+def serving(workdir: Path, **settings: str) -> Iterator[ApiProcess]:
+    """`modelledger serve` as a user runs it (uvicorn, real HTTP) in ``workdir``: its own
+    data directory, the test admin key, no rate limit (429 is tested on its own), and
+    any other MODELLEDGER_* ``settings``; healthy when it is given, stopped after."""
+    port = free_port()
+    env = {
+        "MODELLEDGER_DATA_DIR": str(workdir / "data"),
+        "MODELLEDGER_ADMIN_KEY": TEST_ADMIN_KEY,
+        "MODELLEDGER_RATE_LIMIT": "0",
+        "MODELLEDGER_PORT": str(port),
+        **settings,
+    }
+    api = ApiProcess(["serve"], env, workdir, "serve", port, TEST_ADMIN_KEY).start()
+    try:
+        api.wait_healthy()
+        yield api
+    finally:
+        api.stop()

@@ -1,7 +1,5 @@
-"""Seals of the event log: the digest of the log's hash chain at a position, with
-when it was taken (``modelledger audit seal``). ``audit verify`` recomputes the
-chain and checks every seal, so an event changed, removed or slipped in at or
-before a sealed position is caught, even one that still decodes.
+"""Where seals of the event log are kept (write_model.integrity says what a seal is):
+a table beside the read tables, written by ``modelledger audit seal``.
 
 A seal in the same database can be rewritten by whoever rewrites the events; the
 digest the command prints is worth keeping somewhere they cannot reach too.
@@ -9,13 +7,12 @@ digest the command prints is worth keeping somewhere they cannot reach too.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventsourcing.persistence import StoredEvent
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
+
+from write_model.integrity import Seal
 
 SEALS_METADATA = MetaData()
 
@@ -26,26 +23,6 @@ audit_seals = Table(
     Column("digest", String(64), nullable=False),
     Column("sealed_at", String(40), nullable=False),
 )
-
-GENESIS = bytes(32)  # the digest of an empty log
-
-
-@dataclass(frozen=True)
-class Seal:
-    position: int
-    digest: str
-    sealed_at: str
-
-
-def chained(previous: bytes, event: StoredEvent) -> bytes:
-    """The chain's digest after one more event: what it is, never where it is
-    stored, so a log exported and imported elsewhere has the same digests."""
-    h = hashlib.sha256(previous)
-    for part in (str(event.originator_id), str(event.originator_version), event.topic):
-        encoded = part.encode()
-        h.update(len(encoded).to_bytes(8, "big") + encoded)
-    h.update(len(event.state).to_bytes(8, "big") + event.state)
-    return h.digest()
 
 
 def read_seals(engine: Engine) -> list[Seal]:

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils._http import default_client_factory, set_client_factory
 
-from commands.providers import (
+from commands.ports import (
     EndpointProgress,
     EndpointSpec,
     EvaluationResult,

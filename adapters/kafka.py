@@ -27,7 +27,7 @@ from anyio import to_thread
 from eventsourcing.persistence import Notification
 from sqlalchemy import Engine
 
-from commands.errors import StoreUnavailable
+from commands.ports import StoreUnavailable
 from commands.registry import ModelRegistry, store_errors
 from queries.models import history_item
 from read_model.relay import record_relayed, relayed_position

@@ -11,7 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from commands.idempotency import IdempotencyRecord, StoredResponse
+from commands.ports import IdempotencyRecord, StoredResponse
 
 
 class LedgerMemoryRecorder(POPOApplicationRecorder):

@@ -18,12 +18,7 @@ from typing import Any
 import openai
 from openai import OpenAI
 
-from commands.providers import (
-    JobProgress,
-    ProviderRejected,
-    ProviderUnavailable,
-    TrainingJob,
-)
+from commands.ports import JobProgress, ProviderRejected, ProviderUnavailable, TrainingJob
 
 RUN_KEY = "modelledger_run_id"
 RUNNING = {"validating_files", "queued", "running"}

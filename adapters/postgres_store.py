@@ -26,7 +26,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from adapters.group_commit import GroupCommitMixin
-from commands.idempotency import IdempotencyRecord, StoredResponse
+from commands.ports import IdempotencyRecord, StoredResponse
 
 IDEMPOTENCY_TABLE = "idempotency_keys"
 T = TypeVar("T")

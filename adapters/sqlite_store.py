@@ -20,7 +20,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from adapters.file_modes import owner_only_database
 from adapters.group_commit import GroupCommitMixin
-from commands.idempotency import IdempotencyRecord, StoredResponse
+from commands.ports import IdempotencyRecord, StoredResponse
 
 IDEMPOTENCY_TABLE = "idempotency_keys"
 

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from api.auth import allow
 from api.deps import LedgerDep
 from api.errors import ERRORS
-from commands.registry import store_errors
 from projections.worker import PROJECTIONS
 from queries.projections import event_time_in, projection_report, request_rebuild
 from write_model.access import Action
@@ -27,10 +26,9 @@ router = APIRouter(
     "live process holds it",
 )
 def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
-    with store_errors():
-        head = ledger.registry.recorder.max_notification_id() or 0
+    head = ledger.event_log.head()
     versions = {p.name: p.version for p in PROJECTIONS}
-    return projection_report(ledger.read_engine, head, versions, event_time_in(ledger.registry))
+    return projection_report(ledger.read_engine, head, versions, event_time_in(ledger.event_log))
 
 
 @router.post(

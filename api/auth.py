@@ -17,8 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.rate_limit import RateLimiter, enforce
 from commands.keyring import KeyRing
-from write_model.access import ANONYMOUS_ADMIN, Action, Principal
-from write_model.errors import NotAuthenticated, NotPermitted
+from write_model.access import ANONYMOUS_ADMIN, Action, NotAuthenticated, NotPermitted, Principal
 
 BEARER = "bearer "
 # Declares the scheme in the OpenAPI document (the docs' "Authorize" button); the header

@@ -13,7 +13,7 @@ from prometheus_client import Counter
 
 from api.auth import allow
 from api.deps import ContextDep, LedgerDep, RegistryDep
-from api.errors import ERRORS, status_for
+from api.errors import ERRORS, REFUSALS, status_for
 from api.schemas import (
     CommandResponse,
     CompleteTrainingRequest,
@@ -43,7 +43,6 @@ from commands.messages import (
 )
 from commands.registry import CommandContext, ModelRegistry
 from write_model.access import Action
-from write_model.errors import DomainError
 from write_model.values import EXTERNAL
 
 router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
@@ -68,7 +67,7 @@ async def run(
     counted: Counter = request.app.state.api_metrics.commands
     try:
         result = await handle(registry, command, ctx)
-    except DomainError as error:
+    except REFUSALS as error:
         counted.labels(type(command).__name__, str(status_for(error)[0])).inc()
         raise
     counted.labels(type(command).__name__, "ok").inc()

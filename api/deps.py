@@ -13,18 +13,14 @@ from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
 
 from api.auth import PrincipalDep
+from api.errors import BadRequest
 from api.observability import CORRELATION_ID, MAX_CORRELATION_ID, is_correlation_id
 from commands.idempotency import MAX_KEY_LENGTH
 from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
 from modelledger.bootstrap import Ledger
-from write_model.errors import DomainError
 
 _ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
 _KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
-
-
-class BadRequest(DomainError):
-    """A header or query parameter is malformed (the field names it)."""
 
 
 async def get_ledger(request: Request) -> Ledger:

@@ -14,27 +14,48 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import BadRequest
 from api.paths import allowed_methods, caught_by_a_parameter
-from api.rate_limit import RateLimited
-from commands.errors import (
-    BackendNotConfigured,
-    IdempotencyKeyReused,
-    ProviderDown,
-    StoreUnavailable,
+from commands.errors import BackendNotConfigured, CommandError, IdempotencyKeyReused, ProviderDown
+from commands.ports import StoreUnavailable
+from queries.errors import (
+    InvalidQuery,
+    ProjectionBehind,
+    QueryError,
+    ReadStoreUnavailable,
+    UnknownModel,
+    UnknownProjection,
 )
-from queries.reading import ProjectionBehind, ReadStoreUnavailable
+from queries.ports import LogUnavailable
+from write_model.access import AccessError, NotAuthenticated, NotPermitted
 from write_model.errors import (
     ConcurrentChange,
     DomainError,
     DuplicateModelName,
     InvalidValue,
-    NotAuthenticated,
     NotFound,
-    NotPermitted,
     RuleViolated,
     VersionMismatch,
 )
+
+
+class HttpError(Exception):
+    """A request refused before any layer below is asked (a header, the rate)."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class BadRequest(HttpError):
+    """A header or query parameter is malformed (the field names it)."""
+
+
+class RateLimited(HttpError):
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
 
 PROBLEM_JSON = "application/problem+json"
 BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's detail text
@@ -158,8 +179,9 @@ KINDS = (
     NOT_YET_UP_TO_DATE,
 )
 
-# Domain error -> kind. The first matching class (by MRO) wins.
-KIND_BY_ERROR: dict[type[DomainError], ProblemKind] = {
+# Every error root (the model's rules, access, commands, queries, stores, HTTP) -> kind.
+# The first matching class (by MRO) wins.
+KIND_BY_ERROR: dict[type[Exception], ProblemKind] = {
     BadRequest: BAD_REQUEST,
     NotAuthenticated: UNAUTHORIZED,
     NotPermitted: FORBIDDEN,
@@ -169,10 +191,14 @@ KIND_BY_ERROR: dict[type[DomainError], ProblemKind] = {
     RuleViolated: CONFLICT,
     VersionMismatch: PRECONDITION_FAILED,
     InvalidValue: INVALID_VALUE,
+    InvalidQuery: INVALID_VALUE,
+    UnknownModel: NOT_FOUND,
+    UnknownProjection: NOT_FOUND,
     IdempotencyKeyReused: IDEMPOTENCY_KEY_REUSED,
     RateLimited: RATE_LIMITED,
     BackendNotConfigured: BACKEND_NOT_CONFIGURED,
     StoreUnavailable: UNAVAILABLE,
+    LogUnavailable: UNAVAILABLE,
     ProviderDown: PROVIDER_UNAVAILABLE,
     ReadStoreUnavailable: UNAVAILABLE,
     ProjectionBehind: NOT_YET_UP_TO_DATE,
@@ -230,26 +256,41 @@ def problem(
     return JSONResponse(body, status_code=kind.status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def kind_of(error: DomainError) -> ProblemKind:
+# The roots of the errors above: each is answered as its problem kind.
+REFUSALS: tuple[type[Exception], ...] = (
+    DomainError,
+    AccessError,
+    CommandError,
+    QueryError,
+    HttpError,
+    StoreUnavailable,
+    LogUnavailable,
+    ReadStoreUnavailable,
+)
+
+
+def kind_of(error: Exception) -> ProblemKind:
     for cls in type(error).__mro__:
         if cls in KIND_BY_ERROR:
             return KIND_BY_ERROR[cls]
     return BAD_REQUEST
 
 
-def status_for(error: DomainError) -> tuple[int, str]:
+def status_for(error: Exception) -> tuple[int, str]:
     kind = kind_of(error)
     return kind.status, kind.title
 
 
-async def domain_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DomainError)
+async def refused(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, REFUSALS)
     kind = kind_of(error)
-    errors = [{"field": error.field, "message": error.detail}] if error.field else None
-    return problem(kind, error.detail, errors=errors, headers=_headers(error, kind.status))
+    detail: str = getattr(error, "detail", str(error))
+    field: str | None = getattr(error, "field", None)
+    errors = [{"field": field, "message": detail}] if field else None
+    return problem(kind, detail, errors=errors, headers=_headers(error, kind.status))
 
 
-def _headers(error: DomainError, status: int) -> dict[str, str] | None:
+def _headers(error: Exception, status: int) -> dict[str, str] | None:
     if isinstance(error, RateLimited):
         return {"Retry-After": str(error.retry_after)}
     if status == 503:
@@ -329,7 +370,8 @@ def _title(status: int) -> str:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, domain_error)
+    for root in REFUSALS:
+        app.add_exception_handler(root, refused)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, command_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

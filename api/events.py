@@ -14,16 +14,14 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import PrincipalDep, allow, bearer_text
 from api.deps import LedgerDep
-from api.errors import ERRORS
+from api.errors import ERRORS, RateLimited
 from api.queries import answer
-from api.rate_limit import RateLimited
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from read_model.encoding import json_text
-from write_model.access import Action, Principal
-from write_model.errors import NotAuthenticated
+from write_model.access import Action, NotAuthenticated, Principal
 
 router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
 
@@ -39,7 +37,7 @@ def feed_view(ledger: Ledger, caller: Principal) -> FeedView:
 def feed(
     ledger: LedgerDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
 ) -> Response:
-    page = list_events(ledger.registry, query, feed_view(ledger, caller))
+    page = list_events(ledger.event_log, query, feed_view(ledger, caller))
     return answer(page.body(), page.next_after)
 
 
@@ -94,7 +92,7 @@ async def stream(
     try:
         while True:
             asked = query.model_copy(update={"after": after})
-            page = await to_thread.run_sync(list_events, ledger.registry, asked, view)
+            page = await to_thread.run_sync(list_events, ledger.event_log, asked, view)
             # Checked after the read: what a revoked key is sent was stored before it was.
             if not await still_valid(request, caller):
                 return

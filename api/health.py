@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 
 from api.auth import allow
 from api.deps import LedgerDep
-from commands.errors import StoreUnavailable
+from commands.ports import StoreUnavailable
 from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
+from queries.errors import ReadStoreUnavailable
+from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
-from queries.reading import ReadStoreUnavailable
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"])
@@ -41,9 +42,9 @@ def health(ledger: LedgerDep) -> JSONResponse:
         # One try, answered within the connect timeout (the head's read retries for
         # seconds, which a load balancer's probe should not wait out)
         with store_errors():
-            ledger.registry.ledger.ping()
+            ledger.registry.store.ping()
         head = ledger.log_head()  # the lag's reference
-    except StoreUnavailable:
+    except (StoreUnavailable, LogUnavailable):
         return JSONResponse({"status": "unavailable", "event_store": "down"}, status_code=503)
     projections, behind = projection_health(ledger, head)
     # A stopped or stalled projection leaves its tables stale: still serving, but degraded.
@@ -65,11 +66,11 @@ def projection_health(
     versions = {p.name: p.version for p in PROJECTIONS}
     try:
         report = projection_report(
-            ledger.read_engine, head, versions, event_time_in(ledger.registry)
+            ledger.read_engine, head, versions, event_time_in(ledger.event_log)
         )
     except ReadStoreUnavailable:
         return {"read_store": "down"}, {}
-    except StoreUnavailable:  # the log went away between the two reads
+    except LogUnavailable:  # the log went away between the two reads
         return {"event_store": "down"}, {}
     statuses = {entry["name"]: entry["status"] for entry in report}
     if ledger.worker is not None:  # in-process trouble not yet in the state rows

@@ -18,12 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.auth import allow
 from api.deps import LedgerDep
 from api.errors import ERRORS
-from commands.errors import StoreUnavailable
+from commands.ports import StoreUnavailable
 from commands.provider_intake import WORKER_NAME
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
+from queries.errors import ReadStoreUnavailable
+from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
-from queries.reading import ReadStoreUnavailable, read_errors
+from queries.reading import read_errors
 from read_model.provider_jobs import open_jobs
 from read_model.relay import relay_positions
 from write_model.access import Action
@@ -107,7 +109,7 @@ async def _timed_in_thread(probe: Callable[[], dict[str, Any]]) -> dict[str, Any
     started = time.perf_counter()
     try:
         found = await to_thread.run_sync(probe)
-    except (StoreUnavailable, ReadStoreUnavailable) as error:
+    except (StoreUnavailable, LogUnavailable, ReadStoreUnavailable) as error:
         return {"status": "down", "error": error.detail}
     return {"status": "up", "latency_ms": _ms_since(started), **found}
 
@@ -121,9 +123,9 @@ def _projections(
             ledger.read_engine,
             head or 0,
             {p.name: p.version for p in PROJECTIONS},
-            event_time_in(ledger.registry),
+            event_time_in(ledger.event_log),
         )
-    except (ReadStoreUnavailable, StoreUnavailable):
+    except (ReadStoreUnavailable, LogUnavailable):
         return {}, {}
     keep = ("status", "position", "lag", "lag_seconds", "holder_alive", "error")
     standing = {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}

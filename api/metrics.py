@@ -13,13 +13,13 @@ from prometheus_client.registry import Collector
 
 from api.auth import allow
 from commands.provider_intake import WORKER_NAME
-from commands.registry import store_errors
 from modelledger.bootstrap import Ledger
+from queries.errors import ReadStoreUnavailable
+from queries.ports import LogUnavailable
 from queries.reading import read_errors
 from read_model.relay import relay_positions
 from read_model.state import read_states
 from write_model.access import Action
-from write_model.errors import DomainError
 
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
 log = logging.getLogger("modelledger.metrics")
@@ -31,12 +31,11 @@ class ProjectionCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            with store_errors():
-                head = self.ledger.registry.recorder.max_notification_id() or 0
+            head = self.ledger.event_log.head()
             with read_errors(), self.ledger.read_engine.connect() as conn:
                 states = read_states(conn)
                 relays = relay_positions(conn)
-        except DomainError as error:  # a database is down: the scrape still answers
+        except (LogUnavailable, ReadStoreUnavailable) as error:  # the scrape still answers
             log.warning("metrics: %s", error.detail)
             return
         yield GaugeMetricFamily(

@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import PrincipalDep, allow
-from api.deps import LedgerDep, RegistryDep
+from api.deps import LedgerDep
 from api.errors import ERRORS
 from api.schemas import HistoryResponse, ModelResponse
-from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
+from queries.errors import ProjectionBehind
 from queries.leaderboard import top_performing
 from queries.messages import (
     GetModel,
@@ -34,7 +34,7 @@ from queries.messages import (
 )
 from queries.models import get_model, model_history, model_view
 from queries.past_statistics import statistics_as_of
-from queries.reading import ProjectionBehind, Snapshot
+from queries.reading import Snapshot
 from queries.search import search_models
 from queries.sources import is_settled, timeline_moment
 from queries.statistics import model_statistics
@@ -205,7 +205,6 @@ async def leaderboard(
 async def read_model(
     model_id: UUID,
     ledger: LedgerDep,
-    registry: RegistryDep,
     caller: PrincipalDep,
     at_version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     as_of: Annotated[Moment | None, Query(description="RFC 3339 time with a zone")] = None,
@@ -216,7 +215,7 @@ async def read_model(
     if as_of is not None or at_version is not None:
         model, position = await to_thread.run_sync(
             lambda: get_model(
-                registry,
+                ledger.event_log,
                 model_id,
                 at_version=at_version,
                 as_of=as_of,
@@ -224,12 +223,11 @@ async def read_model(
             )
         )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
-    return await current_model(ledger, registry, model_id, caller, min_position)
+    return await current_model(ledger, model_id, caller, min_position)
 
 
 async def current_model(
     ledger: Ledger,
-    registry: ModelRegistry,
     model_id: UUID,
     caller: Principal,
     min_position: int | None,
@@ -247,7 +245,7 @@ async def current_model(
     seen = ledger.answers.seen("catalogue")
     if min_position is None and (seen is None or seen.position < changed_at):
         model, position = await to_thread.run_sync(
-            lambda: get_model(registry, model_id, visible=caller.visible_projects)
+            lambda: get_model(ledger.event_log, model_id, visible=caller.visible_projects)
         )
         return answer(model_view(model), position, ETag=f'"{model.version}"')
     # Cached like search: a model read again at the same catalogue position is the same.
@@ -304,8 +302,8 @@ def waiting_for_the_change(
     responses=ERRORS,
     summary="The audit trail: every event of the model",
 )
-def read_history(model_id: UUID, registry: RegistryDep, caller: PrincipalDep) -> Response:
-    items = model_history(registry, model_id, caller.visible_projects)
+def read_history(model_id: UUID, ledger: LedgerDep, caller: PrincipalDep) -> Response:
+    items = model_history(ledger.event_log, model_id, caller.visible_projects)
     return answer({"id": str(model_id), "items": items}, items[-1]["position"])
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from write_model.errors import DomainError
+from api.errors import RateLimited
 
 log = logging.getLogger("modelledger.api")
 
@@ -41,12 +41,6 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'seen', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 return tostring(wait)
 """
-
-
-class RateLimited(DomainError):
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class RateLimiter(Protocol):

@@ -195,7 +195,7 @@ def run_projections(
     if kind == "rebuild":
         for name in names:
             request_rebuild(ledger.write_engine, name, {p.name for p in PROJECTIONS})
-    worker = ProjectionWorker(ledger.write_engine, ledger.registry, projections=selected)
+    worker = ProjectionWorker(ledger.write_engine, ledger.event_log, projections=selected)
     with rss.phase() as peak, instrumented(ledger.registry, worker.runners) as clock:
         started, cpu, db_cpu = time.monotonic(), time.process_time(), db.sample()
         worker.start()

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from anyio import to_thread
 
-from commands.errors import IdempotencyKeyReused, StoreUnavailable
+from commands.errors import IdempotencyKeyReused
 from commands.messages import (
     ArchiveModel,
     Command,
@@ -39,13 +39,8 @@ from commands.registry import (
     ModelRegistry,
     store_errors,
 )
-from write_model.errors import (
-    ConcurrentChange,
-    DomainError,
-    DuplicateModelName,
-    NotPermitted,
-    VersionMismatch,
-)
+from write_model.access import NotPermitted
+from write_model.errors import ConcurrentChange, DomainError, DuplicateModelName, VersionMismatch
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
@@ -205,8 +200,6 @@ async def handle(registry: ModelRegistry, command: Command, ctx: CommandContext)
         return first
     try:
         return await _execute(registry, command, ctx)
-    except (StoreUnavailable, IdempotencyKeyReused):
-        raise
     except DomainError:
         # A copy of this very request may have won (the run is now finished, the
         # name taken...): then its answer is ours too.
@@ -252,8 +245,6 @@ async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContex
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await _change(registry, command, ctx, model_id)
-        except (StoreUnavailable, IdempotencyKeyReused):
-            raise
         except ConcurrentChange:
             registry.forget(model_id)
             if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
@@ -282,7 +273,7 @@ async def _replay(registry: ModelRegistry, request: IdempotencyRequest) -> Comma
 
 def replay(registry: ModelRegistry, request: IdempotencyRequest) -> CommandResult | None:
     with store_errors():
-        stored = registry.ledger.find_idempotency(request.key)
+        stored = registry.store.find_idempotency(request.key)
     if stored is None:
         return None
     if stored.record.fingerprint != request.fingerprint:

@@ -18,14 +18,10 @@ from anyio import to_thread
 from commands.errors import ProviderDown
 from commands.handlers import handle
 from commands.messages import MAX_TAGS, CreateModel, ImportVersion, UpdateModel
-from commands.providers import (
-    ModelSource,
-    ProviderRejected,
-    ProviderUnavailable,
-    SourceModel,
-)
+from commands.ports import ModelSource, ProviderRejected, ProviderUnavailable, SourceModel
 from commands.registry import CommandContext, ModelRegistry, store_errors
-from write_model.errors import InvalidValue, ModelNotFound, NotPermitted
+from write_model.access import NotPermitted
+from write_model.errors import InvalidValue, ModelNotFound
 from write_model.model import AIModel
 from write_model.values import model_id_for
 

@@ -16,9 +16,8 @@ from uuid import UUID
 
 from commands.keys import parse_key_text, proves, read_key
 from commands.registry import ModelRegistry
-from write_model.access import Principal, Role
+from write_model.access import NotAuthenticated, Principal, Role
 from write_model.api_key import ApiKey
-from write_model.errors import NotAuthenticated
 
 ENV_ADMIN_NAME = "admin"  # the principal of MODELLEDGER_ADMIN_KEY
 

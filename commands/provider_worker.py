@@ -24,7 +24,6 @@ from uuid import UUID
 
 from sqlalchemy import Engine
 
-from commands.errors import StoreUnavailable
 from commands.handlers import handle_sync
 from commands.messages import (
     HUB_REPO_ID,
@@ -35,16 +34,17 @@ from commands.messages import (
     FailTraining,
     RecordTrainingJob,
 )
-from commands.provider_intake import LogIntake
-from commands.providers import (
+from commands.ports import (
     Deployer,
     EndpointSpec,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
+    StoreUnavailable,
     Trainer,
     TrainingJob,
 )
+from commands.provider_intake import LogIntake
 from commands.registry import CommandContext, ModelRegistry
 from read_model import provider_jobs as jobs
 from write_model.errors import (

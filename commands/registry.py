@@ -19,39 +19,21 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from uuid import UUID
 
 from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 
-from commands.errors import StoreUnavailable
-from commands.idempotency import IdempotencyRecord, StoredResponse
+from commands.ports import IdempotencyRecord, StoreRecorder, StoreUnavailable
 from write_model.errors import ConcurrentChange, ModelNotFound, VersionMismatch
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 
 log = logging.getLogger("modelledger.store")
-
-
-class LedgerRecorder(Protocol):
-    """What our recorders add to eventsourcing's (SQLite, PostgreSQL, memory)."""
-
-    def submit(
-        self, stored_events: Sequence[StoredEvent], idempotency: Sequence[IdempotencyRecord]
-    ) -> Future[Sequence[int]]: ...
-
-    def find_idempotency(self, key: str) -> StoredResponse | None: ...
-
-    def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]: ...
-
-    def last_change(self, originator_id: UUID) -> tuple[int, int] | None:
-        """The version and position of the aggregate's last event; None: no such one."""
-
-    def ping(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -112,8 +94,9 @@ class ModelRegistry(Application[UUID]):
         self.events_appended = 0  # by this process, for /metrics
 
     @property
-    def ledger(self) -> LedgerRecorder:
-        return cast(LedgerRecorder, self.recorder)
+    def store(self) -> StoreRecorder:
+        """The recorder, with what ours add to the library's (commands.ports)."""
+        return cast(StoreRecorder, self.recorder)
 
     # -- loading --------------------------------------------------------------
 
@@ -203,7 +186,7 @@ class ModelRegistry(Application[UUID]):
         """A decision that changed nothing was not checked by an append: check it here,
         and answer with the position of the model's last event."""
         with store_errors():
-            history = self.ledger.select_history(model.id)
+            history = self.store.select_history(model.id)
         if not history or history[-1][1].originator_version != model.version:
             raise ConcurrentChange(
                 "the model changed while the command was decided", field="model_id"
@@ -222,7 +205,7 @@ class ModelRegistry(Application[UUID]):
             key, fingerprint = ctx.idempotency.key, ctx.idempotency.fingerprint
             records.append(IdempotencyRecord(key, fingerprint, str(model.id), version, body))
         stored = [self.mapper.to_stored_event(event) for event in events]
-        return self.ledger.submit(stored, records)
+        return self.store.submit(stored, records)
 
     def _committed(
         self, model: Aggregate, positions: Sequence[int], details: dict[str, Any]

@@ -55,11 +55,11 @@ def audit_seal() -> None:
 
 
 def _checked_log(ledger: Ledger) -> LogReport:
-    recorder = ledger.registry.recorder
+    recorder = ledger.event_log.recorder
     with progress_on_stderr() as progress:
-        task = progress.add_task("log", total=recorder.max_notification_id() or 0)
+        task = progress.add_task("log", total=ledger.event_log.head())
         return check_log(
-            ledger.registry,
+            ledger.event_log,
             gaps_allowed=isinstance(recorder, PostgresApplicationRecorder),
             seals=read_seals(ledger.write_engine),
             progress=lambda n: progress.advance(task, n),

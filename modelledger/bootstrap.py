@@ -20,13 +20,14 @@ from adapters.huggingface import HubEndpoints, HubSource
 from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
 from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
+from commands.ports import Deployer, ModelSource, Trainer
 from commands.provider_worker import ProviderWorker, WorkerOptions
-from commands.providers import Deployer, ModelSource, Trainer
-from commands.registry import ModelRegistry, store_errors
+from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from projections.worker import ProjectionWorker, ensure_projections, worker_identity
 from queries.cache import AnswerCache
 from queries.model_answers import ModelAnswers
+from queries.ports import EventLog
 from queries.reading import Snapshot, reading
 from queries.visibility import ModelProjects
 
@@ -82,6 +83,7 @@ class Ledger:
 
     settings: Settings
     registry: ModelRegistry
+    event_log: EventLog
     backend: str
     read_engine: Engine
     answers: AnswerCache
@@ -103,7 +105,7 @@ class Ledger:
         """Run every projection in this process (embedded default, or `project`)."""
         if self.worker is None:
             self.worker = ProjectionWorker(
-                self.write_engine, self.registry, on_commit=self._committed
+                self.write_engine, self.event_log, on_commit=self._committed
             )
             self.worker.start()
         return self.worker
@@ -154,14 +156,12 @@ class Ledger:
         )
 
     def log_head(self) -> int:
-        with store_errors():
-            return self.registry.recorder.max_notification_id() or 0
+        return self.event_log.head()
 
     def last_change(self, model_id: UUID) -> tuple[int, int] | None:
         """The model's version and the position of its last event, from the log
         itself: what a read of one model must reflect (None: no such aggregate)."""
-        with store_errors():
-            return self.registry.ledger.last_change(model_id)
+        return self.event_log.last_change(model_id)
 
     def close(self) -> None:
         if self.provider_worker is not None:
@@ -202,14 +202,16 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         connect_timeout=settings.db_connect_timeout,
     )
     shared = connect_redis(settings.redis_url) if settings.redis_url else None
+    event_log = EventLog(registry.recorder, registry.mapper, registry.doorbells)
     return Ledger(
         settings=settings,
         registry=registry,
+        event_log=event_log,
         backend=describe(url),
         read_engine=read_engine,
         answers=AnswerCache(settings.query_cache_size, SharedAnswers(shared) if shared else None),
         model_answers=ModelAnswers(settings.model_answers_size),
-        model_projects=ModelProjects(registry),
+        model_projects=ModelProjects(event_log),
         redis=shared,
         publisher=PositionPublisher(shared) if shared else None,
         providers=connect_providers(settings),

@@ -23,9 +23,9 @@ from rich.progress import (
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
 from adapters.file_modes import owner_only_folder
-from commands.errors import StoreUnavailable
+from commands.archive import ArchiveError, StoreNotEmpty, export_events, import_events
+from commands.ports import StoreUnavailable
 from modelledger.audit_cli import audit
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import (
@@ -43,6 +43,7 @@ from modelledger.worker_cli import worker
 from projections.base import Projection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.events import feed_item
+from queries.ports import LogUnavailable
 from queries.projections import request_rebuild
 from read_model.state import read_states
 
@@ -104,7 +105,7 @@ def prepare_to_serve(settings: Settings) -> None:
         ensure_admin_key(ledger, settings)
     except (OperationalError, InterfaceError) as error:
         fail(f"cannot open the read database: {str(error).splitlines()[0]}")
-    except StoreUnavailable as error:
+    except (StoreUnavailable, LogUnavailable) as error:
         fail(error.detail)
     finally:
         ledger.close()
@@ -149,12 +150,14 @@ def export_log(
     from the file to prove later that the file is unchanged (`import --digest`)."""
     ledger = open_ledger(must_exist=True)
     try:
-        recorder = ledger.registry.recorder
-        total = max(0, (recorder.max_notification_id() or 0) - after)
+        total = max(0, ledger.event_log.head() - after)
         with progress_on_stderr() as progress:
             task = progress.add_task("export", total=total)
             summary = export_events(
-                recorder, sys.stdout, after=after, progress=lambda n: progress.advance(task, n)
+                ledger.event_log,
+                sys.stdout,
+                after=after,
+                progress=lambda n: progress.advance(task, n),
             )
     finally:
         ledger.close()
@@ -291,7 +294,7 @@ def rebuild(
         before = _generations(ledger)
         for projection in selected:
             request_rebuild(ledger.write_engine, projection.name, {p.name for p in PROJECTIONS})
-        worker = ProjectionWorker(ledger.write_engine, ledger.registry, projections=selected)
+        worker = ProjectionWorker(ledger.write_engine, ledger.event_log, projections=selected)
         worker.start()
         try:
             _show_rebuild(ledger, selected, before)

@@ -78,7 +78,7 @@ def verify_projections(ledger: Ledger, selected: tuple[type[Projection], ...]) -
                 bar.update(task, completed=done, total=total)
 
             verdict = verify_projection(
-                ledger.write_engine, ledger.registry, projection, on_progress=advance
+                ledger.write_engine, ledger.event_log, projection, on_progress=advance
             )
             consistent = consistent and verdict.consistent
             bar.console.print(

@@ -18,7 +18,8 @@ from eventsourcing.utils import get_topic
 
 from adapters.file_modes import owner_only_file
 from commands.keys import IssueKey, RevokeKey, issue_key, revoke_key
-from commands.registry import CommandContext, store_errors
+from commands.ports import StoreUnavailable
+from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import fail, open_ledger
 from modelledger.settings import Settings
@@ -49,7 +50,7 @@ def create(
     try:
         command = IssueKey(name=name, role=role, projects=project or None)
         issued = issue_key(ledger.registry, command, cli_context())
-    except (DomainError, ValueError) as error:
+    except (DomainError, StoreUnavailable, ValueError) as error:
         fail(str(error))
     finally:
         ledger.close()
@@ -66,7 +67,7 @@ def list_(
     """Every active key: id, name, role, projects (never the key itself)."""
     ledger = open_ledger(must_exist=True)
     try:
-        rows = [row for row in keys_from_log(ledger.registry) if include_revoked or row["active"]]
+        rows = [row for row in keys_from_log(ledger.event_log) if include_revoked or row["active"]]
     finally:
         ledger.close()
     for row in rows:
@@ -81,7 +82,7 @@ def revoke(key_id: Annotated[UUID, typer.Argument(help="the key's id (keys list)
     ledger = open_ledger(must_exist=True)
     try:
         revoke_key(ledger.registry, RevokeKey(key_id=key_id), cli_context())
-    except DomainError as error:
+    except (DomainError, StoreUnavailable) as error:
         fail(error.detail)
     finally:
         ledger.close()
@@ -114,8 +115,5 @@ def ensure_admin_key(ledger: Ledger, settings: Settings) -> Path | None:
 
 
 def _any_key_issued(ledger: Ledger) -> bool:
-    with store_errors():
-        found = ledger.registry.recorder.select_notifications(
-            start=None, limit=1, topics=[get_topic(ApiKey.KeyIssued)]
-        )
+    found = ledger.event_log.page(0, 1, topics=[get_topic(ApiKey.KeyIssued)])
     return bool(found)

@@ -21,11 +21,11 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import ColumnElement, Connection, Engine, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
 from projections.kept import KeptRows
 from projections.lease import release_lease, take_lease
+from queries.ports import EventLog
 from read_model.state import (
     STATE_METADATA,
     ProjectionState,
@@ -117,11 +117,11 @@ def ensure_projection(
 
 
 def decode(
-    registry: ModelRegistry, topics: set[str], page: Sequence[Notification]
+    event_log: EventLog, topics: set[str], page: Sequence[Notification]
 ) -> list[tuple[int, AIModel.Event]]:
     """The page's events this projection reads (others are not even decoded)."""
-    to_event = registry.mapper.to_domain_event
-    return [(n.id, to_event(n)) for n in page if n.topic in topics]  # type: ignore[misc]
+    to_event = event_log.decode
+    return [(n.id, to_event(n)) for n in page if n.topic in topics]
 
 
 def apply_events(
@@ -160,7 +160,7 @@ def _update_state(conn: Connection, name: str, **values: Any) -> int:
 class ProjectionRunner:
     projection: type[Projection]
     engine: Engine
-    registry: ModelRegistry
+    event_log: EventLog
     owner: str
     options: RunnerOptions = field(default_factory=RunnerOptions)
     # Told (name, generation, position) after each live commit and swap: queries in
@@ -267,7 +267,7 @@ class ProjectionRunner:
         if self.caught_up:
             if self.follower is None:
                 self.follower = follower_for(
-                    self.registry.recorder, self.options.poll_interval, self.doorbell
+                    self.event_log.recorder, self.options.poll_interval, self.doorbell
                 )
             timeout = self.options.lease_seconds / 3 if wait else 0.0
             page = self.follower.next_batch(state.position, self.options.batch_size, timeout)
@@ -329,7 +329,7 @@ class ProjectionRunner:
         if reader is None or reader.expected != after:
             if reader is not None:
                 reader.stop()
-            reader = PageReader(self.registry.recorder, after, limit, self._decode)
+            reader = PageReader(self.event_log.recorder, after, limit, self._decode)
             self.readers[column] = reader
         page, events = reader.next_page()
         if len(page) < limit:
@@ -393,7 +393,7 @@ class ProjectionRunner:
             after = notification.id
 
     def _decode(self, page: Sequence[Notification]) -> list[tuple[int, AIModel.Event]]:
-        return decode(self.registry, self.topics, page)
+        return decode(self.event_log, self.topics, page)
 
     def _project(
         self,

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select
 
-from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.follow import read_page
 from projections.runner import apply_events, decode, topics_of
+from queries.ports import EventLog
 from read_model.state import read_state
 
 SCRATCH_GENERATION = 0  # live generations start at 1
@@ -33,7 +33,7 @@ class Verdict:
 
 def verify_projection(
     engine: Engine,
-    registry: ModelRegistry,
+    event_log: EventLog,
     projection: type[Projection],
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     attempts: int = 10,
@@ -49,7 +49,9 @@ def verify_projection(
                 state = read_state(conn, projection.name)
             if state is None:
                 return Verdict(projection.name, 0, 0, ["the projection has not started"])
-            built = _build(engine, registry, projection, topics, built, state.position, on_progress)
+            built = _build(
+                engine, event_log, projection, topics, built, state.position, on_progress
+            )
             verdict = _compare_at(engine, projection, built)
             if verdict is not None:
                 return verdict
@@ -61,7 +63,7 @@ def verify_projection(
 
 def _build(
     engine: Engine,
-    registry: ModelRegistry,
+    event_log: EventLog,
     projection: type[Projection],
     topics: set[str],
     after: int,
@@ -69,11 +71,11 @@ def _build(
     on_progress: Callable[[int, int], None],
 ) -> int:
     while after < target:
-        page = [n for n in read_page(registry.recorder, after, 5000) if n.id <= target]
+        page = [n for n in read_page(event_log.recorder, after, 5000) if n.id <= target]
         if not page:
             break
         with engine.begin() as conn:
-            apply_events(conn, projection, SCRATCH_GENERATION, decode(registry, topics, page))
+            apply_events(conn, projection, SCRATCH_GENERATION, decode(event_log, topics, page))
         after = page[-1].id
         on_progress(after, target)
     return after

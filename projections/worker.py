@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from commands.registry import ModelRegistry
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
@@ -15,6 +14,7 @@ from projections.keys import KeysProjection
 from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
 from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
+from queries.ports import EventLog
 from read_model.holders import holder_identity
 
 PROJECTIONS: tuple[type[Projection], ...] = (
@@ -48,7 +48,7 @@ def ensure_projections(engine: Engine) -> None:
 @dataclass
 class ProjectionWorker:
     engine: Engine
-    registry: ModelRegistry
+    event_log: EventLog
     options: RunnerOptions = field(default_factory=RunnerOptions)
     projections: tuple[type[Projection], ...] = PROJECTIONS
     owner: str = field(default_factory=worker_identity)
@@ -57,7 +57,7 @@ class ProjectionWorker:
     def __post_init__(self) -> None:
         self.runners = [
             ProjectionRunner(
-                p, self.engine, self.registry, self.owner, self.options, self.on_commit
+                p, self.engine, self.event_log, self.owner, self.options, self.on_commit
             )
             for p in self.projections
         ]
@@ -66,7 +66,7 @@ class ProjectionWorker:
         for projection in self.projections:
             ensure_projection(self.engine, projection)
         for runner in self.runners:
-            self.registry.doorbells.append(runner.ring)
+            self.event_log.doorbells.append(runner.ring)
             runner.start()
 
     def stop(self) -> None:
@@ -76,8 +76,8 @@ class ProjectionWorker:
                 runner.follower.close()
         for runner in self.runners:
             runner.stop()
-            if runner.ring in self.registry.doorbells:
-                self.registry.doorbells.remove(runner.ring)
+            if runner.ring in self.event_log.doorbells:
+                self.event_log.doorbells.remove(runner.ring)
 
     def errors(self) -> dict[str, str]:
         """In-process trouble not yet in the state rows (a database that is down)."""

@@ -7,16 +7,16 @@ from uuid import UUID
 
 from sqlalchemy import Row, select
 
+from queries.errors import UnknownModel
 from queries.reading import Snapshot
 from read_model.tables import catalogue_tables, versions_table
-from write_model.errors import ModelNotFound
 
 
 def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
     models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
     row = snapshot.conn.execute(select(models).where(models.c.id == str(model_id))).first()
     if row is None:
-        raise ModelNotFound(f"model {model_id} not found", field="model_id")
+        raise UnknownModel(f"model {model_id} not found", field="model_id")
     return row
 
 

@@ -17,10 +17,10 @@ from uuid import UUID
 
 from sqlalchemy import Select, Table, and_, or_, select, tuple_
 
+from queries.errors import InvalidQuery
 from queries.messages import ListDeployments
 from queries.reading import Snapshot
 from read_model.tables import deployments_table
-from write_model.errors import InvalidValue
 
 
 def serving_at(table: Table, as_of: str) -> Any:
@@ -109,7 +109,7 @@ def _read_cursor(cursor: str) -> tuple[str, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         environment, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, RecursionError, binascii.Error):
-        raise InvalidValue("cursor is not one this service gave out", field="cursor") from None
+        raise InvalidQuery("cursor is not one this service gave out", field="cursor") from None
     if not all(isinstance(x, str) and "\x00" not in x for x in (environment, model_id)):
-        raise InvalidValue("cursor is not one this service gave out", field="cursor")
+        raise InvalidQuery("cursor is not one this service gave out", field="cursor")
     return environment, model_id

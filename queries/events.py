@@ -15,9 +15,9 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from commands.registry import ModelRegistry, store_errors
 from queries.messages import ListEvents
 from queries.models import history_item
+from queries.ports import EventLog
 from queries.visibility import ModelProjects, Projects
 from write_model.api_key import KEY_EVENT_TYPES, ApiKey
 from write_model.model import EVENT_TYPES, AIModel
@@ -75,14 +75,13 @@ def _wanted(query: ListEvents, view: FeedView, event: Any) -> bool:
     )
 
 
-def list_events(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
+def list_events(event_log: EventLog, query: ListEvents, view: FeedView) -> FeedPage:
     if query.model_id is not None:
-        return _model_events(registry, query, view)
-    with store_errors():
-        return _scan(registry, query, view)
+        return _model_events(event_log, query, view)
+    return _scan(event_log, query, view)
 
 
-def _scan(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
+def _scan(event_log: EventLog, query: ListEvents, view: FeedView) -> FeedPage:
     # Readers who may not see key management ask the store for the models' events only.
     topics = [TOPICS[name] for name in query.type] or ([] if view.keys else MODEL_TOPICS)
     filtered = (
@@ -96,12 +95,10 @@ def _scan(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPag
     after, scanned = query.after, 0
     while len(items) < query.limit and scanned < MAX_SCANNED:
         want = SCAN_PAGE if filtered else query.limit - len(items)
-        page = registry.recorder.select_notifications(
-            start=after, limit=want, topics=topics, inclusive_of_start=False
-        )
+        page = event_log.page(after, want, topics=topics)
         for notification in page:
             after, scanned = notification.id, scanned + 1
-            event = registry.mapper.to_domain_event(notification)
+            event = event_log.decode(notification)
             if _wanted(query, view, event):
                 items.append(feed_item(notification.id, event))
                 if len(items) == query.limit:
@@ -111,12 +108,11 @@ def _scan(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPag
     return FeedPage(items, after, at_head=False)
 
 
-def _model_events(registry: ModelRegistry, query: ListEvents, view: FeedView) -> FeedPage:
+def _model_events(event_log: EventLog, query: ListEvents, view: FeedView) -> FeedPage:
     """One model's events come from its own history (an indexed read), not a scan."""
     assert query.model_id is not None
-    with store_errors():
-        rows = registry.ledger.select_history(query.model_id)
-    events = [(position, registry.mapper.to_domain_event(stored)) for position, stored in rows]
+    rows = event_log.stored_history(query.model_id)
+    events = [(position, event_log.decode(stored)) for position, stored in rows]
     if not events or not view.shows(events[0][1]):
         # Unseen is the same answer as unknown: not even where its last event stands.
         return FeedPage([], query.after, at_head=True)

@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from adapters.audit_seals import GENESIS, Seal, chained
-from commands.registry import ModelRegistry
+from queries.ports import EventLog
+from write_model.integrity import GENESIS, Seal, chained, lacking_fields
 
 PAGE = 5_000
 MAX_LISTED = 20  # problems listed per kind; the counts are complete
-
-
-def lacking_fields(event: Any) -> set[str]:
-    """Decoding sets attributes without checking them: the declared ones not set."""
-    if not is_dataclass(event):
-        return set()
-    return {f.name for f in fields(event)} - vars(event).keys()
 
 
 @dataclass
@@ -55,7 +47,7 @@ class LogReport:
 
 
 def check_log(
-    registry: ModelRegistry,
+    event_log: EventLog,
     *,
     gaps_allowed: bool,
     seals: Sequence[Seal] = (),
@@ -65,15 +57,13 @@ def check_log(
     versions: dict[UUID, int] = {}
     chain = SealCheck(deque(seals))
     after = 0
-    while page := registry.recorder.select_notifications(
-        start=after, limit=PAGE, inclusive_of_start=False
-    ):
+    while page := event_log.page(after, PAGE):
         for notification in page:
             chain.check(report, before=notification.id)
             chain.digest = chained(chain.digest, notification)
             _check_position(report, after, notification.id)
             _check_version(report, versions, notification)
-            _check_decodes(report, registry, notification)
+            _check_decodes(report, event_log, notification)
             after = notification.id
         report.events += len(page)
         progress(len(page))
@@ -130,9 +120,9 @@ def _check_version(
     versions[model_id] = max(expected, notification.originator_version)
 
 
-def _check_decodes(report: LogReport, registry: ModelRegistry, notification: Notification) -> None:
+def _check_decodes(report: LogReport, event_log: EventLog, notification: Notification) -> None:
     try:
-        event = registry.mapper.to_domain_event(notification)
+        event = event_log.decode(notification)
     except Exception as error:  # whatever the cause, this event cannot be read
         report.problem(f"position {notification.id}: does not decode: {error}")
         return

@@ -7,7 +7,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 from sqlalchemy import select
 
-from commands.registry import ModelRegistry, store_errors
+from queries.ports import EventLog
 from queries.reading import Snapshot
 from read_model.keys import keys_table
 from write_model.api_key import ApiKey
@@ -35,20 +35,16 @@ def list_keys(snapshot: Snapshot, *, include_revoked: bool) -> list[dict[str, An
     return [key_view(row) for row in snapshot.conn.execute(query)]
 
 
-def keys_from_log(registry: ModelRegistry) -> list[dict[str, Any]]:
+def keys_from_log(event_log: EventLog) -> list[dict[str, Any]]:
     """Every key, straight from the log (for the CLI, which runs no projections:
     a scan of the log by topic, fine for an operator's occasional look)."""
     topics = [get_topic(ApiKey.KeyIssued), get_topic(ApiKey.KeyRevoked)]
     views: dict[str, dict[str, Any]] = {}
-    after: int | None = None
-    with store_errors():
-        while page := registry.recorder.select_notifications(
-            start=after, limit=1000, topics=topics, inclusive_of_start=after is None
-        ):
-            for notification in page:
-                event = registry.mapper.to_domain_event(notification)
-                _fold(views, event)
-            after = page[-1].id
+    after = 0
+    while page := event_log.page(after, 1000, topics=topics):
+        for notification in page:
+            _fold(views, event_log.decode(notification))
+        after = page[-1].id
     return sorted(views.values(), key=lambda view: (view["name"], view["issued_at"]))
 
 

@@ -14,9 +14,9 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 
-from commands.registry import ModelRegistry, store_errors
+from queries.errors import UnknownModel
+from queries.ports import EventLog
 from queries.visibility import Projects, ensure_visible
-from write_model.errors import ModelNotFound
 from write_model.model import AIModel
 from write_model.values import instant
 
@@ -34,7 +34,7 @@ BASE_EVENT_FIELDS = frozenset(
 
 
 def get_model(
-    registry: ModelRegistry,
+    event_log: EventLog,
     model_id: UUID,
     *,
     at_version: int | None = None,
@@ -44,15 +44,14 @@ def get_model(
     """Fold the model's events from the store (never the command side's cache,
     which another API process's writes can make stale); with the position of
     the last event folded."""
-    with store_errors():
-        rows = registry.ledger.select_history(model_id)
+    rows = event_log.stored_history(model_id)
     folded = [
-        (position, cast(AIModel.Event, registry.mapper.to_domain_event(stored)))
+        (position, cast(AIModel.Event, event_log.decode(stored)))
         for position, stored in rows
         if at_version is None or stored.originator_version <= at_version
     ]
     # The very words of "no such model" (api.queries says the same for an unknown id)
-    unknown = ModelNotFound(
+    unknown = UnknownModel(
         f"model {model_id} did not exist at {as_of.isoformat()}"
         if as_of
         else f"model {model_id} not found",
@@ -67,7 +66,7 @@ def get_model(
     if not isinstance(model, AIModel):  # no such model, or an API key's id
         raise unknown
     if at_version is not None and model.version != at_version:
-        raise ModelNotFound(f"model {model_id} has no version {at_version}", field="at_version")
+        raise UnknownModel(f"model {model_id} has no version {at_version}", field="at_version")
     return model, folded[-1][0]
 
 
@@ -103,13 +102,11 @@ def model_view(model: AIModel) -> dict[str, Any]:
 
 
 def model_history(
-    registry: ModelRegistry, model_id: UUID, visible: Projects = None
+    event_log: EventLog, model_id: UUID, visible: Projects = None
 ) -> list[dict[str, Any]]:
-    with store_errors():
-        rows = registry.ledger.select_history(model_id)
-    events = [(position, registry.mapper.to_domain_event(stored)) for position, stored in rows]
+    events = event_log.history(model_id)
     if not events or not isinstance(events[0][1], AIModel.ModelCreated):  # none, or a key's
-        raise ModelNotFound(f"model {model_id} not found", field="model_id")
+        raise UnknownModel(f"model {model_id} not found", field="model_id")
     ensure_visible(events[0][1].project, visible, model_id)
     return [history_item(position, event) for position, event in events]
 

@@ -17,11 +17,11 @@ from typing import Any
 from eventsourcing.domain import CanMutateAggregate
 from sqlalchemy import Engine, update
 
-from commands.registry import ModelRegistry, store_errors
+from queries.errors import UnknownProjection
+from queries.ports import EventLog
 from queries.reading import read_errors
 from read_model.holders import holder_is_gone
 from read_model.state import ProjectionState, projection_state, read_states
-from write_model.errors import ModelNotFound
 
 log = logging.getLogger("modelledger.queries")
 
@@ -29,10 +29,6 @@ log = logging.getLogger("modelledger.queries")
 EventTime = Callable[[int], float | None]
 # Statuses of a projection whose live tables move on (a rebuild fills others meanwhile).
 SERVING = frozenset({"running", "rebuilding"})
-
-
-class ProjectionNotFound(ModelNotFound):
-    """No projection has that name."""
 
 
 def projection_report(
@@ -112,18 +108,15 @@ def lag_seconds(
     return lags
 
 
-def event_time_in(registry: ModelRegistry) -> EventTime:
+def event_time_in(event_log: EventLog) -> EventTime:
     """Reads the first event after a position from the log, for its time."""
 
     def first_after(position: int) -> float | None:
-        with store_errors():
-            page = registry.recorder.select_notifications(
-                start=position, limit=1, inclusive_of_start=False
-            )
-            if not page:
-                return None
+        page = event_log.page(position, 1)
+        if not page:
+            return None
         try:
-            event = registry.mapper.to_domain_event(page[0])
+            event = event_log.decode(page[0])
         except Exception:  # (a topic this version does not know): the lag is unknown
             log.warning("the event after position %d cannot be decoded", position)
             return None
@@ -137,7 +130,7 @@ def event_time_in(registry: ModelRegistry) -> EventTime:
 def request_rebuild(engine: Engine, name: str, known: set[str]) -> None:
     """The worker holding the projection picks this up between batches."""
     if name not in known:
-        raise ProjectionNotFound(
+        raise UnknownProjection(
             f"no projection named {name!r}; known: {sorted(known)}", field="name"
         )
     with read_errors(), engine.begin() as conn:
@@ -147,4 +140,4 @@ def request_rebuild(engine: Engine, name: str, known: set[str]) -> None:
             .values(rebuild_requested=True)
         ).rowcount
     if rows != 1:
-        raise ProjectionNotFound(f"projection {name!r} has not started yet", field="name")
+        raise UnknownProjection(f"projection {name!r} has not started yet", field="name")

@@ -16,21 +16,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from queries.errors import InvalidQuery, ProjectionBehind, ReadStoreUnavailable
 from read_model.state import ProjectionState, read_state
-from write_model.errors import DomainError, InvalidValue
 
 log = logging.getLogger("modelledger.queries")
-
-
-class ReadStoreUnavailable(DomainError):
-    """The read database cannot be reached; retry shortly."""
-
-
-class ProjectionBehind(DomainError):
-    """The projection has not reached the asked position in time (or is being rebuilt)."""
-
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail, field=field)
 
 
 # With wake-ups, the tables are still asked this often: a missed wake-up costs latency only.
@@ -79,7 +68,7 @@ def _state_of(conn: Connection, projection: str) -> ProjectionState | None:
 
 def _within_the_log(min_position: int, head: int) -> None:
     if min_position > head:
-        raise InvalidValue(
+        raise InvalidQuery(
             f"min_position {min_position} is past the end of the log (position {head})",
             field="min_position",
         )

@@ -25,12 +25,12 @@ from sqlalchemy import (
 )
 
 from queries.catalogue import SUMMARY_COLUMNS, summary_view
+from queries.errors import InvalidQuery
 from queries.messages import SearchModels
 from queries.reading import Snapshot
 from queries.sources import Source, source_for
 from queries.visibility import Projects, projects_in_view
 from read_model.timeline import WORD
-from write_model.errors import InvalidValue
 from write_model.values import is_lower_better
 
 
@@ -39,9 +39,9 @@ def search_models(
 ) -> dict[str, Any]:
     """The catalogue now, or (``as_of``) the timeline as it stood then."""
     if query.metric is None and query.sort == "metric":
-        raise InvalidValue("sort=metric needs the metric to sort by", field="metric")
+        raise InvalidQuery("sort=metric needs the metric to sort by", field="metric")
     if query.metric is None and (query.min_value is not None or query.max_value is not None):
-        raise InvalidValue("min_value and max_value need the metric they bound", field="metric")
+        raise InvalidQuery("min_value and max_value need the metric they bound", field="metric")
     source = source_for(snapshot, as_of)
     c = source.models
     descending = _descending(query)
@@ -139,18 +139,18 @@ def _read_cursor(query: SearchModels) -> tuple[Any, str]:
         padded = query.cursor + "=" * (-len(query.cursor) % 4)
         scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, RecursionError, binascii.Error):
-        raise InvalidValue("cursor is not one this service gave out", field="cursor") from None
+        raise InvalidQuery("cursor is not one this service gave out", field="cursor") from None
     if scope != _cursor_scope(query) or not isinstance(model_id, str):
-        raise InvalidValue(
+        raise InvalidQuery(
             "cursor belongs to a different sort; start again without it", field="cursor"
         )
     # A forged key the sort column cannot be compared with would be a driver error.
     if query.sort == "metric" and type(key) in (int, float) and _finite(key):
         key = float(key)
     elif query.sort == "metric" or not isinstance(key, str) or "\x00" in key:
-        raise InvalidValue("cursor is not one this service gave out", field="cursor")
+        raise InvalidQuery("cursor is not one this service gave out", field="cursor")
     if "\x00" in model_id:
-        raise InvalidValue("cursor is not one this service gave out", field="cursor")
+        raise InvalidQuery("cursor is not one this service gave out", field="cursor")
     return key, model_id
 
 

@@ -10,8 +10,8 @@ import threading
 from collections import OrderedDict
 from uuid import UUID
 
-from commands.registry import ModelRegistry, store_errors
-from write_model.errors import ModelNotFound
+from queries.errors import UnknownModel
+from queries.ports import EventLog
 from write_model.model import AIModel
 
 Projects = frozenset[str] | None  # None: every project
@@ -26,14 +26,14 @@ def projects_in_view(asked: str | None, visible: Projects) -> Projects:
 
 def ensure_visible(project: str, visible: Projects, model_id: UUID | str) -> None:
     if visible is not None and project not in visible:
-        raise ModelNotFound(f"model {model_id} not found", field="model_id")
+        raise UnknownModel(f"model {model_id} not found", field="model_id")
 
 
 class ModelProjects:
     """Each model's project, read once from its first event (a model never moves)."""
 
-    def __init__(self, registry: ModelRegistry, size: int = 100_000) -> None:
-        self.registry = registry
+    def __init__(self, event_log: EventLog, size: int = 100_000) -> None:
+        self.event_log = event_log
         self.size = size
         self._known: OrderedDict[UUID, str | None] = OrderedDict()
         self._lock = threading.Lock()
@@ -49,9 +49,8 @@ class ModelProjects:
         with self._lock:
             if model_id in self._known:
                 return self._known[model_id]
-        with store_errors():
-            first = list(self.registry.events.get(model_id, lte=1))
-        if not first or not isinstance(first[0], AIModel.ModelCreated):
+        first = self.event_log.first_event(model_id)
+        if not isinstance(first, AIModel.ModelCreated):
             return None
-        self.note(model_id, first[0].project)
-        return first[0].project
+        self.note(model_id, first.project)
+        return first.project

@@ -11,12 +11,14 @@ from commands.handlers import handle_sync as handle
 from commands.messages import Command, CompleteTraining, CreateModel, TrainModel
 from commands.registry import CommandContext, CommandResult, ModelRegistry
 from queries.models import model_history
+from queries.ports import EventLog
 from write_model.errors import DomainError
 
 
 class Story:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
+        self.event_log = EventLog.of(registry)
         self.model_id: UUID | None = None
         self.run_id: str | None = None
         self._seen = 0
@@ -86,4 +88,4 @@ class Story:
     def _events(self) -> list[dict[str, Any]]:
         if self.model_id is None:
             return []
-        return model_history(self.registry, self.model_id)
+        return model_history(self.event_log, self.model_id)

@@ -22,6 +22,23 @@ class Action(StrEnum):
     ADMINISTER = "administer"
 
 
+class AccessError(Exception):
+    """Who is asking, or whether they may: apart from the model's rules (DomainError)."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotAuthenticated(AccessError):
+    """No key, or a key that is unknown, malformed or revoked."""
+
+
+class NotPermitted(AccessError):
+    """The key's role does not permit this."""
+
+
 RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 NEEDS = {Action.READ: Role.VIEWER, Action.CHANGE: Role.EDITOR, Action.ADMINISTER: Role.ADMIN}
 

@@ -98,11 +98,3 @@ class KeyNotFound(NotFound):
 
 class KeyRevoked(RuleViolated):
     """The key was revoked already."""
-
-
-class NotAuthenticated(DomainError):
-    """No key, or a key that is unknown, malformed or revoked."""
-
-
-class NotPermitted(DomainError):
-    """The key's role does not permit this."""

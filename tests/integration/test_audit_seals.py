@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from adapters.event_archive import export_events, import_events
+from commands.archive import export_events, import_events
 from modelledger.bootstrap import Ledger
 from modelledger.cli import app
 from queries.integrity import check_log
@@ -82,14 +82,14 @@ def test_the_chain_is_the_same_after_export_and_import(ledger: Ledger) -> None:
     # Given a log, and its export imported into a new store
     write_models(ledger.registry, 8, seed=4)
     out = io.StringIO()
-    export_events(ledger.registry.recorder, out, progress=lambda _: None)
+    export_events(ledger.event_log, out, progress=lambda _: None)
     copy = make_ledger("memory://")
     try:
         lines = out.getvalue().splitlines(keepends=True)
         import_events(copy.registry.recorder, copy.registry.mapper, lines, progress=lambda _: None)
         # When both are checked
-        here = check_log(ledger.registry, gaps_allowed=False, progress=lambda _: None)
-        there = check_log(copy.registry, gaps_allowed=False, progress=lambda _: None)
+        here = check_log(ledger.event_log, gaps_allowed=False, progress=lambda _: None)
+        there = check_log(copy.event_log, gaps_allowed=False, progress=lambda _: None)
         # Then their chains end at the same digest (a seal taken here holds there)
         assert here.digest == there.digest
         assert here.digest != bytes(32).hex()

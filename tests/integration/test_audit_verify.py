@@ -91,7 +91,7 @@ def test_a_tampered_log_is_caught_and_named(
 
 def test_the_report_counts_what_it_read(ledger: Ledger) -> None:
     write_models(ledger.registry, 12, seed=2)
-    report = check_log(ledger.registry, gaps_allowed=False, progress=lambda _: None)
+    report = check_log(ledger.event_log, gaps_allowed=False, progress=lambda _: None)
     head = ledger.registry.recorder.max_notification_id()
     assert (report.events, report.models, report.head, report.gaps) == (head, 12, head, 0)
     assert report.sound and report.problems == []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters.event_archive import ArchiveError, StoreNotEmpty, export_events, import_events
+from commands.archive import ArchiveError, StoreNotEmpty, export_events, import_events
 from modelledger.bootstrap import Ledger
 from modelledger.cli import app
 from queries.models import get_model, model_view
@@ -42,7 +42,7 @@ def stores(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def exported(ledger: Ledger, after: int = 0) -> str:
     out = io.StringIO()
-    export_events(ledger.registry.recorder, out, after=after, progress=lambda _: None)
+    export_events(ledger.event_log, out, after=after, progress=lambda _: None)
     return out.getvalue()
 
 
@@ -83,8 +83,8 @@ def test_an_import_into_an_empty_store_reproduces_the_registry(
     model_ids = logged_model_ids(source.registry)
     assert summary.models == len(model_ids) == 31
     for model_id in model_ids:
-        mine, _ = get_model(source.registry, model_id)
-        theirs, _ = get_model(target.registry, model_id)
+        mine, _ = get_model(source.event_log, model_id)
+        theirs, _ = get_model(target.event_log, model_id)
         assert model_view(theirs) == model_view(mine)
 
 

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from commands.idempotency import IdempotencyRecord
+from commands.ports import IdempotencyRecord
 from modelledger.bootstrap import Ledger
 from tests.conftest import fresh_postgres_database, make_ledger
 
@@ -40,7 +40,7 @@ def test_one_key_twice_in_one_commit_is_a_conflict_and_nothing_is_appended(
     any_ledger: Ledger,
 ) -> None:
     model = uuid4()
-    recorder = any_ledger.registry.ledger
+    recorder = any_ledger.registry.store
     duplicate = [record("k", model, 1), record("k", model, 1)]
     with pytest.raises(IntegrityError):
         recorder.submit([event(model, 1)], duplicate).result()
@@ -50,7 +50,7 @@ def test_one_key_twice_in_one_commit_is_a_conflict_and_nothing_is_appended(
 
 def test_submit_appends_in_order_and_remembers_the_key(any_ledger: Ledger) -> None:
     model = uuid4()
-    recorder = any_ledger.registry.ledger
+    recorder = any_ledger.registry.store
     positions = recorder.submit([event(model, 1), event(model, 2)], [record("k", model, 2)])
     first, second = positions.result()
     assert second == first + 1
@@ -61,7 +61,7 @@ def test_submit_appends_in_order_and_remembers_the_key(any_ledger: Ledger) -> No
 
 def test_a_version_that_exists_is_a_conflict_and_the_key_is_not_kept(any_ledger: Ledger) -> None:
     model = uuid4()
-    recorder = any_ledger.registry.ledger
+    recorder = any_ledger.registry.store
     recorder.submit([event(model, 1)], []).result()
     with pytest.raises(IntegrityError):
         recorder.submit([event(model, 1)], [record("k2", model, 1)]).result()

@@ -229,7 +229,7 @@ def test_statistics_are_exact_live_rebuilt_verified_and_as_of(
         assert accuracy_now(ledger, *SCOPES) == expected
         # and verify rebuilds each projection (in one batch) and finds the very same rows
         for projection in (CatalogueProjection, timeline):
-            verdict = verify_projection(ledger.write_engine, ledger.registry, projection)
+            verdict = verify_projection(ledger.write_engine, ledger.event_log, projection)
             assert verdict.consistent, verdict.differences
         # and the catalogue rebuilt blue/green in one batch answers the same
         rebuild(ledger, CatalogueProjection)

@@ -63,7 +63,7 @@ def opened(url: str) -> Iterator[Ledger]:
 def audit_digest(url: str) -> str:
     """The digest `modelledger audit verify` prints for the log at ``url``."""
     with opened(url) as ledger:
-        return check_log(ledger.registry, gaps_allowed=True, progress=lambda _: None).digest
+        return check_log(ledger.event_log, gaps_allowed=True, progress=lambda _: None).digest
 
 
 def event_count(url: str) -> int:

@@ -17,6 +17,7 @@ from commands.messages import CompleteTraining, CreateModel, TrainModel, UpdateM
 from commands.registry import CommandContext, IdempotencyRequest
 from modelledger.bootstrap import Ledger
 from queries.models import model_history
+from queries.ports import EventLog
 from tests.conftest import make_ledger
 from write_model.errors import VersionMismatch
 from write_model.model import AIModel
@@ -103,14 +104,14 @@ def test_two_copies_of_a_keyed_command_in_flight_get_the_same_answer(
 
     first, second = asyncio.run(both())
     assert (first.version, first.position) == (second.version, second.position)
-    assert len(model_history(registry, model_id)) == 3
+    assert len(model_history(EventLog.of(registry), model_id)) == 3
 
 
 def test_commands_after_close_fail_at_once(sqlite_url: str) -> None:
     ledger = make_ledger(sqlite_url)
     model_id = create(ledger)
     ledger.close()
-    future = ledger.registry.ledger.submit([], [])
+    future = ledger.registry.store.submit([], [])
     assert future.exception(timeout=1) is not None
     assert model_id
 
@@ -142,7 +143,7 @@ def test_a_commit_whose_answer_was_lost_is_not_appended_twice(postgres_ledger: L
     result = handle_sync(
         postgres_ledger.registry, TrainModel(model_id=model_id, dataset="d"), CommandContext()
     )
-    kinds = [item["type"] for item in model_history(postgres_ledger.registry, model_id)]
+    kinds = [item["type"] for item in model_history(postgres_ledger.event_log, model_id)]
     assert kinds == ["ModelCreated", "TrainingStarted"]
     assert result.version == 2
 

@@ -43,7 +43,7 @@ def runner_for(
     options = RunnerOptions(
         batch_size=10, lease_seconds=LEASE, linger_seconds=0.0, retry_seconds=0.01
     )
-    return ProjectionRunner(projection, ledger.write_engine, ledger.registry, owner, options)
+    return ProjectionRunner(projection, ledger.write_engine, ledger.event_log, owner, options)
 
 
 def step_to_head(runner: ProjectionRunner, ledger: Ledger) -> None:
@@ -63,7 +63,7 @@ def a_model(ledger: Ledger) -> UUID:
 
 
 def consistent(ledger: Ledger, projection: type[CatalogueProjection]) -> None:
-    verdict = verify_projection(ledger.write_engine, ledger.registry, projection)
+    verdict = verify_projection(ledger.write_engine, ledger.event_log, projection)
     assert verdict.consistent, verdict.differences
 
 

@@ -108,7 +108,7 @@ def a_worker_asks(ledger: Ledger) -> bool:
     me = holder_identity()
     options = RunnerOptions(lease_seconds=10.0, retry_seconds=0.0)
     runner = ProjectionRunner(
-        CatalogueProjection, ledger.write_engine, ledger.registry, me, options
+        CatalogueProjection, ledger.write_engine, ledger.event_log, me, options
     )
     runner.stopping.set()  # one step, no waiting between steps
     runner.step_safely()

@@ -149,7 +149,7 @@ def assert_rebuilt_the_same(ledger: Ledger) -> None:
     """Each projection equals a rebuild from scratch at the head (`modelledger verify`)."""
     top = head(ledger.registry)
     for projection in PROJECTIONS:
-        verdict = verify_projection(ledger.write_engine, ledger.registry, projection)
+        verdict = verify_projection(ledger.write_engine, ledger.event_log, projection)
         assert verdict.consistent, verdict.differences
         assert verdict.position == top
 
@@ -167,7 +167,7 @@ def test_workers_starting_at_the_same_moment_on_a_fresh_store_all_come_up(store_
     # Given a store whose read tables do not exist yet, and two workers (as two
     # processes of a first deployment would be)
     ledgers = [make_ledger(store_url, db_pool_size=2) for _ in range(2)]
-    workers = [ProjectionWorker(each.write_engine, each.registry) for each in ledgers]
+    workers = [ProjectionWorker(each.write_engine, each.event_log) for each in ledgers]
     together = threading.Barrier(len(workers))
     errors: list[BaseException] = []
 
@@ -332,7 +332,7 @@ def test_under_load_pages_grow_while_a_lone_event_is_projected_at_once(ledger: L
     commits: list[tuple[int, float]] = []
     worker = ProjectionWorker(
         ledger.write_engine,
-        ledger.registry,
+        ledger.event_log,
         options,
         projections=(CatalogueProjection,),
         on_commit=lambda _name, _generation, position: commits.append((position, time.monotonic())),

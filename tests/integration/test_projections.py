@@ -108,11 +108,11 @@ def rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
 def assert_equals_a_rebuild_in_one_batch(ledger: Ledger, projection: type[Projection]) -> None:
     """Build another generation from the whole log in one batch (``apply_events``) and
     compare it with the live one, row for row (``diff_rows``)."""
-    registry, topics = ledger.registry, topics_of(projection)
+    event_log, topics = ledger.event_log, topics_of(projection)
     events: list[tuple[int, AIModel.Event]] = []
     after = 0
-    while page := read_page(registry.recorder, after, 1000):
-        events += decode(registry, topics, page)
+    while page := read_page(event_log.recorder, after, 1000):
+        events += decode(event_log, topics, page)
         after = page[-1].id
     with ledger.write_engine.begin() as conn:
         generation = read_states(conn)[projection.name].generation
@@ -133,7 +133,7 @@ def assert_equals_a_rebuild_in_one_batch(ledger: Ledger, projection: type[Projec
 def verify_all(ledger: Ledger, projections: tuple[type[Projection], ...] = PROJECTIONS) -> None:
     at = head(ledger.registry)
     for projection in projections:
-        verdict = verify_projection(ledger.write_engine, ledger.registry, projection)
+        verdict = verify_projection(ledger.write_engine, ledger.event_log, projection)
         assert verdict.consistent, verdict.differences
         assert verdict.position == at
 
@@ -161,7 +161,7 @@ def start_worker(
     and closing the ledger stops it."""
     worker = ProjectionWorker(
         ledger.write_engine,
-        ledger.registry,
+        ledger.event_log,
         options=options or RunnerOptions(poll_interval=0.02),
         projections=projections,
     )
@@ -342,7 +342,7 @@ def test_nothing_a_client_can_send_stops_a_projection(ledger: Ledger, client: Te
         # ...and then the catalogue shows exactly what was taken
         shown = model_now(client, model_id)
         assert shown.status_code == 200, shown.text
-        folded, _ = get_model(ledger.registry, UUID(model_id))
+        folded, _ = get_model(ledger.event_log, UUID(model_id))
         assert shown.json() == json.loads(json.dumps(model_view(folded))), body
     assert accepted, "nothing was accepted"
     # and every projection is still running, at the head

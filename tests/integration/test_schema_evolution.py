@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi.testclient import TestClient
 
-from adapters.event_archive import import_events
+from commands.archive import import_events
 from commands.handlers import handle_sync
 from commands.messages import CompleteTraining, TrainModel
 from commands.registry import CommandContext
@@ -50,7 +50,7 @@ def test_stored_v1_events_load_fold_and_project(ledger: Ledger, client: TestClie
     # Then each loads, its versions upcast with no output model
     served = 0
     for model_id in logged_model_ids(ledger.registry):
-        model, _ = get_model(ledger.registry, model_id)
+        model, _ = get_model(ledger.event_log, model_id)
         assert all(version.output_model is None for version in model.versions)
         assert all(run.base_model is None for run in model.training_runs.values())
         for deployment in model.deployments.values():
@@ -74,9 +74,9 @@ def test_a_v1_model_goes_on_with_v2_events(ledger: Ledger, client: TestClient) -
     model_id = next(
         model_id
         for model_id in sorted(logged_model_ids(ledger.registry), key=str)
-        if (m := get_model(ledger.registry, model_id)[0]).versions and not m.archived
+        if (m := get_model(ledger.event_log, model_id)[0]).versions and not m.archived
     )
-    before = len(get_model(ledger.registry, model_id)[0].versions)
+    before = len(get_model(ledger.event_log, model_id)[0].versions)
     # When it is trained again today, naming the output model
     ctx = CommandContext(actor="today")
     run = handle_sync(ledger.registry, TrainModel(model_id=model_id, dataset="d2"), ctx)
@@ -89,7 +89,7 @@ def test_a_v1_model_goes_on_with_v2_events(ledger: Ledger, client: TestClient) -
     position = handle_sync(ledger.registry, complete, ctx).position
     # Then the new event is stored as v2 and the model folds old and new together
     assert stored_trained_states(ledger)[-1]["class_version"] == 2
-    model, _ = get_model(ledger.registry, model_id)
+    model, _ = get_model(ledger.event_log, model_id)
     assert [v.output_model for v in model.versions] == [None] * before + [
         "ft:gpt-4o-mini:acme::abc123"
     ]

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from adapters.event_archive import export_events, import_events
+from commands.archive import export_events, import_events
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
 from projections.base import Projection
@@ -94,7 +94,7 @@ def check_model_at(ledger: Ledger, model_id: UUID, moment: datetime) -> dict[tup
     """The model as of ``moment`` against the oracle; what it served then."""
     expected = fold_until(history_of(ledger.registry, model_id), moment)
     try:
-        got = model_view(get_model(ledger.registry, model_id, as_of=moment)[0])
+        got = model_view(get_model(ledger.event_log, model_id, as_of=moment)[0])
     except ModelNotFound:
         got = None
     assert got == (model_view(expected) if expected else None), moment
@@ -182,7 +182,7 @@ def the_registry_then(ledger: Ledger, moment: datetime) -> Ledger:
 
 def exported_lines(ledger: Ledger) -> list[dict[str, Any]]:
     out = io.StringIO()
-    export_events(ledger.registry.recorder, out, progress=noop)
+    export_events(ledger.event_log, out, progress=noop)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     for line in lines:
         if "state" in line:

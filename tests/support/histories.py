@@ -44,6 +44,7 @@ from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
 from queries.messages import ModelStatistics
 from queries.models import get_model, model_view
+from queries.ports import EventLog
 from queries.reading import Snapshot
 from queries.statistics import model_statistics
 from read_model.state import read_states
@@ -449,7 +450,7 @@ def logged_model_ids(registry: ModelRegistry) -> set[UUID]:
 def history_of(registry: ModelRegistry, model_id: UUID) -> list[tuple[int, AIModel.Event]]:
     return [
         (position, cast(AIModel.Event, registry.mapper.to_domain_event(stored)))
-        for position, stored in registry.ledger.select_history(model_id)
+        for position, stored in registry.store.select_history(model_id)
     ]
 
 
@@ -560,7 +561,7 @@ def assert_read_model_matches_the_log(ledger: Ledger) -> int:
         expected_tags: set[tuple[str, str]] = set()
         expected_metric_rows: dict[tuple[str, str], dict[str, Any]] = {}
         for model_id in sorted(ids):
-            model, position = get_model(registry, model_id)
+            model, position = get_model(EventLog.of(registry), model_id)
             events = history_of(registry, model_id)
             row = model_row(at["catalogue"], model_id)
             # the catalogue row is the folded model

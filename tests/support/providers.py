@@ -54,10 +54,10 @@ def step_until(
 
 
 def event_types(ledger: Ledger, model_id: str | UUID) -> list[str]:
-    return [item["type"] for item in model_history(ledger.registry, UUID(str(model_id)))]
+    return [item["type"] for item in model_history(ledger.event_log, UUID(str(model_id)))]
 
 
 def last_event(ledger: Ledger, model_id: str | UUID, kind: str) -> dict[str, Any]:
     """The newest event of ``kind``: its history item (data, actor, causation...)."""
-    items = model_history(ledger.registry, UUID(str(model_id)))
+    items = model_history(ledger.event_log, UUID(str(model_id)))
     return next(item for item in reversed(items) if item["type"] == kind)

@@ -35,7 +35,7 @@ def run_projection(
     boundaries are the ones hypothesis chose: at most ``batches`` batches, or until
     the projection has settled at the head."""
     options = RunnerOptions(batch_size=batch_size, rebuild_batch_size=batch_size)
-    runner = ProjectionRunner(projection, ledger.write_engine, ledger.registry, OWNER, options)
+    runner = ProjectionRunner(projection, ledger.write_engine, ledger.event_log, OWNER, options)
     try:
         for done in itertools.count():
             if done == batches or settled(states(ledger)[projection.name], head(ledger.registry)):

@@ -54,7 +54,7 @@ def story(ledger: Ledger) -> Story:
 
 
 def status(story: Story) -> ModelStatus:
-    return get_model(story.registry, story.id)[0].status
+    return get_model(story.event_log, story.id)[0].status
 
 
 def test_registering_a_model_records_model_created_with_its_metadata(story: Story) -> None:
@@ -149,7 +149,7 @@ def test_completing_a_run_makes_the_next_model_version_with_its_metrics(story: S
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_metrics_must_be_finite(story: Story, bad: float) -> None:
     story.a_model().a_training_run()
-    model, _ = get_model(story.registry, story.id)
+    model, _ = get_model(story.event_log, story.id)
     with pytest.raises(InvalidValue) as raised:
         model.complete_training(
             run_id=story.run, metrics={"loss": bad}, artifact_uri=None, meta=CommandContext().meta
@@ -226,7 +226,7 @@ def test_rollback_returns_the_environment_to_the_version_and_endpoint_it_served_
             },
         )
     ]
-    deployment = get_model(story.registry, story.id)[0].deployments["prod"]
+    deployment = get_model(story.event_log, story.id)[0].deployments["prod"]
     assert (deployment.model_version, deployment.endpoint_url) == (1, "https://v1")
     assert deployment.previous_versions == []
     story.then_rejected(
@@ -337,7 +337,7 @@ def test_reusing_an_idempotency_key_for_another_request_is_refused(story: Story)
 def test_every_event_carries_actor_correlation_and_causation(story: Story) -> None:
     ctx = CommandContext(actor="alice", correlation_id="corr-1")
     story.when(CreateModel(name="m", task="t", framework="f"), ctx)
-    [event] = model_history(story.registry, story.id)
+    [event] = model_history(story.event_log, story.id)
     assert (event["actor"], event["correlation_id"], event["causation_id"]) == (
         "alice",
         "corr-1",

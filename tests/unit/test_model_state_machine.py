@@ -263,7 +263,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
     # -- sending commands -------------------------------------------------------------
 
     def history_length(self, name: str) -> int:
-        return len(self.registry.ledger.select_history(model_id(name)))
+        return len(self.registry.store.select_history(model_id(name)))
 
     def load(self, name: str) -> AIModel:
         return cast(AIModel, self.registry.repository.get(model_id(name)))
@@ -654,6 +654,6 @@ def test_a_late_retry_of_a_keyed_update_that_changed_nothing_appends_nothing() -
             CommandContext(idempotency=key),
         )  # the client retries its request
         assert (again.version, again.position) == (first.version, first.position)
-        assert len(registry.ledger.select_history(model_id("m"))) == 2
+        assert len(registry.store.select_history(model_id("m"))) == 2
     finally:
         ledger.close()

@@ -35,8 +35,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
 
-from adapters.audit_seals import GENESIS, chained
-from queries.integrity import lacking_fields
+from commands.ports import LogPages
+from write_model.integrity import GENESIS, chained, lacking_fields
 
 FORMAT = "modelledger-events"
 FORMAT_VERSION = 1
@@ -86,11 +86,11 @@ class _Chain:
 
 
 def export_events(
-    recorder: ApplicationRecorder, out: IO[str], *, after: int = 0, progress: Progress = print
+    event_log: LogPages, out: IO[str], *, after: int = 0, progress: Progress = print
 ) -> ExportSummary:
     """Write every event after ``after`` to ``out``, then the chain's digest through them."""
-    head = recorder.max_notification_id() or 0
-    digest = chain_through(recorder, after)
+    head = event_log.head()
+    digest = chain_through(event_log, after)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "after": after, "head": head}
     out.write(
         json.dumps(
@@ -99,9 +99,7 @@ def export_events(
         + "\n"
     )
     count, position = 0, after
-    while page := recorder.select_notifications(
-        start=position, limit=PAGE, stop=head or None, inclusive_of_start=False
-    ):
+    while page := event_log.page(position, PAGE, until=head or None):
         for notification in page:
             out.write(json.dumps(event_line(notification.id, notification)) + "\n")
             digest = chained(digest, notification)
@@ -113,14 +111,10 @@ def export_events(
     return ExportSummary(count, position, digest.hex())
 
 
-def chain_through(recorder: ApplicationRecorder, position: int) -> bytes:
+def chain_through(event_log: LogPages, position: int) -> bytes:
     """The digest of the log's hash chain through ``position`` (GENESIS at 0)."""
     digest, after = GENESIS, 0
-    while after < position and (
-        page := recorder.select_notifications(
-            start=after, limit=PAGE, stop=position, inclusive_of_start=False
-        )
-    ):
+    while after < position and (page := event_log.page(after, PAGE, until=position)):
         for notification in page:
             digest = chained(digest, notification)
         after = page[-1].id

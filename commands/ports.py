@@ -1,6 +1,9 @@
-"""The ports to the systems that train, serve and publish models (OpenAI, the Hugging Face Hub).
+"""The write side's ports: what commands need from the event store beyond the library's
+recorder (group commit, idempotency records, a model's last change), and from the systems
+that train, serve and publish models (OpenAI, the Hugging Face Hub).
 
-Each port is what ModelLedger needs from such a system, in the registry's words;
+
+Each provider port is what ModelLedger needs from such a system, in the registry's words;
 adapters/ holds one implementation per provider. The built-in "external" backend
 and target need no port: their results are reported through the API.
 
@@ -12,8 +15,66 @@ retried with backoff.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent
+
+
+class StoreUnavailable(Exception):
+    """The event store cannot be reached; the command may be retried."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field: str | None = None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """Kept with a command's events, in their transaction: a crash never leaves events
+    without their key, or a key without its events."""
+
+    key: str
+    fingerprint: str
+    model_id: str
+    model_version: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A first response as it is replayed, with the position of its last event."""
+
+    record: IdempotencyRecord
+    position: int | None
+
+
+class LogPages(Protocol):
+    """What an export needs of the read-only log (queries.ports.EventLog is it)."""
+
+    def head(self) -> int: ...
+
+    def page(
+        self, after: int, limit: int, *, until: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]: ...
+
+
+class StoreRecorder(Protocol):
+    """What our recorders (SQLite, PostgreSQL, memory) add to eventsourcing's for commands."""
+
+    def submit(
+        self, stored_events: Sequence[StoredEvent], idempotency: Sequence[IdempotencyRecord]
+    ) -> Future[Sequence[int]]: ...
+
+    def find_idempotency(self, key: str) -> StoredResponse | None: ...
+
+    def select_history(self, originator_id: UUID) -> list[tuple[int, StoredEvent]]: ...
+
+    def ping(self) -> None: ...
 
 
 class ProviderError(Exception):

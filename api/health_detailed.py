@@ -19,15 +19,14 @@ from api.auth import allow
 from api.deps import LedgerDep
 from api.errors import ERRORS
 from commands.ports import StoreUnavailable
-from commands.provider_intake import WORKER_NAME
 from modelledger.bootstrap import Ledger
+from processes.provider_intake import WORKER_NAME
 from projections.worker import PROJECTIONS
 from queries.errors import ReadStoreUnavailable
+from queries.operations import open_jobs, relay_positions
 from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
 from queries.reading import read_errors
-from read_model.provider_jobs import open_jobs
-from read_model.relay import relay_positions
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])

@@ -12,12 +12,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.auth import allow
-from commands.provider_intake import WORKER_NAME
 from modelledger.bootstrap import Ledger
+from processes.provider_intake import WORKER_NAME
 from queries.errors import ReadStoreUnavailable
+from queries.operations import relay_positions
 from queries.ports import LogUnavailable
 from queries.reading import read_errors
-from read_model.relay import relay_positions
 from read_model.state import read_states
 from write_model.access import Action
 

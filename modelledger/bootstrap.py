@@ -21,9 +21,9 @@ from adapters.read_store import create_read_engine, for_writing, read_store_url,
 from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
 from commands.ports import Deployer, ModelSource, Trainer
-from commands.provider_worker import ProviderWorker, WorkerOptions
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
+from processes.provider_worker import ProviderWorker, WorkerOptions
 from projections.worker import ProjectionWorker, ensure_projections, worker_identity
 from queries.cache import AnswerCache
 from queries.model_answers import ModelAnswers

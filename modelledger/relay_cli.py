@@ -7,9 +7,10 @@ import signal
 
 import typer
 
-from adapters.kafka import KafkaRelay, RelayOptions
+from adapters.kafka import KafkaOptions, KafkaPublisher
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import fail, load_settings, open_ledger
+from processes.kafka_relay import KafkaRelay, RelayOptions
 
 
 def relay() -> None:
@@ -17,24 +18,24 @@ def relay() -> None:
     settings = load_settings()
     if settings.kafka_bootstrap_servers is None:
         fail("set MODELLEDGER_KAFKA_BOOTSTRAP_SERVERS to the Kafka brokers to publish to")
-    options = RelayOptions(
+    kafka = KafkaOptions(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=settings.kafka_topic,
-        batch_size=settings.relay_batch_size,
         idempotent=settings.kafka_idempotent,
     )
     ledger = open_ledger(settings)
     try:
-        asyncio.run(_run(ledger, options))
+        asyncio.run(_run(ledger, KafkaPublisher(kafka), settings.relay_batch_size))
     finally:
         ledger.close()
     typer.echo("relay stopped", err=True)
 
 
-async def _run(ledger: Ledger, options: RelayOptions) -> None:
-    relay = KafkaRelay(ledger.registry, ledger.write_engine, options)
+async def _run(ledger: Ledger, publisher: KafkaPublisher, batch_size: int) -> None:
+    options = RelayOptions(batch_size=batch_size)
+    relay = KafkaRelay(ledger.event_log, ledger.write_engine, publisher, options)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, relay.stopping.set)
-    typer.echo(f"relaying to {options.bootstrap_servers} topic {options.topic}", err=True)
+    typer.echo(f"relaying to {publisher.destination}", err=True)
     await relay.run()

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.huggingface import HubEndpoints
-from commands.provider_worker import ProviderWorker
 from modelledger.bootstrap import Ledger
-from read_model.provider_jobs import open_jobs
+from processes.provider_worker import ProviderWorker
+from queries.operations import open_jobs
 from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
 from tests.support.auth import api_client

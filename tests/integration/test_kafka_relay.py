@@ -17,10 +17,11 @@ import orjson
 import pytest
 from anyio import to_thread
 
-from adapters.kafka import KafkaRelay, RelayOptions
+from adapters.kafka import KafkaOptions, KafkaPublisher
 from commands.keys import IssueKey, issue_key
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
+from processes.kafka_relay import KafkaRelay, RelayOptions
 from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.histories import head, write_models
@@ -54,15 +55,11 @@ def ledger(store_url: str) -> Iterator[Ledger]:
 
 def relay_for(ledger: Ledger, broker: Broker, topic: str) -> KafkaRelay:
     # tansu answers InitProducerId with an error: the idempotent producer is for real Kafka.
-    options = RelayOptions(
-        broker.bootstrap_servers,
-        topic=topic,
-        batch_size=50,
-        idempotent=False,
-        request_timeout_ms=3000,
-        retry_seconds=0.2,
+    kafka = KafkaOptions(
+        broker.bootstrap_servers, topic=topic, idempotent=False, request_timeout_ms=3000
     )
-    return KafkaRelay(ledger.registry, ledger.write_engine, options)
+    options = RelayOptions(batch_size=50, retry_seconds=0.2)
+    return KafkaRelay(ledger.event_log, ledger.write_engine, KafkaPublisher(kafka), options)
 
 
 async def relayed_up_to(relay: KafkaRelay, position: int, timeout: float = 60.0) -> None:

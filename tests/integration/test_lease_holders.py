@@ -20,10 +20,11 @@ import pytest
 from sqlalchemy import update
 
 from modelledger.bootstrap import Ledger
+from processes import provider_jobs as jobs
 from projections.catalogue import CatalogueProjection
 from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
-from read_model import provider_jobs as jobs
 from read_model.holders import holder_identity, parse_holder
+from read_model.provider_jobs import provider_jobs
 from read_model.state import projection_state, read_state
 from tests.conftest import make_ledger
 
@@ -168,8 +169,8 @@ def test_a_provider_job_held_by_an_ended_process_is_claimed_at_once_and_others_w
         for job_id, (holder, _) in cases.items():
             jobs.open_job(conn, job_row(job_id, now - 1))
             conn.execute(
-                update(jobs.provider_jobs)
-                .where(jobs.provider_jobs.c.id == job_id)
+                update(provider_jobs)
+                .where(provider_jobs.c.id == job_id)
                 .values(lease_owner=holder, lease_until=now + AN_HOUR)
             )
     # When a restarted worker claims the due jobs
@@ -180,7 +181,7 @@ def test_a_provider_job_held_by_an_ended_process_is_claimed_at_once_and_others_w
     assert sorted(claimed) == sorted(job for job, (_, gone) in cases.items() if gone)
     # And once their leases run out, it has those too
     with ledger.write_engine.begin() as conn:
-        conn.execute(update(jobs.provider_jobs).values(lease_until=now - 1))
+        conn.execute(update(provider_jobs).values(lease_until=now - 1))
         later = jobs.claim_due(conn, me, time.time(), 60.0, limit=10)
     assert sorted(later) == sorted(cases)
 

@@ -14,7 +14,7 @@ from commands.handlers import handle_sync as handle
 from commands.messages import CreateModel, FailTraining, TrainModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
-from read_model.provider_jobs import open_jobs
+from queries.operations import open_jobs
 from tests.conftest import make_ledger
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until

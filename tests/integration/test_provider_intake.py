@@ -10,10 +10,10 @@ import pytest
 
 from commands.handlers import handle_sync as handle
 from commands.messages import CompleteDeployment, CompleteTraining, DeployModel
-from commands.provider_intake import LogIntake
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
-from read_model.provider_jobs import open_jobs
+from processes.provider_intake import LogIntake
+from queries.operations import open_jobs
 from tests.conftest import make_ledger
 from tests.story import Story
 
@@ -44,8 +44,8 @@ def test_a_page_two_workers_read_is_taken_in_once_and_a_newer_request_stays_open
     handle(ledger.registry, done, CommandContext())
     second = deploy_request(ledger, story.id)
     one, other = (
-        LogIntake(ledger.registry, ledger.write_engine),
-        LogIntake(ledger.registry, ledger.write_engine),
+        LogIntake(ledger.event_log, ledger.write_engine),
+        LogIntake(ledger.event_log, ledger.write_engine),
     )
     one.ensure_tables()
     # When both workers read the same page, and one takes it in first
@@ -68,7 +68,7 @@ def test_events_of_no_interest_move_the_position_too(ledger: Ledger) -> None:
         CompleteTraining(model_id=story.id, run_id=story.run, metrics={"accuracy": 0.9}),
         CommandContext(),
     )
-    intake = LogIntake(ledger.registry, ledger.write_engine)
+    intake = LogIntake(ledger.event_log, ledger.write_engine)
     intake.ensure_tables()
     # When it is taken in
     moved = intake.take_in()

@@ -29,6 +29,7 @@ from projections.deployments import DeploymentsProjection
 from projections.timeline import TimelineProjection
 from projections.worker import ensure_projections
 from queries.deployments import deployed, model_deployments
+from queries.errors import UnknownModel
 from queries.leaderboard import top_performing
 from queries.messages import ListDeployments, ModelStatistics, SearchModels, TopPerforming
 from queries.models import get_model, model_view
@@ -48,7 +49,6 @@ from tests.support.histories import (
     play_command,
 )
 from tests.support.running import run_projection
-from write_model.errors import ModelNotFound
 from write_model.model import AIModel
 from write_model.values import instant
 
@@ -95,7 +95,7 @@ def check_model_at(ledger: Ledger, model_id: UUID, moment: datetime) -> dict[tup
     expected = fold_until(history_of(ledger.registry, model_id), moment)
     try:
         got = model_view(get_model(ledger.event_log, model_id, as_of=moment)[0])
-    except ModelNotFound:
+    except UnknownModel:
         got = None
     assert got == (model_view(expected) if expected else None), moment
     with reading(ledger.read_engine, "deployments", DEPLOYMENTS_VERSION) as snapshot:

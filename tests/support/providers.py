@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from commands.provider_worker import ProviderWorker, WorkerOptions
 from modelledger.bootstrap import Ledger
+from processes.provider_worker import ProviderWorker, WorkerOptions
 from queries.models import model_history
 
 

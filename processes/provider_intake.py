@@ -17,9 +17,9 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Engine
 
-from commands.registry import ModelRegistry, store_errors
-from read_model import provider_jobs as jobs
-from read_model.relay import advance_relayed, relayed_position
+from processes import provider_jobs as jobs
+from processes.positions import advance_relayed, relayed_position
+from queries.ports import EventLog
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
@@ -54,7 +54,7 @@ class IntakePage:
 
 @dataclass
 class LogIntake:
-    registry: ModelRegistry
+    event_log: EventLog
     engine: Engine
     batch_size: int = 500
 
@@ -72,8 +72,7 @@ class LogIntake:
         """The next page after the recorded position (None at the head)."""
         with self.engine.begin() as conn:
             after = relayed_position(conn, WORKER_NAME)
-        with store_errors():
-            head = self.registry.recorder.max_notification_id() or 0
+        head = self.event_log.head()
         if head <= after:
             return None
         page = self._page(after, head)
@@ -92,20 +91,14 @@ class LogIntake:
             for notification in read.page:
                 opens = notification.topic in OPENING_TOPICS
                 if opens or str(notification.originator_id) in watched:
-                    event = self.registry.mapper.to_domain_event(notification)
+                    event = self.event_log.decode(notification)
                     if self._note(conn, event):
                         watched.add(str(event.originator_id))
         return True
 
     def _page(self, after: int, head: int) -> Sequence[Notification]:
-        with store_errors():
-            return self.registry.recorder.select_notifications(
-                start=after,
-                limit=self.batch_size,
-                stop=head,
-                topics=[get_topic(t) for t in TOPICS],
-                inclusive_of_start=False,
-            )
+        topics = [get_topic(t) for t in TOPICS]
+        return self.event_log.page(after, self.batch_size, until=head, topics=topics)
 
     @staticmethod
     def _note(conn: Connection, event: Any) -> bool:

@@ -1,6 +1,6 @@
 """The provider worker: a process manager that carries out what providers must do.
 
-Its intake (commands/provider_intake.py) turns the log's requests into jobs. Each
+Its intake (processes/provider_intake.py) turns the log's requests into jobs. Each
 open job is then worked a step at a time under a lease: submit it, check on it
 with a growing pause, and when the provider is done issue the completing command,
 whose events name the requesting event as their cause and share its correlation id.
@@ -44,9 +44,10 @@ from commands.ports import (
     Trainer,
     TrainingJob,
 )
-from commands.provider_intake import LogIntake
 from commands.registry import CommandContext, ModelRegistry
-from read_model import provider_jobs as jobs
+from processes import provider_jobs as jobs
+from processes.provider_intake import LogIntake
+from queries.ports import EventLog, LogUnavailable
 from write_model.errors import (
     ConcurrentChange,
     DeploymentRequestNotFound,
@@ -96,7 +97,7 @@ class ProviderWorker:
     _ready: bool = False
 
     def __post_init__(self) -> None:
-        self.intake = LogIntake(self.registry, self.engine, self.options.batch_size)
+        self.intake = LogIntake(EventLog.of(self.registry), self.engine, self.options.batch_size)
 
     # -- running --------------------------------------------------------------
 
@@ -119,7 +120,7 @@ class ProviderWorker:
         while not self.stopping.is_set():
             try:
                 self.step()
-            except StoreUnavailable as error:
+            except (StoreUnavailable, LogUnavailable) as error:
                 log.warning("provider worker paused: %s", error.detail)
             except Exception:  # the worker must outlive any one failure; it retries
                 log.exception("provider worker step failed; retrying")

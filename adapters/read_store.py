@@ -10,7 +10,11 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -18,10 +22,18 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.event_store import UnsupportedDatabaseUrl
 from adapters.file_modes import owner_only_database
-from read_model.encoding import json_text, json_value
-from read_model.exact import register_sqlite_functions
 
 SCRATCH_PREFIX = "modelledger-read-"
+
+
+@dataclass(frozen=True)
+class Codecs:
+    """How the read tables' JSON columns are written and read, and the SQL functions
+    SQLite lacks (read_model defines them; bootstrap hands them over)."""
+
+    json_serializer: Callable[[Any], str]
+    json_deserializer: Callable[[Any], Any]
+    sqlite_functions: Callable[[sqlite3.Connection], None]
 
 
 def scratch_folder(url: str) -> Path | None:
@@ -52,7 +64,12 @@ def read_store_url(store_url: str, read_url: str | None) -> str:
 
 
 def create_read_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int | None = None, connect_timeout: int = 5
+    url: str,
+    codecs: Codecs,
+    *,
+    pool_size: int = 20,
+    max_overflow: int | None = None,
+    connect_timeout: int = 5,
 ) -> Engine:
     overflow = pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
@@ -63,16 +80,16 @@ def create_read_engine(
             url,
             pool_size=pool_size,
             max_overflow=overflow,
-            json_serializer=json_text,
-            json_deserializer=json_value,
+            json_serializer=codecs.json_serializer,
+            json_deserializer=codecs.json_deserializer,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, codecs.sqlite_functions))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
-        json_serializer=json_text,
-        json_deserializer=json_value,
+        json_serializer=codecs.json_serializer,
+        json_deserializer=codecs.json_deserializer,
         pool_size=pool_size,
         # MODELLEDGER_DB_MAX_OVERFLOW bounds this pool too: a read pool of its own size
         # again took a loaded server past PostgreSQL's max_connections (503s).
@@ -84,7 +101,11 @@ def create_read_engine(
     )
 
 
-def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(
+    functions: Callable[[sqlite3.Connection], None],
+    dbapi_connection: sqlite3.Connection,
+    _: ConnectionPoolEntry,
+) -> None:
     # SQLAlchemy's recipe: let it, not the driver, begin transactions, so a
     # read is one snapshot and DDL is transactional (the blue/green swap).
     dbapi_connection.isolation_level = None
@@ -94,7 +115,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-    register_sqlite_functions(dbapi_connection)  # exact sums of metric values
+    functions(dbapi_connection)  # exact sums of metric values
 
 
 def _switch_to_wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:

@@ -17,7 +17,13 @@ from sqlalchemy import Engine
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
 from adapters.huggingface import HubEndpoints, HubSource
-from adapters.read_store import create_read_engine, for_writing, read_store_url, scratch_folder
+from adapters.read_store import (
+    Codecs,
+    create_read_engine,
+    for_writing,
+    read_store_url,
+    scratch_folder,
+)
 from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
 from commands.ports import Deployer, ModelSource, Trainer
@@ -30,6 +36,8 @@ from queries.model_answers import ModelAnswers
 from queries.ports import EventLog
 from queries.reading import Snapshot, reading
 from queries.visibility import ModelProjects
+from read_model.encoding import json_text, json_value
+from read_model.exact import register_sqlite_functions
 
 
 @dataclass
@@ -197,6 +205,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         registry.recorder.group_commit_enabled = settings.group_commit
     read_engine = create_read_engine(
         read_store_url(url, settings.read_database_url),
+        Codecs(json_text, json_value, register_sqlite_functions),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         connect_timeout=settings.db_connect_timeout,

@@ -101,7 +101,8 @@ def _module_named(name: str) -> str:
 
 
 def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen, todo = set(), [start]
+    seen: set[str] = set()
+    todo = [start]
     while todo:
         for nxt in graph[todo.pop()] - seen:
             seen.add(nxt)

@@ -8,9 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import LedgerDep
 from api.errors import ERRORS
-from projections.worker import PROJECTIONS
+from api.services import ServicesDep
 from queries.projections import event_time_in, projection_report, request_rebuild
 from write_model.access import Action
 
@@ -25,10 +24,14 @@ router = APIRouter(
     summary="Each projection's position, lag (events and seconds), status and whether a "
     "live process holds it",
 )
-def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
-    head = ledger.event_log.head()
-    versions = {p.name: p.version for p in PROJECTIONS}
-    return projection_report(ledger.read_engine, head, versions, event_time_in(ledger.event_log))
+def list_projections(services: ServicesDep) -> list[dict[str, Any]]:
+    operations, head = services.operations, services.event_log.head()
+    return projection_report(
+        operations.read_engine,
+        head,
+        operations.projection_versions,
+        event_time_in(services.event_log),
+    )
 
 
 @router.post(
@@ -37,8 +40,9 @@ def list_projections(ledger: LedgerDep) -> list[dict[str, Any]]:
     responses=ERRORS,
     summary="Rebuild a projection into fresh tables from position 0, then swap them in",
 )
-def rebuild_projection(name: str, ledger: LedgerDep) -> JSONResponse:
-    request_rebuild(ledger.write_engine, name, {p.name for p in PROJECTIONS})
+def rebuild_projection(name: str, services: ServicesDep) -> JSONResponse:
+    operations = services.operations
+    request_rebuild(operations.write_engine, name, set(operations.projection_versions))
     return JSONResponse(
         {"name": name, "status": "rebuild requested"},
         status_code=202,

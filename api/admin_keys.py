@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import allow
-from api.deps import ActorDep, LedgerDep
+from api.deps import ActorDep
 from api.errors import ERRORS
-from api.queries import answer
-from commands.keyring import KeyRing
+from api.queries import sent
+from api.services import ServicesDep
 from commands.keys import IssueKey, KeyName, RevokeKey, issue_key, revoke_key
 from commands.messages import ProjectName
-from queries.keys import list_keys
+from queries.keys import keys_answer
 from queries.messages import Position
-from read_model.keys import KEYS_VERSION
 from write_model.access import Action, Role
 
 router = APIRouter(
@@ -76,9 +75,9 @@ class KeyListResponse(BaseModel):
     responses=ERRORS,
     summary="Issue an API key (the key is in this answer only)",
 )
-def create_key(body: IssueKeyRequest, ledger: LedgerDep, ctx: ActorDep) -> JSONResponse:
+def create_key(body: IssueKeyRequest, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
     command = IssueKey(name=body.name, role=body.role, projects=body.projects)
-    issued = issue_key(ledger.registry, command, ctx)
+    issued = issue_key(services.registry, command, ctx)
     key = issued.key
     return JSONResponse(
         {
@@ -100,21 +99,19 @@ def create_key(body: IssueKeyRequest, ledger: LedgerDep, ctx: ActorDep) -> JSONR
 
 @router.get("", response_model=KeyListResponse, responses=ERRORS, summary="Every API key")
 def get_keys(
-    ledger: LedgerDep,
+    services: ServicesDep,
     include_revoked: Annotated[bool, Query(description="list revoked keys too")] = False,
     min_position: Annotated[Position | None, Query()] = None,
 ) -> Any:
-    with ledger.reading("keys", KEYS_VERSION, min_position) as snapshot:
-        items = list_keys(snapshot, include_revoked=include_revoked)
-        return answer({"items": items}, snapshot.position)
+    found = keys_answer(services.tables, include_revoked=include_revoked, min_position=min_position)
+    return sent(found)
 
 
 @router.delete("/{key_id}", responses=ERRORS, summary="Revoke an API key: it stops working at once")
-def delete_key(key_id: UUID, request: Request, ledger: LedgerDep, ctx: ActorDep) -> JSONResponse:
-    result = revoke_key(ledger.registry, RevokeKey(key_id=key_id), ctx)
-    keyring: KeyRing | None = request.app.state.keyring
-    if keyring is not None:
-        keyring.forget(key_id)
+def delete_key(key_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
+    result = revoke_key(services.registry, RevokeKey(key_id=key_id), ctx)
+    if services.keyring is not None:
+        services.keyring.forget(key_id)
     return JSONResponse(
         {"id": str(key_id), "revoked": True, "position": result.position},
         headers={"X-Position": str(result.position)},

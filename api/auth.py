@@ -15,13 +15,12 @@ from anyio import to_thread
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.rate_limit import RateLimiter, enforce
-from commands.keyring import KeyRing
+from api.rate_limit import enforce
+from api.services import get_services
 from write_model.access import ANONYMOUS_ADMIN, Action, NotAuthenticated, NotPermitted, Principal
 
-BEARER = "bearer "
-# Declares the scheme in the OpenAPI document (the docs' "Authorize" button); the header
-# is read below, so a missing or malformed one gets our 401 problem, not FastAPI's.
+# Declares the scheme in the OpenAPI document (the docs' "Authorize" button) and reads
+# the header; without auto_error, a missing or malformed one gets our 401 problem.
 BEARER_SCHEME = HTTPBearer(
     auto_error=False,
     bearerFormat="API key",
@@ -31,16 +30,17 @@ BEARER_SCHEME = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)]
 
 
-async def principal(request: Request, _: Credentials) -> Principal:
-    keyring: KeyRing | None = request.app.state.keyring
+async def principal(request: Request, credentials: Credentials) -> Principal:
+    services = get_services(request)
+    keyring = services.keyring
     if keyring is None:  # MODELLEDGER_AUTH=off
         return ANONYMOUS_ADMIN
-    limits: RateLimiter = request.app.state.rate_limits
+    limits = services.rate_limits
     # What memory cannot answer costs a store read: it is counted against the client's
     # address first, so guessing keys is slowed down before it makes any work.
     address = f"client:{request.client.host if request.client else 'unknown'}"
     try:
-        text = bearer_text(request.headers.get("authorization"))
+        text = key_text(credentials)
         found = keyring.cached(text)
     except NotAuthenticated:
         await enforce(limits, address, "this address")
@@ -52,12 +52,12 @@ async def principal(request: Request, _: Credentials) -> Principal:
     return found
 
 
-def bearer_text(header: str | None) -> str:
-    if header is None or header[: len(BEARER)].lower() != BEARER:
+def key_text(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None:
         raise NotAuthenticated(
             "send an API key: Authorization: Bearer <key>", field="Authorization"
         )
-    return header[len(BEARER) :].strip()
+    return credentials.credentials.strip()
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
 from api.auth import allow
-from api.deps import ContextDep, LedgerDep, RegistryDep
+from api.deps import ContextDep, RegistryDep
 from api.errors import ERRORS, REFUSALS, status_for
 from api.schemas import (
     CommandResponse,
@@ -24,6 +24,7 @@ from api.schemas import (
     TrainRequest,
     UpdateModelRequest,
 )
+from api.services import ServicesDep, get_services
 from commands.errors import BackendNotConfigured
 from commands.handlers import handle
 from commands.idempotency import fingerprint
@@ -64,7 +65,7 @@ async def run(
             fingerprint=fingerprint(request.method, request.url.path, body, ctx.sender),
         )
         ctx = dataclasses.replace(ctx, idempotency=key)
-    counted: Counter = request.app.state.api_metrics.commands
+    counted: Counter = get_services(request).api_metrics.commands
     try:
         result = await handle(registry, command, ctx)
     except REFUSALS as error:
@@ -159,11 +160,11 @@ async def archive_model(
     summary="Start a training run (openai: ModelLedger runs the fine-tuning job)",
 )
 async def train_model(
-    model_id: UUID, body: TrainRequest, ledger: LedgerDep, ctx: ContextDep, request: Request
+    model_id: UUID, body: TrainRequest, services: ServicesDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
-    _require_configured(body.backend, ledger.providers.trainers, "backend")
+    _require_configured(body.backend, services.providers.trainers, "backend")
     command = TrainModel(model_id=model_id, **body.model_dump())
-    registry = ledger.registry
+    registry = services.registry
     return await run(registry, command, ctx, request, _json(body), status_code=202)
 
 
@@ -210,11 +211,11 @@ async def fail_training(
     summary="Deploy a trained version to an environment (huggingface: 202, pending)",
 )
 async def deploy_model(
-    model_id: UUID, body: DeployRequest, ledger: LedgerDep, ctx: ContextDep, request: Request
+    model_id: UUID, body: DeployRequest, services: ServicesDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
-    _require_configured(body.target, ledger.providers.deployers, "target")
+    _require_configured(body.target, services.providers.deployers, "target")
     command = DeployModel(model_id=model_id, **body.model_dump())
-    registry = ledger.registry
+    registry = services.registry
     return await run(registry, command, ctx, request, _json(body))
 
 

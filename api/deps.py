@@ -15,22 +15,16 @@ from pydantic import WithJsonSchema
 from api.auth import PrincipalDep
 from api.errors import BadRequest
 from api.observability import CORRELATION_ID, MAX_CORRELATION_ID, is_correlation_id
+from api.services import get_services
 from commands.idempotency import MAX_KEY_LENGTH
 from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
-from modelledger.bootstrap import Ledger
 
 _ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
 _KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
 
 
-async def get_ledger(request: Request) -> Ledger:
-    ledger: Ledger = request.app.state.ledger
-    return ledger
-
-
 async def get_registry(request: Request) -> ModelRegistry:
-    ledger: Ledger = request.app.state.ledger
-    return ledger.registry
+    return get_services(request).registry
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -116,7 +110,6 @@ async def command_context(
     )
 
 
-LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 ActorDep = Annotated[CommandContext, Depends(actor_context)]

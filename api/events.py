@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -12,15 +11,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import PrincipalDep, allow, bearer_text
-from api.deps import LedgerDep
+from api.auth import Credentials, PrincipalDep, allow, key_text
 from api.errors import ERRORS, RateLimited
-from api.queries import answer
-from commands.keyring import KeyRing
-from modelledger.bootstrap import Ledger
+from api.queries import sent
+from api.services import Services, ServicesDep, get_services
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
-from read_model.encoding import json_text
 from write_model.access import Action, NotAuthenticated, Principal
 
 router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
@@ -29,21 +25,21 @@ STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
 MAX_STREAMS_PER_KEY = 8
 
 
-def feed_view(ledger: Ledger, caller: Principal) -> FeedView:
-    return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), ledger.model_projects)
+def feed_view(services: ServicesDep, caller: Principal) -> FeedView:
+    return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), services.model_projects)
 
 
 @router.get("", responses=ERRORS, summary="The global, ordered event feed")
 def feed(
-    ledger: LedgerDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
+    services: ServicesDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
 ) -> Response:
-    page = list_events(ledger.event_log, query, feed_view(ledger, caller))
-    return answer(page.body(), page.next_after)
+    page = list_events(services.event_log, query, feed_view(services, caller))
+    return sent(page.answer())
 
 
 async def stream_slot(request: Request, caller: PrincipalDep) -> Principal:
     """A stream holds a connection for as long as it likes: a few per key at once."""
-    streams: Counter[str] = request.app.state.open_streams
+    streams = get_services(request).open_streams
     if streams[caller.name] >= MAX_STREAMS_PER_KEY:
         raise RateLimited(
             f"this key has {MAX_STREAMS_PER_KEY} streams open already; close one", retry_after=5
@@ -51,13 +47,12 @@ async def stream_slot(request: Request, caller: PrincipalDep) -> Principal:
     return caller
 
 
-async def still_valid(request: Request, caller: Principal) -> bool:
+async def still_valid(services: Services, caller: Principal, text: str) -> bool:
     """Is the stream's key still good? Checked as the stream goes on, so a key revoked
     while it listens stops it (within MODELLEDGER_KEY_CACHE_SECONDS, from memory between)."""
-    keyring: KeyRing | None = request.app.state.keyring
+    keyring = services.keyring
     if keyring is None or caller.key_id is None:  # no auth, or the settings' admin key
         return True
-    text = bearer_text(request.headers.get("authorization"))
     try:
         if keyring.cached(text) is None:
             await to_thread.run_sync(keyring.authenticate, text)
@@ -73,9 +68,9 @@ async def still_valid(request: Request, caller: Principal) -> bool:
     summary="Server-sent events: the feed from a position, then live",
 )
 async def stream(
-    request: Request,
-    ledger: LedgerDep,
+    services: ServicesDep,
     caller: Annotated[Principal, Depends(stream_slot)],
+    credentials: Credentials,
     query: Annotated[ListEvents, Query()],
     last_event_id: Annotated[
         str | None,
@@ -85,21 +80,20 @@ async def stream(
         ),
     ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
+    key = key_text(credentials) if services.keyring is not None else ""
     after = max(query.after, int(last_event_id or 0))
-    view = feed_view(ledger, caller)
-    streams: Counter[str] = request.app.state.open_streams
+    view = feed_view(services, caller)
+    streams = services.open_streams
     streams[caller.name] += 1
     try:
         while True:
             asked = query.model_copy(update={"after": after})
-            page = await to_thread.run_sync(list_events, ledger.event_log, asked, view)
+            page = await to_thread.run_sync(list_events, services.event_log, asked, view)
             # Checked after the read: what a revoked key is sent was stored before it was.
-            if not await still_valid(request, caller):
+            if not await still_valid(services, caller, key):
                 return
-            for item in page.items:
-                yield ServerSentEvent(
-                    id=str(item["position"]), event=item["type"], raw_data=json_text(item)
-                )
+            for item, text in page.texts():
+                yield ServerSentEvent(id=str(item["position"]), event=item["type"], raw_data=text)
             after = page.next_after
             if page.at_head:
                 await asyncio.sleep(STREAM_POLL_SECONDS)

@@ -9,11 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import LedgerDep
+from api.services import ServicesDep
 from commands.ports import StoreUnavailable
-from commands.registry import store_errors
-from modelledger.bootstrap import Ledger
-from projections.worker import PROJECTIONS
 from queries.errors import ReadStoreUnavailable
 from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
@@ -34,19 +31,18 @@ def package_version() -> str:
     summary="Liveness, event store reachability, projections' status and lag",
     responses={503: {"description": "the event store is unreachable"}},
 )
-def health(ledger: LedgerDep) -> JSONResponse:
+def health(services: ServicesDep) -> JSONResponse:
     """200 while the event store answers (load balancers read it): ``degraded`` while a
     projection stopped, lags more than MODELLEDGER_HEALTH_MAX_LAG_SECONDS, or has no
     live holder; 503 only for an unreachable event store."""
     try:
         # One try, answered within the connect timeout (the head's read retries for
         # seconds, which a load balancer's probe should not wait out)
-        with store_errors():
-            ledger.registry.store.ping()
-        head = ledger.log_head()  # the lag's reference
+        services.operations.ping_store()
+        head = services.event_log.head()  # the lag's reference
     except (StoreUnavailable, LogUnavailable):
         return JSONResponse({"status": "unavailable", "event_store": "down"}, status_code=503)
-    projections, behind = projection_health(ledger, head)
+    projections, behind = projection_health(services, head)
     # A stopped or stalled projection leaves its tables stale: still serving, but degraded.
     degraded = bool(behind) or any(status not in SERVING for status in projections.values())
     return JSONResponse(
@@ -60,23 +56,25 @@ def health(ledger: LedgerDep) -> JSONResponse:
 
 
 def projection_health(
-    ledger: Ledger, head: int
+    services: ServicesDep, head: int
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """Each projection's status, and those lagging (behind or held by no live process)."""
-    versions = {p.name: p.version for p in PROJECTIONS}
+    operations = services.operations
     try:
         report = projection_report(
-            ledger.read_engine, head, versions, event_time_in(ledger.event_log)
+            operations.read_engine,
+            head,
+            operations.projection_versions,
+            event_time_in(services.event_log),
         )
     except ReadStoreUnavailable:
         return {"read_store": "down"}, {}
     except LogUnavailable:  # the log went away between the two reads
         return {"event_store": "down"}, {}
     statuses = {entry["name"]: entry["status"] for entry in report}
-    if ledger.worker is not None:  # in-process trouble not yet in the state rows
-        for name, error in ledger.worker.errors().items():
-            statuses[name] = f"waiting: {error}"
-    return statuses, lagging(report, ledger.settings.health_max_lag_seconds)
+    for name, error in operations.projection_errors().items():  # not yet in the rows
+        statuses[name] = f"waiting: {error}"
+    return statuses, lagging(report, services.options.health_max_lag_seconds)
 
 
 @router.get(
@@ -84,12 +82,13 @@ def projection_health(
     summary="What this service is and how it is configured",
     dependencies=[allow(Action.READ)],
 )
-async def info(ledger: LedgerDep) -> dict[str, Any]:
+async def info(services: ServicesDep) -> dict[str, Any]:
+    operations = services.operations
     return {
         "name": "ModelLedger",
         "version": package_version(),
         "api_version": "v1",
-        "event_store": ledger.backend,
-        "group_commit": ledger.settings.group_commit,
-        "workers": ledger.settings.workers,
+        "event_store": operations.backend,
+        "group_commit": operations.group_commit,
+        "workers": operations.workers,
     }

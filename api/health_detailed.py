@@ -9,21 +9,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import allow
-from api.deps import LedgerDep
 from api.errors import ERRORS
+from api.services import Services, ServicesDep
 from commands.ports import StoreUnavailable
-from modelledger.bootstrap import Ledger
-from processes.provider_intake import WORKER_NAME
-from projections.worker import PROJECTIONS
 from queries.errors import ReadStoreUnavailable
-from queries.operations import open_jobs, relay_positions
+from queries.operations import jobs_open, standing
 from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
 from queries.reading import read_errors
@@ -33,45 +30,46 @@ router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
 
 
 @router.get("/health/detailed", responses=ERRORS, summary="Each dependency's status and latency")
-async def health_detailed(request: Request, ledger: LedgerDep) -> dict[str, Any]:
-    event_store = await _timed_in_thread(lambda: _ping_event_store(ledger))
-    read_store = await _timed_in_thread(lambda: _ping_read_store(ledger))
-    redis: Redis | None = request.app.state.redis
+async def health_detailed(services: ServicesDep) -> dict[str, Any]:
+    operations = services.operations
+    event_store = await _timed_in_thread(lambda: {"head": services.event_log.head()})
+    read_store = await _timed_in_thread(lambda: _ping_read_store(services))
+    redis: Redis | None = operations.redis
     cache = {"status": "not configured"} if redis is None else await _timed(lambda: _ping(redis))
-    projections, lags = await to_thread.run_sync(_projections, ledger, event_store.get("head"))
-    relays = await to_thread.run_sync(_relays, ledger, event_store.get("head"))
+    head = event_store.get("head")
+    projections, lags = await to_thread.run_sync(_projections, services, head)
+    relays = await to_thread.run_sync(_relays, services, head)
     down = event_store["status"] != "up" or read_store["status"] != "up"
     # The same rule as /health: a projection stopped, behind, or held by no live process.
     behind = bool(lags) or any(p.get("status") not in SERVING for p in projections.values())
     degraded = behind or cache["status"] == "down"
     return {
         "status": "unavailable" if down else "degraded" if degraded else "ok",
-        "event_store": {"backend": ledger.backend, **event_store},
+        "event_store": {"backend": operations.backend, **event_store},
         "read_store": read_store,
         "redis": cache,
-        "kafka": await _kafka(ledger.settings.kafka_bootstrap_servers, relays),
+        "kafka": await _kafka(operations.kafka_bootstrap_servers, relays),
         "projections": projections,
         "lagging": lags,
-        "providers": await to_thread.run_sync(_providers, ledger, event_store.get("head")),
+        "providers": await to_thread.run_sync(_providers, services, head),
     }
 
 
-def _providers(ledger: Ledger, head: int | None) -> dict[str, Any]:
+def _providers(services: Services, head: int | None) -> dict[str, Any]:
     """What this process can drive, the worker's lag, and the jobs providers work on."""
+    engine = services.operations.read_engine
     try:
-        with ledger.write_engine.connect() as conn:
-            jobs = open_jobs(conn)
-            taken_in = relay_positions(conn).get(WORKER_NAME, 0)
-    except SQLAlchemyError as error:
+        jobs = jobs_open(engine)
+        taken_in = standing(engine).intake or 0
+    except (ReadStoreUnavailable, SQLAlchemyError) as error:
         return {"status": "down", "error": type(error).__name__}
     now = time.time()
     return {
         "worker_lag": max(0, (head or 0) - taken_in),
-        "trainers": sorted(ledger.providers.trainers),
-        "deployers": sorted(ledger.providers.deployers),
-        "sources": sorted(ledger.providers.sources),
-        "worker_in_this_process": ledger.provider_worker is not None
-        and ledger.provider_worker.alive,
+        "trainers": sorted(services.providers.trainers),
+        "deployers": sorted(services.providers.deployers),
+        "sources": sorted(services.providers.sources),
+        "worker_in_this_process": services.operations.provider_worker_alive(),
         "open_jobs": len(jobs),
         "oldest_open_job_seconds": round(now - min(j["opened_at"] for j in jobs), 1)
         if jobs
@@ -80,12 +78,8 @@ def _providers(ledger: Ledger, head: int | None) -> dict[str, Any]:
     }
 
 
-def _ping_event_store(ledger: Ledger) -> dict[str, Any]:
-    return {"head": ledger.log_head()}
-
-
-def _ping_read_store(ledger: Ledger) -> dict[str, Any]:
-    with read_errors(), ledger.read_engine.connect() as conn:
+def _ping_read_store(services: Services) -> dict[str, Any]:
+    with read_errors(), services.operations.read_engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return {}
 
@@ -114,21 +108,22 @@ async def _timed_in_thread(probe: Callable[[], dict[str, Any]]) -> dict[str, Any
 
 
 def _projections(
-    ledger: Ledger, head: int | None
+    services: Services, head: int | None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Each projection's standing, and those lagging (as /health names them)."""
+    operations = services.operations
     try:
         report = projection_report(
-            ledger.read_engine,
+            operations.read_engine,
             head or 0,
-            {p.name: p.version for p in PROJECTIONS},
-            event_time_in(ledger.event_log),
+            operations.projection_versions,
+            event_time_in(services.event_log),
         )
     except (ReadStoreUnavailable, LogUnavailable):
         return {}, {}
     keep = ("status", "position", "lag", "lag_seconds", "holder_alive", "error")
     standing = {entry["name"]: {k: entry.get(k) for k in keep} for entry in report}
-    return standing, lagging(report, ledger.settings.health_max_lag_seconds)
+    return standing, lagging(report, services.options.health_max_lag_seconds)
 
 
 async def _kafka(servers: str | None, relays: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -147,17 +142,15 @@ async def _connect(host: str, port: int) -> dict[str, Any]:
     return {}
 
 
-def _relays(ledger: Ledger, head: int | None) -> dict[str, dict[str, int]]:
+def _relays(services: Services, head: int | None) -> dict[str, dict[str, int]]:
     """How far each relay is behind the log (the relay process itself talks to Kafka)."""
     try:
-        with read_errors(), ledger.read_engine.connect() as conn:
-            positions = relay_positions(conn)
+        relays = standing(services.operations.read_engine).relays
     except ReadStoreUnavailable:
         return {}
     return {
         name: {"position": relayed, "lag": max(0, (head or 0) - relayed)}
-        for name, relayed in positions.items()
-        if name != WORKER_NAME  # it follows the log too, but sends nothing to Kafka
+        for name, relayed in relays.items()
     }
 
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import ActorDep, LedgerDep
+from api.deps import ActorDep
 from api.errors import ERRORS
 from api.schemas import HubImportRequest, HubImportResponse
+from api.services import ServicesDep
 from commands.hub_import import import_model
 from write_model.access import Action
 
@@ -24,11 +25,11 @@ router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[all
     "the card's evaluation results; a later import records only what changed (200).",
 )
 async def import_from_hub(
-    body: HubImportRequest, ledger: LedgerDep, ctx: ActorDep, request: Request
+    body: HubImportRequest, services: ServicesDep, ctx: ActorDep, request: Request
 ) -> JSONResponse:
-    source = ledger.providers.sources["huggingface"]
+    source = services.providers.sources["huggingface"]
     outcome = await import_model(
-        ledger.registry, source, body.repo_id, body.project, ctx, revision=body.revision
+        services.registry, source, body.repo_id, body.project, ctx, revision=body.revision
     )
     headers = {
         "ETag": f'"{outcome.version}"',

@@ -10,15 +10,13 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine
 
 from api.auth import allow
-from modelledger.bootstrap import Ledger
-from processes.provider_intake import WORKER_NAME
+from api.services import get_services
 from queries.errors import ReadStoreUnavailable
-from queries.operations import relay_positions
-from queries.ports import LogUnavailable
-from queries.reading import read_errors
-from read_model.state import read_states
+from queries.operations import standing
+from queries.ports import EventLog, LogUnavailable
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
@@ -26,15 +24,14 @@ log = logging.getLogger("modelledger.metrics")
 
 
 class ProjectionCollector(Collector):
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
+    def __init__(self, event_log: EventLog, engine: Engine) -> None:
+        self.event_log = event_log
+        self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
         try:
-            head = self.ledger.event_log.head()
-            with read_errors(), self.ledger.read_engine.connect() as conn:
-                states = read_states(conn)
-                relays = relay_positions(conn)
+            head = self.event_log.head()
+            found = standing(self.engine)
         except (LogUnavailable, ReadStoreUnavailable) as error:  # the scrape still answers
             log.warning("metrics: %s", error.detail)
             return
@@ -54,7 +51,7 @@ class ProjectionCollector(Collector):
             "1 when the projection stopped on an event it could not apply",
             labels=["projection"],
         )
-        for name, state in sorted(states.items()):
+        for name, state in sorted(found.projections.items()):
             position.add_metric([name], state.position)
             lag.add_metric([name], max(0, head - state.position))
             failed.add_metric([name], 1 if state.status == "failed" else 0)
@@ -64,11 +61,10 @@ class ProjectionCollector(Collector):
             "Events stored but not yet acknowledged by Kafka",
             labels=["relay"],
         )
-        worker = relays.pop(WORKER_NAME, None)  # follows the log too, but not into Kafka
-        for name, relayed in sorted(relays.items()):
+        for name, relayed in sorted(found.relays.items()):
             relay_lag.add_metric([name], max(0, head - relayed))
         yield relay_lag
-        if worker is not None:
+        if (worker := found.intake) is not None:  # follows the log too, not into Kafka
             yield GaugeMetricFamily(
                 "modelledger_provider_worker_lag_events",
                 "Events stored but not yet taken in by the provider worker",
@@ -76,9 +72,9 @@ class ProjectionCollector(Collector):
             )
 
 
-def metrics_registry(ledger: Ledger) -> CollectorRegistry:
+def metrics_registry(event_log: EventLog, engine: Engine) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(ProjectionCollector(ledger))
+    registry.register(ProjectionCollector(event_log, engine))
     return registry
 
 
@@ -89,5 +85,5 @@ def metrics_registry(ledger: Ledger) -> CollectorRegistry:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics
+    registry = get_services(request).metrics
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelledger.bootstrap import Ledger
+from commands.registry import ModelRegistry
+from queries.answers import AnswerCache
 
 access = logging.getLogger("modelledger.access")
 
@@ -34,8 +35,10 @@ class ApiMetrics:
     commands: Counter
 
     @classmethod
-    def register(cls, registry: CollectorRegistry, ledger: Ledger) -> ApiMetrics:
-        registry.register(LedgerCollector(ledger))
+    def register(
+        cls, registry: CollectorRegistry, models: ModelRegistry, answers: AnswerCache
+    ) -> ApiMetrics:
+        registry.register(ProcessCollector(models, answers))
         return cls(
             requests=Histogram(
                 "modelledger_http_request_duration_seconds",
@@ -53,38 +56,32 @@ class ApiMetrics:
         )
 
 
-class LedgerCollector(Collector):
-    """Counters the ledger keeps as plain numbers (no Prometheus in the inner layers)."""
+class ProcessCollector(Collector):
+    """Counters this process keeps as plain numbers (no Prometheus in the inner layers)."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
+    def __init__(self, models: ModelRegistry, answers: AnswerCache) -> None:
+        self.models = models
+        self.answers = answers
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "modelledger_events_appended",
             "Events this process appended to the log",
-            value=self.ledger.registry.events_appended,
+            value=self.models.events_appended,
         )
-        answers = CounterMetricFamily(
+        lookups = CounterMetricFamily(
             "modelledger_answer_cache_lookups",
             "Answer cache look-ups by result (hit ratio = hit / (hit + miss))",
             labels=["result"],
         )
-        answers.add_metric(["hit"], self.ledger.answers.hits)
-        answers.add_metric(["miss"], self.ledger.answers.misses)
-        shared = self.ledger.answers.shared
-        if shared is not None:
-            answers.add_metric(["shared_hit"], shared.hits)
-            answers.add_metric(["shared_miss"], shared.misses)
-        yield answers
-        held = CounterMetricFamily(
-            "modelledger_model_answer_lookups",
-            "Gets of one model by whether this process held its answer (queries.model_answers)",
-            labels=["result"],
+        lookups.add_metric(["hit"], self.answers.hits)
+        lookups.add_metric(["miss"], self.answers.misses)
+        yield lookups
+        yield GaugeMetricFamily(
+            "modelledger_answer_cache_bytes",
+            "Bytes of answers the cache holds (at most MODELLEDGER_ANSWER_CACHE_MB)",
+            value=self.answers.size_bytes,
         )
-        held.add_metric(["hit"], self.ledger.model_answers.hits)
-        held.add_metric(["miss"], self.ledger.model_answers.misses)
-        yield held
 
 
 class RequestObserver:

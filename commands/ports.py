@@ -189,3 +189,12 @@ class ModelSource(Protocol):
     name: str
 
     def fetch(self, repo_id: str, revision: str | None = None) -> SourceModel: ...
+
+
+@dataclass
+class Providers:
+    """The systems that train, serve and publish models, by the name requests use."""
+
+    trainers: dict[str, Trainer] = field(default_factory=dict)
+    deployers: dict[str, Deployer] = field(default_factory=dict)
+    sources: dict[str, ModelSource] = field(default_factory=dict)

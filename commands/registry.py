@@ -98,6 +98,11 @@ class ModelRegistry(Application[UUID]):
         """The recorder, with what ours add to the library's (commands.ports)."""
         return cast(StoreRecorder, self.recorder)
 
+    def ping(self) -> None:
+        """One look at the store, answered within the connect timeout (health checks)."""
+        with store_errors():
+            self.store.ping()
+
     # -- loading --------------------------------------------------------------
 
     def load(self, model_id: UUID, ctx: CommandContext) -> AIModel:

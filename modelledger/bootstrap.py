@@ -1,13 +1,18 @@
-"""The composition root: the only place that picks concrete adapters."""
+"""The composition root: the only place that picks concrete adapters.
+
+``bootstrap`` builds what every ModelLedger process holds (a ``Ledger``); the HTTP
+process's own parts (keys, rate limits, metrics, its follower) are composed from it in
+modelledger/web.py.
+"""
 
 from __future__ import annotations
 
 import shutil
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from uuid import UUID
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -24,29 +29,21 @@ from adapters.read_store import (
     read_store_url,
     scratch_folder,
 )
-from adapters.redis_answers import SharedAnswers
 from adapters.redis_positions import PositionPublisher, PositionSubscriber
-from commands.ports import Deployer, ModelSource, Trainer
+from commands.ports import Providers
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from processes.provider_worker import ProviderWorker, WorkerOptions
-from projections.worker import ProjectionWorker, ensure_projections, worker_identity
-from queries.cache import AnswerCache
-from queries.model_answers import ModelAnswers
+from projections.worker import ProjectionWorker, worker_identity
+from queries.answers import AnswerCache
+from queries.catalogue_reader import CatalogueReader
+from queries.model_reader import ModelReader
 from queries.ports import EventLog
-from queries.reading import Snapshot, reading
+from queries.positions import Positions
+from queries.tables import ReadTables
 from queries.visibility import ModelProjects
 from read_model.encoding import json_text, json_value
 from read_model.exact import register_sqlite_functions
-
-
-@dataclass
-class Providers:
-    """The systems that train, serve and publish models, by the name requests use."""
-
-    trainers: dict[str, Trainer] = field(default_factory=dict)
-    deployers: dict[str, Deployer] = field(default_factory=dict)
-    sources: dict[str, ModelSource] = field(default_factory=dict)
 
 
 def connect_providers(settings: Settings) -> Providers:
@@ -94,10 +91,11 @@ class Ledger:
     event_log: EventLog
     backend: str
     read_engine: Engine
-    answers: AnswerCache
-    model_answers: ModelAnswers
+    tables: ReadTables
+    catalogue: CatalogueReader
+    models: ModelReader
     model_projects: ModelProjects
-    redis: Redis | None = None  # shared answers, position announcements
+    redis: Redis | None = None  # position announcements
     publisher: PositionPublisher | None = None
     worker: ProjectionWorker | None = None
     subscriber: PositionSubscriber | None = None
@@ -108,6 +106,14 @@ class Ledger:
     def write_engine(self) -> Engine:
         """The read database, for the projections' own (writing) transactions."""
         return for_writing(self.read_engine)
+
+    @property
+    def positions(self) -> Positions:
+        return self.tables.positions
+
+    @property
+    def answers(self) -> AnswerCache:
+        return self.tables.answers
 
     def start_projections(self) -> ProjectionWorker:
         """Run every projection in this process (embedded default, or `project`)."""
@@ -139,37 +145,18 @@ class Ledger:
         return self.provider_worker
 
     def _committed(self, projection: str, generation: int, position: int) -> None:
-        self.answers.note(projection, generation, position)
+        self.positions.note(projection, generation, position)
         if self.publisher is not None:  # wakes other processes' read-your-writes waits
             self.publisher(projection, generation, position)
 
     def follow_announcements(self) -> PositionSubscriber | None:
         """Hear the workers' commits (through Redis), so waits wake without polling."""
         if self.redis is not None and self.subscriber is None:
-            self.subscriber = PositionSubscriber(self.redis, self.answers.note).start()
+            self.subscriber = PositionSubscriber(self.redis, self.positions.note).start()
         return self.subscriber
-
-    def reading(
-        self, projection: str, version: int, min_position: int | None = None
-    ) -> AbstractContextManager[Snapshot]:
-        """A read of one projection, once at ``min_position`` (bounded wait)."""
-        return reading(
-            self.read_engine,
-            projection,
-            version,
-            min_position,
-            self.settings.min_position_timeout,
-            log_head=self.log_head,
-            wait=self.answers.wait_for,
-        )
 
     def log_head(self) -> int:
         return self.event_log.head()
-
-    def last_change(self, model_id: UUID) -> tuple[int, int] | None:
-        """The model's version and the position of its last event, from the log
-        itself: what a read of one model must reflect (None: no such aggregate)."""
-        return self.event_log.last_change(model_id)
 
     def close(self) -> None:
         if self.provider_worker is not None:
@@ -203,6 +190,7 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
     registry = ModelRegistry(env=eventsourcing_env(url, options))
     if isinstance(registry.recorder, GroupCommitMixin):
         registry.recorder.group_commit_enabled = settings.group_commit
+    event_log = EventLog(registry.recorder, registry.mapper, registry.doorbells)
     read_engine = create_read_engine(
         read_store_url(url, settings.read_database_url),
         Codecs(json_text, json_value, register_sqlite_functions),
@@ -210,34 +198,56 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         max_overflow=settings.db_max_overflow,
         connect_timeout=settings.db_connect_timeout,
     )
+    tables = ReadTables(
+        read_engine,
+        Positions(),
+        AnswerCache(settings.answer_cache_mb * 2**20),
+        settings.min_position_timeout,
+        event_log.head,
+    )
+    model_projects = ModelProjects(event_log)
     shared = connect_redis(settings.redis_url) if settings.redis_url else None
-    event_log = EventLog(registry.recorder, registry.mapper, registry.doorbells)
     return Ledger(
         settings=settings,
         registry=registry,
         event_log=event_log,
         backend=describe(url),
         read_engine=read_engine,
-        answers=AnswerCache(settings.query_cache_size, SharedAnswers(shared) if shared else None),
-        model_answers=ModelAnswers(settings.model_answers_size),
-        model_projects=ModelProjects(event_log),
+        tables=tables,
+        catalogue=CatalogueReader(tables),
+        models=ModelReader(tables, event_log, model_projects),
+        model_projects=model_projects,
         redis=shared,
         publisher=PositionPublisher(shared) if shared else None,
         providers=connect_providers(settings),
     )
 
 
+# Short timeouts: a Redis that hangs must cost little (it is then skipped for a while).
+# One immediate retry: a pooled connection Redis dropped (a restart, a network cut) is
+# replaced instead of failing the first command after it is back.
+TIMEOUT_SECONDS = 0.5
+RETRIED = [RedisConnectionError, RedisTimeoutError]
+
+
 def connect_redis(url: str) -> Redis:
-    # Short timeouts: a Redis that hangs must cost little (it is then skipped for a while).
-    # One immediate retry: a pooled connection that Redis dropped (a restart, a network
-    # cut) is replaced instead of failing the first command after it is back.
     return Redis.from_url(
         url,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        socket_timeout=TIMEOUT_SECONDS,
+        socket_connect_timeout=TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), retries=1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry_on_error=RETRIED,
     )
 
 
-__all__ = ["Ledger", "bootstrap", "ensure_projections"]
+def connect_async_redis(url: str) -> AsyncRedis:
+    return AsyncRedis.from_url(
+        url,
+        socket_timeout=TIMEOUT_SECONDS,
+        socket_connect_timeout=TIMEOUT_SECONDS,
+        retry=AsyncRetry(NoBackoff(), retries=1),
+        retry_on_error=RETRIED,
+    )
+
+
+__all__ = ["Ledger", "bootstrap"]

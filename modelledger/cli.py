@@ -83,7 +83,7 @@ def serve(
     prepare_to_serve(settings)
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        "api.app:create_app",
+        "modelledger.web:create_app",
         log_config=None,  # ours (modelledger.logs), in every worker process too
         factory=True,
         host=settings.host,

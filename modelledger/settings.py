@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("modelledger.settings")
+
+# Settings that are gone, and what took their place: still set, they are ignored with a
+# warning (a service never refuses to start over one).
+REMOVED = {
+    "MODELLEDGER_QUERY_CACHE_SIZE": "MODELLEDGER_ANSWER_CACHE_MB bounds the one answer cache",
+    "MODELLEDGER_MODEL_ANSWERS_SIZE": "models' answers are kept in the answer cache "
+    "(MODELLEDGER_ANSWER_CACHE_MB)",
+}
+
+
+def warn_removed(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Log a warning for each removed setting still set; the names warned about."""
+    environ = os.environ if environ is None else environ
+    found = [name for name in REMOVED if name in environ]
+    for name in found:
+        log.warning("%s is no longer a setting and is ignored: %s", name, REMOVED[name])
+    return found
+
 
 # scheme://host[:port], as a browser sends it in Origin; "*" allows any.
 Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
@@ -38,17 +61,12 @@ class Settings(BaseSettings):
         description="/health says degraded while a projection's oldest unprojected event is "
         "older than this (or no live process holds the projection)",
     )
-    query_cache_size: int = Field(
-        default=1024,
+    answer_cache_mb: int = Field(
+        default=32,
         ge=0,
-        description="search, statistics and leaderboard answers kept per projection "
-        "position in each process (0: off)",
-    )
-    model_answers_size: int = Field(
-        default=100_000,
-        ge=0,
-        description="models whose answer each API process holds, kept current from the "
-        "catalogue (about 1 KB each; 0: off): a get by id is then a look-up",
+        le=65_536,
+        description="megabytes of encoded answers each API process keeps (models by "
+        "version; search, statistics and leaderboards by projection position; 0: off)",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

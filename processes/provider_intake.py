@@ -20,10 +20,11 @@ from sqlalchemy import Connection, Engine
 from processes import provider_jobs as jobs
 from processes.positions import advance_relayed, relayed_position
 from queries.ports import EventLog
+from read_model.relay import PROVIDER_INTAKE
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
-WORKER_NAME = "provider-worker"  # its row in relay_state
+WORKER_NAME = PROVIDER_INTAKE
 
 # Backends whose versions were trained before ModelLedger saw them (the Hub importer).
 TRAINED_ELSEWHERE = frozenset({"huggingface"})

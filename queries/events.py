@@ -15,10 +15,12 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from queries.answers import Answer
 from queries.messages import ListEvents
 from queries.models import history_item
 from queries.ports import EventLog
 from queries.visibility import ModelProjects, Projects
+from read_model.encoding import json_bytes, json_text
 from write_model.api_key import KEY_EVENT_TYPES, ApiKey
 from write_model.model import EVENT_TYPES, AIModel
 
@@ -56,6 +58,13 @@ class FeedPage:
 
     def body(self) -> dict[str, Any]:
         return {"items": self.items, "next_after": self.next_after, "at_head": self.at_head}
+
+    def answer(self) -> Answer:
+        return Answer(json_bytes(self.body()), self.next_after)
+
+    def texts(self) -> list[tuple[dict[str, Any], str]]:
+        """Each item with its JSON text (a server-sent event's data)."""
+        return [(item, json_text(item)) for item in self.items]
 
 
 def feed_item(position: int, event: Any) -> dict[str, Any]:

@@ -7,9 +7,12 @@ from typing import Any
 from eventsourcing.utils import get_topic
 from sqlalchemy import select
 
+from queries.answers import Answer
 from queries.ports import EventLog
 from queries.reading import Snapshot
-from read_model.keys import keys_table
+from queries.tables import ReadTables
+from read_model.encoding import json_bytes
+from read_model.keys import KEYS_VERSION, keys_table
 from write_model.api_key import ApiKey
 
 
@@ -64,3 +67,10 @@ def _fold(views: dict[str, dict[str, Any]], event: Any) -> None:
         }
     elif key_id in views:
         views[key_id] |= {"revoked_at": event.when, "revoked_by": event.actor, "active": False}
+
+
+def keys_answer(tables: ReadTables, *, include_revoked: bool, min_position: int | None) -> Answer:
+    """Every key (and the revoked, if asked), from the keys projection."""
+    with tables.reading("keys", KEYS_VERSION, min_position) as snapshot:
+        items = list_keys(snapshot, include_revoked=include_revoked)
+        return Answer(json_bytes({"items": items}), snapshot.position)

@@ -3,12 +3,31 @@ provider jobs (for /health/detailed and /metrics)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
+from queries.reading import read_errors
 from read_model.provider_jobs import provider_jobs
-from read_model.relay import relay_state
+from read_model.relay import PROVIDER_INTAKE, relay_state
+from read_model.state import ProjectionState, read_states
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where every follower of the log stands."""
+
+    projections: dict[str, ProjectionState]
+    relays: dict[str, int]  # what each relay has had acknowledged (Kafka)
+    intake: int | None  # what the provider worker has taken in (None: it never ran)
+
+
+def standing(engine: Engine) -> Standing:
+    with read_errors(), engine.connect() as conn:
+        followers = relay_positions(conn)
+        intake = followers.pop(PROVIDER_INTAKE, None)
+        return Standing(read_states(conn), followers, intake)
 
 
 def relay_positions(conn: Connection) -> dict[str, int]:
@@ -19,8 +38,13 @@ def relay_positions(conn: Connection) -> dict[str, int]:
 
 
 def open_jobs(conn: Connection) -> list[dict[str, Any]]:
-    """Every open provider job (health, and tests)."""
+    """Every open provider job."""
     if not conn.dialect.has_table(conn, provider_jobs.name):
         return []
     rows = conn.execute(select(provider_jobs).where(provider_jobs.c.state == "open")).all()
     return [dict(row._mapping) for row in rows]
+
+
+def jobs_open(engine: Engine) -> list[dict[str, Any]]:
+    with read_errors(), engine.connect() as conn:
+        return open_jobs(conn)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
 RELAY_METADATA = MetaData()
+PROVIDER_INTAKE = "provider-worker"  # the provider worker's intake: its row
 
 relay_state = Table(
     "relay_state",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from modelledger.bootstrap import Ledger
+from api.services import Services
+from modelledger.web import create_app
 from tests.conftest import make_ledger
 from tests.e2e.problems import MODELS, UNKNOWN_MODEL, assert_problem, unique_name
 from tests.support.auth import TEST_ADMIN_KEY, bearer
@@ -227,13 +227,13 @@ def test_a_key_over_its_rate_is_refused_with_retry_after(limited: TestClient) ->
 
 
 def issue_unlimited(client: TestClient) -> str:
-    ledger: Ledger = client.app.state.ledger  # type: ignore[attr-defined]
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
     from commands.keys import IssueKey, issue_key
     from commands.registry import CommandContext
     from write_model.access import Role
 
     command = IssueKey(name="other", role=Role.VIEWER)
-    return issue_key(ledger.registry, command, CommandContext(actor="test")).text
+    return issue_key(services.registry, command, CommandContext(actor="test")).text
 
 
 def test_auth_off_is_everyone_an_anonymous_admin_and_says_so(
@@ -343,13 +343,13 @@ def test_an_admin_key_cannot_be_limited_to_projects(admin: TestClient) -> None:
 
 
 def test_a_key_may_hold_only_a_few_streams_open(admin: TestClient) -> None:
-    admin.app.state.open_streams["admin"] = 8  # type: ignore[attr-defined]
+    admin.app.state.services.open_streams["admin"] = 8  # type: ignore[attr-defined]
     try:
         refused = admin.get("/api/v1/events/stream")
         assert_problem(refused, 429)
         assert refused.headers["retry-after"] == "5"
     finally:
-        admin.app.state.open_streams["admin"] = 0  # type: ignore[attr-defined]
+        admin.app.state.services.open_streams["admin"] = 0  # type: ignore[attr-defined]
 
 
 def test_guessing_keys_is_counted_before_the_store_is_read(

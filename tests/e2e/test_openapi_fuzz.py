@@ -39,9 +39,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
 from modelledger.bootstrap import Ledger
 from modelledger.settings import Settings
+from modelledger.web import create_app
 from projections.worker import PROJECTIONS
 from tests.conftest import make_ledger
 from tests.support.auth import TEST_ADMIN_KEY, bearer

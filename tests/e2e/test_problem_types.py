@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from modelledger.web import create_app
 from tests.conftest import make_ledger
 from tests.e2e.problems import (
     MODELS,

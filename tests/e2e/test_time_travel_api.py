@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.queries import FINAL
 from modelledger.bootstrap import Ledger
+from queries.tables import FINAL
 from tests.e2e.problems import assert_problem
 
 MODELS = "/api/v1/models"
@@ -136,8 +136,8 @@ def test_an_as_of_without_a_zone_or_not_a_time_is_422(
 
 
 def final_answers(ledger: Ledger) -> list[Any]:
-    keys: list[Any] = list(ledger.answers.entries)
-    return [key for key in keys if key[1] == FINAL]
+    keys: list[Any] = ledger.answers.keys()
+    return [key[1:] for key in keys if key[0] == "timeline" and key[2] == FINAL]
 
 
 def test_an_answer_about_a_settled_past_is_kept_and_a_recent_one_is_not(

@@ -47,7 +47,7 @@ def test_replicas_share_one_allowance_per_key_and_carry_on_when_redis_is_down(
         try:
             with api_client(a) as replica_a, api_client(b) as replica_b:
                 for replica in (replica_a, replica_b):
-                    replica.app.state.rate_limits.prefix = prefix  # type: ignore[attr-defined]
+                    replica.app.state.services.rate_limits.prefix = prefix  # type: ignore[attr-defined]
                 # When one key sends 5 requests, alternating between the replicas
                 sent = [(replica_a, replica_b)[i % 2].get(MODELS) for i in range(5)]
                 # Then the fifth is refused: the allowance is the key's, not a replica's

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from modelledger.bootstrap import Ledger
+from modelledger.web import create_app
 
 TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 

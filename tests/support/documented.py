@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.app import create_app
 from modelledger.settings import Settings
+from modelledger.web import create_app
 
 
 @cache

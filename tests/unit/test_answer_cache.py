@@ -1,41 +1,58 @@
-"""The answer cache: least recently used entries go first; size 0 keeps nothing."""
+"""The answer cache: bounded in bytes, least recently used answers go first, 0 keeps
+nothing; and a projection's seen position never moves back and goes stale."""
 
 from __future__ import annotations
 
 from pytest import MonkeyPatch
 
-from queries.cache import FRESH_SECONDS, AnswerCache
+from queries.answers import ENTRY_OVERHEAD, Answer, AnswerCache
+from queries.positions import FRESH_SECONDS, Positions
 
 
-def test_the_least_recently_used_answer_is_evicted() -> None:
-    cache = AnswerCache(size=2)
-    cache.put("a", b"1")
-    cache.put("b", b"2")
-    assert cache.get("a") == b"1"  # "a" is now the most recent
-    cache.put("c", b"3")
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1", None, b"3")
+def answer(size: int) -> Answer:
+    return Answer(b"x" * size, position=1)
+
+
+def test_the_least_recently_used_answer_goes_when_the_bytes_are_spent() -> None:
+    # Given room for two answers of 100 bytes
+    cache = AnswerCache(max_bytes=2 * (100 + ENTRY_OVERHEAD))
+    cache.put("a", answer(100))
+    cache.put("b", answer(100))
+    assert cache.get("a") == answer(100)  # "a" is now the most recent
+    # When a third is kept
+    cache.put("c", answer(100))
+    # Then the least recently used one went, and the bytes stay within the bound
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (answer(100), None, answer(100))
     assert (cache.hits, cache.misses) == (3, 1)
+    assert cache.size_bytes <= cache.max_bytes
+
+
+def test_an_answer_bigger_than_the_cache_is_not_kept() -> None:
+    cache = AnswerCache(max_bytes=1000)
+    cache.put("small", answer(10))
+    cache.put("big", answer(2000))
+    assert cache.get("big") is None and cache.get("small") == answer(10)
 
 
 def test_size_zero_keeps_nothing() -> None:
-    cache = AnswerCache(size=0)
-    cache.put("a", b"1")
-    assert cache.get("a") is None
+    cache = AnswerCache(max_bytes=0)
+    cache.put("a", answer(1))
+    assert cache.get("a") is None and len(cache) == 0
 
 
 def test_a_seen_position_never_moves_back_and_goes_stale(monkeypatch: MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr("queries.cache.time.monotonic", lambda: clock[0])
-    cache = AnswerCache(size=4)
+    monkeypatch.setattr("queries.positions.time.monotonic", lambda: clock[0])
+    positions = Positions()
     # Given the catalogue seen at position 9, then (by a slower reader) at 7
-    cache.note("catalogue", 1, 9)
-    cache.note("catalogue", 1, 7)
+    positions.note("catalogue", 1, 9)
+    positions.note("catalogue", 1, 7)
     # Then it stands at 9; a rebuilt generation replaces it whatever its position
-    seen = cache.seen("catalogue")
+    seen = positions.seen("catalogue")
     assert seen is not None and (seen.generation, seen.position) == (1, 9)
-    cache.note("catalogue", 2, 8)
-    seen = cache.seen("catalogue")
+    positions.note("catalogue", 2, 8)
+    seen = positions.seen("catalogue")
     assert seen is not None and (seen.generation, seen.position) == (2, 8)
     # And once FRESH_SECONDS have passed, it is not taken as current any more
     clock[0] += FRESH_SECONDS + 0.001
-    assert cache.seen("catalogue") is None
+    assert positions.seen("catalogue") is None

@@ -1,4 +1,5 @@
-"""Answers shared by API replicas through a real Redis, and what happens without it."""
+"""Projection positions announced through a real Redis wake other processes' reads,
+and the subscription comes back after Redis does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from adapters import redis_answers, redis_positions
+from adapters import redis_positions
 from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.redis_server import running_redis
@@ -22,43 +23,6 @@ MODELS = "/api/v1/models"
 def redis_url() -> Iterator[str]:
     with running_redis() as url:
         yield url
-
-
-def test_a_replica_answers_from_what_another_computed_and_alone_without_redis(
-    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(redis_answers, "PAUSE_SECONDS", 0.0)
-    target = urlsplit(redis_url)
-    store = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    with proxy_to(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
-        shared = {"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}
-        a = make_ledger(store, **shared)  # runs the projections
-        b = make_ledger(store, projections=False, **shared)
-        try:
-            with api_client(a) as replica_a, api_client(b) as replica_b:
-                # Given a registry, and replica A asked for its statistics
-                created = replica_a.post(MODELS, json={"name": "m", "task": "t", "framework": "f"})
-                at = {"min_position": created.json()["position"], "task": "t"}
-                first = replica_a.get(f"{MODELS}/statistics", params=at)
-                assert first.status_code == 200
-                # When replica B is asked the same at the same position
-                again = replica_b.get(f"{MODELS}/statistics", params=at)
-                # Then it answers with A's answer, from Redis, without computing it
-                assert (again.content, again.headers["x-position"]) == (
-                    first.content,
-                    first.headers["x-position"],
-                )
-                assert b.answers.shared is not None and b.answers.shared.hits == 1
-                assert 'answer_cache_lookups_total{result="shared_hit"} 1.0' in (
-                    replica_b.get("/metrics").text
-                )
-                # When Redis cannot be reached, B computes its own answers
-                proxy.down()
-                other = replica_b.get(f"{MODELS}/statistics", params={**at, "task": "u"})
-                assert other.status_code == 200 and other.json()["total_models"] == 0
-        finally:
-            a.close()
-            b.close()
 
 
 def test_workers_announce_positions_that_wake_other_processes(
@@ -79,8 +43,8 @@ def test_workers_announce_positions_that_wake_other_processes(
                 created = writer.post(MODELS, json={"name": "m", "task": "t", "framework": "f"})
                 position = created.json()["position"]
                 # Then the other process hears of it, without reading the database
-                listener.answers.wait_for("catalogue", position, timeout=5)
-                heard = listener.answers.positions["catalogue"].position
+                listener.positions.wait_for("catalogue", position, timeout=5)
+                heard = listener.positions.seen_at["catalogue"].position
                 assert heard >= position
                 # When Redis goes away and comes back, the subscription resumes
                 proxy.down()
@@ -98,8 +62,8 @@ def test_workers_announce_positions_that_wake_other_processes(
                     body = {"name": f"o{time.monotonic_ns()}", "task": "t", "framework": "f"}
                     later = writer.post(MODELS, json=body)
                     position = later.json()["position"]
-                    listener.answers.wait_for("catalogue", position, timeout=0.5)
-                    if listener.answers.positions["catalogue"].position >= position:
+                    listener.positions.wait_for("catalogue", position, timeout=0.5)
+                    if listener.positions.seen_at["catalogue"].position >= position:
                         break
                     assert time.monotonic() < deadline, "announcements never resumed"
         finally:

@@ -1,6 +1,6 @@
-"""Gets of one model answered from what the API process holds (queries.model_answers):
-the same answer the tables give, never older than the process has seen, never to a
-key that may not see it."""
+"""Gets of one model answered from the process's answer cache (queries.answers): the
+same answer the tables give, only at the version the log says the model is at, never
+to a key that may not see it; a cache too small to hold an answer still answers."""
 
 from __future__ import annotations
 
@@ -16,15 +16,14 @@ from tests.support.auth import api_client, bearer
 MODELS = "/api/v1/models"
 
 
-def held_at(ledger: Ledger, position: int) -> None:
-    """Until the process holds the answers at ``position`` and at least as far as it
-    has seen the catalogue (other events, an API key's, move the catalogue on too)."""
+def projected(ledger: Ledger, position: int) -> None:
+    """Until the catalogue has taken in ``position`` (as this process saw it)."""
     deadline = time.monotonic() + 5
     while True:
-        seen = ledger.answers.seen("catalogue")
-        if seen is not None and ledger.model_answers.position >= max(position, seen.position):
+        seen = ledger.positions.seen("catalogue")
+        if seen is not None and seen.position >= position:
             return
-        assert time.monotonic() < deadline, "the process never took in the change"
+        assert time.monotonic() < deadline, "the catalogue never took in the change"
         time.sleep(0.01)
 
 
@@ -35,36 +34,38 @@ def create(client: TestClient, name: str, project: str) -> dict[str, Any]:
     return dict(created.json())
 
 
-def test_a_model_is_answered_from_memory_as_the_tables_answer_it(store_url: str) -> None:
+def test_a_model_is_answered_from_the_cache_as_the_tables_answer_it(store_url: str) -> None:
     ledger = make_ledger(store_url)
-    from_tables = make_ledger(store_url, projections=False, model_answers_size=0)
+    from_tables = make_ledger(store_url, projections=False, answer_cache_mb=0)
     try:
         with api_client(ledger) as http, api_client(from_tables) as tables:
-            # Given a model, taken in by the process
+            # Given a model, taken in by the catalogue, and read once
             model = create(http, "fraud-detector", "fraud")
-            held_at(ledger, model["position"])
-            hits = ledger.model_answers.hits
-            # When it is read
+            projected(ledger, model["position"])
+            assert http.get(f"{MODELS}/{model['id']}").status_code == 200
+            hits = ledger.answers.hits
+            # When it is read again
             got = http.get(f"{MODELS}/{model['id']}")
-            # Then it is answered from memory, with the tables' body and ETag
-            assert ledger.model_answers.hits == hits + 1
+            # Then it is answered from the cache, with the tables' body and ETag
+            assert ledger.answers.hits == hits + 1
             expected = tables.get(f"{MODELS}/{model['id']}", params={"min_position": 1})
             assert got.status_code == expected.status_code == 200
             assert got.json() == expected.json()
             assert got.headers["etag"] == expected.headers["etag"] == '"1"'
             assert int(got.headers["x-position"]) >= model["position"]
-            assert 'model_answer_lookups_total{result="hit"}' in http.get("/metrics").text
+            assert 'answer_cache_lookups_total{result="hit"}' in http.get("/metrics").text
     finally:
         ledger.close()
         from_tables.close()
 
 
-def test_a_change_is_read_at_once_and_then_from_memory(store_url: str) -> None:
+def test_a_change_is_read_at_once_and_then_from_the_cache(store_url: str) -> None:
     ledger = make_ledger(store_url)
     try:
         with api_client(ledger) as http:
             model = create(http, "ranker", "search")
-            held_at(ledger, model["position"])
+            projected(ledger, model["position"])
+            assert http.get(f"{MODELS}/{model['id']}").headers["etag"] == '"1"'  # cached
             # When the model changes
             url = f"{MODELS}/{model['id']}"
             changed = http.patch(url, json={"description": "now with bm25"}).json()
@@ -72,17 +73,17 @@ def test_a_change_is_read_at_once_and_then_from_memory(store_url: str) -> None:
             read = http.get(url, params={"min_position": changed["position"]})
             assert read.json()["description"] == "now with bm25"
             assert read.headers["etag"] == '"2"'
-            # and once the process has taken it in, a plain read has it from memory
-            held_at(ledger, changed["position"])
-            hits = ledger.model_answers.hits
+            # and a plain read has it too (version 1's cached answer is never given),
+            # from the cache once it was read at that version
+            hits = ledger.answers.hits
             again = http.get(url)
             assert again.json()["description"] == "now with bm25"
-            assert ledger.model_answers.hits == hits + 1
+            assert ledger.answers.hits == hits + 1
     finally:
         ledger.close()
 
 
-def test_a_held_model_stays_hidden_from_a_key_of_another_project(store_url: str) -> None:
+def test_a_cached_model_stays_hidden_from_a_key_of_another_project(store_url: str) -> None:
     ledger = make_ledger(store_url, key_cache_seconds=0)
     try:
         with api_client(ledger) as admin:
@@ -91,34 +92,34 @@ def test_a_held_model_stays_hidden_from_a_key_of_another_project(store_url: str)
                 "/api/v1/admin/keys", json={"name": "vision-bot", "role": "viewer",
                                              "projects": ["vision"]},
             ).json()["key"]  # fmt: skip
-            held_at(ledger, model["position"])
-            hits = ledger.model_answers.hits
-            # When a key for another project asks for the held model
+            projected(ledger, model["position"])
+            assert admin.get(f"{MODELS}/{model['id']}").status_code == 200  # now cached
+            hits = ledger.answers.hits
+            # When a key for another project asks for the cached model
             for _ in range(3):
                 hidden = admin.get(f"{MODELS}/{model['id']}", headers=bearer(key))
-                # Then it is not found: its project is read from the log before memory
+                # Then it is not found: its project is read from the log before the cache
                 assert hidden.status_code == 404
                 assert hidden.headers["content-type"] == "application/problem+json"
-            assert ledger.model_answers.hits == hits
-            # while the admin's read of it is answered from memory
+            assert ledger.answers.hits == hits
+            # while the admin's read of it is answered from the cache
             assert admin.get(f"{MODELS}/{model['id']}").status_code == 200
-            assert ledger.model_answers.hits == hits + 1
+            assert ledger.answers.hits == hits + 1
     finally:
         ledger.close()
 
 
-def test_models_beyond_the_capacity_are_read_from_the_tables(store_url: str) -> None:
-    ledger = make_ledger(store_url, model_answers_size=1)
+def test_answers_beyond_the_cache_are_read_from_the_tables(store_url: str) -> None:
+    ledger = make_ledger(store_url, answer_cache_mb=0)
     try:
         with api_client(ledger) as http:
             first = create(http, "first", "p")
             second = create(http, "second", "p")
-            held_at(ledger, second["position"])
-            # When both are read, only one of them held
-            answers = [http.get(f"{MODELS}/{m['id']}") for m in (first, second)]
-            # Then both answer in full
-            assert [a.json()["name"] for a in answers] == ["first", "second"]
-            assert len(ledger.model_answers.entries) == 1
-            assert ledger.model_answers.misses >= 1
+            projected(ledger, second["position"])
+            # When both are read twice, with no room to keep an answer
+            answers = [http.get(f"{MODELS}/{m['id']}") for m in (first, second) * 2]
+            # Then each answers in full, every time from the tables
+            assert [a.json()["name"] for a in answers] == ["first", "second"] * 2
+            assert len(ledger.answers) == 0 and ledger.answers.hits == 0
     finally:
         ledger.close()

@@ -1,0 +1,56 @@
+"""The API process's one follower: where the projections stand, kept current.
+
+Reads that asked for no position answer from the cache at the position last seen
+(queries.positions); this loop reads the state rows so that position is never long
+out of date, and when the log has moved it tells ``on_moved`` (bootstrap hands in the
+command side's forgetting of models other processes changed). Commits of projections
+in this process and, with Redis, other processes' announcements are noted directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from anyio import to_thread
+from sqlalchemy import Engine
+
+from queries.positions import FRESH_SECONDS, Positions
+
+log = logging.getLogger("modelledger.queries")
+
+# Half the time a position is taken as current: the cache's view never goes stale
+# while the database answers (a read then goes to the tables, correct but slower).
+LOOK_SECONDS = FRESH_SECONDS / 2.5
+
+
+@dataclass
+class Follower:
+    positions: Positions
+    engine: Engine
+    log_head: Callable[[], int]
+    # Called with the last position it was told about when projections moved past it;
+    # returns the position it has now taken in.
+    on_moved: Callable[[int], int] | None = None
+    interval: float = LOOK_SECONDS
+
+    async def run(self) -> None:
+        after: int | None = None
+        while True:
+            try:
+                await to_thread.run_sync(self.positions.refresh, self.engine)
+                if self.on_moved is not None:
+                    after = await self._tell(after)
+            except Exception as error:  # a database outage: reads say so themselves
+                log.debug("positions not followed: %s", error)
+            await asyncio.sleep(self.interval)
+
+    async def _tell(self, after: int | None) -> int:
+        assert self.on_moved is not None
+        if after is None:  # from the head at start: only changes from now on matter
+            return await to_thread.run_sync(self.log_head)
+        if self.positions.furthest() > after:
+            return await to_thread.run_sync(self.on_moved, after)
+        return after

@@ -1,0 +1,155 @@
+"""One model's reader: the model now, at a version or as of a time, its versions, its
+deployments and its audit trail, for every way in (REST, UI, GraphQL).
+
+Reads of one model reflect every command on it acknowledged before the read, through
+any process, with no position passed: the log says which version that is and where its
+last change stands (one indexed look-up), and only an answer at that version is given
+(the one cached for it, else the catalogue's once it has taken the change in, else the
+model folded from the log). A key that may not see the model is answered in the very
+words of an unknown id, before any wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from anyio import to_thread
+
+from queries.answers import Answer
+from queries.catalogue import catalogue_view, model_row, model_versions
+from queries.deployments import deployed, model_deployments
+from queries.errors import ProjectionBehind, UnknownModel
+from queries.messages import ListDeployments
+from queries.models import get_model, model_history, model_view
+from queries.ports import EventLog
+from queries.reading import Snapshot
+from queries.tables import ReadTables
+from queries.visibility import ModelProjects, Projects, ensure_visible
+from read_model.encoding import json_bytes
+from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
+from write_model.values import instant
+
+
+class ModelReader:
+    def __init__(self, tables: ReadTables, event_log: EventLog, projects: ModelProjects) -> None:
+        self.tables = tables
+        self.event_log = event_log
+        self.projects = projects
+
+    async def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
+        """The model as of every command on it acknowledged before this read."""
+        version, changed_at = await to_thread.run_sync(self.last_change, model_id, visible)
+        found = self.tables.answers.get(("model", model_id, version))
+        if found is not None and found.position >= (min_position or 0):
+            return found
+        seen = self.tables.positions.seen("catalogue")
+        if min_position is None and (seen is None or seen.position < changed_at):
+            return await to_thread.run_sync(self.past, model_id, visible, None, None)
+        at_least = max(min_position or 0, changed_at)
+        return await to_thread.run_sync(self._from_catalogue, model_id, visible, at_least)
+
+    def past(
+        self, model_id: UUID, visible: Projects, at_version: int | None, as_of: datetime | None
+    ) -> Answer:
+        """The model folded from the log: at a version, as of a time, or now."""
+        model, position = get_model(
+            self.event_log, model_id, at_version=at_version, as_of=as_of, visible=visible
+        )
+        return Answer(json_bytes(model_view(model)), position, model.version)
+
+    def history(self, model_id: UUID, visible: Projects) -> Answer:
+        items = model_history(self.event_log, model_id, visible)
+        return Answer(json_bytes({"id": str(model_id), "items": items}), items[-1]["position"])
+
+    def versions(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
+        at_least = self._through_last_change(model_id, visible, min_position)
+        with self._waiting_for_the_change(model_id, min_position, at_least):
+            known_at = self._known(model_id, visible, at_least)
+            with self.tables.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
+                items = model_versions(snapshot, model_id)
+        body = {"id": str(model_id), "items": items}
+        return Answer(json_bytes(body), min(known_at, snapshot.position))
+
+    def deployments(
+        self,
+        model_id: UUID,
+        visible: Projects,
+        min_position: int | None,
+        as_of: datetime | None,
+    ) -> Answer:
+        at_least = self._through_last_change(model_id, visible, min_position)
+        when = instant(as_of) if as_of is not None else None
+        with self._waiting_for_the_change(model_id, min_position, at_least):
+            known_at = self._known(model_id, visible, at_least)
+            with self.tables.reading("deployments", DEPLOYMENTS_VERSION, at_least) as snapshot:
+                found = model_deployments(snapshot, model_id, when)
+        body = {"id": str(model_id), "as_of": when, **found}
+        return Answer(json_bytes(body), min(known_at, snapshot.position))
+
+    def serving(self, query: ListDeployments, visible: Projects) -> Answer:
+        """Every model serving an environment, now or as of a time (registry-wide)."""
+        as_of = instant(query.as_of) if query.as_of is not None else None
+
+        def shows(model_id: str) -> bool:
+            assert visible is not None
+            return self.projects.project_of(UUID(model_id)) in visible
+
+        with self.tables.reading("deployments", DEPLOYMENTS_VERSION, query.min_position) as s:
+            page = deployed(s, query, as_of, None if visible is None else shows)
+            return Answer(json_bytes(page), s.position)
+
+    def last_change(self, model_id: UUID, visible: Projects) -> tuple[int, int]:
+        """The model's version and last position in the log (unknown when it has none,
+        or the caller may not see it: asked before any wait, so a hidden model answers
+        as soon, and in the same words, as an unknown one)."""
+        last = self.event_log.last_change(model_id)
+        if last is None:
+            raise UnknownModel(f"model {model_id} not found", field="model_id")
+        if visible is not None:
+            ensure_visible(self.projects.project_of(model_id) or "", visible, model_id)
+        return last
+
+    def _from_catalogue(self, model_id: UUID, visible: Projects, at_least: int) -> Answer:
+        with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:
+            row = _visible_row(snapshot, model_id, visible)
+            found = Answer(json_bytes(catalogue_view(row)), snapshot.position, row.version)
+        # Keyed by the version it shows: a version's answer never changes.
+        self.tables.answers.put(("model", model_id, row.version), found)
+        return found
+
+    def _known(self, model_id: UUID, visible: Projects, at_least: int) -> int:
+        with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:
+            _visible_row(snapshot, model_id, visible)
+            return snapshot.position
+
+    def _through_last_change(
+        self, model_id: UUID, visible: Projects, min_position: int | None
+    ) -> int:
+        """The position a read of one model's tables must reach: its last change, or later."""
+        return max(min_position or 0, self.last_change(model_id, visible)[1])
+
+    @contextmanager
+    def _waiting_for_the_change(
+        self, model_id: UUID, min_position: int | None, at_least: int
+    ) -> Iterator[None]:
+        """Tables not yet at the model's last change: a 503 about that change, not about
+        a ``min_position`` the caller never sent."""
+        try:
+            yield
+        except ProjectionBehind as behind:
+            if behind.field != "min_position" or (min_position or 0) >= at_least:
+                raise
+            raise ProjectionBehind(
+                f"the tables have not yet taken in model {model_id}'s last change "
+                f"(position {at_least}); retry shortly"
+            ) from behind
+
+
+def _visible_row(snapshot: Snapshot, model_id: UUID, visible: Projects) -> Any:
+    row = model_row(snapshot, model_id)
+    ensure_visible(row.project, visible, model_id)
+    return row

@@ -32,7 +32,7 @@ MUTABLE_FIELDS = ("description", "task", "framework", "tags", "configuration", "
 
 
 class AIModel(Audited):
-    # The events, as AIModel's own: their stored topics are write_model.model:AIModel.<Name>.
+    # The events as AIModel's own: stored events name them write_model.model:AIModel.<Name>.
     class ModelCreated(events.ModelCreated): ...
 
     class ModelUpdated(events.ModelUpdated): ...

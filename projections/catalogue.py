@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from projections.base import (
 )
 from read_model.exact import ZERO, exact, exact_plus, minus, plus
 from read_model.tables import ALL, CATALOGUE_VERSION, CatalogueTables, catalogue_tables
+from write_model.deployments import Deployment, serving
 from write_model.model import EVENT_TYPES, AIModel
 from write_model.values import ModelStatus, is_lower_better
 
@@ -281,11 +282,27 @@ class CatalogueProjection(Projection):
 
     @process_event.register
     def deployed(self, event: AIModel.ModelDeployed, position: int) -> None:
-        self._serve(event, position, event.environment, event.model_version, event.endpoint_url)
+        row = self._touch(event, position)
+        now = serving(
+            _deployment(row, event.environment),
+            environment=event.environment,
+            model_version=event.model_version,
+            endpoint_url=event.endpoint_url,
+            target=event.target,
+            endpoint_name=event.endpoint_name,
+            at=row["updated_at"],
+        )
+        self._serve(row, now)
 
     @process_event.register
     def rolled_back(self, event: AIModel.ModelRolledBack, position: int) -> None:
-        self._serve(event, position, event.environment, event.model_version, event.endpoint_url)
+        row = self._touch(event, position)
+        current = _deployment(row, event.environment)
+        assert current is not None  # only what serves rolls back
+        back = current.rolled_back(
+            model_version=event.model_version, endpoint_url=event.endpoint_url, at=row["updated_at"]
+        )
+        self._serve(row, back)
 
     @process_event.register
     def undeployed(self, event: AIModel.ModelUndeployed, position: int) -> None:
@@ -301,40 +318,12 @@ class CatalogueProjection(Projection):
         row["archived"] = True
         self.metrics_changed.add(row["id"])
 
-    def _serve(
-        self,
-        event: AIModel.Event,
-        position: int,
-        environment: str,
-        version: int,
-        endpoint_url: str | None,
-    ) -> None:
-        """Deployed or rolled back: the environment serves ``version`` now."""
-        row = self._touch(event, position)
-        current = row["deployments"].get(environment)
-        versions = list(current["previous_versions"]) if current else []
-        endpoints = list(current["previous_endpoint_urls"]) if current else []
-        if isinstance(event, AIModel.ModelRolledBack):
-            versions.pop()
-            endpoints.pop()
-        elif current and current["model_version"] != version:
-            versions.append(current["model_version"])
-            endpoints.append(current["endpoint_url"])
-        if isinstance(event, AIModel.ModelDeployed):
-            target, endpoint_name = event.target, event.endpoint_name
-        else:  # a rollback stays where it was served
-            target, endpoint_name = current["target"], current["endpoint_name"]
-        serving = {
-            "environment": environment,
-            "model_version": version,
-            "endpoint_url": endpoint_url,
-            "deployed_at": row["updated_at"],
-            "previous_versions": versions,
-            "previous_endpoint_urls": endpoints,
-            "target": target,
-            "endpoint_name": endpoint_name,
-        }
-        row["deployments"] = dict(sorted({**row["deployments"], environment: serving}.items()))
+    def _serve(self, row: dict[str, Any], deployment: Deployment) -> None:
+        """Deployed or rolled back (by the write model's rule): the environment serves this."""
+        environment = deployment.environment
+        row["deployments"] = dict(
+            sorted({**row["deployments"], environment: asdict(deployment)}.items())
+        )
         self._settle(row, environment)
 
     @staticmethod
@@ -540,6 +529,11 @@ def _count_changes(
         change.subtract(then.counts)
         return [(1, now.groups, change)]
     return [(-1, then.groups, then.counts), (1, now.groups, now.counts)]
+
+
+def _deployment(row: dict[str, Any], environment: str) -> Deployment | None:
+    served = row["deployments"].get(environment)
+    return Deployment(**served) if served is not None else None
 
 
 def _no_change() -> dict[str, Any]:

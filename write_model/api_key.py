@@ -7,36 +7,27 @@ audit trail like every other change.
 
 from __future__ import annotations
 
-from typing import cast
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, event
 
 from write_model.access import Principal, Role
+from write_model.audit import Audited, acting
 from write_model.errors import KeyRevoked
-from write_model.values import EventMetadata, instant
+from write_model.values import EventMetadata
 
 
-class ApiKey(Aggregate):
-    class Event(Aggregate.Event):
-        actor: str
-        correlation_id: str
-        causation_id: str
-
-        @property
-        def when(self) -> str:
-            return instant(self.timestamp)
-
-    class KeyIssued(Event, Aggregate.Created):
+class ApiKey(Audited):
+    class KeyIssued(Audited.Event, Aggregate.Created):
         name: str
         role: str
         projects: list[str] | None
         secret_sha256: str
 
-    class KeyRevoked(Event):
-        def apply(self, aggregate: Aggregate) -> None:
-            cast(ApiKey, aggregate).revoked = True
+    class KeyRevoked(Audited.Event):
+        """The key opens nothing from now on."""
 
+    @event(KeyIssued)
     def __init__(
         self,
         *,
@@ -45,8 +36,6 @@ class ApiKey(Aggregate):
         projects: list[str] | None,
         secret_sha256: str,
         actor: str,
-        correlation_id: str,
-        causation_id: str,
     ) -> None:
         self.name = name
         self.role = Role(role)
@@ -66,20 +55,25 @@ class ApiKey(Aggregate):
         secret_sha256: str,
         meta: EventMetadata,
     ) -> ApiKey:
-        return cls._create(
-            cls.KeyIssued,
-            id=key_id,
-            name=name,
-            role=role.value,
-            projects=sorted(set(projects)) if projects is not None else None,
-            secret_sha256=secret_sha256,
-            **meta.as_event_fields(),
-        )
+        with acting(meta):
+            return cls._create(
+                cls.KeyIssued,
+                id=key_id,
+                name=name,
+                role=role.value,
+                projects=sorted(set(projects)) if projects is not None else None,
+                secret_sha256=secret_sha256,
+            )
 
     def revoke(self, meta: EventMetadata) -> None:
         if self.revoked:
             raise KeyRevoked(f"key {self.id} is already revoked", field="key_id")
-        self.trigger_event(self.KeyRevoked, **meta.as_event_fields())
+        with acting(meta):
+            self._revoked()
+
+    @event(KeyRevoked)
+    def _revoked(self) -> None:
+        self.revoked = True
 
     @property
     def principal(self) -> Principal:

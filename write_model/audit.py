@@ -1,0 +1,72 @@
+"""Who caused each event and why: the audit trail's metadata on every event.
+
+A command method receives its ``EventMetadata`` and records its events inside
+``acting(meta)``; ``Audited`` adds the actor, correlation and causation to each
+event it creates or triggers in there, so no event method names them. A context
+variable rather than an attribute: a model's state (compared, cached, pickled)
+holds nothing of the command that changed it, and creation has no instance yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, Self
+
+from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
+
+from write_model.values import EventMetadata, instant
+
+_ACTING: ContextVar[EventMetadata] = ContextVar("acting")
+
+
+@contextmanager
+def acting(meta: EventMetadata) -> Iterator[None]:
+    """Every event recorded inside carries ``meta``; nested uses restore the outer one."""
+    token = _ACTING.set(meta)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
+def _metadata() -> dict[str, str]:
+    try:
+        return _ACTING.get().as_event_fields()
+    except LookupError:
+        raise RuntimeError("an event was recorded outside acting(meta): who caused it?") from None
+
+
+class Audited(Aggregate):
+    """An aggregate whose every event says who caused it and why."""
+
+    class Event(Aggregate.Event):
+        actor: str
+        correlation_id: str
+        causation_id: str  # the command's id
+
+        @property
+        def when(self) -> str:
+            return instant(self.timestamp)
+
+    @classmethod
+    def _create(
+        cls,
+        event_class: type[CanInitAggregate[Any]],
+        *,
+        id: Any = None,  # the library's name
+        **kwargs: Any,
+    ) -> Self:
+        return super()._create(event_class, id=id, **kwargs, **_metadata())
+
+    def trigger_event(self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any) -> None:
+        super().trigger_event(event_class, **kwargs, **_metadata())
+
+
+def when(timestamp: datetime | None) -> str:
+    """An event method's ``timestamp`` (its event's own, which the library passes to the
+    body) as text. None is only the default its callers leave for the library to stamp."""
+    assert timestamp is not None, "the library passes the event's timestamp"
+    return instant(timestamp)

@@ -1,0 +1,52 @@
+"""Training: a model's runs, the versions the completed ones produced, and the rule
+that a run finishes once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from write_model.errors import TrainingRunFinished, TrainingRunNotFound
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass
+class TrainingRun:
+    run_id: str
+    dataset: str
+    hyperparameters: dict[str, Any]
+    backend: str
+    started_at: str
+    state: RunState = RunState.RUNNING
+    model_version: int | None = None
+    failure_reason: str | None = None
+    base_model: str | None = None
+    job_id: str | None = None  # the provider's job, once submitted
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A trained version: what one completed training run produced."""
+
+    number: int
+    run_id: str
+    metrics: dict[str, float]
+    artifact_uri: str | None
+    created_at: str
+    output_model: str | None = None
+
+
+def running(runs: dict[str, TrainingRun], run_id: str) -> TrainingRun:
+    """The run, if it is still running: a run completes or fails once."""
+    run = runs.get(run_id)
+    if run is None:
+        raise TrainingRunNotFound(f"training run {run_id!r} not found", field="run_id")
+    if run.state != RunState.RUNNING:
+        raise TrainingRunFinished(f"training run {run_id!r} already {run.state}", field="run_id")
+    return run

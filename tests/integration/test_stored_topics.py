@@ -15,7 +15,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.utils import resolve_topic
 from fastapi.testclient import TestClient
 
-from adapters.event_archive import import_events
+from commands.archive import import_events
 from modelledger.bootstrap import Ledger
 from tests.conftest import make_ledger
 from tests.support.every_event import EVENTS, FOLDED, folded_state, play

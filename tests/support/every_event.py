@@ -24,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 
-from adapters.event_archive import export_events
+from commands.archive import export_events
 from commands.registry import CommandContext, ModelRegistry
 from tests.conftest import make_ledger
 from write_model.access import Role
@@ -190,7 +190,7 @@ def main() -> None:
     try:
         play(ledger.registry)
         with EVENTS.open("w") as out:
-            export_events(ledger.registry.recorder, out, progress=lambda _: None)
+            export_events(ledger.event_log, out, progress=lambda _: None)
         FOLDED.write_text(json.dumps(folded(ledger.registry), indent=1, sort_keys=True) + "\n")
     finally:
         ledger.close()

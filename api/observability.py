@@ -119,9 +119,11 @@ class RequestObserver:
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        metrics: ApiMetrics | None = getattr(scope["app"].state, "api_metrics", None)
-        if metrics is not None:
-            metrics.requests.labels(scope["method"], route, str(status)).observe(seconds)
+        # Before the lifespan has composed the services, nothing is timed.
+        services = getattr(scope["app"].state, "services", None)
+        if services is not None:
+            requests: Histogram = services.api_metrics.requests
+            requests.labels(scope["method"], route, str(status)).observe(seconds)
         if self.access_log:
             access.info(
                 "%s %s %d %.1f ms",

@@ -80,7 +80,9 @@ async def get_model(
             services.models.past, model_id, visible, at_version, as_of
         )
         return sent(answer)
-    return sent(await services.models.current(model_id, visible, min_position))
+    # One thread for the log's look-up and, on a miss, the tables.
+    answer = await to_thread.run_sync(services.models.current, model_id, visible, min_position)
+    return sent(answer)
 
 
 @router.get(

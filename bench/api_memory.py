@@ -1,11 +1,10 @@
 """Resident memory of one API process serving a registry of N models on PostgreSQL.
 
-Starts `modelledger serve` of this code tree (MODELLEDGER_WORKERS=1, the embedded default:
-projections and provider worker inside) on a fresh database, seeds N models over HTTP (a
-fraction of them trained, with metrics), waits for the projections to catch up, then gets
-every model by id and runs some searches, statistics and top-performing queries. The RSS of
-the server's whole process tree is sampled every 0.2 s throughout. Only HTTP and the CLI are
-used, so the same file measures any version of the code side by side:
+Starts this tree's `modelledger serve` (MODELLEDGER_WORKERS=1, projections and provider worker
+inside: the embedded default) on a fresh database, seeds N models over HTTP (a fraction trained,
+with metrics), waits for the projections, gets every model by id and runs searches, statistics
+and top-performing queries, sampling the server process tree's RSS every 0.2 s. Only HTTP and
+the CLI are used: the same file measures any version of the code, side by side.
 
     python -m bench.api_memory --models 100000 \
         --pg-url postgresql://postgres@127.0.0.1:5432/postgres --out /tmp/api_memory.json
@@ -33,14 +32,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.service import (
-    BenchError,
-    Server,
-    auth_headers,
-    check_loopback_pg,
-    fresh_database,
-    running_server,
-)
+from bench import service
+from bench.service import BenchError, Server
 
 API = "/api/v1"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,15 +49,13 @@ RETRY_STATUSES = {429, 502, 503, 504}
 console = Console()
 
 
-# -- sampling -------------------------------------------------------------------------
-
-
 class TreeSampler:
     """Samples the RSS of a process and its descendants in a thread."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self.samples: list[tuple[float, int, int]] = []  # (seconds, bytes, models seeded)
+        self.seeded = 0
         self.max_processes = 0
         self.latest = 0.0  # MiB
         self.start = time.monotonic()
@@ -83,14 +74,14 @@ class TreeSampler:
             with suppress(psutil.Error):  # a worker may just have exited
                 total += int(proc.memory_info().rss)
         self.max_processes = max(self.max_processes, len(procs))
-        self.samples.append((time.monotonic() - self.start, total))
+        self.samples.append((time.monotonic() - self.start, total, self.seeded))
         self.latest = total / MIB
         return self.latest
 
     def peak_since(self, since: float) -> float:
         """Highest RSS (MiB) sampled since ``since`` (a time.monotonic() value)."""
         after = since - self.start
-        return max((rss for t, rss in self.samples if t >= after), default=0) / MIB
+        return max((rss for t, rss, _ in self.samples if t >= after), default=0) / MIB
 
     def _run(self) -> None:
         while not self._stopping.wait(SAMPLE_INTERVAL_S):
@@ -99,9 +90,6 @@ class TreeSampler:
     def close(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=2)
-
-
-# -- HTTP -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -141,7 +129,7 @@ async def client(server: Server, concurrency: int) -> AsyncIterator[aiohttp.Clie
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(
-        base_url=server.base_url, headers=auth_headers(), connector=connector, timeout=timeout
+        server.base_url, headers=service.auth_headers(), connector=connector, timeout=timeout
     ) as session:
         yield session
 
@@ -162,9 +150,6 @@ def progress_bar() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rss]:>7.1f} MiB"), TimeElapsedColumn(), console=console,
     )  # fmt: skip
-
-
-# -- the phases -----------------------------------------------------------------------
 
 
 def model_body(i: int) -> dict[str, Any]:
@@ -210,6 +195,7 @@ async def seed(
             found = await register(session, counts, i, rnd.random() < args.trained, rnd)
             if found is not None:
                 ids.append(found)
+            sampler.seeded += 1
             bar.update(task, advance=1, rss=sampler.latest)
 
         async with client(server, args.concurrency) as session:
@@ -268,9 +254,6 @@ async def read(
             await pool(asked, one, concurrency)
 
 
-# -- the run --------------------------------------------------------------------------
-
-
 @dataclass
 class Result:
     models_asked: int
@@ -288,7 +271,28 @@ class Result:
     seeding: Counts = field(default_factory=Counts)
     reading: Counts = field(default_factory=Counts)
     max_processes: int = 0
-    samples: list[tuple[float, float]] = field(default_factory=list)
+    samples: list[tuple[float, float, int]] = field(default_factory=list)  # s, MiB, models
+
+
+async def seed_phase(server: Server, sampler: TreeSampler, args: Any, result: Result) -> list[str]:
+    began = time.monotonic()
+    ids = await seed(server, sampler, args, result.seeding)
+    seeded = time.monotonic()
+    await wait_caught_up(server, args.catch_up_timeout)
+    result.seed_seconds, result.catch_up_seconds = seeded - began, time.monotonic() - seeded
+    result.rss_peak_seeding_mib = sampler.peak_since(began)
+    result.rss_after_seeding_mib = sampler.sample()
+    result.models_registered = len(ids)
+    return ids
+
+
+async def read_phase(
+    server: Server, sampler: TreeSampler, ids: list[str], args: Any, result: Result
+) -> None:
+    began = time.monotonic()
+    await read(server, sampler, ids, result.reading, args.read_concurrency)
+    result.read_seconds = time.monotonic() - began
+    result.rss_peak_reads_mib = sampler.peak_since(began)
 
 
 async def measure(server: Server, args: argparse.Namespace, result: Result) -> None:
@@ -296,25 +300,14 @@ async def measure(server: Server, args: argparse.Namespace, result: Result) -> N
     try:
         await asyncio.sleep(args.settle)
         result.rss_start_mib = sampler.sample()
-        began = time.monotonic()
-        ids = await seed(server, sampler, args, result.seeding)
-        caught_up = time.monotonic()
-        result.seed_seconds = caught_up - began
-        await wait_caught_up(server, args.catch_up_timeout)
-        result.catch_up_seconds = time.monotonic() - caught_up
-        result.rss_peak_seeding_mib = sampler.peak_since(began)
-        result.rss_after_seeding_mib = sampler.sample()
-        reading = time.monotonic()
-        await read(server, sampler, ids, result.reading, args.read_concurrency)
-        result.read_seconds = time.monotonic() - reading
-        result.rss_peak_reads_mib = sampler.peak_since(reading)
+        ids = await seed_phase(server, sampler, args, result)
+        await read_phase(server, sampler, ids, args, result)
         await asyncio.sleep(args.settle)
         result.rss_end_mib = sampler.sample()
-        result.models_registered = len(ids)
     finally:
         sampler.close()
         result.max_processes = sampler.max_processes
-        result.samples = [(round(t, 1), round(rss / MIB, 1)) for t, rss in sampler.samples]
+        result.samples = [(round(t, 1), round(b / MIB, 1), n) for t, b, n in sampler.samples]
 
 
 def server_env(pairs: list[str]) -> dict[str, str]:
@@ -328,14 +321,14 @@ def server_env(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> Result:
-    check_loopback_pg(args.pg_url)
+    service.check_loopback_pg(args.pg_url)
     env = server_env(args.env)
     result = Result(args.models, 0, args.trained, env)
     dbname = f"modelledger_api_memory_{os.getpid()}"
     with (
         tempfile.TemporaryDirectory(prefix="api-memory-") as workdir,
-        fresh_database(args.pg_url, dbname) as database_url,
-        running_server(database_url, 1, Path(workdir), 120.0, extra_env=env) as server,
+        service.fresh_database(args.pg_url, dbname) as database_url,
+        service.running_server(database_url, 1, Path(workdir), 120.0, extra_env=env) as server,
     ):
         try:
             asyncio.run(measure(server, args, result))

@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from anyio import to_thread
-
 from queries.answers import Answer
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import deployed, model_deployments
@@ -40,17 +38,19 @@ class ModelReader:
         self.event_log = event_log
         self.projects = projects
 
-    async def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
+    def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
         """The model as of every command on it acknowledged before this read."""
-        version, changed_at = await to_thread.run_sync(self.last_change, model_id, visible)
+        version, changed_at = self.last_change(model_id, visible)
         found = self.tables.answers.get(("model", model_id, version))
         if found is not None and found.position >= (min_position or 0):
             return found
-        seen = self.tables.positions.seen("catalogue")
-        if min_position is None and (seen is None or seen.position < changed_at):
-            return await to_thread.run_sync(self.past, model_id, visible, None, None)
-        at_least = max(min_position or 0, changed_at)
-        return await to_thread.run_sync(self._from_catalogue, model_id, visible, at_least)
+        if min_position is not None:  # the caller waits (bounded) for its position
+            return self._from_catalogue(model_id, visible, max(min_position, changed_at))
+        with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
+            if snapshot.position >= changed_at:
+                return self._kept(snapshot, model_id, visible)
+        # The tables lag behind the model's last change: the log answers at once.
+        return self.past(model_id, visible, None, None)
 
     def past(
         self, model_id: UUID, visible: Projects, at_version: int | None, as_of: datetime | None
@@ -115,8 +115,11 @@ class ModelReader:
 
     def _from_catalogue(self, model_id: UUID, visible: Projects, at_least: int) -> Answer:
         with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:
-            row = _visible_row(snapshot, model_id, visible)
-            found = Answer(json_bytes(catalogue_view(row)), snapshot.position, row.version)
+            return self._kept(snapshot, model_id, visible)
+
+    def _kept(self, snapshot: Snapshot, model_id: UUID, visible: Projects) -> Answer:
+        row = _visible_row(snapshot, model_id, visible)
+        found = Answer(json_bytes(catalogue_view(row)), snapshot.position, row.version)
         # Keyed by the version it shows: a version's answer never changes.
         self.tables.answers.put(("model", model_id, row.version), found)
         return found

@@ -88,7 +88,7 @@ class GroupCommitMixin:
             except BaseException as error:
                 log.exception("group commit failed")
                 for pending in batch:
-                    _settle(pending, error=error)
+                    _resolve(pending, error=error)
 
     def _next_batch(self) -> list[_Pending] | None:
         """Wait for one command, then take what else is queued (None: stop)."""
@@ -121,7 +121,7 @@ class GroupCommitMixin:
             ids = self._insert_batch(batch)
         except IntegrityError as conflict:
             if len(batch) == 1:
-                _settle(batch[0], error=conflict)
+                _resolve(batch[0], error=conflict)
                 return
             middle = len(batch) // 2
             self._commit(batch[:middle])
@@ -129,12 +129,12 @@ class GroupCommitMixin:
             return
         except Exception as error:
             for pending in batch:
-                _settle(pending, error=error)
+                _resolve(pending, error=error)
             return
         offset = 0
         for pending in batch:
             count = len(pending.stored_events)
-            _settle(pending, positions=ids[offset : offset + count])
+            _resolve(pending, positions=ids[offset : offset + count])
             offset += count
 
     def _insert_batch(self, batch: list[_Pending]) -> Sequence[int]:
@@ -154,7 +154,7 @@ def _live(pending: list[_Pending]) -> list[_Pending]:
     return [item for item in pending if item.result.set_running_or_notify_cancel()]
 
 
-def _settle(
+def _resolve(
     pending: _Pending,
     *,
     positions: Sequence[int] | None = None,

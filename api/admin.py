@@ -14,13 +14,15 @@ from queries.projections import event_time_in, projection_report, request_rebuil
 from write_model.access import Action
 
 router = APIRouter(
-    prefix="/api/v1/admin", tags=["operations"], dependencies=[allow(Action.ADMINISTER)]
+    prefix="/api/v1/admin",
+    tags=["operations"],
+    dependencies=[allow(Action.ADMINISTER)],
+    responses=ERRORS,
 )
 
 
 @router.get(
     "/projections",
-    responses=ERRORS,
     summary="Each projection's position, lag (events and seconds), status and whether a "
     "live process holds it",
 )
@@ -37,7 +39,6 @@ def list_projections(services: ServicesDep) -> list[dict[str, Any]]:
 @router.post(
     "/projections/{name}/rebuild",
     status_code=202,
-    responses=ERRORS,
     summary="Rebuild a projection into fresh tables from position 0, then swap them in",
 )
 def rebuild_projection(name: str, services: ServicesDep) -> JSONResponse:

@@ -21,7 +21,10 @@ from queries.messages import Position
 from write_model.access import Action, Role
 
 router = APIRouter(
-    prefix="/api/v1/admin/keys", tags=["keys"], dependencies=[allow(Action.ADMINISTER)]
+    prefix="/api/v1/admin/keys",
+    tags=["keys"],
+    dependencies=[allow(Action.ADMINISTER)],
+    responses=ERRORS,
 )
 
 
@@ -72,7 +75,6 @@ class KeyListResponse(BaseModel):
     "",
     status_code=201,
     response_model=IssuedKeyResponse,
-    responses=ERRORS,
     summary="Issue an API key (the key is in this answer only)",
 )
 def create_key(body: IssueKeyRequest, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
@@ -97,7 +99,7 @@ def create_key(body: IssueKeyRequest, services: ServicesDep, ctx: ActorDep) -> J
     )
 
 
-@router.get("", response_model=KeyListResponse, responses=ERRORS, summary="Every API key")
+@router.get("", response_model=KeyListResponse, summary="Every API key")
 def get_keys(
     services: ServicesDep,
     include_revoked: Annotated[bool, Query(description="list revoked keys too")] = False,
@@ -107,7 +109,7 @@ def get_keys(
     return sent(found)
 
 
-@router.delete("/{key_id}", responses=ERRORS, summary="Revoke an API key: it stops working at once")
+@router.delete("/{key_id}", summary="Revoke an API key: it stops working at once")
 def delete_key(key_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
     result = revoke_key(services.registry, RevokeKey(key_id=key_id), ctx)
     if services.keyring is not None:

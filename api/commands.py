@@ -46,7 +46,12 @@ from commands.registry import CommandContext, ModelRegistry
 from write_model.access import Action
 from write_model.values import EXTERNAL
 
-router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
+router = APIRouter(
+    prefix="/api/v1/models",
+    tags=["commands"],
+    dependencies=[allow(Action.CHANGE)],
+    responses=ERRORS,
+)
 
 RunIdPath = Annotated[RunId, Path(description="the run_id returned by train")]
 
@@ -102,7 +107,6 @@ def _json(body: Any) -> Any:
     "",
     status_code=201,
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Register a model",
 )
 async def create_model(
@@ -115,13 +119,11 @@ async def create_model(
 @router.patch(
     "/{model_id}",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Update a model's metadata",
 )
 @router.put(
     "/{model_id}",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Update a model's metadata (same as PATCH)",
 )
 async def update_model(
@@ -138,7 +140,6 @@ async def update_model(
 @router.delete(
     "/{model_id}",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Archive a model (its history stays readable)",
 )
 async def archive_model(
@@ -156,7 +157,6 @@ async def archive_model(
     "/{model_id}/train",
     status_code=202,
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Start a training run (openai: ModelLedger runs the fine-tuning job)",
 )
 async def train_model(
@@ -171,7 +171,6 @@ async def train_model(
 @router.post(
     "/{model_id}/training-runs/{run_id}/complete",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Complete a training run with its metrics",
 )
 async def complete_training(
@@ -189,7 +188,6 @@ async def complete_training(
 @router.post(
     "/{model_id}/training-runs/{run_id}/fail",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Record that a training run failed",
 )
 async def fail_training(
@@ -207,7 +205,6 @@ async def fail_training(
 @router.post(
     "/{model_id}/deploy",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Deploy a trained version to an environment (huggingface: 202, pending)",
 )
 async def deploy_model(
@@ -222,7 +219,6 @@ async def deploy_model(
 @router.post(
     "/{model_id}/undeploy",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Remove the model from an environment (a provider endpoint: 202, pending)",
 )
 async def undeploy_model(
@@ -239,7 +235,6 @@ async def undeploy_model(
 @router.post(
     "/{model_id}/rollback",
     response_model=CommandResponse,
-    responses=ERRORS,
     summary="Serve the version an environment served before",
 )
 async def roll_back(

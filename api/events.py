@@ -19,7 +19,9 @@ from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from write_model.access import Action, NotAuthenticated, Principal
 
-router = APIRouter(prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)])
+router = APIRouter(
+    prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)], responses=ERRORS
+)
 
 STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
 MAX_STREAMS_PER_KEY = 8
@@ -29,7 +31,7 @@ def feed_view(services: ServicesDep, caller: Principal) -> FeedView:
     return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), services.model_projects)
 
 
-@router.get("", responses=ERRORS, summary="The global, ordered event feed")
+@router.get("", summary="The global, ordered event feed")
 def feed(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
 ) -> Response:
@@ -64,7 +66,6 @@ async def still_valid(services: Services, caller: Principal, text: str) -> bool:
 @router.get(
     "/stream",
     response_class=EventSourceResponse,
-    responses=ERRORS,
     summary="Server-sent events: the feed from a position, then live",
 )
 async def stream(

@@ -26,10 +26,10 @@ from queries.projections import SERVING, event_time_in, lagging, projection_repo
 from queries.reading import read_errors
 from write_model.access import Action
 
-router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
+router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)], responses=ERRORS)
 
 
-@router.get("/health/detailed", responses=ERRORS, summary="Each dependency's status and latency")
+@router.get("/health/detailed", summary="Each dependency's status and latency")
 async def health_detailed(services: ServicesDep) -> dict[str, Any]:
     operations = services.operations
     event_store = await _timed_in_thread(lambda: {"head": services.event_log.head()})

@@ -13,13 +13,18 @@ from api.services import ServicesDep
 from commands.hub_import import import_model
 from write_model.access import Action
 
-router = APIRouter(prefix="/api/v1/models", tags=["commands"], dependencies=[allow(Action.CHANGE)])
+router = APIRouter(
+    prefix="/api/v1/models",
+    tags=["commands"],
+    dependencies=[allow(Action.CHANGE)],
+    responses=ERRORS,
+)
 
 
 @router.post(
     "/import/huggingface",
     response_model=HubImportResponse,
-    responses={**ERRORS, 201: {"model": HubImportResponse, "description": "Registered"}},
+    responses={201: {"model": HubImportResponse, "description": "Registered"}},
     summary="Import a Hugging Face Hub model: metadata, card and evaluation results",
     description="The first import registers the model (201) with a trained version holding "
     "the card's evaluation results; a later import records only what changed (200).",

@@ -140,7 +140,7 @@ class ModelRegistry(Application[UUID]):
 
     def forget_changed(self, after: int, page: int = 500) -> int:
         """Drop cached models that changed after position ``after`` beyond the version
-        held: another process's changes. Its next command on them would otherwise find
+        cached: another process's changes. Its next command on them would otherwise find
         out only by losing a race with the store, which with two API processes was
         thousands of conflicts a minute (bench.vs_mlflow). The last position read."""
         cache = self.repository.cache
@@ -148,9 +148,8 @@ class ModelRegistry(Application[UUID]):
             with store_errors():
                 changes = self.recorder.select_notifications(after, page, inclusive_of_start=False)
             for change in changes:
-                if cache is not None and _held_version(cache, change.originator_id) < (
-                    change.originator_version
-                ):
+                cached = _cached_version(cache, change.originator_id)
+                if cached is not None and cached < change.originator_version:
                     self.forget(cast(UUID, change.originator_id))
             if changes:
                 after = changes[-1].id
@@ -232,12 +231,14 @@ def private_copy(model: AIModel) -> AIModel:
     return copied
 
 
-def _held_version(cache: Any, aggregate_id: Any) -> int:
+def _cached_version(cache: Any, aggregate_id: Any) -> int | None:
+    """The version of the model the cache holds (None: not cached, nothing to drop)."""
+    if cache is None:
+        return None
     try:
-        held = cache.get(aggregate_id)
+        return int(cache.get(aggregate_id).version)
     except KeyError:
-        return 2**62  # not held: nothing to drop
-    return int(held.version)
+        return None
 
 
 def _checked(model: AIModel, ctx: CommandContext) -> AIModel:

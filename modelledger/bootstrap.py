@@ -145,14 +145,14 @@ class Ledger:
         return self.provider_worker
 
     def _committed(self, projection: str, generation: int, position: int) -> None:
-        self.positions.note(projection, generation, position)
+        self.positions.reached(projection, generation, position)
         if self.publisher is not None:  # wakes other processes' read-your-writes waits
             self.publisher(projection, generation, position)
 
     def follow_announcements(self) -> PositionSubscriber | None:
         """Hear the workers' commits (through Redis), so waits wake without polling."""
         if self.redis is not None and self.subscriber is None:
-            self.subscriber = PositionSubscriber(self.redis, self.positions.note).start()
+            self.subscriber = PositionSubscriber(self.redis, self.positions.reached).start()
         return self.subscriber
 
     def log_head(self) -> int:

@@ -273,10 +273,10 @@ class CatalogueProjection(Projection):
 
     @process_event.register
     def deployment_failed(self, event: AIModel.DeploymentFailed, position: int) -> None:
-        self._settle(self._touch(event, position), event.environment)
+        self._close_request(self._touch(event, position), event.environment)
 
     @staticmethod
-    def _settle(row: dict[str, Any], environment: str) -> None:
+    def _close_request(row: dict[str, Any], environment: str) -> None:
         pending = row["pending_deployments"]
         row["pending_deployments"] = {env: r for env, r in pending.items() if env != environment}
 
@@ -310,7 +310,7 @@ class CatalogueProjection(Projection):
         row["deployments"] = {
             env: d for env, d in row["deployments"].items() if env != event.environment
         }
-        self._settle(row, event.environment)
+        self._close_request(row, event.environment)
 
     @process_event.register
     def archived(self, event: AIModel.ModelArchived, position: int) -> None:
@@ -324,7 +324,7 @@ class CatalogueProjection(Projection):
         row["deployments"] = dict(
             sorted({**row["deployments"], environment: asdict(deployment)}.items())
         )
-        self._settle(row, environment)
+        self._close_request(row, environment)
 
     @staticmethod
     def _record_metric(

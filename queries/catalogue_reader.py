@@ -33,7 +33,7 @@ def question_of(query: BaseModel, visible: Projects) -> Question:
     return type(query).__name__, orjson.dumps(asked, option=orjson.OPT_SORT_KEYS)
 
 
-def as_of_of(query: BaseModel) -> str | None:
+def asked_moment(query: BaseModel) -> str | None:
     moment = getattr(query, "as_of", None)
     return timeline_moment(moment) if moment is not None else None
 
@@ -43,11 +43,11 @@ class CatalogueReader:
         self.tables = tables
 
     async def search(self, query: SearchModels, visible: Projects) -> Answer:
-        as_of = as_of_of(query)
+        as_of = asked_moment(query)
         return await self._answer(query, visible, lambda s: search_models(s, query, as_of, visible))
 
     async def statistics(self, query: ModelStatistics, visible: Projects) -> Answer:
-        as_of = as_of_of(query)
+        as_of = asked_moment(query)
 
         def read(snapshot: Snapshot) -> Any:
             if as_of is None:
@@ -57,7 +57,7 @@ class CatalogueReader:
         return await self._answer(query, visible, read)
 
     async def top_performing(self, query: TopPerforming, visible: Projects) -> Answer:
-        as_of = as_of_of(query)
+        as_of = asked_moment(query)
         return await self._answer(
             query, visible, lambda s: top_performing(s, query, as_of, visible)
         )
@@ -67,9 +67,9 @@ class CatalogueReader:
     ) -> Answer:
         question = question_of(query, visible)
         min_position: int | None = getattr(query, "min_position", None)
-        as_of = as_of_of(query)
+        as_of = asked_moment(query)
         if as_of is not None:
-            return await self.tables.settled(question, as_of, min_position, read)
+            return await self.tables.past_answer(question, as_of, min_position, read)
         return await self.tables.cached(
             "catalogue", CATALOGUE_VERSION, question, min_position, read
         )

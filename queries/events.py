@@ -45,7 +45,7 @@ class FeedView:
         if self.visible is None:
             return True
         if isinstance(event, AIModel.ModelCreated):
-            self.projects.note(event.originator_id, event.project)
+            self.projects.remember(event.originator_id, event.project)
             return event.project in self.visible
         return self.projects.project_of(event.originator_id) in self.visible
 

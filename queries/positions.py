@@ -1,7 +1,7 @@
 """Where each projection stands, as this process last saw it, and waiting for one to
 reach a position (read-your-writes).
 
-Seen three ways, all into ``note``: a read of the tables, a commit of a projection
+Seen three ways, all told to ``reached``: a read of the tables, a commit of a projection
 running in this process, and (with Redis) a commit announced by another process. The
 API process's follower (queries.following) reads the state rows when nothing else
 told it recently, so a position is never taken as current for long without a look.
@@ -34,7 +34,7 @@ class Positions:
         self.seen_at: dict[str, Seen] = {}
         self.moved = threading.Condition()  # a projection was seen further on
 
-    def note(self, projection: str, generation: int, position: int) -> None:
+    def reached(self, projection: str, generation: int, position: int) -> None:
         """Where a read, a commit or an announcement found the projection (never back)."""
         last = self.seen_at.get(projection)
         if last is None or last.generation != generation or position >= last.position:
@@ -46,12 +46,12 @@ class Positions:
     def wait_for(self, projection: str, position: int, timeout: float) -> None:
         """Until the projection is seen at ``position``, or ``timeout`` (then ask the tables)."""
 
-        def reached() -> bool:
+        def there() -> bool:
             last = self.seen_at.get(projection)
             return last is not None and last.position >= position
 
         with self.moved:
-            self.moved.wait_for(reached, timeout)
+            self.moved.wait_for(there, timeout)
 
     def seen(self, projection: str) -> Seen | None:
         """The projection's position if seen within FRESH_SECONDS: an answer cached at
@@ -69,4 +69,4 @@ class Positions:
         """Where each projection stands, from its state row (one small query)."""
         with engine.connect() as conn:
             for name, state in read_states(conn).items():
-                self.note(name, state.generation, state.position)
+                self.reached(name, state.generation, state.position)

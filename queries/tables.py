@@ -47,7 +47,7 @@ class ReadTables:
             log_head=self.log_head,
             wait=self.positions.wait_for,
         ) as snapshot:
-            self.positions.note(projection, snapshot.generation, snapshot.position)
+            self.positions.reached(projection, snapshot.generation, snapshot.position)
             yield snapshot
 
     async def cached(
@@ -86,7 +86,7 @@ class ReadTables:
                 self.answers.put(key, found)
             return found
 
-    async def settled(
+    async def past_answer(
         self,
         question: Question,
         as_of: str,
@@ -100,9 +100,9 @@ class ReadTables:
             found = self.answers.get(("timeline", seen.generation, FINAL, question))
             if found is not None:
                 return Answer(found.body, seen.position)
-        return await to_thread.run_sync(self._read_settled, question, as_of, min_position, read)
+        return await to_thread.run_sync(self._read_past, question, as_of, min_position, read)
 
-    def _read_settled(
+    def _read_past(
         self,
         question: Question,
         as_of: str,

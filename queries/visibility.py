@@ -38,7 +38,7 @@ class ModelProjects:
         self._known: OrderedDict[UUID, str | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def note(self, model_id: UUID, project: str) -> None:
+    def remember(self, model_id: UUID, project: str) -> None:
         with self._lock:
             self._known[model_id] = project
             if len(self._known) > self.size:
@@ -52,5 +52,5 @@ class ModelProjects:
         first = self.event_log.first_event(model_id)
         if not isinstance(first, AIModel.ModelCreated):
             return None
-        self.note(model_id, first.project)
+        self.remember(model_id, first.project)
         return first.project

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from modelledger.bootstrap import Ledger, bootstrap
-from modelledger.settings import Settings
-from tests.support.auth import TEST_ADMIN_KEY, api_client
+from modelledger.bootstrap import Ledger
+from tests.support.auth import api_client
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 from tests.support.postgres_server import PostgresUnavailable, running_postgres
 
 
@@ -29,15 +25,6 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(f"PostgreSQL could not be started: {error}")
 
 
-def fresh_postgres_database(server_url: str) -> str:
-    """A new empty database on the server, so every test starts from an empty log."""
-    name = f"ml_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test using this runs once per real backend."""
@@ -45,13 +32,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     server: str = request.getfixturevalue("postgres_server")
     return fresh_postgres_database(server)
-
-
-def make_ledger(url: str, **overrides: Any) -> Ledger:
-    """A ledger on ``url``; settings from arguments only, never a developer's .env."""
-    overrides.setdefault("tune_gc", False)  # leave the test process's collector alone
-    overrides.setdefault("admin_key", TEST_ADMIN_KEY)
-    return bootstrap(Settings(_env_file=None, database_url=url, **overrides))
 
 
 # Read by the settings too: a developer's real credentials must never reach a test.

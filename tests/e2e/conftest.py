@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_ledger
 from tests.e2e.problems import (
     Subject,
     create_model,
     start_training,
 )
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 from tests.support.processes import ApiProcess, serving
 
 

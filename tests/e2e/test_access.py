@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from api.services import Services
 from modelledger.web import create_app
-from tests.conftest import make_ledger
 from tests.e2e.problems import MODELS, UNKNOWN_MODEL, assert_problem, unique_name
 from tests.support.auth import TEST_ADMIN_KEY, bearer
+from tests.support.ledgers import make_ledger
 
 KEYS = "/api/v1/admin/keys"
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_ledger
 from tests.e2e.problems import MODELS
 from tests.support.auth import api_client, bearer
+from tests.support.ledgers import make_ledger
 
 PROJECTS = ("alpha", "beta", "gamma")
 ROLES = ("viewer", "editor", "admin")

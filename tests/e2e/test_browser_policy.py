@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 
 ALLOWED = "https://ml.example.com"
 

@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from tests.conftest import make_ledger
 from tests.e2e.problems import UNKNOWN_MODEL, assert_problem, error_fields
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 
 MODELS = "/api/v1/models"
 SEARCH = f"{MODELS}/search"

@@ -43,9 +43,9 @@ from modelledger.bootstrap import Ledger
 from modelledger.settings import Settings
 from modelledger.web import create_app
 from projections.worker import PROJECTIONS
-from tests.conftest import make_ledger
 from tests.support.auth import TEST_ADMIN_KEY, bearer
 from tests.support.fake_hub import FakeHub
+from tests.support.ledgers import make_ledger
 from write_model.values import model_id_for
 
 MODELS = "/api/v1/models"

@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelledger.web import create_app
-from tests.conftest import make_ledger
 from tests.e2e.problems import (
     MODELS,
     UNKNOWN_MODEL,
@@ -26,6 +25,7 @@ from tests.e2e.problems import (
 )
 from tests.e2e.test_access import as_key, issue
 from tests.support.auth import TEST_ADMIN_KEY, bearer
+from tests.support.ledgers import make_ledger
 from tests.support.processes import free_port
 
 PREFIX = "urn:modelledger:problem:"

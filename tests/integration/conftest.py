@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import fresh_postgres_database
+from tests.support.ledgers import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.support.auth import api_client, bearer
+from tests.support.ledgers import make_ledger
 
 MODELS = "/api/v1/models"
 

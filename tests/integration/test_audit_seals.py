@@ -16,8 +16,8 @@ from commands.archive import export_events, import_events
 from modelledger.bootstrap import Ledger
 from modelledger.cli import app
 from queries.integrity import check_log
-from tests.conftest import make_ledger
 from tests.support.histories import write_models
+from tests.support.ledgers import make_ledger
 
 
 def cli(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:

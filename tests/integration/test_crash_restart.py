@@ -20,8 +20,8 @@ from sqlalchemy import update
 from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from read_model.state import projection_state
-from tests.conftest import make_ledger
 from tests.support.auth import TEST_ADMIN_KEY, api_client
+from tests.support.ledgers import make_ledger
 from tests.support.processes import ApiProcess, free_port
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from commands.archive import ArchiveError, StoreNotEmpty, export_events, import_
 from modelledger.bootstrap import Ledger
 from modelledger.cli import app
 from queries.models import get_model, model_view
-from tests.conftest import fresh_postgres_database, make_ledger
 from tests.support.histories import a_model_story, logged_model_ids, write_models
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 
 KINDS = ("sqlite", "postgres")
 

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from commands.ports import IdempotencyRecord
 from modelledger.bootstrap import Ledger
-from tests.conftest import fresh_postgres_database, make_ledger
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

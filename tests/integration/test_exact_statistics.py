@@ -41,7 +41,7 @@ from queries.reading import reading
 from queries.statistics import model_statistics
 from read_model.tables import ALL, CATALOGUE_VERSION, TIMELINE_VERSION, catalogue_tables
 from read_model.timeline import NOW
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 from tests.support.running import run_projection
 from write_model.values import instant
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 from modelledger.bootstrap import Ledger
 from modelledger.cli import app
 from queries.integrity import check_log
-from tests.conftest import fresh_postgres_database, make_ledger
 from tests.support.histories import write_models
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 
 KINDS = ("sqlite", "postgres")
 V1_EXPORT = Path(__file__).parents[1] / "fixtures" / "events-v1.jsonl"  # written before digests

@@ -18,7 +18,7 @@ from commands.registry import CommandContext, IdempotencyRequest
 from modelledger.bootstrap import Ledger
 from queries.models import model_history
 from queries.ports import EventLog
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 from write_model.errors import VersionMismatch
 from write_model.model import AIModel
 from write_model.values import EventMetadata
@@ -150,7 +150,7 @@ def test_a_commit_whose_answer_was_lost_is_not_appended_twice(postgres_ledger: L
 
 @pytest.fixture
 def postgres_ledger(postgres_server: str) -> Iterator[Ledger]:
-    from tests.conftest import fresh_postgres_database
+    from tests.support.ledgers import fresh_postgres_database
 
     ledger = make_ledger(fresh_postgres_database(postgres_server))
     yield ledger

@@ -16,10 +16,10 @@ from adapters.huggingface import HubEndpoints
 from modelledger.bootstrap import Ledger
 from processes.provider_worker import ProviderWorker
 from queries.operations import open_jobs
-from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
 from tests.support.auth import api_client
 from tests.support.fake_hub import FakeHub
+from tests.support.ledgers import make_ledger
 from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until
 
 IMPORT = "/api/v1/models/import/huggingface"

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
 from tests.support.auth import api_client, bearer
 from tests.support.fake_hub import FakeHub
+from tests.support.ledgers import make_ledger
 
 IMPORT = "/api/v1/models/import/huggingface"
 REPO = "acme/sentiment-bert"

@@ -4,10 +4,10 @@ huggingface_hub SDK against the local stand-in Hub, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from tests.conftest import make_ledger
 from tests.e2e.problems import assert_problem
 from tests.support.auth import api_client
 from tests.support.fake_hub import FakeHub
+from tests.support.ledgers import make_ledger
 
 IMPORT = "/api/v1/models/import/huggingface"
 MODELS = "/api/v1/models"

@@ -22,7 +22,6 @@ from commands.keys import IssueKey, issue_key
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from processes.kafka_relay import KafkaRelay, RelayOptions
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.histories import head, write_models
 from tests.support.kafka_broker import (
@@ -32,6 +31,7 @@ from tests.support.kafka_broker import (
     model_events_in_log,
     running_kafka,
 )
+from tests.support.ledgers import make_ledger
 from write_model.access import Role
 
 pytestmark = pytest.mark.slow  # a broker process and relay processes: make test, not test-fast

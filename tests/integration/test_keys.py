@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from modelledger.cli import app as cli
 from modelledger.keys_cli import ensure_admin_key
-from tests.conftest import make_ledger
 from tests.support.auth import api_client, bearer
+from tests.support.ledgers import make_ledger
 
 KEYS = "/api/v1/admin/keys"
 MODELS = "/api/v1/models"

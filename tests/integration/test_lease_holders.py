@@ -26,7 +26,7 @@ from projections.runner import ProjectionRunner, RunnerOptions, ensure_projectio
 from read_model.holders import holder_identity, parse_holder
 from read_model.provider_jobs import provider_jobs
 from read_model.state import projection_state, read_state
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 
 AN_HOUR = 3600.0
 PRINT_IDENTITY = (

@@ -17,7 +17,7 @@ from commands.messages import CreateModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from projections.follow import RECHECK_SECONDS, SubscriptionFollower
-from tests.conftest import fresh_postgres_database, make_ledger
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 
 
 @pytest.fixture

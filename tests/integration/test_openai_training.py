@@ -15,8 +15,8 @@ from commands.messages import CreateModel, FailTraining, TrainModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from queries.operations import open_jobs
-from tests.conftest import make_ledger
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.ledgers import make_ledger
 from tests.support.providers import Clock, event_types, last_event, provider_worker, step_until
 
 SECRET_KEY = "sk-modelledger-test-3f9c1e7a52b84d06"

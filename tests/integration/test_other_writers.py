@@ -10,8 +10,8 @@ from commands.handlers import handle_sync
 from commands.messages import UpdateModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 
 MODELS = "/api/v1/models"
 

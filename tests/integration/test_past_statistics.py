@@ -22,7 +22,7 @@ from queries.past_statistics import statistics_as_of
 from queries.reading import reading
 from read_model.tables import TIMELINE_VERSION
 from read_model.timeline import timeline_tables
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 from tests.support.running import run_projection
 from write_model.values import instant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 
 
 def test_the_read_pool_keeps_to_the_pool_size_and_overflow_settings(store_url: str) -> None:

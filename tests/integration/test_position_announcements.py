@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from adapters import redis_positions
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 from tests.support.redis_server import running_redis
 from tests.support.tcp_proxy import proxy_to
 

@@ -17,8 +17,8 @@ from modelledger.bootstrap import Ledger
 from projections.worker import PROJECTIONS
 from read_model.holders import holder_identity
 from read_model.state import projection_state
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
+from tests.support.ledgers import make_ledger
 from tests.support.reads import MODELS
 
 NAMES = {p.name for p in PROJECTIONS}

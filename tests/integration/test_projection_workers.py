@@ -28,13 +28,13 @@ from projections.runner import RunnerOptions
 from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ProjectionWorker
 from read_model.state import ProjectionState, projection_state, read_states
-from tests.conftest import make_ledger
 from tests.support.histories import (
     a_model_story,
     assert_read_model_matches_the_log,
     head,
     write_models,
 )
+from tests.support.ledgers import make_ledger
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 

@@ -50,7 +50,6 @@ from read_model.tables import (
     versions_table,
 )
 from read_model.timeline import timeline_tables
-from tests.conftest import make_ledger
 from tests.support.auth import api_client
 from tests.support.histories import (
     POISON,
@@ -66,6 +65,7 @@ from tests.support.histories import (
     play_command,
     write_models,
 )
+from tests.support.ledgers import make_ledger
 from tests.support.reads import model_now
 from tests.support.running import run_projection, settled, states
 from write_model.model import AIModel

@@ -14,8 +14,8 @@ from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
 from processes.provider_intake import LogIntake
 from queries.operations import open_jobs
-from tests.conftest import make_ledger
-from tests.story import Story
+from tests.support.ledgers import make_ledger
+from tests.support.story import Story
 
 
 @pytest.fixture

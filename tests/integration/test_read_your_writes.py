@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.support.auth import api_client, bearer
+from tests.support.ledgers import make_ledger
 
 MODELS = "/api/v1/models"
 KEYS = "/api/v1/admin/keys"

@@ -13,8 +13,8 @@ from api import rate_limit
 from commands.keys import IssueKey, issue_key
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.support.auth import api_client, bearer
+from tests.support.ledgers import make_ledger
 from tests.support.redis_server import running_redis
 from tests.support.tcp_proxy import proxy_to
 from write_model.access import Role

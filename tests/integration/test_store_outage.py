@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.conftest import fresh_postgres_database, make_ledger
 from tests.support.auth import api_client
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 from tests.support.reads import model_now
 from tests.support.tcp_proxy import proxy_to
 

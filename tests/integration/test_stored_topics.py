@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from commands.archive import import_events
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
 from tests.support.every_event import EVENTS, FOLDED, folded_state, play
 from tests.support.histories import assert_read_model_matches_the_log
+from tests.support.ledgers import make_ledger
 from tests.support.running import states
 
 MODEL_TOPIC = "write_model.model:AIModel."

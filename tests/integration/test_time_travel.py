@@ -38,7 +38,6 @@ from queries.reading import reading
 from queries.search import search_models
 from queries.statistics import model_statistics
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, TIMELINE_VERSION
-from tests.conftest import make_ledger
 from tests.support.histories import (
     CatchUp,
     Played,
@@ -48,6 +47,7 @@ from tests.support.histories import (
     history_of,
     play_command,
 )
+from tests.support.ledgers import make_ledger
 from tests.support.running import run_projection
 from write_model.model import AIModel
 from write_model.values import instant

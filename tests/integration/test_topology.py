@@ -14,7 +14,6 @@ import httpx2 as httpx
 import pytest
 
 from modelledger.bootstrap import Ledger
-from tests.conftest import fresh_postgres_database, make_ledger
 from tests.support.auth import TEST_ADMIN_KEY
 from tests.support.kafka_broker import (
     Broker,
@@ -23,6 +22,7 @@ from tests.support.kafka_broker import (
     model_events_in_log,
     running_kafka,
 )
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 from tests.support.processes import ApiProcess, ModelLedgerProcess, free_port
 from tests.support.redis_server import running_redis
 from tests.support.tcp_proxy import TcpProxy, proxy_to

@@ -26,7 +26,7 @@ from eventsourcing.application import project_aggregate
 
 from commands.archive import export_events
 from commands.registry import CommandContext, ModelRegistry
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 from write_model.access import Role
 from write_model.api_key import ApiKey
 from write_model.model import AIModel

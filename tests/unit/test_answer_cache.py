@@ -45,12 +45,12 @@ def test_a_seen_position_never_moves_back_and_goes_stale(monkeypatch: MonkeyPatc
     monkeypatch.setattr("queries.positions.time.monotonic", lambda: clock[0])
     positions = Positions()
     # Given the catalogue seen at position 9, then (by a slower reader) at 7
-    positions.note("catalogue", 1, 9)
-    positions.note("catalogue", 1, 7)
+    positions.reached("catalogue", 1, 9)
+    positions.reached("catalogue", 1, 7)
     # Then it stands at 9; a rebuilt generation replaces it whatever its position
     seen = positions.seen("catalogue")
     assert seen is not None and (seen.generation, seen.position) == (1, 9)
-    positions.note("catalogue", 2, 8)
+    positions.reached("catalogue", 2, 8)
     seen = positions.seen("catalogue")
     assert seen is not None and (seen.generation, seen.position) == (2, 8)
     # And once FRESH_SECONDS have passed, it is not taken as current any more

@@ -22,8 +22,8 @@ from commands.messages import (
 from commands.registry import CommandContext, IdempotencyRequest
 from modelledger.bootstrap import Ledger
 from queries.models import get_model, model_history
-from tests.conftest import make_ledger
-from tests.story import Story
+from tests.support.ledgers import make_ledger
+from tests.support.story import Story
 from write_model.errors import (
     DuplicateModelName,
     InvalidValue,

@@ -47,7 +47,7 @@ from commands.messages import (
     UpdateModel,
 )
 from commands.registry import CommandContext, CommandResult, IdempotencyRequest
-from tests.conftest import make_ledger
+from tests.support.ledgers import make_ledger
 from write_model.errors import (
     DomainError,
     DuplicateModelName,

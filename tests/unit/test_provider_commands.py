@@ -22,8 +22,8 @@ from commands.messages import (
     UndeployModel,
 )
 from modelledger.bootstrap import Ledger
-from tests.conftest import make_ledger
-from tests.story import Story
+from tests.support.ledgers import make_ledger
+from tests.support.story import Story
 from write_model.errors import (
     DeploymentPending,
     DeploymentRequestNotFound,

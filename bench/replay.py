@@ -18,6 +18,7 @@ from bench.rss import RssSampler
 from bench.service import BenchError
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import Ledger
+from projections import applying
 from projections.base import Projection
 from projections.follow import read_page
 from projections.runner import ProjectionRunner
@@ -135,11 +136,21 @@ def instrumented(
         finally:
             clock.add(name, "read", time.perf_counter() - begun)
 
+    apply = applying.apply_events
+
+    def timed_apply(*args: Any, **kwargs: Any) -> Any:
+        name = threading.current_thread().name.removeprefix("projection-")
+        begun = time.perf_counter()
+        try:
+            return apply(*args, **kwargs)
+        finally:
+            clock.add(name, "apply", time.perf_counter() - begun)
+
     recorder.select_notifications = timed_select  # type: ignore[method-assign]
+    applying.apply_events = timed_apply
     for runner in runners:
         name = runner.projection.name
         runner._decode = clock.wrap(name, "decode", runner._decode)  # type: ignore[method-assign]
-        runner._project = clock.wrap(name, "apply", runner._project)  # type: ignore[method-assign]
         runner._claim = clock.wrap(name, "claim", runner._claim)  # type: ignore[method-assign]
         runner._apply = clock.wrap(name, "page", runner._apply)  # type: ignore[method-assign]
         runner._swap = _mark_done(clock, name, runner._swap)  # type: ignore[method-assign]
@@ -147,6 +158,7 @@ def instrumented(
         yield clock
     finally:
         del recorder.select_notifications  # the class's method again
+        applying.apply_events = apply
 
 
 def _mark_done(clock: StageClock, name: str, swap: Callable[..., None]) -> Callable[..., None]:

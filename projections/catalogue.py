@@ -1,22 +1,16 @@
 """The catalogue projection: one row per model for reads and search, each model's
-metric extremes for leaderboards, and counters for statistics.
-
-Statistics are kept as deltas: a batch compares what each touched model
-contributed before it with what it contributes after, and adds the difference
-to the counters (at four roll-up levels: project x task, project, task, all),
-so a statistics query reads a handful of rows at any catalogue size.
-"""
+metric extremes for leaderboards, and counters for statistics (kept as deltas:
+projections/statistics.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete
 
 from projections.base import (
     Projection,
@@ -25,48 +19,21 @@ from projections.base import (
     insert_rows,
     new_models,
     select_in,
-    upsert,
 )
-from read_model.exact import ZERO, exact, exact_plus, minus, plus
-from read_model.tables import ALL, CATALOGUE_VERSION, CatalogueTables, catalogue_tables
+from projections.statistics import Contribution, contribution, write_counts, write_metric_stats
+from read_model.exact import exact, plus
+from read_model.tables import (
+    CATALOGUE_VERSION,
+    CatalogueTables,
+    catalogue_tables,
+    fts5_statements,
+)
 from write_model.deployments import Deployment, serving
 from write_model.model import EVENT_TYPES, AIModel
 from write_model.values import ModelStatus, is_lower_better
 
 Group = tuple[str, str]  # (project, task), either may be ALL
 CountKey = tuple[str, str, str, str]  # project, task, dimension, key
-
-
-@dataclass
-class Contribution:
-    """What one model adds to the statistics."""
-
-    groups: tuple[Group, ...] = ()
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def roll_up(project: str, task: str) -> tuple[Group, ...]:
-    return ((project, task), (project, ALL), (ALL, task), (ALL, ALL))
-
-
-def contribution(row: dict[str, Any] | None, metrics: dict[str, dict[str, Any]]) -> Contribution:
-    if row is None:
-        return Contribution()
-    counts: Counter[tuple[str, str]] = Counter(
-        {
-            ("status", row["status"]): 1,
-            ("task", row["task"]): 1,
-            ("framework", row["framework"]): 1,
-        }
-    )
-    for run in row["training_runs"].values():
-        counts[("runs", "started")] += 1
-        if run["state"] != "running":
-            counts[("runs", run["state"])] += 1
-    for environment in row["deployments"]:
-        counts[("deployments", environment)] += 1
-    return Contribution(roll_up(row["project"], row["task"]), counts, dict(metrics))
 
 
 class CatalogueProjection(Projection):
@@ -93,7 +60,7 @@ class CatalogueProjection(Projection):
         t = catalogue_tables(generation, conn.dialect.name)
         t.metadata.create_all(conn)
         if conn.dialect.name == "sqlite":
-            for statement in _fts5_statements(t.models.name, t.fts_name):
+            for statement in fts5_statements(t.models.name, t.fts_name):
                 conn.exec_driver_sql(statement)
 
     @classmethod
@@ -368,8 +335,8 @@ class CatalogueProjection(Projection):
             model_id: contribution(row, self.metrics.get(model_id, {}))
             for model_id, row in self.rows.items()
         }
-        self._write_counts(after)
-        self._write_metric_stats(after)
+        write_counts(self.conn, self.t, self.before, after)
+        write_metric_stats(self.conn, self.t, self.before, after)
 
     def _write_models(self) -> None:
         """Every touched row changed (its position at least): replace them all."""
@@ -409,158 +376,13 @@ class CatalogueProjection(Projection):
         delete_in(self.conn, table, "model_id", sorted(stored))
         insert_rows(self.conn, table, rows)
 
-    def _write_counts(self, after: dict[str, Contribution]) -> None:
-        deltas: Counter[CountKey] = Counter()
-        for model_id, now in after.items():
-            for sign, groups, counts in _count_changes(self.before.get(model_id), now):
-                for (dimension, key), count in counts.items():
-                    if count:
-                        for project, task in groups:
-                            deltas[(project, task, dimension, key)] += sign * count
-        changes = [(p, t, d, k, n) for (p, t, d, k), n in sorted(deltas.items()) if n]
-        if not changes:
-            return
-        table = self.t.counts
-        if self.dialect == "postgresql":
-            # One statement for the whole batch: executemany sends one per key.
-            self.conn.execute(
-                text(
-                    f"INSERT INTO {table.name} (project, task, dimension, key, count) "
-                    "SELECT * FROM unnest(CAST(:p AS text[]), CAST(:t AS text[]), "
-                    "CAST(:d AS text[]), CAST(:k AS text[]), CAST(:n AS bigint[])) "
-                    "ON CONFLICT (project, task, dimension, key) "
-                    f"DO UPDATE SET count = {table.name}.count + EXCLUDED.count"
-                ),
-                dict(zip("ptdkn", map(list, zip(*changes, strict=True)), strict=True)),
-            )
-        else:
-            statement = upsert(self.conn, table)
-            self.conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(table.primary_key.columns),
-                    set_={"count": table.c.count + statement.excluded.count},
-                ),
-                [
-                    dict(zip(("project", "task", "dimension", "key", "count"), c, strict=True))
-                    for c in changes
-                ],
-            )
-        if any(change[4] < 0 for change in changes):
-            self.conn.execute(delete(table).where(table.c.count == 0))
-
-    def _write_metric_stats(self, after: dict[str, Contribution]) -> None:
-        deltas: dict[tuple[str, str, str], dict[str, Any]] = {}
-        stale: set[tuple[str, str, str]] = set()  # lost a contribution: min/max recomputed
-        for model_id, now in after.items():
-            then = self.before.get(model_id, Contribution())
-            for project, task in then.groups:
-                for name, m in then.metrics.items():
-                    d = deltas.setdefault((project, task, name), _no_change())
-                    d["count"] -= m["count"]
-                    d["total"] = minus(d["total"], m["total"])
-                    if (project, task) not in now.groups:  # (re-tasked)
-                        stale.add((project, task, name))
-            for project, task in now.groups:
-                for name, m in now.metrics.items():
-                    d = deltas.setdefault((project, task, name), _no_change())
-                    d["count"] += m["count"]
-                    d["total"] = plus(d["total"], m["total"])
-                    d["min_value"] = min(d["min_value"], m["min_value"])
-                    d["max_value"] = max(d["max_value"], m["max_value"])
-        changes = [
-            {"project": p, "task": t, "metric": name, **d}
-            for (p, t, name), d in sorted(deltas.items())
-            if d["count"] or d["total"] or d["min_value"] != float("inf")
-        ]
-        if changes:
-            self._add_metric_stats(changes)
-        if stale:
-            self._recompute_extremes(stale)
-
-    def _add_metric_stats(self, changes: list[dict[str, Any]]) -> None:
-        stats = self.t.metric_stats
-        least, greatest = (
-            (func.least, func.greatest) if self.dialect == "postgresql" else (func.min, func.max)
-        )
-        statement = upsert(self.conn, stats)
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(stats.primary_key.columns),
-                set_={
-                    "count": stats.c.count + statement.excluded.count,
-                    "total": exact_plus(stats.c.total, statement.excluded.total),
-                    "min_value": least(stats.c.min_value, statement.excluded.min_value),
-                    "max_value": greatest(stats.c.max_value, statement.excluded.max_value),
-                },
-            ),
-            changes,
-        )
-
-    def _recompute_extremes(self, stale: Iterable[tuple[str, str, str]]) -> None:
-        stats, metrics = self.t.metric_stats, self.t.metrics
-        self.conn.execute(delete(stats).where(stats.c.count <= 0))
-        for project, task, name in sorted(stale):
-            where = [metrics.c.metric == name]
-            if project != ALL:
-                where.append(metrics.c.project == project)
-            if task != ALL:
-                where.append(metrics.c.task == task)
-            low, high = self.conn.execute(
-                select(func.min(metrics.c.min_value), func.max(metrics.c.max_value)).where(*where)
-            ).one()
-            if low is None:
-                continue
-            self.conn.execute(
-                update(stats)
-                .where(stats.c.project == project, stats.c.task == task, stats.c.metric == name)
-                .values(min_value=low, max_value=high)
-            )
-
-
-def _count_changes(
-    then: Contribution | None, now: Contribution
-) -> list[tuple[int, tuple[Group, ...], Counter[tuple[str, str]]]]:
-    """(sign, groups, counts) to add: just the difference while the model stays in
-    its project and task (nearly always), else all out of the old and into the new."""
-    if then is None:
-        return [(1, now.groups, now.counts)]
-    if then.groups == now.groups:
-        change = Counter(now.counts)
-        change.subtract(then.counts)
-        return [(1, now.groups, change)]
-    return [(-1, then.groups, then.counts), (1, now.groups, now.counts)]
-
 
 def _deployment(row: dict[str, Any], environment: str) -> Deployment | None:
     served = row["deployments"].get(environment)
     return Deployment(**served) if served is not None else None
 
 
-def _no_change() -> dict[str, Any]:
-    return {"count": 0, "total": ZERO, "min_value": float("inf"), "max_value": float("-inf")}
-
-
 def _best(m: dict[str, Any]) -> dict[str, Any]:
     if is_lower_better(m["metric"]):
         return {"value": m["min_value"], "model_version": m["min_version"]}
     return {"value": m["max_value"], "model_version": m["max_version"]}
-
-
-def _fts5_statements(table: str, fts: str) -> list[str]:
-    """An external-content FTS5 index kept in step with the table by triggers."""
-    columns = "name, description, tags_text"
-    new = "new.row_number, new.name, new.description, new.tags_text"
-    old = "old.row_number, old.name, old.description, old.tags_text"
-    return [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({columns}, "
-        f"content='{table}', content_rowid='row_number')",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN "
-        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE ON {table} "
-        "WHEN old.name IS NOT new.name OR old.description IS NOT new.description "
-        "OR old.tags_text IS NOT new.tags_text BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); "
-        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
-    ]

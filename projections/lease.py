@@ -10,11 +10,17 @@ crash resumes at once instead of waiting out the dead process's lease.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, or_, select, update
 
+from projections.applying import now_text
 from read_model.holders import holder_is_gone
 from read_model.state import projection_state
+
+
+class LeaseLost(Exception):
+    """Another worker owns the projection now (or moved it): this batch is void."""
 
 
 def take_lease(engine: Engine, name: str, owner: str, seconds: float) -> bool:
@@ -45,3 +51,18 @@ def release_lease(engine: Engine, name: str, owner: str) -> None:
             .where(t.name == name, t.owner == owner)
             .values(owner=None, lease_until=None)
         )
+
+
+def guarded_update(
+    conn: Connection, name: str, owner: str, *where: ColumnElement[bool], **values: Any
+) -> None:
+    """Change the projection's state row only while ``owner`` holds the lease (and
+    ``where`` holds): else another worker has it, and this change is void."""
+    t = projection_state.c
+    rows = conn.execute(
+        update(projection_state)
+        .where(t.name == name, t.owner == owner, *where)
+        .values(updated_at=now_text(), **values)
+    ).rowcount
+    if rows != 1:
+        raise LeaseLost(name)

@@ -17,19 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Notification, PersistenceError
-from eventsourcing.utils import get_topic
-from sqlalchemy import ColumnElement, Connection, Engine, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import ColumnElement, Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from projections import applying
+from projections.applying import (
+    ProjectionFailed,
+    decode,
+    topics_of,
+)
 from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
 from projections.kept import KeptRows
-from projections.lease import release_lease, take_lease
+from projections.lease import LeaseLost, guarded_update, release_lease, take_lease
 from queries.ports import EventLog
 from read_model.state import (
-    STATE_METADATA,
     ProjectionState,
-    ddl_one_at_a_time,
     projection_state,
     read_state,
 )
@@ -45,115 +48,15 @@ class RunnerOptions:
     poll_interval: float = 0.05
     lease_seconds: float = 10.0
     retry_seconds: float = 1.0
-    # Under load (a live page of at least linger_from events), wait this long before
-    # the next page, so pages grow: each page costs a lease check, a state read and a
-    # commit per projection whatever its size. At about 800 creates/s on two cores the
-    # projection worker's CPU fell by a third (58% -> 39% of a core), CPU the commands
-    # then had (bench.vs_mlflow). A lone event is still projected at once.
+    # Under load (a live page of at least linger_from events), wait before the next
+    # page so pages grow: each costs a lease check, a state read and a commit whatever
+    # its size (docs/benchmarks.md). A lone event is still projected at once.
     linger_seconds: float = 0.05
     linger_from: int = 8
 
 
 # A database that cannot be reached: wait and retry (anything else is a bug).
 UNAVAILABLE = (OperationalError, InterfaceError, PersistenceError, OSError)
-
-
-class LeaseLost(Exception):
-    """Another worker owns the projection now (or moved it): this batch is void."""
-
-
-class ProjectionFailed(Exception):
-    def __init__(self, position: int, error: BaseException) -> None:
-        super().__init__(f"event at position {position}: {type(error).__name__}: {error}")
-        self.position = position
-
-
-def now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def ensure_projection(
-    engine: Engine, projection: type[Projection], *, clear_failure: bool = True
-) -> ProjectionState:
-    """Create the state row and first tables if missing; ask for a rebuild when
-    the code's version differs from the stored one; clear a failure (a worker's
-    restart is how a fix is deployed: the projection resumes from its position).
-    Processes that do not run the projection (API replicas, ``verify``) pass
-    ``clear_failure=False``: they must not hide a failure they did not fix."""
-    with engine.begin() as conn:
-        ddl_one_at_a_time(conn)
-        STATE_METADATA.create_all(conn)
-    with engine.begin() as conn:
-        ddl_one_at_a_time(conn)
-        state = read_state(conn, projection.name)
-        if state is None:
-            projection.create_tables(conn, 1)
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        projection_state.insert().values(
-                            name=projection.name,
-                            version=projection.version,
-                            generation=1,
-                            position=0,
-                            rebuild_requested=False,
-                            status="running",
-                            updated_at=now_text(),
-                        )
-                    )
-            except IntegrityError:
-                pass  # another process created it first
-        else:
-            values: dict[str, Any] = {}
-            if state.version != projection.version and state.rebuild_generation is None:
-                values["rebuild_requested"] = True
-            if clear_failure and state.status == "failed":
-                values.update(status="running", error=None, error_position=None)
-            if values:
-                _update_state(conn, projection.name, **values)
-        found = read_state(conn, projection.name)
-    assert found is not None
-    return found
-
-
-def decode(
-    event_log: EventLog, topics: set[str], page: Sequence[Notification]
-) -> list[tuple[int, AIModel.Event]]:
-    """The page's events this projection reads (others are not even decoded)."""
-    to_event = event_log.decode
-    return [(n.id, to_event(n)) for n in page if n.topic in topics]
-
-
-def apply_events(
-    conn: Connection,
-    projection: type[Projection],
-    generation: int,
-    events: list[tuple[int, AIModel.Event]],
-    kept: KeptRows | None = None,
-) -> Projection | None:
-    """One batch: load what it touches, apply each event, write the changes."""
-    if not events:
-        return None
-    batch = projection(conn, generation)
-    batch.kept = kept
-    batch.prepare(events)
-    for position, event in events:
-        projection.handler(type(event))(batch, event, position)  # = batch.process_event
-    batch.flush()
-    return batch
-
-
-def topics_of(projection: type[Projection]) -> set[str]:
-    return {get_topic(cls) for cls in projection.topics}
-
-
-def _update_state(conn: Connection, name: str, **values: Any) -> int:
-    result = conn.execute(
-        update(projection_state)
-        .where(projection_state.c.name == name)
-        .values(updated_at=now_text(), **values)
-    )
-    return result.rowcount
 
 
 @dataclass
@@ -216,10 +119,7 @@ class ProjectionRunner:
         except UNAVAILABLE as error:
             self._unavailable(error)
         except LeaseLost:
-            self.holds_lease = False
-            self.caught_up = False
-            self.kept.clear()
-            self._stop_readers()
+            self._let_go()
         except Exception as error:  # never let the thread die silently
             log.exception("projection %s: unexpected error", self.projection.name)
             self._unavailable(error)
@@ -228,14 +128,18 @@ class ProjectionRunner:
         """A database is down: say so, wait, retry from the tracked position."""
         self.last_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         log.warning("projection %s waiting for the database: %s", self.projection.name, error)
-        self.holds_lease = False
-        self.caught_up = False
-        self.kept.clear()
-        self._stop_readers()
+        self._let_go()
         if self.follower is not None:
             self.follower.close()
             self.follower = None
         self.stopping.wait(self.options.retry_seconds)
+
+    def _let_go(self) -> None:
+        """Whatever this worker held or read ahead is void: start again from the row."""
+        self.holds_lease = False
+        self.caught_up = False
+        self.kept.clear()
+        self._stop_readers()
 
     # -- one step -----------------------------------------------------------
 
@@ -357,7 +261,7 @@ class ProjectionRunner:
         try:
             with self.engine.begin() as conn:
                 self._claim(conn, column, after, new_position)
-                batch = self._project(conn, generation, events, kept)
+                batch = applying.apply_events(conn, self.projection, generation, events, kept)
             if kept is not None and batch is not None:
                 kept.put(generation, batch.keep())  # committed: now what the tables hold
             if column == "position" and self.on_commit is not None:
@@ -385,7 +289,9 @@ class ProjectionRunner:
                 with self.engine.begin() as conn:
                     self._claim(conn, column, after, notification.id)
                     if event is not None:
-                        self._project(conn, generation, [(notification.id, event)])
+                        applying.apply_events(
+                            conn, self.projection, generation, [(notification.id, event)]
+                        )
             except (*UNAVAILABLE, LeaseLost):
                 raise
             except Exception as error:
@@ -395,42 +301,16 @@ class ProjectionRunner:
     def _decode(self, page: Sequence[Notification]) -> list[tuple[int, AIModel.Event]]:
         return decode(self.event_log, self.topics, page)
 
-    def _project(
-        self,
-        conn: Connection,
-        generation: int,
-        events: list[tuple[int, AIModel.Event]],
-        kept: KeptRows | None = None,
-    ) -> Projection | None:
-        return apply_events(conn, self.projection, generation, events, kept)
-
     def _claim(self, conn: Connection, column: str, old: int, new: int) -> None:
         """Move the tracked position, only if we hold the lease and nobody moved it."""
-        t = projection_state.c
-        rows = conn.execute(
-            update(projection_state)
-            .where(t.name == self.projection.name, t.owner == self.owner, t[column] == old)
-            .values(
-                {
-                    column: new,
-                    "lease_until": time.time() + self.options.lease_seconds,
-                    "updated_at": now_text(),
-                }
-            )
-        ).rowcount
-        if rows != 1:
-            raise LeaseLost(self.projection.name)
+        lease_until = time.time() + self.options.lease_seconds
+        self._guarded_state(
+            conn, projection_state.c[column] == old, **{column: new, "lease_until": lease_until}
+        )
         self.lease_renewed = time.monotonic()
 
     def _guarded_state(self, conn: Connection, *where: ColumnElement[bool], **values: Any) -> None:
-        t = projection_state.c
-        rows = conn.execute(
-            update(projection_state)
-            .where(t.name == self.projection.name, t.owner == self.owner, *where)
-            .values(updated_at=now_text(), **values)
-        ).rowcount
-        if rows != 1:
-            raise LeaseLost(self.projection.name)
+        guarded_update(conn, self.projection.name, self.owner, *where, **values)
 
     # -- outcomes -----------------------------------------------------------
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select
 
+from projections.applying import apply_events, decode, topics_of
 from projections.base import Projection
 from projections.follow import read_page
-from projections.runner import apply_events, decode, topics_of
 from queries.ports import EventLog
 from read_model.state import read_state
 

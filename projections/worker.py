@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from projections.applying import ensure_projection
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.keys import KeysProjection
-from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
+from projections.runner import ProjectionRunner, RunnerOptions
 from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
 from queries.ports import EventLog

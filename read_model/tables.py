@@ -241,3 +241,23 @@ def deployments_table(generation: int) -> Table:
     Index(f"{name}_environment", table.c.environment, table.c.to_position)
     Index(f"{name}_environment_time", table.c.environment, table.c.from_time)
     return table
+
+
+def fts5_statements(table: str, fts: str) -> list[str]:
+    """An external-content FTS5 index kept in step with the table by triggers."""
+    columns = "name, description, tags_text"
+    new = "new.row_number, new.name, new.description, new.tags_text"
+    old = "old.row_number, old.name, old.description, old.tags_text"
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({columns}, "
+        f"content='{table}', content_rowid='row_number')",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE ON {table} "
+        "WHEN old.name IS NOT new.name OR old.description IS NOT new.description "
+        "OR old.tags_text IS NOT new.tags_text BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); "
+        f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
+    ]

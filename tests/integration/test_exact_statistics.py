@@ -28,9 +28,9 @@ from commands.handlers import handle_sync
 from commands.messages import CompleteTraining, CreateModel, TrainModel, UpdateModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
+from projections.applying import ensure_projection
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
-from projections.runner import ensure_projection
 from projections.timeline import TimelineProjection
 from projections.verify import verify_projection
 from projections.worker import PROJECTIONS, ensure_projections

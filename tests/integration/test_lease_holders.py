@@ -21,8 +21,9 @@ from sqlalchemy import update
 
 from modelledger.bootstrap import Ledger
 from processes import provider_jobs as jobs
+from projections.applying import ensure_projection
 from projections.catalogue import CatalogueProjection
-from projections.runner import ProjectionRunner, RunnerOptions, ensure_projection
+from projections.runner import ProjectionRunner, RunnerOptions
 from read_model.holders import holder_identity, parse_holder
 from read_model.provider_jobs import provider_jobs
 from read_model.state import projection_state, read_state

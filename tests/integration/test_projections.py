@@ -24,17 +24,13 @@ from commands.handlers import handle_sync
 from commands.messages import CompleteTraining, CreateModel, TrainModel
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
+from projections.applying import apply_events, decode, topics_of
 from projections.base import Projection
 from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.follow import read_page
 from projections.keys import KeysProjection
-from projections.runner import (
-    RunnerOptions,
-    apply_events,
-    decode,
-    topics_of,
-)
+from projections.runner import RunnerOptions
 from projections.timeline import TimelineProjection
 from projections.verify import diff_rows, same, verify_projection
 from projections.versions import VersionsProjection

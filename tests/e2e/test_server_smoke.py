@@ -78,6 +78,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "MODELLEDGER_WORKERS": "1",
         "MODELLEDGER_LOG_FORMAT": "json",
         "MODELLEDGER_ACCESS_LOG": "true",
+        # A setting since removed, as an older deployment still sets it: never fatal.
+        "MODELLEDGER_MODEL_ANSWERS_SIZE": "100000",
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "server.log"
@@ -303,3 +305,20 @@ def test_logs_are_json_lines_that_carry_the_correlation_id(server: Server) -> No
     assert all({"timestamp", "level", "event"} <= r.keys() for r in records)
     # and one access line per request: uvicorn's own stays off (the worker processes too)
     assert not [r for r in records if r.get("logger") == "uvicorn.access"]
+
+
+@pytest.mark.slow
+def test_a_removed_setting_is_named_in_a_warning_and_the_server_serves(server: Server) -> None:
+    # Given a server started with MODELLEDGER_MODEL_ANSWERS_SIZE set (the fixture), serving
+    with server.client() as http:
+        assert http.get("/api/v1/models").status_code == 200
+    # Then its log has one warning naming the setting and what replaced it
+    records = [
+        json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
+    ]
+    warned = [
+        r for r in records
+        if r.get("level") == "warning" and "MODELLEDGER_MODEL_ANSWERS_SIZE" in json.dumps(r)
+    ]  # fmt: skip
+    assert len(warned) == 1, records
+    assert "MODELLEDGER_ANSWER_CACHE_MB" in json.dumps(warned[0])

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import redis
 from redis.exceptions import RedisError
 
+from adapters import redis_pause
+from adapters.redis_pause import RedisPause
+
 log = logging.getLogger("modelledger.positions")
 
 CHANNEL = "modelledger:positions"
-PAUSE_SECONDS = 5.0
 
 OnPosition = Callable[[str, int, int], None]
 
@@ -26,16 +27,15 @@ OnPosition = Callable[[str, int, int], None]
 class PositionPublisher:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._paused_until = 0.0
+        self._pause = RedisPause("positions are not announced: API processes poll", log)
 
     def __call__(self, projection: str, generation: int, position: int) -> None:
-        if time.monotonic() < self._paused_until:
+        if self._pause.paused:
             return
         try:
             self.client.publish(CHANNEL, f"{projection} {generation} {position}")
         except RedisError as error:
-            self._paused_until = time.monotonic() + PAUSE_SECONDS
-            log.warning("positions: Redis unavailable (%s); API processes will poll", error)
+            self._pause.failed(error)
 
 
 class PositionSubscriber:
@@ -63,7 +63,7 @@ class PositionSubscriber:
             except (RedisError, OSError) as error:
                 log.warning("positions: subscription lost (%s); polling until it is back", error)
             self.connected.clear()
-            self._stopping.wait(PAUSE_SECONDS)
+            self._stopping.wait(redis_pause.PAUSE_SECONDS)
 
     def _listen(self) -> None:
         with self.client.pubsub() as pubsub:  # type: ignore[no-untyped-call]

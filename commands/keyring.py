@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hmac
 import threading
-import time
 from dataclasses import dataclass, field
 from uuid import UUID
+
+from cachetools import TTLCache
 
 from commands.keys import parse_key_text, proves, read_key
 from commands.registry import ModelRegistry
@@ -20,6 +21,7 @@ from write_model.access import NotAuthenticated, Principal, Role
 from write_model.api_key import ApiKey
 
 ENV_ADMIN_NAME = "admin"  # the principal of MODELLEDGER_ADMIN_KEY
+MAX_KEYS = 100_000
 
 
 @dataclass
@@ -27,9 +29,13 @@ class KeyRing:
     registry: ModelRegistry
     ttl: float = 1.0
     admin_key: str | None = None  # from the environment: an admin without an event
-    _verified: dict[UUID, tuple[float, ApiKey]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _forgets: int = 0  # a read that began before a revocation here must not be kept
+
+    def __post_init__(self) -> None:
+        # Keys read from the store, trusted for ``ttl`` seconds (a revocation elsewhere
+        # is seen within that); the least recently used go first past MAX_KEYS.
+        self._verified: TTLCache[UUID, ApiKey] = TTLCache(maxsize=MAX_KEYS, ttl=self.ttl)
 
     def cached(self, text: str) -> Principal | None:
         """The principal from memory alone (no I/O), or None if the store must be asked."""
@@ -43,10 +49,10 @@ class KeyRing:
             raise NotAuthenticated("the API key is malformed", field="Authorization")
         key_id, secret = parsed
         with self._lock:
-            entry = self._verified.get(key_id)
-        if entry is None or entry[0] < time.monotonic():
+            key = self._verified.get(key_id)
+        if key is None:
             return None
-        return _principal(entry[1], secret)
+        return _principal(key, secret)
 
     def authenticate(self, text: str) -> Principal:
         """The principal of a key, reading the store when memory does not know it."""
@@ -62,7 +68,7 @@ class KeyRing:
             raise NotAuthenticated("the API key is not known", field="Authorization")
         with self._lock:
             if not key.revoked and forgets == self._forgets:
-                self._verified[key_id] = (time.monotonic() + self.ttl, key)
+                self._verified[key_id] = key
         return _principal(key, secret)
 
     def forget(self, key_id: UUID) -> None:

@@ -14,10 +14,11 @@ from anyio import to_thread
 from fastapi import FastAPI
 from redis.asyncio import Redis as AsyncRedis
 
+from adapters.redis_limits import RedisBuckets
 from api.app import build_app
 from api.metrics import metrics_registry
 from api.observability import ApiMetrics
-from api.rate_limit import RateLimiter, RedisBuckets, TokenBuckets
+from api.rate_limit import RateLimiter, TokenBuckets
 from api.services import ApiOptions, Operations, Services
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap, connect_async_redis

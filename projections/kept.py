@@ -11,9 +11,10 @@ them stale empties the cache: another generation, a lost lease, an error.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
+
+from cachetools import LRUCache
 
 # Models per projection. The catalogue and the timeline keep rows: about 60 MB more
 # for the projection worker at 10,000 (RSS, 356 against 292 MB, bench.vs_mlflow).
@@ -24,7 +25,7 @@ class KeptRows:
     def __init__(self, capacity: int = KEPT_MODELS) -> None:
         self.capacity = capacity
         self.generation: int | None = None
-        self.items: OrderedDict[str, Any] = OrderedDict()
+        self.items: LRUCache[str, Any] = LRUCache(maxsize=max(capacity, 1))
 
     def take(self, generation: int, ids: Iterable[str]) -> dict[str, Any]:
         """Remove and return what is kept of these models in ``generation``."""
@@ -43,11 +44,10 @@ class KeptRows:
         if generation != self.generation:
             self.clear()
             self.generation = generation
+        if self.capacity == 0:
+            return
         for model_id, item in items.items():
-            self.items.pop(model_id, None)
-            self.items[model_id] = item
-        while len(self.items) > self.capacity:
-            self.items.popitem(last=False)
+            self.items[model_id] = item  # the most recent now; the least recent go
 
     def clear(self) -> None:
         self.items.clear()

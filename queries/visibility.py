@@ -7,8 +7,9 @@ it did not exist (404, or absent from a list), so its existence does not leak.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from uuid import UUID
+
+from cachetools import LRUCache
 
 from queries.errors import UnknownModel
 from queries.ports import EventLog
@@ -35,14 +36,12 @@ class ModelProjects:
     def __init__(self, event_log: EventLog, size: int = 100_000) -> None:
         self.event_log = event_log
         self.size = size
-        self._known: OrderedDict[UUID, str | None] = OrderedDict()
+        self._known: LRUCache[UUID, str | None] = LRUCache(maxsize=max(size, 1))
         self._lock = threading.Lock()
 
     def remember(self, model_id: UUID, project: str) -> None:
         with self._lock:
-            self._known[model_id] = project
-            if len(self._known) > self.size:
-                self._known.popitem(last=False)
+            self._known[model_id] = project  # the least recently used go first
 
     def project_of(self, model_id: UUID) -> str | None:
         """The model's project; None when there is no such model."""

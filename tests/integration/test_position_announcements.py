@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from adapters import redis_positions
+from adapters import redis_pause
 from tests.support.auth import api_client
 from tests.support.ledgers import make_ledger
 from tests.support.redis_server import running_redis
@@ -28,7 +28,7 @@ def redis_url() -> Iterator[str]:
 def test_workers_announce_positions_that_wake_other_processes(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_positions, "PAUSE_SECONDS", 0.2)
+    monkeypatch.setattr(redis_pause, "PAUSE_SECONDS", 0.2)
     target = urlsplit(redis_url)
     store = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     with proxy_to(target.hostname or "127.0.0.1", target.port or 6379) as proxy:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from api import rate_limit
+from adapters import redis_pause
 from commands.keys import IssueKey, issue_key
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
@@ -36,7 +36,7 @@ def redis_url() -> Iterator[str]:
 def test_replicas_share_one_allowance_per_key_and_carry_on_when_redis_is_down(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rate_limit, "REDIS_PAUSE_SECONDS", 0.2)
+    monkeypatch.setattr(redis_pause, "PAUSE_SECONDS", 0.2)
     target = urlsplit(redis_url)
     with proxy_to(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
         # Given two API replicas counting in one Redis: 4 requests at once, then 1 a minute

@@ -41,9 +41,11 @@ class ModelReader:
     def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
         """The model as of every command on it acknowledged before this read."""
         version, changed_at = self.last_change(model_id, visible)
-        found = self.tables.answers.get(("model", model_id, version))
-        if found is not None and found.position >= (min_position or 0):
-            return found
+        catalogue = self.tables.positions.seen_at.get("catalogue")
+        if catalogue is not None:  # (a rebuilt catalogue's answers are its own)
+            found = self.tables.answers.get(("model", catalogue.generation, model_id, version))
+            if found is not None and found.position >= (min_position or 0):
+                return found
         if min_position is not None:  # the caller waits (bounded) for its position
             return self._from_catalogue(model_id, visible, max(min_position, changed_at))
         with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
@@ -121,7 +123,7 @@ class ModelReader:
         row = _visible_row(snapshot, model_id, visible)
         found = Answer(json_bytes(catalogue_view(row)), snapshot.position, row.version)
         # Keyed by the version it shows: a version's answer never changes.
-        self.tables.answers.put(("model", model_id, row.version), found)
+        self.tables.answers.put(("model", snapshot.generation, model_id, row.version), found)
         return found
 
     def _known(self, model_id: UUID, visible: Projects, at_least: int) -> int:

@@ -3,10 +3,13 @@ nothing; and a projection's seen position never moves back and goes stale."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 from pytest import MonkeyPatch
 
 from queries.answers import ENTRY_OVERHEAD, Answer, AnswerCache
 from queries.positions import FRESH_SECONDS, Positions
+from read_model.encoding import json_bytes
 
 
 def answer(size: int) -> Answer:
@@ -15,7 +18,7 @@ def answer(size: int) -> Answer:
 
 def test_the_least_recently_used_answer_goes_when_the_bytes_are_spent() -> None:
     # Given room for two answers of 100 bytes
-    cache = AnswerCache(max_bytes=2 * (100 + ENTRY_OVERHEAD))
+    cache = AnswerCache(max_bytes=2 * (100 + len("a") + ENTRY_OVERHEAD))
     cache.put("a", answer(100))
     cache.put("b", answer(100))
     assert cache.get("a") == answer(100)  # "a" is now the most recent
@@ -56,3 +59,22 @@ def test_a_seen_position_never_moves_back_and_goes_stale(monkeypatch: MonkeyPatc
     # And once FRESH_SECONDS have passed, it is not taken as current any more
     clock[0] += FRESH_SECONDS + 0.001
     assert positions.seen("catalogue") is None
+
+
+def test_the_bytes_held_stay_near_the_bound_whatever_the_encoder_kept() -> None:
+    # Given a cache of 1 MiB, and answers as the readers encode them (orjson's result
+    # can hold its whole working buffer, many times the answer's size)
+    cache = AnswerCache(max_bytes=2**20)
+    body = {"name": "m" * 40, "description": "d" * 400, "tags": ["t"] * 20, "version": 3}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        # When far more answers are kept than fit
+        for n in range(20_000):
+            cache.put(("model", 1, n, 3), Answer(json_bytes({**body, "id": n}), position=n))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # Then the memory they take stays within twice the bound (nodes and keys included)
+    assert cache.size_bytes <= cache.max_bytes
+    assert held < 2 * cache.max_bytes, held

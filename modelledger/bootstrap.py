@@ -155,6 +155,16 @@ class Ledger:
             self.subscriber = PositionSubscriber(self.redis, self.positions.reached).start()
         return self.subscriber
 
+    def stop_following_announcements(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.stop()
+            self.subscriber = None
+
+    def stop_projections(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
     def log_head(self) -> int:
         return self.event_log.head()
 
@@ -162,15 +172,12 @@ class Ledger:
         if self.provider_worker is not None:
             self.provider_worker.stop()
             self.provider_worker = None
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
+        self.stop_projections()
         if isinstance(self.registry.recorder, GroupCommitMixin):
             self.registry.recorder.stop_group_commit()
         self.registry.close()
         self.read_engine.dispose()
-        if self.subscriber is not None:
-            self.subscriber.stop()
+        self.stop_following_announcements()
         if self.redis is not None:
             self.redis.close()
         scratch = scratch_folder(str(self.read_engine.url))

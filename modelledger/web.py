@@ -8,7 +8,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
 async def serving(
     settings: Settings, options: ApiOptions, given: Ledger | None
 ) -> AsyncIterator[Services]:
-    """Start what the process runs, yield its services, and stop it all again."""
+    """Start what the process runs, yield its services, and stop it all again (also
+    when starting fails halfway: whatever was started is stopped)."""
     owned = given is None
     if owned:  # a served process (tests bring their own ledger, and their own logging)
         configure_logging(settings.log_level, settings.log_format)
@@ -66,36 +67,48 @@ async def serving(
     # Commands block on the event store in threads; enough of them lets
     # concurrent commands meet in one group commit.
     to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
-    ledger = given or bootstrap(settings)
-    # Embedded default: the projections run here; an API replica (projections off)
-    # only makes sure their tables exist.
-    started = settings.projections and ledger.worker is None
-    if started:
+    async with AsyncExitStack() as stack:
+        ledger = given or bootstrap(settings)
+        if owned:
+            stack.callback(ledger.close)
+        await _start(stack, ledger, settings, owned)
+        redis = connect_async_redis(settings.redis_url) if settings.redis_url else None
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
+        follower = asyncio.create_task(
+            Follower(
+                ledger.positions,
+                ledger.read_engine,
+                ledger.log_head,
+                ledger.registry.forget_changed,
+            ).run()
+        )
+        stack.push_async_callback(_cancelled, follower)
+        if settings.tune_gc:
+            tune_garbage_collector()
+        yield services_of(ledger, options, redis)
+
+
+async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owned: bool) -> None:
+    """Embedded default: the projections and the provider worker run here; an API
+    replica (projections off) only makes sure the tables exist."""
+    if settings.projections and ledger.worker is None:
         await to_thread.run_sync(ledger.start_projections)
+        if not owned:  # a given ledger keeps living: stop what was started for this app
+            stack.callback(ledger.stop_projections)
     else:
         await to_thread.run_sync(ensure_projections, ledger.write_engine)
-    if owned and settings.provider_worker:  # embedded default: provider jobs run here
+    if owned and settings.provider_worker:
         ledger.start_provider_worker()
-    redis = connect_async_redis(settings.redis_url) if settings.redis_url else None
-    ledger.follow_announcements()
-    follower = asyncio.create_task(
-        Follower(
-            ledger.positions, ledger.read_engine, ledger.log_head, ledger.registry.forget_changed
-        ).run()
-    )
-    if settings.tune_gc:
-        tune_garbage_collector()
-    try:
-        yield services_of(ledger, options, redis)
-    finally:
-        follower.cancel()
-        if redis is not None:
-            await redis.aclose()
-        if owned:
-            ledger.close()
-        elif started and ledger.worker is not None:
-            ledger.worker.stop()
-            ledger.worker = None
+    already = ledger.subscriber is not None
+    if ledger.follow_announcements() is not None and not (owned or already):
+        stack.callback(ledger.stop_following_announcements)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def services_of(ledger: Ledger, options: ApiOptions, redis: AsyncRedis | None) -> Services:

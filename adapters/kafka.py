@@ -1,4 +1,4 @@
-"""Kafka, as a place to publish the log's events (queries.ports.Publisher).
+"""Kafka, as a place to publish the log's events (commands.ports.Publisher).
 
 Every message of a batch is acknowledged by all in-sync replicas (acks=all) before
 ``publish`` returns; any failure of the client becomes ``PublishFailed`` here.
@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from queries.ports import Message, PublishFailed
+from commands.ports import Message, PublishFailed
 
 
 @dataclass
@@ -46,13 +46,14 @@ class KafkaPublisher:
 
     async def publish(self, messages: Sequence[Message]) -> None:
         assert self._producer is not None, "open() first"
+        sent: list[asyncio.Future[object]] = []
         try:
-            sent = [
-                await self._producer.send(self.options.topic, value=value, key=key)
-                for key, value in messages
-            ]
+            for key, value in messages:
+                sent.append(await self._producer.send(self.options.topic, value=value, key=key))
             await asyncio.gather(*sent)  # every one acknowledged, or the batch is sent again
         except (KafkaError, OSError) as error:
+            # What was sent before the failure is settled, not left to warn unawaited.
+            await asyncio.gather(*sent, return_exceptions=True)
             raise PublishFailed(str(error) or type(error).__name__) from error
 
     async def close(self) -> None:
@@ -69,8 +70,8 @@ class KafkaPublisher:
             bootstrap_servers=self.options.bootstrap_servers,
             request_timeout_ms=self.options.request_timeout_ms,
         )
-        await admin.start()
         try:
+            await admin.start()
             if self.options.topic not in await admin.list_topics():
                 topic = NewTopic(self.options.topic, self.options.partitions, replication_factor=1)
                 await admin.create_topics([topic])

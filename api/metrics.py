@@ -72,10 +72,10 @@ class ProjectionCollector(Collector):
             )
 
 
-def metrics_registry(event_log: EventLog, engine: Engine) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(ProjectionCollector(event_log, engine))
-    return registry
+def metrics_collectors(event_log: EventLog, engine: Engine) -> CollectorRegistry:
+    collectors = CollectorRegistry()
+    collectors.register(ProjectionCollector(event_log, engine))
+    return collectors
 
 
 @router.get(
@@ -85,5 +85,5 @@ def metrics_registry(event_log: EventLog, engine: Engine) -> CollectorRegistry:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request) -> Response:
-    registry = get_services(request).metrics
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    collectors = get_services(request).metrics
+    return Response(generate_latest(collectors), media_type=CONTENT_TYPE_LATEST)

@@ -36,22 +36,22 @@ class ApiMetrics:
 
     @classmethod
     def register(
-        cls, registry: CollectorRegistry, models: ModelRegistry, answers: AnswerCache
+        cls, collectors: CollectorRegistry, registry: ModelRegistry, answers: AnswerCache
     ) -> ApiMetrics:
-        registry.register(ProcessCollector(models, answers))
+        collectors.register(ProcessCollector(registry, answers))
         return cls(
             requests=Histogram(
                 "modelledger_http_request_duration_seconds",
                 "Time to answer an HTTP request, by route template and status",
                 ["method", "route", "status"],
                 buckets=LATENCY_BUCKETS,
-                registry=registry,
+                registry=collectors,
             ),
             commands=Counter(
                 "modelledger_commands",
                 "Commands handled, by command and outcome (ok, or the HTTP status)",
                 ["command", "outcome"],
-                registry=registry,
+                registry=collectors,
             ),
         )
 
@@ -59,15 +59,15 @@ class ApiMetrics:
 class ProcessCollector(Collector):
     """Counters this process keeps as plain numbers (no Prometheus in the inner layers)."""
 
-    def __init__(self, models: ModelRegistry, answers: AnswerCache) -> None:
-        self.models = models
+    def __init__(self, registry: ModelRegistry, answers: AnswerCache) -> None:
+        self.registry = registry
         self.answers = answers
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "modelledger_events_appended",
             "Events this process appended to the log",
-            value=self.models.events_appended,
+            value=self.registry.events_appended,
         )
         lookups = CounterMetricFamily(
             "modelledger_answer_cache_lookups",

@@ -198,3 +198,27 @@ class Providers:
     trainers: dict[str, Trainer] = field(default_factory=dict)
     deployers: dict[str, Deployer] = field(default_factory=dict)
     sources: dict[str, ModelSource] = field(default_factory=dict)
+
+
+# -- publishing the log's events outward (the Kafka relay) ---------------------------------
+
+
+Message = tuple[bytes, bytes]  # (key, value)
+
+
+class PublishFailed(Exception):
+    """The outside system did not take a batch (down, refused, timed out): send it again."""
+
+
+class Publisher(Protocol):
+    """Where a follower of the log publishes what it reads (adapters/kafka.py is one)."""
+
+    @property
+    def destination(self) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Return once every message is acknowledged; else raise ``PublishFailed``."""
+
+    async def close(self) -> None: ...

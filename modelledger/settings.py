@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,8 +24,11 @@ REMOVED = {
 
 
 def warn_removed(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Log a warning for each removed setting still set; the names warned about."""
-    environ = os.environ if environ is None else environ
+    """Log a warning for each removed setting still set (in the environment or the .env
+    file the settings read); the names warned about."""
+    if environ is None:
+        from_file = {name: value or "" for name, value in dotenv_values(".env").items()}
+        environ = {**from_file, **os.environ}
     found = [name for name in REMOVED if name in environ]
     for name in found:
         log.warning("%s is no longer a setting and is ignored: %s", name, REMOVED[name])

@@ -16,7 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from adapters.redis_limits import RedisBuckets
 from api.app import build_app
-from api.metrics import metrics_registry
+from api.metrics import metrics_collectors
 from api.observability import ApiMetrics
 from api.rate_limit import RateLimiter, TokenBuckets
 from api.services import ApiOptions, Operations, Services
@@ -25,7 +25,7 @@ from modelledger.bootstrap import Ledger, bootstrap, connect_async_redis
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
-from queries.following import Follower
+from queries.watch import PositionsWatch
 
 log = logging.getLogger("modelledger.api")
 
@@ -75,15 +75,15 @@ async def serving(
         redis = connect_async_redis(settings.redis_url) if settings.redis_url else None
         if redis is not None:
             stack.push_async_callback(redis.aclose)
-        follower = asyncio.create_task(
-            Follower(
+        watch = asyncio.create_task(
+            PositionsWatch(
                 ledger.positions,
                 ledger.read_engine,
                 ledger.log_head,
                 ledger.registry.forget_changed,
             ).run()
         )
-        stack.push_async_callback(_cancelled, follower)
+        stack.push_async_callback(_cancelled, watch)
         if settings.tune_gc:
             tune_garbage_collector()
         yield services_of(ledger, options, redis)
@@ -113,7 +113,7 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 
 def services_of(ledger: Ledger, options: ApiOptions, redis: AsyncRedis | None) -> Services:
     settings = ledger.settings
-    metrics = metrics_registry(ledger.event_log, ledger.read_engine)
+    metrics = metrics_collectors(ledger.event_log, ledger.read_engine)
     return Services(
         registry=ledger.registry,
         event_log=ledger.event_log,

@@ -24,10 +24,12 @@ import orjson
 from anyio import to_thread
 from eventsourcing.persistence import Notification
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from commands.ports import Message, Publisher, PublishFailed
 from processes.positions import record_relayed, relayed_position
 from queries.models import history_item
-from queries.ports import EventLog, LogUnavailable, Message, Publisher, PublishFailed
+from queries.ports import EventLog, LogUnavailable
 from write_model.model import AIModel
 
 log = logging.getLogger("modelledger.relay")
@@ -77,7 +79,7 @@ class KafkaRelay:
         while not self.stopping.is_set():
             try:
                 await self._relay()
-            except (PublishFailed, LogUnavailable) as error:
+            except (PublishFailed, LogUnavailable, SQLAlchemyError) as error:
                 log.warning("relay paused at position %d: %s", self.position, error)
                 await self._pause(self.options.retry_seconds)
 

@@ -24,7 +24,6 @@ from read_model.relay import PROVIDER_INTAKE
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
-WORKER_NAME = PROVIDER_INTAKE
 
 # Backends whose versions were trained before ModelLedger saw them (the Hub importer).
 TRAINED_ELSEWHERE = frozenset({"huggingface"})
@@ -62,7 +61,7 @@ class LogIntake:
     def ensure_tables(self) -> None:
         with self.engine.begin() as conn:
             jobs.ensure_jobs_table(conn)
-            relayed_position(conn, WORKER_NAME)
+            relayed_position(conn, PROVIDER_INTAKE)
 
     def take_in(self) -> int:
         """One page of the log up to its head: how far it moved (0 at the head)."""
@@ -72,7 +71,7 @@ class LogIntake:
     def read(self) -> IntakePage | None:
         """The next page after the recorded position (None at the head)."""
         with self.engine.begin() as conn:
-            after = relayed_position(conn, WORKER_NAME)
+            after = relayed_position(conn, PROVIDER_INTAKE)
         head = self.event_log.head()
         if head <= after:
             return None
@@ -85,7 +84,7 @@ class LogIntake:
         """The page's jobs and the new position, together; False if another worker
         took this page in first (then nothing changes)."""
         with self.engine.begin() as conn:
-            if not advance_relayed(conn, WORKER_NAME, read.after, read.reached):
+            if not advance_relayed(conn, PROVIDER_INTAKE, read.after, read.reached):
                 return False
             # Most events are of models no provider works on: those are not even decoded.
             watched = jobs.models_with_open_jobs(conn)

@@ -45,29 +45,6 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-# The columns catalogue_view reads, and no others (queries.model_answers).
-MODEL_COLUMNS = (
-    "id",
-    "version",
-    "name",
-    "project",
-    "description",
-    "task",
-    "framework",
-    "tags",
-    "configuration",
-    "owner",
-    "status",
-    "created_at",
-    "updated_at",
-    "latest_version",
-    "versions",
-    "training_runs",
-    "deployments",
-    "pending_deployments",
-)
-
-
 SUMMARY_COLUMNS = (
     "id",
     "version",

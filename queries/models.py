@@ -50,7 +50,7 @@ def get_model(
         for position, stored in rows
         if at_version is None or stored.originator_version <= at_version
     ]
-    # The very words of "no such model" (api.queries says the same for an unknown id)
+    # The very words of "no such model" (queries.model_reader says the same for an unknown id)
     unknown = UnknownModel(
         f"model {model_id} did not exist at {as_of.isoformat()}"
         if as_of

@@ -27,7 +27,6 @@ from eventsourcing.persistence import (
 log = logging.getLogger("modelledger.store")
 
 Doorbell = Callable[[int], None]
-Message = tuple[bytes, bytes]  # (key, value)
 
 
 class LogUnavailable(Exception):
@@ -127,24 +126,3 @@ class EventLog:
     @property
     def _history(self) -> HistoryRecorder:
         return cast(HistoryRecorder, self.recorder)
-
-
-# -- following the log outward -------------------------------------------------------------
-
-
-class PublishFailed(Exception):
-    """The outside system did not take a batch (down, refused, timed out): send it again."""
-
-
-class Publisher(Protocol):
-    """Where a follower of the log publishes what it reads (adapters/kafka.py is one)."""
-
-    @property
-    def destination(self) -> str: ...
-
-    async def open(self) -> None: ...
-
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Return once every message is acknowledged; else raise ``PublishFailed``."""
-
-    async def close(self) -> None: ...

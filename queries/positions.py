@@ -1,10 +1,10 @@
 """Where each projection stands, as this process last saw it, and waiting for one to
 reach a position (read-your-writes).
 
-Seen three ways, all told to ``reached``: a read of the tables, a commit of a projection
-running in this process, and (with Redis) a commit announced by another process. The
-API process's follower (queries.following) reads the state rows when nothing else
-told it recently, so a position is never taken as current for long without a look.
+Seen four ways, all told to ``reached``: a read of the tables, a commit of a projection
+running in this process, (with Redis) a commit announced by another process, and the
+API process's watch (queries.watch), which reads the state rows every 0.1 s, so a
+position is never taken as current for long without a look.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ class Positions:
 
     def reached(self, projection: str, generation: int, position: int) -> None:
         """Where a read, a commit or an announcement found the projection (never back)."""
-        last = self.seen_at.get(projection)
-        if last is None or last.generation != generation or position >= last.position:
-            self.seen_at[projection] = Seen(generation, position, time.monotonic())
-            if last is None or position > last.position:
-                with self.moved:
+        with self.moved:  # (threads tell it too: a slower one must not move it back)
+            last = self.seen_at.get(projection)
+            if last is None or last.generation != generation or position >= last.position:
+                self.seen_at[projection] = Seen(generation, position, time.monotonic())
+                if last is None or position > last.position:
                     self.moved.notify_all()
 
     def wait_for(self, projection: str, position: int, timeout: float) -> None:

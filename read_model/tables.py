@@ -156,7 +156,6 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
     Index(f"{name}_created", models.c.created_at, models.c.id)
     Index(f"{name}_updated", models.c.updated_at, models.c.id)
     Index(f"{name}_task", models.c.task, models.c.name)
-    Index(f"{name}_position", models.c.position)  # what changed since: queries.model_answers
     if search:
         Index(f"{name}_search", models.c.search, postgresql_using="gin")
     tags = Table(

@@ -82,6 +82,18 @@ def test_no_cycle_between_packages() -> None:
     assert cycles == [], "\n".join(cycles)
 
 
+def test_imports_name_their_package() -> None:
+    # A relative import would slip past the rules above: there are none.
+    relative = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []
+
+
 def test_the_rules_catch_a_forbidden_edge() -> None:
     # The checks above can fail: the edges this layout forbids most are caught.
     assert not allowed("queries", "commands.registry")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,15 @@ def test_nothing_is_said_when_no_removed_setting_is_set(monkeypatch: pytest.Monk
     for name in REMOVED:
         monkeypatch.delenv(name, raising=False)
     assert warn_removed() == []
+
+
+def test_a_removed_setting_in_the_env_file_is_warned_about_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a .env file (read by the settings) that still sets a removed setting
+    (tmp_path / ".env").write_text("MODELLEDGER_QUERY_CACHE_SIZE=1024\n")
+    monkeypatch.chdir(tmp_path)
+    for name in REMOVED:
+        monkeypatch.delenv(name, raising=False)
+    # Then it is warned about, as if set in the environment
+    assert warn_removed() == ["MODELLEDGER_QUERY_CACHE_SIZE"]

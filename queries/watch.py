@@ -1,10 +1,11 @@
-"""The API process's one follower: where the projections stand, kept current.
+"""The API process's one watch on the log: where the projections stand, kept current.
 
 Reads that asked for no position answer from the cache at the position last seen
 (queries.positions); this loop reads the state rows so that position is never long
-out of date, and when the log has moved it tells ``on_moved`` (bootstrap hands in the
-command side's forgetting of models other processes changed). Commits of projections
-in this process and, with Redis, other processes' announcements are noted directly.
+out of date, and when the log has moved it tells ``on_moved`` (modelledger.web hands
+in the command side's forgetting of models other processes changed). Commits of
+projections in this process and, with Redis, other processes' announcements reach
+the positions directly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ LOOK_SECONDS = FRESH_SECONDS / 2.5
 
 
 @dataclass
-class Follower:
+class PositionsWatch:
     positions: Positions
     engine: Engine
     log_head: Callable[[], int]

@@ -23,6 +23,7 @@ from projections.base import Projection
 from projections.follow import read_page
 from projections.runner import ProjectionRunner
 from projections.worker import PROJECTIONS, ProjectionWorker
+from queries.ports import EventLog
 from queries.projections import request_rebuild
 from read_model.state import read_states
 
@@ -53,12 +54,13 @@ def read_ceiling(
     """(a) Read pages of 5,000 notifications and decode every one: nothing else."""
     task = progress.add_task("ceiling: read+decode", total=head, stats="")
     to_event = registry.mapper.to_domain_event
+    log = EventLog.of(registry)
     stages = {"read": 0.0, "decode": 0.0}
     after, events = 0, 0
     started, cpu, db_cpu = time.monotonic(), time.process_time(), db.sample()
     while True:
         t0 = time.perf_counter()
-        page = read_page(registry.recorder, after, PAGE)
+        page = read_page(log, after, PAGE)
         t1 = time.perf_counter()
         if not page:
             break

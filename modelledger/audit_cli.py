@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.audit_seals import read_seals, record_seal
 from modelledger.bootstrap import Ledger
@@ -55,12 +54,11 @@ def audit_seal() -> None:
 
 
 def _checked_log(ledger: Ledger) -> LogReport:
-    recorder = ledger.event_log.recorder
     with progress_on_stderr() as progress:
         task = progress.add_task("log", total=ledger.event_log.head())
         return check_log(
             ledger.event_log,
-            gaps_allowed=isinstance(recorder, PostgresApplicationRecorder),
+            gaps_allowed=ledger.event_log.gaps_possible,
             seals=read_seals(ledger.write_engine),
             progress=lambda n: progress.advance(task, n),
         )

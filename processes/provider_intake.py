@@ -24,7 +24,6 @@ from read_model.relay import PROVIDER_INTAKE
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
-
 # Backends whose versions were trained before ModelLedger saw them (the Hub importer).
 TRAINED_ELSEWHERE = frozenset({"huggingface"})
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from queue import Full, Queue
 from typing import Any, Protocol
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import Notification
+
+from queries.ports import EventLog
 
 log = logging.getLogger("modelledger.projections")
 
@@ -24,8 +25,8 @@ log = logging.getLogger("modelledger.projections")
 RECHECK_SECONDS = 1.0
 
 
-def read_page(recorder: ApplicationRecorder, after: int, limit: int) -> Sequence[Notification]:
-    return recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+def read_page(event_log: EventLog, after: int, limit: int) -> Sequence[Notification]:
+    return event_log.page(after, limit)
 
 
 class Follower(Protocol):
@@ -37,20 +38,18 @@ class Follower(Protocol):
 
 
 class PollingFollower:
-    def __init__(
-        self, recorder: ApplicationRecorder, interval: float, doorbell: threading.Event
-    ) -> None:
-        self.recorder = recorder
+    def __init__(self, event_log: EventLog, interval: float, doorbell: threading.Event) -> None:
+        self.event_log = event_log
         self.interval = interval
         self.doorbell = doorbell
 
     def next_batch(self, after: int, limit: int, timeout: float) -> Sequence[Notification]:
         self.doorbell.clear()
-        page = read_page(self.recorder, after, limit)
+        page = read_page(self.event_log, after, limit)
         if page:
             return page
         self.doorbell.wait(min(timeout, self.interval))
-        return read_page(self.recorder, after, limit)
+        return read_page(self.event_log, after, limit)
 
     def close(self) -> None:
         self.doorbell.set()
@@ -59,8 +58,8 @@ class PollingFollower:
 class SubscriptionFollower:
     """eventsourcing's PostgreSQL subscription, drained in batches by the runner."""
 
-    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
-        self.recorder = recorder
+    def __init__(self, event_log: EventLog) -> None:
+        self.event_log = event_log
         self.buffer: deque[Notification] = deque()
         self.arrived = threading.Event()
         self.error: BaseException | None = None
@@ -80,7 +79,7 @@ class SubscriptionFollower:
             self.error = None
             self.buffer.clear()
             self.started_after = after
-            subscription = self.recorder.subscribe(gt=after)
+            subscription = self.event_log.subscribe(after)
 
             def pump() -> None:
                 try:
@@ -125,7 +124,7 @@ class SubscriptionFollower:
             # leaves it waiting for the next one (eventsourcing issue #305): a quiet
             # wait ends with a look at the log itself, and while that finds full
             # pages, the next look comes without waiting.
-            page = read_page(self.recorder, after, limit)
+            page = read_page(self.event_log, after, limit)
             self.behind = len(page) == limit
             return page
         self.behind = False
@@ -143,12 +142,10 @@ class SubscriptionFollower:
         self._stop()
 
 
-def follower_for(
-    recorder: ApplicationRecorder, interval: float, doorbell: threading.Event
-) -> Follower:
-    if isinstance(recorder, PostgresApplicationRecorder):
-        return SubscriptionFollower(recorder)
-    return PollingFollower(recorder, interval, doorbell)
+def follower_for(event_log: EventLog, interval: float, doorbell: threading.Event) -> Follower:
+    if event_log.subscribable:
+        return SubscriptionFollower(event_log)
+    return PollingFollower(event_log, interval, doorbell)
 
 
 Decoded = list[tuple[int, Any]]
@@ -161,13 +158,13 @@ class PageReader:
 
     def __init__(
         self,
-        recorder: ApplicationRecorder,
+        event_log: EventLog,
         after: int,
         limit: int,
         decode: Callable[[Sequence[Notification]], Decoded],
         depth: int = 2,
     ) -> None:
-        self.recorder, self.limit, self.decode = recorder, limit, decode
+        self.event_log, self.limit, self.decode = event_log, limit, decode
         self.expected = after  # where the caller's next page must start
         self.pages: Queue[tuple[int, Sequence[Notification], Decoded] | BaseException] = Queue(
             maxsize=depth
@@ -179,7 +176,7 @@ class PageReader:
     def _read(self, after: int) -> None:
         try:
             while not self.stopped.is_set():
-                page = read_page(self.recorder, after, self.limit)
+                page = read_page(self.event_log, after, self.limit)
                 item = (after, page, self.decode(page))
                 while not self.stopped.is_set():
                     try:

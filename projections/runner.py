@@ -30,7 +30,7 @@ from projections.base import Projection
 from projections.follow import Follower, PageReader, follower_for
 from projections.kept import KeptRows
 from projections.lease import LeaseLost, guarded_update, release_lease, take_lease
-from queries.ports import EventLog
+from queries.ports import EventLog, LogUnavailable
 from read_model.state import (
     ProjectionState,
     projection_state,
@@ -56,7 +56,7 @@ class RunnerOptions:
 
 
 # A database that cannot be reached: wait and retry (anything else is a bug).
-UNAVAILABLE = (OperationalError, InterfaceError, PersistenceError, OSError)
+UNAVAILABLE = (OperationalError, InterfaceError, PersistenceError, LogUnavailable, OSError)
 
 
 @dataclass
@@ -171,7 +171,7 @@ class ProjectionRunner:
         if self.caught_up:
             if self.follower is None:
                 self.follower = follower_for(
-                    self.event_log.recorder, self.options.poll_interval, self.doorbell
+                    self.event_log, self.options.poll_interval, self.doorbell
                 )
             timeout = self.options.lease_seconds / 3 if wait else 0.0
             page = self.follower.next_batch(state.position, self.options.batch_size, timeout)
@@ -233,7 +233,7 @@ class ProjectionRunner:
         if reader is None or reader.expected != after:
             if reader is not None:
                 reader.stop()
-            reader = PageReader(self.event_log.recorder, after, limit, self._decode)
+            reader = PageReader(self.event_log, after, limit, self._decode)
             self.readers[column] = reader
         page, events = reader.next_page()
         if len(page) < limit:

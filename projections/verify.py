@@ -71,7 +71,7 @@ def _build(
     on_progress: Callable[[int, int], None],
 ) -> int:
     while after < target:
-        page = [n for n in read_page(event_log.recorder, after, 5000) if n.id <= target]
+        page = [n for n in read_page(event_log, after, 5000) if n.id <= target]
         if not page:
             break
         with engine.begin() as conn:

@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     PersistenceError,
     StoredEvent,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 log = logging.getLogger("modelledger.store")
 
@@ -69,7 +70,7 @@ class EventLog:
         mapper: Mapper[UUID],
         doorbells: list[Doorbell] | None = None,
     ) -> None:
-        self.recorder = recorder
+        self._recorder = recorder  # private: this port only reads
         self.mapper = mapper
         # Rung with the new position after each append in this process, so followers in
         # it look at once instead of waiting for their next poll.
@@ -83,7 +84,7 @@ class EventLog:
     def head(self) -> int:
         """The position of the last event (0: an empty log)."""
         with log_errors():
-            return self.recorder.max_notification_id() or 0
+            return self._recorder.max_notification_id() or 0
 
     def page(
         self,
@@ -96,9 +97,26 @@ class EventLog:
         """Up to ``limit`` stored events after position ``after`` (to ``until``; of these
         ``topics`` only, if any), in order."""
         with log_errors():
-            return self.recorder.select_notifications(
+            return self._recorder.select_notifications(
                 start=after, limit=limit, stop=until, topics=topics, inclusive_of_start=False
             )
+
+    @property
+    def subscribable(self) -> bool:
+        """Whether the store pushes new events (PostgreSQL's LISTEN/NOTIFY); else poll."""
+        return isinstance(self._recorder, PostgresApplicationRecorder)
+
+    @property
+    def gaps_possible(self) -> bool:
+        """Whether positions may skip numbers (PostgreSQL's sequence: a rolled-back
+        insert leaves a gap), so a gap in the log is not a lost event."""
+        return isinstance(self._recorder, PostgresApplicationRecorder)
+
+    def subscribe(self, after: int) -> Any:
+        """The store's subscription to events after ``after`` (a context manager and an
+        iterator of notifications), when it is ``subscribable``."""
+        assert isinstance(self._recorder, PostgresApplicationRecorder)
+        return self._recorder.subscribe(gt=after)
 
     def decode(self, stored: StoredEvent) -> Any:
         """The domain event (upcast to its current version) a stored event holds."""
@@ -120,9 +138,9 @@ class EventLog:
 
     def first_event(self, originator_id: UUID) -> Any | None:
         with log_errors():
-            stored = self.recorder.select_events(originator_id, lte=1)
+            stored = self._recorder.select_events(originator_id, lte=1)
         return self.decode(stored[0]) if stored else None
 
     @property
     def _history(self) -> HistoryRecorder:
-        return cast(HistoryRecorder, self.recorder)
+        return cast(HistoryRecorder, self._recorder)

@@ -37,7 +37,7 @@ def test_an_event_stored_without_a_notification_is_still_followed(
         ledger.registry, CreateModel(name="m", task="asr", framework="jax"), CommandContext()
     )
     recorder = ledger.registry.recorder
-    follower = SubscriptionFollower(recorder)  # type: ignore[arg-type]
+    follower = SubscriptionFollower(ledger.event_log)
     try:
         assert follower.next_batch(1, 100, timeout=0.2) == []
         # When another event is written by plain SQL, which sends no NOTIFY

@@ -107,7 +107,7 @@ def assert_equals_a_rebuild_in_one_batch(ledger: Ledger, projection: type[Projec
     event_log, topics = ledger.event_log, topics_of(projection)
     events: list[tuple[int, AIModel.Event]] = []
     after = 0
-    while page := read_page(event_log.recorder, after, 1000):
+    while page := read_page(event_log, after, 1000):
         events += decode(event_log, topics, page)
         after = page[-1].id
     with ledger.write_engine.begin() as conn:

@@ -441,7 +441,7 @@ def head(registry: ModelRegistry) -> int:
 def logged_model_ids(registry: ModelRegistry) -> set[UUID]:
     ids: set[UUID] = set()
     after = 0
-    while page := read_page(registry.recorder, after, 1000):
+    while page := read_page(EventLog.of(registry), after, 1000):
         ids.update(UUID(str(notification.originator_id)) for notification in page)
         after = page[-1].id
     return ids

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
 from api.errors import ERRORS
+from api.operations_schemas import ProjectionEntry, RebuildRequested
 from api.services import ServicesDep
 from queries.projections import event_time_in, projection_report, request_rebuild
 from write_model.access import Action
@@ -23,22 +22,25 @@ router = APIRouter(
 
 @router.get(
     "/projections",
+    response_model=list[ProjectionEntry],
     summary="Each projection's position, lag (events and seconds), status and whether a "
     "live process holds it",
 )
-def list_projections(services: ServicesDep) -> list[dict[str, Any]]:
+def list_projections(services: ServicesDep) -> JSONResponse:
     operations, head = services.operations, services.event_log.head()
-    return projection_report(
+    report = projection_report(
         operations.read_engine,
         head,
         operations.projection_versions,
         event_time_in(services.event_log),
     )
+    return JSONResponse(report)
 
 
 @router.post(
     "/projections/{name}/rebuild",
     status_code=202,
+    response_model=RebuildRequested,
     summary="Rebuild a projection into fresh tables from position 0, then swap them in",
 )
 def rebuild_projection(name: str, services: ServicesDep) -> JSONResponse:

@@ -71,6 +71,12 @@ class KeyListResponse(BaseModel):
     items: list[KeyResponse]
 
 
+class KeyRevokedResponse(BaseModel):
+    id: str
+    revoked: bool = Field(description="always true: the key no longer works")
+    position: int | None = Field(description="global event position of the KeyRevoked event")
+
+
 @router.post(
     "",
     status_code=201,
@@ -109,7 +115,11 @@ def get_keys(
     return sent(found)
 
 
-@router.delete("/{key_id}", summary="Revoke an API key: it stops working at once")
+@router.delete(
+    "/{key_id}",
+    response_model=KeyRevokedResponse,
+    summary="Revoke an API key: it stops working at once",
+)
 def delete_key(key_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
     result = revoke_key(services.registry, RevokeKey(key_id=key_id), ctx)
     if services.keyring is not None:

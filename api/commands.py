@@ -54,6 +54,11 @@ router = APIRouter(
 )
 
 RunIdPath = Annotated[RunId, Path(description="the run_id returned by train")]
+# A provider's endpoint: the provider carries the command out (status pending).
+PENDING: dict[str, Any] = {
+    "model": CommandResponse,
+    "description": "Accepted: a provider carries it out; the outcome follows in the log",
+}
 
 
 async def run(
@@ -205,6 +210,7 @@ async def fail_training(
 @router.post(
     "/{model_id}/deploy",
     response_model=CommandResponse,
+    responses={202: PENDING},
     summary="Deploy a trained version to an environment (huggingface: 202, pending)",
 )
 async def deploy_model(
@@ -219,6 +225,7 @@ async def deploy_model(
 @router.post(
     "/{model_id}/undeploy",
     response_model=CommandResponse,
+    responses={202: PENDING},
     summary="Remove the model from an environment (a provider endpoint: 202, pending)",
 )
 async def undeploy_model(

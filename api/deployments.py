@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from api.auth import PrincipalDep, allow
 from api.errors import ERRORS
 from api.queries import sent
+from api.query_schemas import DeploymentListResponse
 from api.services import ServicesDep
 from queries.messages import ListDeployments
 from write_model.access import Action
@@ -22,7 +23,11 @@ router = APIRouter(
 )
 
 
-@router.get("", summary="Every model serving an environment, now or as of a time")
+@router.get(
+    "",
+    response_model=DeploymentListResponse,
+    summary="Every model serving an environment, now or as of a time",
+)
 def list_deployments(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[ListDeployments, Query()]
 ) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -14,6 +14,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.auth import Credentials, PrincipalDep, allow, key_text
 from api.errors import ERRORS, RateLimited
 from api.queries import sent
+from api.query_schemas import EventPage, KeyEvent, ModelEvent
 from api.services import Services, ServicesDep, get_services
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
@@ -25,13 +26,35 @@ router = APIRouter(
 
 STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
 MAX_STREAMS_PER_KEY = 8
+SCHEMAS = "#/components/schemas/"
+# What each server-sent event holds (FastAPI documents the fields of any event; the
+# stream sends ServerSentEvents, whose data it does not read): an item of the feed.
+STREAM_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data", "event", "id"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "anyOf": [
+                    {"$ref": SCHEMAS + ModelEvent.__name__},
+                    {"$ref": SCHEMAS + KeyEvent.__name__},
+                ]
+            },
+            "description": "the event, as an item of GET /api/v1/events",
+        },
+        "event": {"type": "string", "description": "the event's type"},
+        "id": {"type": "string", "description": "the event's log position (Last-Event-ID)"},
+    },
+}
 
 
 def feed_view(services: ServicesDep, caller: Principal) -> FeedView:
     return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), services.model_projects)
 
 
-@router.get("", summary="The global, ordered event feed")
+@router.get("", response_model=EventPage, summary="The global, ordered event feed")
 def feed(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
 ) -> Response:
@@ -67,6 +90,9 @@ async def still_valid(services: Services, caller: Principal, text: str) -> bool:
     "/stream",
     response_class=EventSourceResponse,
     summary="Server-sent events: the feed from a position, then live",
+    openapi_extra={
+        "responses": {"200": {"content": {"text/event-stream": {"itemSchema": STREAM_EVENT}}}}
+    },
 )
 async def stream(
     services: ServicesDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
+from api.operations_schemas import HealthResponse, HealthUnavailable, ServiceInfo
 from api.services import ServicesDep
 from commands.ports import StoreUnavailable
 from queries.errors import ReadStoreUnavailable
@@ -28,8 +29,9 @@ def package_version() -> str:
 
 @router.get(
     "/health",
+    response_model=HealthResponse,
     summary="Liveness, event store reachability, projections' status and lag",
-    responses={503: {"description": "the event store is unreachable"}},
+    responses={503: {"model": HealthUnavailable, "description": "the event store is unreachable"}},
 )
 def health(services: ServicesDep) -> JSONResponse:
     """200 while the event store answers (load balancers read it): ``degraded`` while a
@@ -79,16 +81,19 @@ def projection_health(
 
 @router.get(
     "/api/info",
+    response_model=ServiceInfo,
     summary="What this service is and how it is configured",
     dependencies=[allow(Action.READ)],
 )
-async def info(services: ServicesDep) -> dict[str, Any]:
+async def info(services: ServicesDep) -> JSONResponse:
     operations = services.operations
-    return {
-        "name": "ModelLedger",
-        "version": package_version(),
-        "api_version": "v1",
-        "event_store": operations.backend,
-        "group_commit": operations.group_commit,
-        "workers": operations.workers,
-    }
+    return JSONResponse(
+        {
+            "name": "ModelLedger",
+            "version": package_version(),
+            "api_version": "v1",
+            "event_store": operations.backend,
+            "group_commit": operations.group_commit,
+            "workers": operations.workers,
+        }
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import allow
 from api.errors import ERRORS
+from api.operations_schemas import DetailedHealthResponse
 from api.services import Services, ServicesDep
 from commands.ports import StoreUnavailable
 from queries.errors import ReadStoreUnavailable
@@ -29,8 +31,12 @@ from write_model.access import Action
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)], responses=ERRORS)
 
 
-@router.get("/health/detailed", summary="Each dependency's status and latency")
-async def health_detailed(services: ServicesDep) -> dict[str, Any]:
+@router.get(
+    "/health/detailed",
+    response_model=DetailedHealthResponse,
+    summary="Each dependency's status and latency",
+)
+async def health_detailed(services: ServicesDep) -> JSONResponse:
     operations = services.operations
     event_store = await _timed_in_thread(lambda: {"head": services.event_log.head()})
     read_store = await _timed_in_thread(lambda: _ping_read_store(services))
@@ -43,16 +49,18 @@ async def health_detailed(services: ServicesDep) -> dict[str, Any]:
     # The same rule as /health: a projection stopped, behind, or held by no live process.
     behind = bool(lags) or any(p.get("status") not in SERVING for p in projections.values())
     degraded = behind or cache["status"] == "down"
-    return {
-        "status": "unavailable" if down else "degraded" if degraded else "ok",
-        "event_store": {"backend": operations.backend, **event_store},
-        "read_store": read_store,
-        "redis": cache,
-        "kafka": await _kafka(operations.kafka_bootstrap_servers, relays),
-        "projections": projections,
-        "lagging": lags,
-        "providers": await to_thread.run_sync(_providers, services, head),
-    }
+    return JSONResponse(
+        {
+            "status": "unavailable" if down else "degraded" if degraded else "ok",
+            "event_store": {"backend": operations.backend, **event_store},
+            "read_store": read_store,
+            "redis": cache,
+            "kafka": await _kafka(operations.kafka_bootstrap_servers, relays),
+            "projections": projections,
+            "lagging": lags,
+            "providers": await to_thread.run_sync(_providers, services, head),
+        }
+    )
 
 
 def _providers(services: Services, head: int | None) -> dict[str, Any]:

@@ -13,7 +13,15 @@ from fastapi.responses import Response
 
 from api.auth import PrincipalDep, allow
 from api.errors import ERRORS
-from api.schemas import HistoryResponse, ModelResponse
+from api.query_schemas import (
+    HistoryResponse,
+    ModelDeploymentsResponse,
+    ModelResponse,
+    SearchResponse,
+    StatisticsResponse,
+    TopPerformingResponse,
+    VersionsResponse,
+)
 from api.services import ServicesDep
 from queries.answers import Answer
 from queries.errors import InvalidQuery
@@ -31,28 +39,42 @@ MinPosition = Annotated[
 
 
 def sent(answer: Answer) -> Response:
+    """The answer's bytes as the reader encoded them (never validated nor encoded again):
+    each route's ``response_model`` documents what they hold."""
     headers = {"X-Position": str(answer.position)}
     if answer.version is not None:
         headers["ETag"] = f'"{answer.version}"'
     return Response(answer.body, media_type="application/json", headers=headers)
 
 
-@router.get("", summary="List and search the catalogue (the same as /search)")
-@router.get("/search", summary="Search the catalogue")
+@router.get(
+    "",
+    response_model=SearchResponse,
+    summary="List and search the catalogue (the same as /search)",
+)
+@router.get("/search", response_model=SearchResponse, summary="Search the catalogue")
 async def search(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[SearchModels, Query()]
 ) -> Response:
     return sent(await services.catalogue.search(query, caller.visible_projects))
 
 
-@router.get("/statistics", summary="Counts and metric distributions")
+@router.get(
+    "/statistics",
+    response_model=StatisticsResponse,
+    summary="Counts and metric distributions",
+)
 async def statistics(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[ModelStatistics, Query()]
 ) -> Response:
     return sent(await services.catalogue.statistics(query, caller.visible_projects))
 
 
-@router.get("/top-performing", summary="Models ranked by their best version's metric")
+@router.get(
+    "/top-performing",
+    response_model=TopPerformingResponse,
+    summary="Models ranked by their best version's metric",
+)
 async def leaderboard(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[TopPerforming, Query()]
 ) -> Response:
@@ -94,7 +116,9 @@ def get_history(model_id: UUID, services: ServicesDep, caller: PrincipalDep) -> 
     return sent(services.models.history(model_id, caller.visible_projects))
 
 
-@router.get("/{model_id}/versions", summary="Every trained version")
+@router.get(
+    "/{model_id}/versions", response_model=VersionsResponse, summary="Every trained version"
+)
 def get_versions(
     model_id: UUID, services: ServicesDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
@@ -103,6 +127,7 @@ def get_versions(
 
 @router.get(
     "/{model_id}/deployments",
+    response_model=ModelDeploymentsResponse,
     summary="What each environment serves now, and the history of every environment",
 )
 def get_deployments(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -222,6 +222,7 @@ class CommandResponse(BaseModel):
         default=None, description="a provider deployment request (status pending)"
     )
     status: str | None = Field(default=None, description="pending: a provider is working on it")
+    target: str | None = Field(default=None, description="the provider (status pending)")
 
 
 class HubImportResponse(BaseModel):
@@ -232,44 +233,6 @@ class HubImportResponse(BaseModel):
     changed: list[str] = Field(description="metadata fields this import updated")
     model_version: int | None = Field(description="the version this import recorded, if any")
     revision: str
-
-
-class HistoryItem(BaseModel):
-    position: int
-    version: int
-    type: str
-    timestamp: str
-    actor: str
-    correlation_id: str
-    causation_id: str
-    data: dict[str, Any]
-
-
-class HistoryResponse(BaseModel):
-    id: str
-    items: list[HistoryItem]
-
-
-class ModelResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    version: int
-    name: str
-    project: str
-    description: str
-    task: str
-    framework: str
-    tags: list[str]
-    configuration: dict[str, Any]
-    owner: str
-    status: str
-    created_at: str
-    updated_at: str
-    latest_version: int | None
-    versions: list[dict[str, Any]]
-    training_runs: list[dict[str, Any]]
-    deployments: dict[str, dict[str, Any]]
 
 
 class ProblemField(BaseModel):

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import ExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,11 +166,13 @@ def model_body(i: int) -> dict[str, Any]:
 
 
 async def register(
-    session: aiohttp.ClientSession, counts: Counts, i: int, trained: bool, rnd: random.Random
+    session: aiohttp.ClientSession, counts: Counts, i: int, trained: float
 ) -> str | None:
-    """Register model ``i``; train it and complete the run if ``trained``."""
+    """Register model ``i``; for a fraction ``trained`` of them (the same on every run),
+    train it and complete the run with metrics."""
+    rnd = random.Random(i)
     created = await call(session, counts, "POST", f"{API}/models", model_body(i))
-    if created is None or not trained:
+    if created is None or rnd.random() >= trained:
         return None if created is None else str(created["id"])
     model = f"{API}/models/{created['id']}"
     train = {"dataset": f"s3://datasets/bench/{i}.parquet", "hyperparameters": {"lr": 0.001}}
@@ -186,13 +188,12 @@ async def register(
 async def seed(
     server: Server, sampler: TreeSampler, args: argparse.Namespace, counts: Counts
 ) -> list[str]:
-    rnd = random.Random(7)
     ids: list[str] = []
     with progress_bar() as bar:
         task = bar.add_task("seeding", total=args.models, rss=0.0)
 
         async def one(i: int) -> None:
-            found = await register(session, counts, i, rnd.random() < args.trained, rnd)
+            found = await register(session, counts, i, args.trained)
             if found is not None:
                 ids.append(found)
             sampler.seeded += 1
@@ -271,6 +272,7 @@ class Result:
     seeding: Counts = field(default_factory=Counts)
     reading: Counts = field(default_factory=Counts)
     max_processes: int = 0
+    projector_rss_end_mib: float | None = None  # `modelledger project`, when apart
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # s, MiB, models
 
 
@@ -323,18 +325,33 @@ def server_env(pairs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> Result:
     service.check_loopback_pg(args.pg_url)
     env = server_env(args.env)
+    if args.projections_apart:  # the API process alone: `modelledger project` runs them
+        env["MODELLEDGER_PROJECTIONS"] = "false"
     result = Result(args.models, 0, args.trained, env)
     dbname = f"modelledger_api_memory_{os.getpid()}"
     with (
         tempfile.TemporaryDirectory(prefix="api-memory-") as workdir,
         service.fresh_database(args.pg_url, dbname) as database_url,
-        service.running_server(database_url, 1, Path(workdir), 120.0, extra_env=env) as server,
+        ExitStack() as apart,
     ):
+        if args.projections_apart:
+            projector = apart.enter_context(
+                service.running_server(
+                    database_url, 1, Path(workdir) / "p", 120.0, extra_env=env,
+                    command=("project",),
+                )
+            )  # fmt: skip
+        server = apart.enter_context(
+            service.running_server(database_url, 1, Path(workdir), 120.0, extra_env=env)
+        )
         try:
             asyncio.run(measure(server, args, result))
         except BaseException:
             console.print(f"[red]server log tail:[/red]\n{server.log_tail()}")
             raise
+        if args.projections_apart:
+            rss = psutil.Process(projector.proc.pid).memory_info().rss
+            result.projector_rss_end_mib = rss / 2**20
     return result
 
 
@@ -355,6 +372,8 @@ def report(result: Result) -> None:
         ("server processes", f"{result.max_processes}"),
     ):
         table.add_row(label, value)
+    if result.projector_rss_end_mib is not None:
+        table.add_row("`project` process RSS at the end", f"{result.projector_rss_end_mib:.1f} MiB")
     console.print(table)
     if failure := result.seeding.first_failure or result.reading.first_failure:
         console.print(f"[yellow]first failure:[/yellow] {failure}")
@@ -371,8 +390,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--read-concurrency", type=int, default=32, help="requests at once while reading")
     add("--settle", type=float, default=3.0, help="seconds idle before the start and end samples")
     add("--catch-up-timeout", type=float, default=1800.0)
+    add("--projections-apart", action="store_true",
+        help="run the projections in their own `modelledger project` process")  # fmt: skip
     add("--env", action="append", default=[], metavar="MODELLEDGER_X=V",
-        help="a server setting (repeatable), e.g. MODELLEDGER_MODEL_ANSWERS_SIZE=0")  # fmt: skip
+        help="a server setting (repeatable), e.g. MODELLEDGER_ANSWER_CACHE_MB=0")  # fmt: skip
     args = parser.parse_args(argv)
     if args.models < 1 or not 0 <= args.trained <= 1:
         parser.error("--models must be positive and --trained within [0, 1]")

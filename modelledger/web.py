@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
@@ -25,9 +26,12 @@ from modelledger.bootstrap import Ledger, bootstrap, connect_async_redis
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
+from queries.errors import QueryError
 from queries.watch import PositionsWatch
 
 log = logging.getLogger("modelledger.api")
+
+WARM_CHECK_SECONDS = 0.5  # how often warming looks whether the catalogue has caught up
 
 
 def tune_garbage_collector() -> None:
@@ -84,6 +88,9 @@ async def serving(
             ).run()
         )
         stack.push_async_callback(_cancelled, watch)
+        if owned:  # (tests ask for a warm cache when their story needs one)
+            warming = asyncio.create_task(_warmed(ledger))
+            stack.push_async_callback(_cancelled, warming)
         if settings.tune_gc:
             tune_garbage_collector()
         yield services_of(ledger, options, redis)
@@ -103,6 +110,27 @@ async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owne
     already = ledger.subscriber is not None
     if ledger.follow_announcements() is not None and not (owned or already):
         stack.callback(ledger.stop_following_announcements)
+
+
+async def _warmed(ledger: Ledger) -> None:
+    """The answer cache filled with the most recently changed models, in the background,
+    once the catalogue holds the log as it stood at start: a restart serves at once,
+    and its first reads of those models cost no more than a hit."""
+    head = await to_thread.run_sync(ledger.log_head)
+    while head and ledger.positions.furthest_of("catalogue") < head:
+        await asyncio.sleep(WARM_CHECK_SECONDS)
+    started = time.monotonic()
+    try:
+        kept = await to_thread.run_sync(ledger.models.warm)
+    except QueryError as error:  # e.g. the catalogue is being built: reads fill it instead
+        log.info("answer cache not warmed: %s", error)
+        return
+    log.info(
+        "answer cache warmed with %d models (%.1f MB) in %.1f s",
+        kept,
+        ledger.answers.size_bytes / 1e6,
+        time.monotonic() - started,
+    )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -5,11 +5,34 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Row, Select, select
 
 from queries.errors import UnknownModel
 from queries.reading import Snapshot
+from read_model.state import projection_state
 from read_model.tables import catalogue_tables, versions_table
+
+# What a model's answer is made of (not the search columns).
+MODEL_COLUMNS = (
+    "id",
+    "version",
+    "name",
+    "project",
+    "description",
+    "task",
+    "framework",
+    "tags",
+    "configuration",
+    "owner",
+    "status",
+    "created_at",
+    "updated_at",
+    "latest_version",
+    "versions",
+    "training_runs",
+    "deployments",
+    "pending_deployments",
+)
 
 
 def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
@@ -18,6 +41,41 @@ def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
     if row is None:
         raise UnknownModel(f"model {model_id} not found", field="model_id")
     return row
+
+
+def model_row_and_state(conn: Connection, generation: int, model_id: UUID) -> Row[Any] | None:
+    """The catalogue's state and (if there) the model's row of ``generation``, in one
+    statement, so one snapshot: the state's ``generation``, ``version`` and ``position``
+    say whether the row may be read as ``reading`` would (labelled ``state_...``)."""
+    models = catalogue_tables(generation, conn.dialect.name).models
+    state = projection_state
+    statement = (
+        select(
+            state.c.generation.label("state_generation"),
+            state.c.version.label("state_version"),
+            state.c.position.label("state_position"),
+            *[models.c[name] for name in MODEL_COLUMNS],
+        )
+        .select_from(state.outerjoin(models, models.c.id == str(model_id)))
+        .where(state.c.name == "catalogue")
+    )
+    return conn.execute(statement).first()
+
+
+def recently_changed(
+    snapshot: Snapshot, limit: int, before: tuple[str, str] | None
+) -> list[Row[Any]]:
+    """Models' rows, the most recently updated first, ``limit`` at a time (after the
+    ``(updated_at, id)`` of the last row of the page before)."""
+    models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
+    query: Select[Any] = select(*[models.c[name] for name in MODEL_COLUMNS])
+    if before is not None:
+        query = query.where(
+            (models.c.updated_at < before[0])
+            | ((models.c.updated_at == before[0]) & (models.c.id < before[1]))
+        )
+    order = (models.c.updated_at.desc(), models.c.id.desc())
+    return list(snapshot.conn.execute(query.order_by(*order).limit(limit)))
 
 
 def catalogue_view(row: Row[Any]) -> dict[str, Any]:

@@ -7,6 +7,10 @@ last change stands (one indexed look-up), and only an answer at that version is 
 (the one cached for it, else the catalogue's once it has taken the change in, else the
 model folded from the log). A key that may not see the model is answered in the very
 words of an unknown id, before any wait.
+
+Reads by id spread over the whole catalogue, so the cache holds what it can of it: a
+miss reads the model's row with the catalogue's state in one statement, and at start
+``warm`` fills the cache with the most recently changed models (the likeliest read).
 """
 
 from __future__ import annotations
@@ -17,8 +21,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy.exc import DBAPIError
+
 from queries.answers import Answer
-from queries.catalogue import catalogue_view, model_row, model_versions
+from queries.catalogue import (
+    catalogue_view,
+    model_row,
+    model_row_and_state,
+    model_versions,
+    recently_changed,
+)
 from queries.deployments import deployed, model_deployments
 from queries.errors import ProjectionBehind, UnknownModel
 from queries.messages import ListDeployments
@@ -30,6 +42,9 @@ from queries.visibility import ModelProjects, Projects, ensure_visible
 from read_model.encoding import json_bytes
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
 from write_model.values import instant
+
+# How much of the answer cache ``warm`` fills: the rest is room for what is read.
+WARM_SHARE = 0.75
 
 
 class ModelReader:
@@ -48,6 +63,10 @@ class ModelReader:
                 return found
         if min_position is not None:  # the caller waits (bounded) for its position
             return self._from_catalogue(model_id, visible, max(min_position, changed_at))
+        if catalogue is not None:
+            found = self._in_one_look(catalogue.generation, model_id, visible, changed_at)
+            if found is not None:
+                return found
         with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
             if snapshot.position >= changed_at:
                 return self._kept(snapshot, model_id, visible)
@@ -115,16 +134,57 @@ class ModelReader:
             ensure_visible(self.projects.project_of(model_id) or "", visible, model_id)
         return last
 
+    def warm(self, share: float = WARM_SHARE, page: int = 1000) -> int:
+        """Fill ``share`` of the answer cache with the most recently changed models, the
+        newest first (blocking: in a thread, at start). Returns how many were kept."""
+        answers, kept, before = self.tables.answers, 0, None
+        room = answers.max_bytes * share
+        while True:
+            with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
+                rows = recently_changed(snapshot, page, before)
+            for row in rows:
+                if answers.size_bytes >= room:
+                    return kept
+                self._keep(snapshot.generation, snapshot.position, row)
+                kept += 1
+            if len(rows) < page:
+                return kept
+            before = (rows[-1].updated_at, rows[-1].id)
+
+    def _in_one_look(
+        self, generation: int, model_id: UUID, visible: Projects, changed_at: int
+    ) -> Answer | None:
+        """The model's row and the catalogue's state in one statement, at the generation
+        last seen: the answer when the state is still that generation, at this code's
+        version, and has taken in the model's last change; else None (read as usual)."""
+        try:
+            with self.tables.connect() as conn:
+                row = model_row_and_state(conn, generation, model_id)
+        except DBAPIError:  # e.g. a rebuild's swap dropped the generation: read as usual
+            return None
+        if (
+            row is None
+            or row.id is None
+            or (row.state_generation, row.state_version) != (generation, CATALOGUE_VERSION)
+            or row.state_position < changed_at
+        ):
+            return None
+        ensure_visible(row.project, visible, model_id)
+        return self._keep(generation, row.state_position, row)
+
+    def _keep(self, generation: int, position: int, row: Any) -> Answer:
+        found = Answer(json_bytes(catalogue_view(row)), position, row.version)
+        # Keyed by the version it shows: a version's answer never changes.
+        self.tables.answers.put(("model", generation, UUID(row.id), row.version), found)
+        return found
+
     def _from_catalogue(self, model_id: UUID, visible: Projects, at_least: int) -> Answer:
         with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:
             return self._kept(snapshot, model_id, visible)
 
     def _kept(self, snapshot: Snapshot, model_id: UUID, visible: Projects) -> Answer:
         row = _visible_row(snapshot, model_id, visible)
-        found = Answer(json_bytes(catalogue_view(row)), snapshot.position, row.version)
-        # Keyed by the version it shows: a version's answer never changes.
-        self.tables.answers.put(("model", snapshot.generation, model_id, row.version), found)
-        return found
+        return self._keep(snapshot.generation, snapshot.position, row)
 
     def _known(self, model_id: UUID, visible: Projects, at_least: int) -> int:
         with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:

@@ -61,6 +61,11 @@ class Positions:
             return None
         return last
 
+    def furthest_of(self, projection: str) -> int:
+        """The furthest position the projection was seen at (-1: never seen)."""
+        last = self.seen_at.get(projection)
+        return -1 if last is None else last.position
+
     def furthest(self) -> int:
         """The furthest position any projection was seen at (0: none yet)."""
         return max((s.position for s in self.seen_at.values()), default=0)

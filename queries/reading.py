@@ -44,7 +44,7 @@ def read_errors() -> Iterator[None]:
         raise ReadStoreUnavailable("the read database is unavailable; retry shortly") from error
 
 
-def _for_reading(engine: Engine) -> Engine:
+def for_reading(engine: Engine) -> Engine:
     """PostgreSQL reads run without BEGIN/ROLLBACK (two round trips fewer): the
     position is read before the rows, so the rows can only be newer. SQLite keeps
     its transaction, which is one snapshot for both."""
@@ -98,7 +98,7 @@ def reading(
     delay = 0.002
     with read_errors():
         while True:
-            with _for_reading(engine).connect() as conn:
+            with for_reading(engine).connect() as conn:
                 state = _state_of(conn, projection)
                 if state is None or state.version != version:
                     raise ProjectionBehind(

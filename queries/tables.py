@@ -5,16 +5,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from queries.answers import Answer, AnswerCache
 from queries.positions import Positions
-from queries.reading import Snapshot, reading
+from queries.reading import Snapshot, for_reading, reading
 from queries.sources import is_settled
 from read_model.encoding import json_bytes
 from read_model.tables import TIMELINE_VERSION
@@ -49,6 +49,11 @@ class ReadTables:
         ) as snapshot:
             self.positions.reached(projection, snapshot.generation, snapshot.position)
             yield snapshot
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A connection as reads use it, for one statement that reads a projection's
+        state with its rows (driver errors are the caller's: it falls back to ``reading``)."""
+        return for_reading(self.engine).connect()
 
     async def cached(
         self,

@@ -123,3 +123,54 @@ def test_answers_beyond_the_cache_are_read_from_the_tables(store_url: str) -> No
             assert len(ledger.answers) == 0 and ledger.answers.hits == 0
     finally:
         ledger.close()
+
+
+def test_a_restart_starts_with_the_recently_changed_models_cached(store_url: str) -> None:
+    ledger = make_ledger(store_url)
+    try:
+        with api_client(ledger) as http:
+            # Given three models, the first one changed after the others were registered
+            models = [create(http, name, "p") for name in ("older", "old", "newest")]
+            changed = http.patch(f"{MODELS}/{models[0]['id']}", json={"description": "new"})
+            projected(ledger, changed.json()["position"])
+    finally:
+        ledger.close()
+    # When a process starts on the registry and warms its cache, with room for all
+    restarted = make_ledger(store_url, projections=False)
+    try:
+        assert len(restarted.answers) == 0
+        assert restarted.models.warm() == 3
+        # Then every model is answered from the cache, at the version the log says
+        with api_client(restarted) as http:
+            misses = restarted.answers.misses
+            got = [http.get(f"{MODELS}/{m['id']}") for m in models]
+            assert [g.json()["name"] for g in got] == ["older", "old", "newest"]
+            assert got[0].json()["description"] == "new" and got[0].headers["etag"] == '"2"'
+            assert restarted.answers.misses == misses
+            assert restarted.answers.hits == 3
+    finally:
+        restarted.close()
+
+
+def test_warming_keeps_the_most_recently_changed_models_first(store_url: str) -> None:
+    ledger = make_ledger(store_url)
+    try:
+        with api_client(ledger) as http:
+            # Given two models, the first changed last
+            first, second = create(http, "first", "p"), create(http, "second", "p")
+            changed = http.patch(f"{MODELS}/{first['id']}", json={"description": "new"})
+            projected(ledger, changed.json()["position"])
+    finally:
+        ledger.close()
+    restarted = make_ledger(store_url, projections=False)
+    try:
+        # When the cache is warmed with room for (about) one answer
+        assert restarted.models.warm(share=1e-9) == 1
+        # Then the one kept is the last changed, at its last version
+        with api_client(restarted) as http:
+            assert http.get(f"{MODELS}/{first['id']}").headers["etag"] == '"2"'
+            assert restarted.answers.hits == 1
+            assert http.get(f"{MODELS}/{second['id']}").status_code == 200
+            assert restarted.answers.hits == 1
+    finally:
+        restarted.close()

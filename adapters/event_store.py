@@ -20,7 +20,7 @@ class UnsupportedDatabaseUrl(ValueError):
 class StoreOptions:
     pool_size: int = 20
     max_overflow: int = 20
-    aggregate_cache_size: int = 10_000
+    aggregate_cache_size: int = 2_000
     connect_timeout_seconds: int = 5
 
 

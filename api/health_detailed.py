@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +26,9 @@ from queries.projections import SERVING, event_time_in, lagging, projection_repo
 from queries.reading import read_errors
 from write_model.access import Action
 
+if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
+    from redis.asyncio import Redis
+
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)], responses=ERRORS)
 
 
@@ -41,7 +42,7 @@ async def health_detailed(services: ServicesDep) -> JSONResponse:
     event_store = await _timed_in_thread(lambda: {"head": services.event_log.head()})
     read_store = await _timed_in_thread(lambda: _ping_read_store(services))
     redis: Redis | None = operations.redis
-    cache = {"status": "not configured"} if redis is None else await _timed(lambda: _ping(redis))
+    cache = {"status": "not configured"} if redis is None else await _ping(redis)
     head = event_store.get("head")
     projections, lags = await to_thread.run_sync(_projections, services, head)
     relays = await to_thread.run_sync(_relays, services, head)
@@ -93,15 +94,23 @@ def _ping_read_store(services: Services) -> dict[str, Any]:
 
 
 async def _ping(redis: Redis) -> dict[str, Any]:
-    await redis.ping()
-    return {}
+    from redis.exceptions import RedisError
+
+    async def ping() -> dict[str, Any]:
+        await redis.ping()
+        return {}
+
+    return await _timed(ping, RedisError)
 
 
-async def _timed(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+async def _timed(
+    probe: Callable[[], Awaitable[dict[str, Any]]], *errors: type[Exception]
+) -> dict[str, Any]:
     started = time.perf_counter()
+    down: tuple[type[Exception], ...] = (*errors, OSError, TimeoutError, ValueError)
     try:
         found = await probe()
-    except (RedisError, OSError, TimeoutError, ValueError) as error:
+    except down as error:
         return {"status": "down", "error": type(error).__name__}
     return {"status": "up", "latency_ms": _ms_since(started), **found}
 

@@ -8,20 +8,14 @@ modelledger/web.py.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 from sqlalchemy import Engine
 
 from adapters.event_store import StoreOptions, describe, eventsourcing_env
 from adapters.group_commit import GroupCommitMixin
-from adapters.huggingface import HubEndpoints, HubSource
 from adapters.read_store import (
     Codecs,
     create_read_engine,
@@ -29,8 +23,7 @@ from adapters.read_store import (
     read_store_url,
     scratch_folder,
 )
-from adapters.redis_positions import PositionPublisher, PositionSubscriber
-from commands.ports import Providers
+from commands.ports import ModelSource, Providers, SourceModel
 from commands.registry import ModelRegistry
 from modelledger.settings import Settings
 from processes.provider_worker import ProviderWorker, WorkerOptions
@@ -44,6 +37,11 @@ from queries.tables import ReadTables
 from queries.visibility import ModelProjects
 from read_model.encoding import json_text, json_value
 from read_model.exact import register_sqlite_functions
+
+if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
+    from redis import Redis
+
+    from adapters.redis_positions import PositionPublisher, PositionSubscriber
 
 
 def connect_providers(settings: Settings) -> Providers:
@@ -62,8 +60,16 @@ def connect_providers(settings: Settings) -> Providers:
             timeout_seconds=timeout,
         )
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    providers.sources["huggingface"] = HubSource(settings.hf_endpoint, token, timeout)
+
+    def hub_source() -> ModelSource:
+        from adapters.huggingface import HubSource
+
+        return HubSource(settings.hf_endpoint, token, timeout)
+
+    providers.sources["huggingface"] = SourceOnFirstUse("huggingface", hub_source)
     if token is not None:
+        from adapters.huggingface import HubEndpoints
+
         providers.deployers["huggingface"] = HubEndpoints(
             settings.hf_endpoint,
             token,
@@ -152,6 +158,8 @@ class Ledger:
     def follow_announcements(self) -> PositionSubscriber | None:
         """Hear the workers' commits (through Redis), so waits wake without polling."""
         if self.redis is not None and self.subscriber is None:
+            from adapters.redis_positions import PositionSubscriber
+
             self.subscriber = PositionSubscriber(self.redis, self.positions.reached).start()
         return self.subscriber
 
@@ -213,7 +221,13 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         event_log.head,
     )
     model_projects = ModelProjects(event_log)
-    shared = connect_redis(settings.redis_url) if settings.redis_url else None
+    shared = publisher = None
+    if settings.redis_url:
+        from adapters.redis_clients import connect_redis
+        from adapters.redis_positions import PositionPublisher
+
+        shared = connect_redis(settings.redis_url)
+        publisher = PositionPublisher(shared)
     return Ledger(
         settings=settings,
         registry=registry,
@@ -225,36 +239,24 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
         models=ModelReader(tables, event_log, model_projects),
         model_projects=model_projects,
         redis=shared,
-        publisher=PositionPublisher(shared) if shared else None,
+        publisher=publisher,
         providers=connect_providers(settings),
     )
 
 
-# Short timeouts: a Redis that hangs must cost little (it is then skipped for a while).
-# One immediate retry: a pooled connection Redis dropped (a restart, a network cut) is
-# replaced instead of failing the first command after it is back.
-TIMEOUT_SECONDS = 0.5
-RETRIED = [RedisConnectionError, RedisTimeoutError]
+class SourceOnFirstUse:
+    """A model source built on its first fetch: the Hub's SDK costs every process 8 MiB
+    and 0.1 s to import, and few ever import a model."""
 
+    def __init__(self, name: str, build: Callable[[], ModelSource]) -> None:
+        self.name = name
+        self._build = build
+        self._source: ModelSource | None = None
 
-def connect_redis(url: str) -> Redis:
-    return Redis.from_url(
-        url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries=1),
-        retry_on_error=RETRIED,
-    )
-
-
-def connect_async_redis(url: str) -> AsyncRedis:
-    return AsyncRedis.from_url(
-        url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=AsyncRetry(NoBackoff(), retries=1),
-        retry_on_error=RETRIED,
-    )
+    def fetch(self, repo_id: str, revision: str | None = None) -> SourceModel:
+        if self._source is None:  # (two first fetches may both build it: harmless)
+            self._source = self._build()
+        return self._source.fetch(repo_id, revision)
 
 
 __all__ = ["Ledger", "bootstrap"]

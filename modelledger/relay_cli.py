@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
-from adapters.kafka import KafkaOptions, KafkaPublisher
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import fail, load_settings, open_ledger
 from processes.kafka_relay import KafkaRelay, RelayOptions
 
+if TYPE_CHECKING:  # imported in the command: every other command (serve too) skips aiokafka
+    from adapters.kafka import KafkaPublisher
+
 
 def relay() -> None:
     """Publish every model event, in log order, to Kafka (MODELLEDGER_KAFKA_*)."""
+    from adapters.kafka import KafkaOptions, KafkaPublisher
+
     settings = load_settings()
     if settings.kafka_bootstrap_servers is None:
         fail("set MODELLEDGER_KAFKA_BOOTSTRAP_SERVERS to the Kafka brokers to publish to")

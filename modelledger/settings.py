@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "older than this (or no live process holds the projection)",
     )
     answer_cache_mb: int = Field(
-        default=32,
+        default=16,
         ge=0,
         le=65_536,
         description="megabytes of encoded answers each API process keeps (models by "
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     db_connect_timeout: int = Field(
         default=5, ge=1, description="seconds to wait for a PostgreSQL connection before 503"
     )
-    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    aggregate_cache_size: int = Field(default=2_000, ge=0)
     group_commit: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     cors_origins: list[Origin] = Field(

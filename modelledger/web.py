@@ -10,24 +10,26 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from fastapi import FastAPI
-from redis.asyncio import Redis as AsyncRedis
 
-from adapters.redis_limits import RedisBuckets
 from api.app import build_app
 from api.metrics import metrics_collectors
 from api.observability import ApiMetrics
 from api.rate_limit import RateLimiter, TokenBuckets
 from api.services import ApiOptions, Operations, Services
 from commands.keyring import KeyRing
-from modelledger.bootstrap import Ledger, bootstrap, connect_async_redis
+from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.errors import QueryError
 from queries.watch import PositionsWatch
+
+if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
+    from redis.asyncio import Redis as AsyncRedis
 
 log = logging.getLogger("modelledger.api")
 
@@ -76,7 +78,11 @@ async def serving(
         if owned:
             stack.callback(ledger.close)
         await _start(stack, ledger, settings, owned)
-        redis = connect_async_redis(settings.redis_url) if settings.redis_url else None
+        redis = None
+        if settings.redis_url:  # (the client library is loaded only then)
+            from adapters.redis_clients import connect_async_redis
+
+            redis = connect_async_redis(settings.redis_url)
         if redis is not None:
             stack.push_async_callback(redis.aclose)
         watch = asyncio.create_task(
@@ -185,7 +191,11 @@ def operations_of(ledger: Ledger, redis: AsyncRedis | None) -> Operations:
 
 def rate_limiter(settings: Settings, redis: AsyncRedis | None) -> RateLimiter:
     local = TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
-    return local if redis is None else RedisBuckets(redis, local)
+    if redis is None:
+        return local
+    from adapters.redis_limits import RedisBuckets
+
+    return RedisBuckets(redis, local)
 
 
 def keyring_for(ledger: Ledger) -> KeyRing | None:

@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.paths import allowed_methods, caught_by_a_parameter
-from commands.errors import BackendNotConfigured, CommandError, IdempotencyKeyReused, ProviderDown
+from commands.errors import (
+    BackendNotConfigured,
+    CommandError,
+    ConcurrentChange,
+    IdempotencyKeyReused,
+    KeyNotFound,
+    ProviderDown,
+    VersionMismatch,
+)
 from commands.ports import StoreUnavailable
 from queries.errors import (
     InvalidQuery,
@@ -28,13 +36,11 @@ from queries.errors import (
 from queries.ports import LogUnavailable
 from write_model.access import AccessError, NotAuthenticated, NotPermitted
 from write_model.errors import (
-    ConcurrentChange,
     DomainError,
     DuplicateModelName,
     InvalidValue,
     NotFound,
     RuleViolated,
-    VersionMismatch,
 )
 
 
@@ -200,6 +206,7 @@ KIND_BY_ERROR: dict[type[Exception], ProblemKind] = {
     StoreUnavailable: UNAVAILABLE,
     LogUnavailable: UNAVAILABLE,
     ProviderDown: PROVIDER_UNAVAILABLE,
+    KeyNotFound: NOT_FOUND,
     ReadStoreUnavailable: UNAVAILABLE,
     ProjectionBehind: NOT_YET_UP_TO_DATE,
 }

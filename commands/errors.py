@@ -13,6 +13,19 @@ class CommandError(Exception):
         self.field = field
 
 
+class VersionMismatch(CommandError):
+    """The caller's If-Match version is not the model's current version."""
+
+
+class ConcurrentChange(CommandError):
+    """Another writer changed the model between our read and our write (the store's
+    version check refused the append)."""
+
+
+class KeyNotFound(CommandError):
+    """No API key has this id."""
+
+
 class IdempotencyKeyReused(CommandError):
     """An Idempotency-Key was sent again with a different request."""
 

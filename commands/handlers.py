@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from anyio import to_thread
 
-from commands.errors import IdempotencyKeyReused
+from commands.errors import ConcurrentChange, IdempotencyKeyReused, VersionMismatch
 from commands.messages import (
     ArchiveModel,
     Command,
@@ -40,7 +40,7 @@ from commands.registry import (
     store_errors,
 )
 from write_model.access import NotPermitted
-from write_model.errors import ConcurrentChange, DomainError, DuplicateModelName, VersionMismatch
+from write_model.errors import DomainError, DuplicateModelName
 from write_model.model import AIModel
 from write_model.values import EXTERNAL
 
@@ -252,7 +252,7 @@ async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContex
             if attempt == MAX_ATTEMPTS:
                 raise
             await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # jitter against lockstep
-        except DomainError:
+        except (DomainError, VersionMismatch):  # decided on a stale copy? once more, fresh
             if fresh or not registry.forget(model_id):
                 raise
         fresh = True

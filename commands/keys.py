@@ -20,11 +20,11 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
+from commands.errors import KeyNotFound
 from commands.messages import TRIMMED, Command, ProjectName
 from commands.registry import CommandContext, CommandResult, ModelRegistry, store_errors
 from write_model.access import Role
 from write_model.api_key import ApiKey
-from write_model.errors import KeyNotFound
 
 KEY_PREFIX = "mlk_"
 _KEY_TEXT = re.compile(r"^mlk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")

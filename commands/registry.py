@@ -28,8 +28,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 
+from commands.errors import ConcurrentChange, VersionMismatch
 from commands.ports import IdempotencyRecord, StoreRecorder, StoreUnavailable
-from write_model.errors import ConcurrentChange, ModelNotFound, VersionMismatch
+from write_model.errors import ModelNotFound
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 

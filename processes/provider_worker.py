@@ -24,6 +24,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine
 
+from commands.errors import ConcurrentChange
 from commands.handlers import handle_sync
 from commands.messages import (
     HUB_REPO_ID,
@@ -49,7 +50,6 @@ from processes import provider_jobs as jobs
 from processes.provider_intake import LogIntake
 from queries.ports import EventLog, LogUnavailable
 from write_model.errors import (
-    ConcurrentChange,
     DeploymentRequestNotFound,
     InvalidValue,
     ModelArchived,

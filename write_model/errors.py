@@ -84,17 +84,5 @@ class DuplicateModelName(DomainError):
     """Another model of the same project already has this name."""
 
 
-class VersionMismatch(DomainError):
-    """The caller's If-Match version is not the model's current version."""
-
-
-class ConcurrentChange(DomainError):
-    """Another writer changed the model between our read and our write."""
-
-
-class KeyNotFound(NotFound):
-    pass
-
-
 class KeyRevoked(RuleViolated):
     """The key was revoked already."""

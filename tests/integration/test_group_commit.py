@@ -12,6 +12,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from adapters.group_commit import _Pending
+from commands.errors import VersionMismatch
 from commands.handlers import handle, handle_sync
 from commands.messages import CompleteTraining, CreateModel, TrainModel, UpdateModel
 from commands.registry import CommandContext, IdempotencyRequest
@@ -19,7 +20,6 @@ from modelledger.bootstrap import Ledger
 from queries.models import model_history
 from queries.ports import EventLog
 from tests.support.ledgers import make_ledger
-from write_model.errors import VersionMismatch
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from commands.errors import IdempotencyKeyReused
+from commands.errors import IdempotencyKeyReused, VersionMismatch
 from commands.messages import (
     ArchiveModel,
     CompleteTraining,
@@ -36,7 +36,6 @@ from write_model.errors import (
     TrainingRunFinished,
     TrainingRunNotFound,
     UnknownModelVersion,
-    VersionMismatch,
 )
 from write_model.values import ModelStatus, is_lower_better, model_id_for
 

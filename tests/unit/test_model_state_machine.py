@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 )
 from pydantic import ValidationError
 
-from commands.errors import IdempotencyKeyReused
+from commands.errors import CommandError, IdempotencyKeyReused, VersionMismatch
 from commands.handlers import handle_sync as handle
 from commands.idempotency import fingerprint
 from commands.messages import (
@@ -61,7 +61,6 @@ from write_model.errors import (
     TrainingRunFinished,
     TrainingRunNotFound,
     UnknownModelVersion,
-    VersionMismatch,
 )
 from write_model.model import AIModel
 from write_model.values import ModelStatus, model_id_for
@@ -72,7 +71,7 @@ NEVER_STARTED = "run-that-never-started"
 METADATA = ("description", "task", "framework", "tags", "configuration", "owner")
 NAMES = ("alpha", "beta", "gamma", "delta")  # all but delta are registered from the start
 
-Refusal = type[DomainError] | None
+Refusal = type[DomainError] | type[VersionMismatch] | None
 Place = tuple[str, str]  # (model name, environment)
 
 # -- what the commands are made of ------------------------------------------------------
@@ -282,7 +281,7 @@ class ModelLedgerMachine(RuleBasedStateMachine):
         """Refused: exactly that error, nothing appended. Accepted: `appends` events."""
         before = self.history_length(name)
         if refusal is not None:
-            with pytest.raises(DomainError) as refused:
+            with pytest.raises((DomainError, CommandError)) as refused:
                 handle(self.registry, command, ctx)
             assert refused.type is refusal, f"{command!r}: {refused.value!r}, not {refusal}"
             assert self.history_length(name) == before

@@ -25,7 +25,6 @@ from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
-from queries.errors import QueryError
 from queries.watch import PositionsWatch
 
 if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
@@ -122,13 +121,13 @@ async def _warmed(ledger: Ledger) -> None:
     """The answer cache filled with the most recently changed models, in the background,
     once the catalogue holds the log as it stood at start: a restart serves at once,
     and its first reads of those models cost no more than a hit."""
-    head = await to_thread.run_sync(ledger.log_head)
-    while head and ledger.positions.furthest_of("catalogue") < head:
-        await asyncio.sleep(WARM_CHECK_SECONDS)
     started = time.monotonic()
     try:
+        head = await to_thread.run_sync(ledger.log_head)
+        while head and ledger.positions.furthest_of("catalogue") < head:
+            await asyncio.sleep(WARM_CHECK_SECONDS)
         kept = await to_thread.run_sync(ledger.models.warm)
-    except QueryError as error:  # e.g. the catalogue is being built: reads fill it instead
+    except Exception as error:  # an outage, a rebuild: reads fill the cache instead
         log.info("answer cache not warmed: %s", error)
         return
     log.info(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,13 @@ def wait_until_healthy(server: Server) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A server process with its own port and data dir, started in tmp_path (so no .env is read)."""
+    with served(tmp_path, tmp_path / "data", tmp_path / "server.log") as running:
+        yield running
+
+
+@contextmanager
+def served(cwd: Path, data_dir: Path, log: Path) -> Iterator[Server]:
     port = free_port()
-    data_dir = tmp_path / "data"
     env = {name: value for name, value in os.environ.items() if not name.startswith("MODELLEDGER_")}
     env |= {
         "MODELLEDGER_HOST": "127.0.0.1",
@@ -82,11 +89,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "MODELLEDGER_MODEL_ANSWERS_SIZE": "100000",
         "PYTHONUNBUFFERED": "1",
     }
-    log = tmp_path / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "modelledger", "serve"],
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -322,3 +328,39 @@ def test_a_removed_setting_is_named_in_a_warning_and_the_server_serves(server: S
     ]  # fmt: skip
     assert len(warned) == 1, records
     assert "MODELLEDGER_ANSWER_CACHE_MB" in json.dumps(warned[0])
+
+
+def log_records(server: Server) -> list[dict[str, Any]]:
+    lines = server.log.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_a_restarted_server_starts_with_the_registry_in_its_answer_cache(
+    server: Server, tmp_path: Path
+) -> None:
+    # Given three models registered through a server, which is then stopped
+    with server.client() as http:
+        made = [
+            http.post("/api/v1/models", json={"name": name, "task": "t", "framework": "f"})
+            for name in ("alpha", "beta", "gamma")
+        ]
+    ids = [m.json()["id"] for m in made]
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    # When a server starts again on the same data
+    with served(tmp_path, server.data_dir, tmp_path / "again.log") as again:
+        deadline = time.monotonic() + 15
+        while not (warmed := [r for r in log_records(again) if "warmed" in r["event"]]):
+            assert time.monotonic() < deadline, again.output()
+            time.sleep(0.1)
+        # Then it has filled its answer cache with them, in the background
+        assert "answer cache warmed with 3 models" in warmed[0]["event"], warmed
+        # and reads of each are answered from it, each at its version
+        with again.client() as http:
+            got = [http.get(f"/api/v1/models/{model_id}") for model_id in ids]
+            metrics = http.get("/metrics").text
+        assert [g.json()["name"] for g in got] == ["alpha", "beta", "gamma"]
+        assert all(g.headers["etag"] == '"1"' for g in got)
+        hits = re.search(r'answer_cache_lookups_total\{result="hit"\} (\S+)', metrics)
+        assert hits is not None and float(hits.group(1)) >= 3, metrics

@@ -12,26 +12,11 @@ from queries.reading import Snapshot
 from read_model.state import projection_state
 from read_model.tables import catalogue_tables, versions_table
 
-# What a model's answer is made of (not the search columns).
+# What a model's answer is made of (catalogue_view; not the search columns).
 MODEL_COLUMNS = (
-    "id",
-    "version",
-    "name",
-    "project",
-    "description",
-    "task",
-    "framework",
-    "tags",
-    "configuration",
-    "owner",
-    "status",
-    "created_at",
-    "updated_at",
-    "latest_version",
-    "versions",
-    "training_runs",
-    "deployments",
-    "pending_deployments",
+    *("id", "version", "name", "project", "description", "task", "framework", "tags"),
+    *("configuration", "owner", "status", "created_at", "updated_at", "latest_version"),
+    *("versions", "training_runs", "deployments", "pending_deployments"),
 )
 
 

@@ -83,6 +83,7 @@ from modelledger.settings import Settings
 from projections.base import Projection
 from projections.timeline import TimelineProjection
 from projections.worker import PROJECTIONS, ensure_projections
+from commands.errors import CommandError
 from write_model.errors import DomainError
 from write_model.model import AIModel
 from write_model.values import instant
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             bench_database(args.pg_url, args.keep_database) as db_url,
         ):
             _run_in(db_url, args, result, rss, progress)
-    except (BenchError, psycopg.Error, OSError, DomainError) as exc:
+    except (BenchError, psycopg.Error, OSError, DomainError, CommandError) as exc:
         result.failure = f"{type(exc).__name__}: {exc}"
         console.print(f"[red]failed:[/red] {result.failure}", markup=True)
     finally:

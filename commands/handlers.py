@@ -200,9 +200,9 @@ async def handle(registry: ModelRegistry, command: Command, ctx: CommandContext)
         return first
     try:
         return await _execute(registry, command, ctx)
-    except DomainError:
+    except (DomainError, VersionMismatch, ConcurrentChange):
         # A copy of this very request may have won (the run is now finished, the
-        # name taken...): then its answer is ours too.
+        # name taken, the If-Match version passed...): then its answer is ours too.
         if ctx.idempotency is not None and (first := await _replay(registry, ctx.idempotency)):
             return first
         raise
@@ -222,7 +222,8 @@ async def _execute(registry: ModelRegistry, command: Command, ctx: CommandContex
     Models are cached without a read per command, and concurrent commands on one
     model race to append. The store checks every append against the version the
     decision was made on, so a stale decision can only fail: a version conflict,
-    or a domain error from a cached copy that missed another process's write.
+    or a domain error or If-Match mismatch from a cached copy that missed another
+    process's write.
     Either way the command is decided again on the model freshly read from the
     log (with If-Match, that fresh read answers 412). A success is never stale.
     """

@@ -267,7 +267,8 @@ def _conflict(model: Aggregate) -> ConcurrentChange:
 
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """Store error -> domain error, once, for every use of the event store."""
+    """Driver error -> store error (or a command's conflict), once, for every use of the
+    event store."""
     try:
         yield
     except IntegrityError:

@@ -26,6 +26,7 @@ from modelledger.settings import Settings
 from queries.keys import keys_from_log
 from write_model.access import Role
 from write_model.api_key import ApiKey
+from commands.errors import CommandError
 from write_model.errors import DomainError
 
 keys = typer.Typer(help="Issue, list and revoke API keys.")
@@ -50,7 +51,7 @@ def create(
     try:
         command = IssueKey(name=name, role=role, projects=project or None)
         issued = issue_key(ledger.registry, command, cli_context())
-    except (DomainError, StoreUnavailable, ValueError) as error:
+    except (DomainError, CommandError, StoreUnavailable, ValueError) as error:
         fail(str(error))
     finally:
         ledger.close()
@@ -82,7 +83,7 @@ def revoke(key_id: Annotated[UUID, typer.Argument(help="the key's id (keys list)
     ledger = open_ledger(must_exist=True)
     try:
         revoke_key(ledger.registry, RevokeKey(key_id=key_id), cli_context())
-    except (DomainError, StoreUnavailable) as error:
+    except (DomainError, CommandError, StoreUnavailable) as error:
         fail(error.detail)
     finally:
         ledger.close()

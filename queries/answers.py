@@ -6,6 +6,10 @@ at that position gives those bytes), a model's by the catalogue's generation and
 model's id and version (a version's answer never changes), an answer about a settled
 past by the timeline's generation. Least recently used answers go first once the
 bytes are spent.
+
+Models' answers have most of the bytes to themselves: gets by id spread over the whole
+registry, and a burst of searches, each a new question, would otherwise push them out
+(bench.vs_mlflow reads models right after its searches).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 
 ENTRY_OVERHEAD = 300  # bytes an entry costs beyond its body and key (nodes, objects)
+MODELS_SHARE = 0.75  # of the bytes, for models' answers (keys ("model", ...)); the rest for others
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +48,23 @@ def _key_bytes(key: Hashable) -> int:
 
 
 class AnswerCache:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, models_share: float = MODELS_SHARE) -> None:
         self.max_bytes = max_bytes
-        self._entries: LRUCache[Hashable, _Kept] = LRUCache(
-            maxsize=max(max_bytes, 1), getsizeof=lambda kept: kept.cost
-        )
+        models = int(max_bytes * models_share)
+        self._models = _lru(models)
+        self._others = _lru(max_bytes - models)
         self._lock = threading.Lock()  # threads read the tables and fill it too
         self.hits = 0
         self.misses = 0
 
+    def _segment(self, key: Hashable) -> LRUCache[Hashable, _Kept]:
+        is_model = isinstance(key, tuple) and key[:1] == ("model",)
+        return self._models if is_model else self._others
+
     def get(self, key: Hashable) -> Answer | None:
         """The answer kept for ``key``, counted as a hit or a miss."""
         with self._lock:
-            kept = self._entries.get(key)
+            kept = self._segment(key).get(key)
             if kept is None:
                 self.misses += 1
                 return None
@@ -65,26 +74,40 @@ class AnswerCache:
     def peek(self, key: Hashable) -> Answer | None:
         """The same, uncounted: a second look by the one read already counted."""
         with self._lock:
-            kept = self._entries.get(key)
+            kept = self._segment(key).get(key)
         return None if kept is None else kept.answer
+
+    @staticmethod
+    def cost(key: Hashable, answer: Answer) -> int:
+        """The bytes an answer takes once kept (what the bound counts)."""
+        return len(answer.body) + _key_bytes(key) + ENTRY_OVERHEAD
+
+    def room(self, key: Hashable) -> int:
+        """The bytes answers like the one keyed ``key`` may take."""
+        return int(self._segment(key).maxsize) if self.max_bytes else 0
 
     def put(self, key: Hashable, answer: Answer) -> None:
         # A copy as long as its content: an encoder's result may hold its whole working
         # buffer (orjson's: about 8 KB, whatever the answer's size).
         body = memoryview(answer.body).tobytes()
-        cost = len(body) + _key_bytes(key) + ENTRY_OVERHEAD
-        if cost > self.max_bytes:
+        cost = self.cost(key, answer)
+        segment = self._segment(key)
+        if cost > segment.maxsize or not self.max_bytes:
             return  # too big to keep (or the cache is off): answered, not kept
         with self._lock:
-            self._entries[key] = _Kept(Answer(body, answer.position, answer.version), cost)
+            segment[key] = _Kept(Answer(body, answer.position, answer.version), cost)
 
     def keys(self) -> list[Hashable]:
         with self._lock:
-            return list(self._entries.keys())
+            return [*self._models.keys(), *self._others.keys()]
 
     @property
     def size_bytes(self) -> int:
-        return int(self._entries.currsize)
+        return int(self._models.currsize + self._others.currsize)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._models) + len(self._others)
+
+
+def _lru(max_bytes: int) -> LRUCache[Hashable, _Kept]:
+    return LRUCache(maxsize=max(max_bytes, 1), getsizeof=lambda kept: kept.cost)

@@ -36,14 +36,17 @@ from queries.errors import ProjectionBehind, UnknownModel
 from queries.messages import ListDeployments
 from queries.models import get_model, model_history, model_view
 from queries.ports import EventLog
-from queries.reading import Snapshot
+from queries.reading import Snapshot, read_errors
 from queries.tables import ReadTables
 from queries.visibility import ModelProjects, Projects, ensure_visible
 from read_model.encoding import json_bytes
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
 from write_model.values import instant
 
-# How much of the answer cache ``warm`` fills: the rest is room for what is read.
+CacheKey = tuple[str, int, UUID, int]  # ("model", catalogue generation, id, version)
+
+# How much of the models' share of the answer cache ``warm`` fills: the rest is room
+# for what is read.
 WARM_SHARE = 0.75
 
 
@@ -134,22 +137,26 @@ class ModelReader:
             ensure_visible(self.projects.project_of(model_id) or "", visible, model_id)
         return last
 
-    def warm(self, share: float = WARM_SHARE, page: int = 1000) -> int:
-        """Fill ``share`` of the answer cache with the most recently changed models, the
-        newest first (blocking: in a thread, at start). Returns how many were kept."""
-        answers, kept, before = self.tables.answers, 0, None
-        room = answers.max_bytes * share
-        while True:
+    def warm(self, share: float = WARM_SHARE, page: int = 200) -> int:
+        """Fill ``share`` of the answer cache with the most recently changed models
+        (blocking: in a thread, at start). Returns how many were kept."""
+        answers, chosen, spent, before = self.tables.answers, [], 0, None
+        room = answers.room(("model",)) * share
+        while spent < room:
             with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
                 rows = recently_changed(snapshot, page, before)
             for row in rows:
-                if answers.size_bytes >= room:
-                    return kept
-                self._keep(snapshot.generation, snapshot.position, row)
-                kept += 1
+                key, answer = self._answer(snapshot.generation, snapshot.position, row)
+                chosen.append((key, answer))
+                spent += answers.cost(key, answer)
+                if spent >= room:
+                    break
             if len(rows) < page:
-                return kept
+                break
             before = (rows[-1].updated_at, rows[-1].id)
+        for key, answer in reversed(chosen):  # the newest last: the last to be evicted
+            answers.put(key, answer)
+        return len(chosen)
 
     def _in_one_look(
         self, generation: int, model_id: UUID, visible: Projects, changed_at: int
@@ -157,11 +164,11 @@ class ModelReader:
         """The model's row and the catalogue's state in one statement, at the generation
         last seen: the answer when the state is still that generation, at this code's
         version, and has taken in the model's last change; else None (read as usual)."""
-        try:
-            with self.tables.connect() as conn:
+        with read_errors(), self.tables.connect() as conn:  # no connection: a 503, as any read
+            try:
                 row = model_row_and_state(conn, generation, model_id)
-        except DBAPIError:  # e.g. a rebuild's swap dropped the generation: read as usual
-            return None
+            except DBAPIError:  # e.g. a rebuild's swap dropped the generation: read as usual
+                return None
         if (
             row is None
             or row.id is None
@@ -172,10 +179,14 @@ class ModelReader:
         ensure_visible(row.project, visible, model_id)
         return self._keep(generation, row.state_position, row)
 
-    def _keep(self, generation: int, position: int, row: Any) -> Answer:
-        found = Answer(json_bytes(catalogue_view(row)), position, row.version)
+    def _answer(self, generation: int, position: int, row: Any) -> tuple[CacheKey, Answer]:
         # Keyed by the version it shows: a version's answer never changes.
-        self.tables.answers.put(("model", generation, UUID(row.id), row.version), found)
+        key = ("model", generation, UUID(row.id), row.version)
+        return key, Answer(json_bytes(catalogue_view(row)), position, row.version)
+
+    def _keep(self, generation: int, position: int, row: Any) -> Answer:
+        key, found = self._answer(generation, position, row)
+        self.tables.answers.put(key, found)
         return found
 
     def _from_catalogue(self, model_id: UUID, visible: Projects, at_least: int) -> Answer:

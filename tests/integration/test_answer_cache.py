@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from uuid import UUID, uuid4
 
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
+from queries.answers import Answer
 from tests.support.auth import api_client, bearer
 from tests.support.ledgers import make_ledger
 
@@ -172,5 +174,34 @@ def test_warming_keeps_the_most_recently_changed_models_first(store_url: str) ->
             assert restarted.answers.hits == 1
             assert http.get(f"{MODELS}/{second['id']}").status_code == 200
             assert restarted.answers.hits == 1
+    finally:
+        restarted.close()
+
+
+def test_warmed_models_leave_the_cache_oldest_first(store_url: str) -> None:
+    ledger = make_ledger(store_url)
+    try:
+        with api_client(ledger) as http:
+            # Given two models, the first changed last
+            first, second = create(http, "first", "p"), create(http, "second", "p")
+            changed = http.patch(f"{MODELS}/{first['id']}", json={"description": "new"})
+            projected(ledger, changed.json()["position"])
+    finally:
+        ledger.close()
+    restarted = make_ledger(store_url, projections=False)
+    try:
+        answers = restarted.answers
+        assert restarted.models.warm(share=1.0) == 2
+        generation = restarted.positions.seen_at["catalogue"].generation
+        newest = ("model", generation, UUID(first["id"]), 2)
+        oldest = ("model", generation, UUID(second["id"]), 1)
+        assert {newest, oldest} <= set(answers.keys())  # (looked at without a use)
+        # When a model's answer arrives that needs the room of one of them
+        another = ("model", generation, uuid4(), 1)
+        need = answers.room(another) - answers.size_bytes + 1
+        answers.put(another, Answer(b"x" * (need - answers.cost(another, Answer(b"", 0))), 0))
+        # Then the least recently changed model goes, the most recently changed stays
+        assert answers.peek(oldest) is None
+        assert answers.peek(newest) is not None
     finally:
         restarted.close()

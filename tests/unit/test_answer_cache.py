@@ -18,7 +18,7 @@ def answer(size: int) -> Answer:
 
 def test_the_least_recently_used_answer_goes_when_the_bytes_are_spent() -> None:
     # Given room for two answers of 100 bytes
-    cache = AnswerCache(max_bytes=2 * (100 + len("a") + ENTRY_OVERHEAD))
+    cache = AnswerCache(max_bytes=2 * (100 + len("a") + ENTRY_OVERHEAD), models_share=0)
     cache.put("a", answer(100))
     cache.put("b", answer(100))
     assert cache.get("a") == answer(100)  # "a" is now the most recent
@@ -30,8 +30,21 @@ def test_the_least_recently_used_answer_goes_when_the_bytes_are_spent() -> None:
     assert cache.size_bytes <= cache.max_bytes
 
 
+def test_a_burst_of_other_answers_leaves_the_models_answers_kept() -> None:
+    # Given a cache holding a model's answer
+    cache = AnswerCache(max_bytes=100_000)
+    cache.put(("model", 1, "m", 3), answer(100))
+    # When far more search answers than fit are kept
+    for n in range(1000):
+        cache.put(("catalogue", 1, 7, ("search", str(n).encode())), answer(100))
+    # Then the model's answer is still there, and the bytes stay within the bound
+    assert cache.get(("model", 1, "m", 3)) == answer(100)
+    assert cache.get(("catalogue", 1, 7, ("search", b"999"))) == answer(100)
+    assert cache.size_bytes <= cache.max_bytes
+
+
 def test_an_answer_bigger_than_the_cache_is_not_kept() -> None:
-    cache = AnswerCache(max_bytes=1000)
+    cache = AnswerCache(max_bytes=1000, models_share=0)
     cache.put("small", answer(10))
     cache.put("big", answer(2000))
     assert cache.get("big") is None and cache.get("small") == answer(10)

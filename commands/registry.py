@@ -15,7 +15,7 @@ import asyncio
 import logging
 import pickle
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -139,23 +139,16 @@ class ModelRegistry(Application[UUID]):
             return False
         return True
 
-    def forget_changed(self, after: int, page: int = 500) -> int:
-        """Drop cached models that changed after position ``after`` beyond the version
-        cached: another process's changes. Its next command on them would otherwise find
-        out only by losing a race with the store, which with two API processes was
-        thousands of conflicts a minute (bench.vs_mlflow). The last position read."""
+    def forget_older(self, changes: Iterable[tuple[UUID, int]]) -> None:
+        """Drop cached models that changed beyond the version cached (``changes``: model
+        and version, from the log): other processes' changes. Its next command on them
+        would otherwise find out only by losing a race with the store, which with two API
+        processes was thousands of conflicts a minute (bench.vs_mlflow)."""
         cache = self.repository.cache
-        while True:
-            with store_errors():
-                changes = self.recorder.select_notifications(after, page, inclusive_of_start=False)
-            for change in changes:
-                cached = _cached_version(cache, change.originator_id)
-                if cached is not None and cached < change.originator_version:
-                    self.forget(cast(UUID, change.originator_id))
-            if changes:
-                after = changes[-1].id
-            if len(changes) < page:
-                return after
+        for model_id, version in changes:
+            cached = _cached_version(cache, model_id)
+            if cached is not None and cached < version:
+                self.forget(model_id)
 
     # -- appending ------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import typer
 from eventsourcing.utils import get_topic
 
 from adapters.file_modes import owner_only_file
+from commands.errors import CommandError
 from commands.keys import IssueKey, RevokeKey, issue_key, revoke_key
 from commands.ports import StoreUnavailable
 from commands.registry import CommandContext
@@ -26,7 +27,6 @@ from modelledger.settings import Settings
 from queries.keys import keys_from_log
 from write_model.access import Role
 from write_model.api_key import ApiKey
-from commands.errors import CommandError
 from write_model.errors import DomainError
 
 keys = typer.Typer(help="Issue, list and revoke API keys.")

@@ -8,9 +8,10 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads
 
 log = logging.getLogger("modelledger.api")
 
+CHANGES_PAGE = 500  # log events read at a time by changes_taken_in
 WARM_CHECK_SECONDS = 0.5  # how often warming looks whether the catalogue has caught up
 
 
@@ -89,7 +91,7 @@ async def serving(
                 ledger.positions,
                 ledger.read_engine,
                 ledger.log_head,
-                ledger.registry.forget_changed,
+                changes_taken_in(ledger),
             ).run()
         )
         stack.push_async_callback(_cancelled, watch)
@@ -115,6 +117,28 @@ async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owne
     already = ledger.subscriber is not None
     if ledger.follow_announcements() is not None and not (owned or already):
         stack.callback(ledger.stop_following_announcements)
+
+
+def changes_taken_in(ledger: Ledger) -> Callable[[int], int]:
+    """What the API process does with the changes (any process's) the catalogue took in
+    after a position: the command side forgets its copies of models changed since, the
+    read side reads again the models whose previous answer it keeps. Returns the
+    position taken in. (Only as far as the catalogue: a command on a copy changed past
+    it is caught by the store's version check and decided again.)"""
+
+    def take_in(after: int) -> int:
+        until = ledger.positions.furthest_of("catalogue")
+        while after < until:
+            page = ledger.event_log.page(after, CHANGES_PAGE, until=until)
+            changes = [(cast(UUID, c.originator_id), c.originator_version) for c in page]
+            ledger.registry.forget_older(changes)
+            ledger.models.refresh(changes)
+            if len(page) < CHANGES_PAGE:
+                return until
+            after = page[-1].id
+        return after
+
+    return take_in
 
 
 async def _warmed(ledger: Ledger) -> None:

@@ -97,6 +97,10 @@ class AnswerCache:
         with self._lock:
             segment[key] = _Kept(Answer(body, answer.position, answer.version), cost)
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._segment(key).pop(key, None)
+
     def keys(self) -> list[Hashable]:
         with self._lock:
             return [*self._models.keys(), *self._others.keys()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -45,6 +46,14 @@ def model_row_and_state(conn: Connection, generation: int, model_id: UUID) -> Ro
         .where(state.c.name == "catalogue")
     )
     return conn.execute(statement).first()
+
+
+def model_rows(snapshot: Snapshot, model_ids: Sequence[UUID]) -> list[Row[Any]]:
+    """The rows of these models (those in the catalogue)."""
+    models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
+    query = select(*[models.c[name] for name in MODEL_COLUMNS])
+    ids = [str(model_id) for model_id in model_ids]
+    return list(snapshot.conn.execute(query.where(models.c.id.in_(ids))))
 
 
 def recently_changed(

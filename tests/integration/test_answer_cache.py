@@ -205,3 +205,36 @@ def test_warmed_models_leave_the_cache_oldest_first(store_url: str) -> None:
         assert answers.peek(newest) is not None
     finally:
         restarted.close()
+
+
+def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
+    store_url: str,
+) -> None:
+    ledger = make_ledger(store_url)
+    other = make_ledger(store_url, projections=False)  # another API process
+    try:
+        with api_client(ledger) as http, api_client(other) as elsewhere:
+            # Given a model the other process has read (and so keeps)
+            model = create(http, "shared", "p")
+            url = f"{MODELS}/{model['id']}"
+            projected(other, model["position"])
+            assert elsewhere.get(url).headers["etag"] == '"1"'
+            # When it is changed through this process
+            http.patch(url, json={"description": "changed"})
+            # Then the other process reads it again once its catalogue has the change
+            generation = other.positions.seen_at["catalogue"].generation
+            changed = ("model", generation, UUID(model["id"]), 2)
+            deadline = time.monotonic() + 5
+            while other.answers.peek(changed) is None:
+                assert time.monotonic() < deadline, "the change was never read again"
+                time.sleep(0.02)
+            # and its next read is answered from the cache, with the change
+            hits = other.answers.hits
+            got = elsewhere.get(url)
+            assert got.json()["description"] == "changed" and got.headers["etag"] == '"2"'
+            assert other.answers.hits == hits + 1
+            # while the answer at the version before is gone
+            assert other.answers.peek(("model", generation, UUID(model["id"]), 1)) is None
+    finally:
+        ledger.close()
+        other.close()

@@ -148,15 +148,16 @@ class ModelReader:
                 rows = recently_changed(snapshot, page, before)
             for row in rows:
                 key, answer = self._answer(snapshot.generation, snapshot.position, row)
-                chosen.append((key, answer))
-                spent += answers.cost(key, answer)
+                kept = answers.pack(key, answer)
+                chosen.append((key, kept))
+                spent += kept.cost
                 if spent >= room:
                     break
             if len(rows) < page:
                 break
             before = (rows[-1].updated_at, rows[-1].id)
-        for key, answer in reversed(chosen):  # the newest last: the last to be evicted
-            answers.put(key, answer)
+        for key, kept in reversed(chosen):  # the newest last: the last to be evicted
+            answers.keep(key, kept)
         return len(chosen)
 
     def refresh(self, changes: Sequence[tuple[UUID, int]]) -> int:

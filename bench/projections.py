@@ -76,6 +76,7 @@ from bench.read_report import report, write_json
 from bench.replay import ReplayResult, read_ceiling, run_projections
 from bench.rss import RssSampler, max_rss_mib
 from bench.service import BenchError, check_loopback_pg, running_server, with_database
+from commands.errors import CommandError
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import bootstrap
 from modelledger.seed import TAGS, TASKS
@@ -83,7 +84,6 @@ from modelledger.settings import Settings
 from projections.base import Projection
 from projections.timeline import TimelineProjection
 from projections.worker import PROJECTIONS, ensure_projections
-from commands.errors import CommandError
 from write_model.errors import DomainError
 from write_model.model import AIModel
 from write_model.values import instant

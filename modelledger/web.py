@@ -152,7 +152,7 @@ async def _warmed(ledger: Ledger) -> None:
             await asyncio.sleep(WARM_CHECK_SECONDS)
         kept = await to_thread.run_sync(ledger.models.warm)
     except Exception as error:  # an outage, a rebuild: reads fill the cache instead
-        log.info("answer cache not warmed: %s", error)
+        log.warning("answer cache not warmed: %s", error)
         return
     log.info(
         "answer cache warmed with %d models (%.1f MB) in %.1f s",

@@ -34,7 +34,7 @@ def eventsourcing_env(url: str, options: StoreOptions) -> dict[str, str]:
     scheme = parts.scheme.split("+")[0]
     env = {
         # No read-before-write: a cached model is trusted, API processes drop models
-        # other processes changed (ModelRegistry.forget_changed), and the store's
+        # other processes changed (ModelRegistry.forget_older), and the store's
         # optimistic concurrency catches one changed since (see commands.handlers).
         "AGGREGATE_CACHE_FASTFORWARD": "n",
     }

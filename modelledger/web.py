@@ -8,7 +8,8 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
@@ -33,7 +34,8 @@ if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads
 
 log = logging.getLogger("modelledger.api")
 
-CHANGES_PAGE = 500  # log events read at a time by changes_taken_in
+CHANGES_PAGE = 500  # log events read at a time by ChangesTakenIn
+WAITING_AT_MOST = 10_000  # changes ChangesTakenIn holds back for the catalogue
 WARM_CHECK_SECONDS = 0.5  # how often warming looks whether the catalogue has caught up
 
 
@@ -91,7 +93,7 @@ async def serving(
                 ledger.positions,
                 ledger.read_engine,
                 ledger.log_head,
-                changes_taken_in(ledger),
+                ChangesTakenIn(ledger),
             ).run()
         )
         stack.push_async_callback(_cancelled, watch)
@@ -119,26 +121,33 @@ async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owne
         stack.callback(ledger.stop_following_announcements)
 
 
-def changes_taken_in(ledger: Ledger) -> Callable[[int], int]:
-    """What the API process does with the changes (any process's) the catalogue took in
-    after a position: the command side forgets its copies of models changed since, the
-    read side reads again the models whose previous answer it keeps. Returns the
-    position taken in. (Only as far as the catalogue: a command on a copy changed past
-    it is caught by the store's version check and decided again.)"""
+class ChangesTakenIn:
+    """What the API process does with the changes any process made, told by its watch
+    the position it last took in: the command side forgets its copies of models changed
+    since, at once; the read side reads again the models whose previous answer it keeps,
+    once the catalogue has their change (until then they wait, up to WAITING_AT_MOST,
+    the oldest dropped first: reads of them then miss and read them anyway)."""
 
-    def take_in(after: int) -> int:
-        until = ledger.positions.furthest_of("catalogue")
-        while after < until:
-            page = ledger.event_log.page(after, CHANGES_PAGE, until=until)
-            changes = [(cast(UUID, c.originator_id), c.originator_version) for c in page]
-            ledger.registry.forget_older(changes)
-            ledger.models.refresh(changes)
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.waiting: deque[tuple[int, UUID, int]] = deque(maxlen=WAITING_AT_MOST)
+
+    def __call__(self, after: int) -> int:
+        while True:
+            page = self.ledger.event_log.page(after, CHANGES_PAGE)
+            changes = [(c.id, cast(UUID, c.originator_id), c.originator_version) for c in page]
+            self.ledger.registry.forget_older((model, version) for _, model, version in changes)
+            self.waiting.extend(changes)
+            if page:
+                after = page[-1].id
             if len(page) < CHANGES_PAGE:
-                return until
-            after = page[-1].id
+                break
+        catalogue, ready = self.ledger.positions.furthest_of("catalogue"), []
+        while self.waiting and self.waiting[0][0] <= catalogue:
+            _, model, version = self.waiting.popleft()
+            ready.append((model, version))
+        self.ledger.models.refresh(ready)
         return after
-
-    return take_in
 
 
 async def _warmed(ledger: Ledger) -> None:

@@ -114,9 +114,14 @@ class AnswerCache:
         with self._lock:
             segment[key] = kept
 
-    def discard(self, key: Hashable) -> None:
+    def discard(self, key: Hashable) -> bool:
+        """Drop the answer kept for ``key``; whether there was one."""
         with self._lock:
-            self._segment(key).pop(key, None)
+            return self._segment(key).pop(key, None) is not None
+
+    def __contains__(self, key: Hashable) -> bool:  # (a look that is no use)
+        with self._lock:
+            return key in self._segment(key)
 
     def keys(self) -> list[Hashable]:
         with self._lock:

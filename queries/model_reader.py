@@ -172,9 +172,7 @@ class ModelReader:
             first.setdefault(model_id, version)
         answers, stale = self.tables.answers, []
         for model_id, version in first.items():
-            before = ("model", seen.generation, model_id, version - 1)
-            if answers.peek(before) is not None:
-                answers.discard(before)
+            if answers.discard(("model", seen.generation, model_id, version - 1)):
                 stale.append(model_id)
         if not stale:
             return 0

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "older than this (or no live process holds the projection)",
     )
     answer_cache_mb: int = Field(
-        default=16,
+        default=14,
         ge=0,
         le=65_536,
         description="megabytes of encoded answers each API process keeps (models by "

@@ -25,7 +25,7 @@ def test_a_removed_setting_still_set_is_warned_about_and_ignored(
     for name in warned:
         assert any(name in r.getMessage() and "ANSWER_CACHE_MB" in r.getMessage()
                    for r in caplog.records)  # fmt: skip
-    assert settings.answer_cache_mb == 16
+    assert settings.answer_cache_mb == 14
 
 
 def test_nothing_is_said_when_no_removed_setting_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

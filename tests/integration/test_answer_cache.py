@@ -128,16 +128,23 @@ def test_answers_beyond_the_cache_are_read_from_the_tables(store_url: str) -> No
         ledger.close()
 
 
-def test_a_restart_starts_with_the_recently_changed_models_cached(store_url: str) -> None:
+def registered(store_url: str, names: list[str]) -> list[dict[str, Any]]:
+    """Models registered through a process since stopped, the first changed after the
+    others were registered (its version 2)."""
     ledger = make_ledger(store_url)
     try:
         with api_client(ledger) as http:
-            # Given three models, the first one changed after the others were registered
-            models = [create(http, name, "p") for name in ("older", "old", "newest")]
+            models = [create(http, name, "p") for name in names]
             changed = http.patch(f"{MODELS}/{models[0]['id']}", json={"description": "new"})
             projected(ledger, changed.json()["position"])
+            return models
     finally:
         ledger.close()
+
+
+def test_a_restart_starts_with_the_recently_changed_models_cached(store_url: str) -> None:
+    # Given three models, the first one changed after the others were registered
+    models = registered(store_url, ["older", "old", "newest"])
     # When a process starts on the registry and warms its cache, with room for all
     restarted = make_ledger(store_url, projections=False)
     try:
@@ -156,15 +163,8 @@ def test_a_restart_starts_with_the_recently_changed_models_cached(store_url: str
 
 
 def test_warming_keeps_the_most_recently_changed_models_first(store_url: str) -> None:
-    ledger = make_ledger(store_url)
-    try:
-        with api_client(ledger) as http:
-            # Given two models, the first changed last
-            first, second = create(http, "first", "p"), create(http, "second", "p")
-            changed = http.patch(f"{MODELS}/{first['id']}", json={"description": "new"})
-            projected(ledger, changed.json()["position"])
-    finally:
-        ledger.close()
+    # Given two models, the first changed last
+    first, second = registered(store_url, ["first", "second"])
     restarted = make_ledger(store_url, projections=False)
     try:
         # When the cache is warmed with room for (about) one answer
@@ -180,15 +180,8 @@ def test_warming_keeps_the_most_recently_changed_models_first(store_url: str) ->
 
 
 def test_warmed_models_leave_the_cache_oldest_first(store_url: str) -> None:
-    ledger = make_ledger(store_url)
-    try:
-        with api_client(ledger) as http:
-            # Given two models, the first changed last
-            first, second = create(http, "first", "p"), create(http, "second", "p")
-            changed = http.patch(f"{MODELS}/{first['id']}", json={"description": "new"})
-            projected(ledger, changed.json()["position"])
-    finally:
-        ledger.close()
+    # Given two models, the first changed last, warmed into a process's cache
+    first, second = registered(store_url, ["first", "second"])
     restarted = make_ledger(store_url, projections=False, answer_cache_mb=1)
     try:
         answers = restarted.answers

@@ -86,7 +86,6 @@ async def serving(
             from adapters.redis_clients import connect_async_redis
 
             redis = connect_async_redis(settings.redis_url)
-        if redis is not None:
             stack.push_async_callback(redis.aclose)
         watch = asyncio.create_task(
             PositionsWatch(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Column, Connection, Row, Select, Table, select
 
 from queries.errors import UnknownModel
 from queries.reading import Snapshot
@@ -19,6 +19,10 @@ MODEL_COLUMNS = (
     *("configuration", "owner", "status", "created_at", "updated_at", "latest_version"),
     *("versions", "training_runs", "deployments", "pending_deployments"),
 )
+
+
+def answer_columns(models: Table) -> list[Column[Any]]:
+    return [models.c[name] for name in MODEL_COLUMNS]
 
 
 def model_row(snapshot: Snapshot, model_id: UUID) -> Row[Any]:
@@ -40,7 +44,7 @@ def model_row_and_state(conn: Connection, generation: int, model_id: UUID) -> Ro
             state.c.generation.label("state_generation"),
             state.c.version.label("state_version"),
             state.c.position.label("state_position"),
-            *[models.c[name] for name in MODEL_COLUMNS],
+            *answer_columns(models),
         )
         .select_from(state.outerjoin(models, models.c.id == str(model_id)))
         .where(state.c.name == "catalogue")
@@ -51,7 +55,7 @@ def model_row_and_state(conn: Connection, generation: int, model_id: UUID) -> Ro
 def model_rows(snapshot: Snapshot, model_ids: Sequence[UUID]) -> list[Row[Any]]:
     """The rows of these models (those in the catalogue)."""
     models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
-    query = select(*[models.c[name] for name in MODEL_COLUMNS])
+    query = select(*answer_columns(models))
     ids = [str(model_id) for model_id in model_ids]
     return list(snapshot.conn.execute(query.where(models.c.id.in_(ids))))
 
@@ -62,7 +66,7 @@ def recently_changed(
     """Models' rows, the most recently updated first, ``limit`` at a time (after the
     ``(updated_at, id)`` of the last row of the page before)."""
     models = catalogue_tables(snapshot.generation, snapshot.conn.dialect.name).models
-    query: Select[Any] = select(*[models.c[name] for name in MODEL_COLUMNS])
+    query: Select[Any] = select(*answer_columns(models))
     if before is not None:
         query = query.where(
             (models.c.updated_at < before[0])

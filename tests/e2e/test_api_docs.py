@@ -89,10 +89,12 @@ def test_the_document_declares_the_bearer_scheme_where_a_key_is_needed(
 
 
 def test_the_assets_are_package_data(tmp_path: Path) -> None:
-    # Given the package as setuptools builds it (what goes into the wheel)
+    # Given the package as setuptools builds it (what goes into the wheel); its metadata
+    # written aside: rewritten in place, a concurrent test read the package's version as None
     built = tmp_path / "lib"
+    metadata = ["egg_info", "--egg-base", str(tmp_path)]
     subprocess.run(
-        [sys.executable, "-c", SETUP, "-q", "build_py", "--build-lib", str(built)],
+        [sys.executable, "-c", SETUP, "-q", *metadata, "build_py", "--build-lib", str(built)],
         cwd=ROOT,
         check=True,
         capture_output=True,

@@ -17,6 +17,7 @@ COPY commands/ commands/
 COPY read_model/ read_model/
 COPY projections/ projections/
 COPY queries/ queries/
+COPY processes/ processes/
 COPY adapters/ adapters/
 COPY api/ api/
 COPY modelledger/ modelledger/

@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast install browser lint typecheck unit integration e2e bench bench-read bench-mlflow clean
+.PHONY: run test test-fast install browser lint typecheck docs docs-reference unit integration e2e \
+	bench bench-read bench-mlflow clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/modelledger serve
 
 # Three workers on two cores: many tests wait on the servers they start (docs/benchmarks.md).
-test: $(STAMP) lint typecheck browser
+test: $(STAMP) lint typecheck docs browser
 	$(BIN)/pytest -q -n 3 --dist worksteal -p no:cacheprovider
 
 # The inner loop (under a minute): unit tests and the SQLite half of the integration tests,
@@ -33,6 +34,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is not installed: the browser tests will skip"
+
+# The documentation site (docs/, mkdocs.yml) into site/: --strict turns a broken link or
+# page into a failure. The banner Material prints is about MkDocs 2.0; we pin 1.6.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The reference pages and .env.example, generated from the code (a test fails when a
+# committed one is stale).
+docs-reference: $(STAMP)
+	$(BIN)/python -m modelledger.reference
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -67,4 +78,4 @@ bench-mlflow: $(STAMP)
 	$(BIN)/python -m bench.vs_mlflow --pg-url $(PG_URL) $(MLFLOW_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache

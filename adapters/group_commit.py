@@ -114,9 +114,9 @@ class GroupCommitMixin:
         """Commit the batch; if a command in it conflicts, commit each half the same way.
 
         Halving finds k conflicting commands of n in about k * log2(n) transactions,
-        where trying one by one took n: with 64 clients and models changed through
-        another process, one stale command per batch made every batch one by one, a
-        third of the throughput (bench.vs_mlflow)."""
+        where trying one by one takes n: with many clients and models changed through
+        another process, one stale command per batch would make every batch go one by
+        one (docs/benchmarks.md)."""
         try:
             ids = self._insert_batch(batch)
         except IntegrityError as conflict:

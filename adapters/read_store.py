@@ -95,8 +95,8 @@ def create_read_engine(
         # again took a loaded server past PostgreSQL's max_connections (503s).
         max_overflow=overflow,
         pool_timeout=connect_timeout,
-        # JIT compiling a plan took 50-60 ms of a 280 ms timeline scan and pays off only
-        # for long analytics: never for these queries.
+        # JIT compiling a plan can take longer than one of these queries runs: it pays off
+        # only for long analytics (docs/benchmarks.md).
         connect_args={"connect_timeout": connect_timeout, "options": "-c jit=off"},
     )
 

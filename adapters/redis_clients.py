@@ -1,5 +1,5 @@
 """Redis clients as every process opens them (the composition root imports this only
-when a Redis URL is set: the client library costs an API process 6 MiB)."""
+when a Redis URL is set, so a process without Redis does not load the client library)."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ class ProblemKind:
     name: str
     status: int
     title: str
-    when: str  # for the README and the OpenAPI document
+    when: str  # for the HTTP API reference and the OpenAPI document
 
     @property
     def type(self) -> str:
@@ -121,7 +121,11 @@ UNSUPPORTED_MEDIA_TYPE = ProblemKind(
     "a body whose Content-Type is not application/json (or application/*+json)",
 )
 INVALID_REQUEST = ProblemKind(
-    "invalid-request", 422, "Invalid request", "a field is missing, unknown or ill-typed"
+    "invalid-request",
+    422,
+    "Invalid request",
+    "a field is missing, unknown or ill-typed: e.g. a metric that is not a finite number, "
+    "control characters in a line of text, a time without its zone",
 )
 INVALID_VALUE = ProblemKind(
     "invalid-value",
@@ -133,7 +137,7 @@ IDEMPOTENCY_KEY_REUSED = ProblemKind(
     "idempotency-key-reused",
     422,
     "Idempotency-Key reused",
-    "the key was sent before with another request",
+    "the key was sent before with another request (or by another API key)",
 )
 BACKEND_NOT_CONFIGURED = ProblemKind(
     "backend-not-configured",
@@ -152,7 +156,11 @@ HEADERS_TOO_LARGE = ProblemKind(
 )
 INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal server error", "a bug of ours")
 UNAVAILABLE = ProblemKind(
-    "unavailable", 503, "Service unavailable", "a store is unreachable: retry (Retry-After)"
+    "unavailable",
+    503,
+    "Service unavailable",
+    "the event store or the read store is unreachable: nothing was recorded, so retry "
+    "(best with an Idempotency-Key) after Retry-After",
 )
 PROVIDER_UNAVAILABLE = ProblemKind(
     "provider-unavailable", 503, "Provider unavailable", "the Hub or OpenAI cannot be reached"

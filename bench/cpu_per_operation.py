@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.cpu_per_operation --workloads create,version,promote,promote
 
-ModelLedger runs as bench.vs_mlflow runs it (the README's Production section: two API
+ModelLedger runs as bench.vs_mlflow runs it (docs/how-to/production.md: two API
 processes beside the projection worker, on PostgreSQL), seeded with the same models,
 driven by the same workloads. For each workload it prints the operations per second
 and the CPU milliseconds each operation cost: the API processes, the projection

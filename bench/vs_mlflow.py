@@ -73,7 +73,7 @@ class Row:
     first_error: str
 
 
-# -- ModelLedger: seeded as events, served as the README's production section says ------
+# -- ModelLedger: seeded as events, served as docs/how-to/production.md says ----------
 
 
 def seed_ledger(db_url: str, models: list[SeedModel], progress: Progress) -> int:
@@ -121,7 +121,7 @@ class LedgerServers:
 
 @contextmanager
 def running_ledger(db_url: str, args: argparse.Namespace, workdir: Path) -> Iterator[LedgerServers]:
-    """An API process and the projection worker beside it (README, Production)."""
+    """An API process and the projection worker beside it (docs/how-to/production.md)."""
     env = {
         "MODELLEDGER_PROJECTIONS": "false",
         "MODELLEDGER_PROVIDER_WORKER": "false",

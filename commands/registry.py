@@ -142,8 +142,8 @@ class ModelRegistry(Application[UUID]):
     def forget_older(self, changes: Iterable[tuple[UUID, int]]) -> None:
         """Drop cached models that changed beyond the version cached (``changes``: model
         and version, from the log): other processes' changes. Its next command on them
-        would otherwise find out only by losing a race with the store, which with two API
-        processes was thousands of conflicts a minute (bench.vs_mlflow)."""
+        would otherwise find out only by losing a race with the store: with several API
+        processes under load, a stream of conflicts and retries (docs/benchmarks.md)."""
         cache = self.repository.cache
         for model_id, version in changes:
             cached = _cached_version(cache, model_id)
@@ -218,9 +218,9 @@ class ModelRegistry(Application[UUID]):
 
 
 def private_copy(model: AIModel) -> AIModel:
-    """A copy a command may change without touching the cached model. Through pickle:
-    half deepcopy's time for a model with a few runs (36 against 70 us), and deepcopy
-    was a tenth of an API process's time under a stream of trainings (py-spy)."""
+    """A copy a command may change without touching the cached model. Through pickle,
+    which takes about half deepcopy's time: a copy is made for every command, so its
+    cost shows under a stream of trainings (docs/benchmarks.md)."""
     copied: AIModel = pickle.loads(pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
     return copied
 

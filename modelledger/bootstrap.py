@@ -49,8 +49,8 @@ def connect_providers(settings: Settings) -> Providers:
     providers = Providers()
     timeout = settings.provider_timeout_seconds
     if settings.openai_api_key is not None:
-        # Imported only when configured: the SDK takes over a second to import, paid by
-        # every process start (the CLI's included) that never calls it.
+        # Imported only when configured: the SDK is slow to import, a cost paid by every
+        # process start (the CLI's included) that never calls it.
         from adapters.openai_trainer import OpenAITrainer
 
         providers.trainers["openai"] = OpenAITrainer(
@@ -245,8 +245,8 @@ def bootstrap(settings: Settings | None = None) -> Ledger:
 
 
 class SourceOnFirstUse:
-    """A model source built on its first fetch: the Hub's SDK costs every process 8 MiB
-    and 0.1 s to import, and few ever import a model."""
+    """A model source built on its first fetch: the Hub's SDK costs every process memory
+    and start-up time to import (docs/benchmarks.md), and few ever import a model."""
 
     def __init__(self, name: str, build: Callable[[], ModelSource]) -> None:
         self.name = name

@@ -118,7 +118,10 @@ def events(
     until: Annotated[int | None, typer.Option(min=1, help="up to this position")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
 ) -> None:
-    """Print the event log as JSON lines, in global order."""
+    """Print the event log as JSON lines, in global order.
+
+    Opens the store named by the settings directly: no server is needed, and it may run
+    while one serves."""
     ledger = open_ledger(must_exist=True)
     try:
         printed = 0
@@ -215,10 +218,14 @@ def import_log(
 @app.command()
 def seed(
     models: Annotated[int, typer.Option(min=1, help="how many models to create")] = 100,
-    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
-    random_seed: Annotated[int, typer.Option()] = 7,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="commands sent at once")] = 4,
+    random_seed: Annotated[int, typer.Option(help="the same seed makes the same registry")] = 7,
 ) -> None:
-    """Fill the store with realistic demo models through the command handlers."""
+    """Fill the store with realistic demo models through the command handlers.
+
+    Its models have real histories (training runs, failures, deployments, rollbacks),
+    recorded with the actor `seed`. Opens the store directly: no server is needed, and
+    it may run while one serves."""
     from modelledger.seed import seed as run_seed
 
     ledger = open_ledger()

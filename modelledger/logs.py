@@ -36,7 +36,7 @@ def configure_logging(level: str, form: Literal["text", "json"]) -> None:
         logging.getLogger(name).propagate = True
     # uvicorn writes an access line whenever this logger has a handler, ours or not; ours
     # (modelledger.access, MODELLEDGER_ACCESS_LOG) has the route and correlation id. Left
-    # on, it cost every request a line nobody asked for (py-spy, bench.vs_mlflow).
+    # on, it would cost every request a line nobody asked for (docs/benchmarks.md).
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers = []
     uvicorn_access.propagate = False

@@ -42,160 +42,284 @@ Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELLEDGER_", env_file=".env", extra="ignore")
 
+    # Each description is the settings reference's text (docs/reference/settings.md is
+    # generated from it by `make docs-reference`).
+
+    # -- storage
     database_url: str | None = Field(
         default=None,
-        description="sqlite:///path, postgresql://user:pass@host:port/db or memory://; "
-        "default: a SQLite file in data_dir",
+        description="The event store: `sqlite:///relative.sqlite`, `sqlite:////absolute.sqlite`, "
+        "`postgresql://user:pass@host:5432/db` (`postgres://` also works), or `memory://` "
+        "(in-process and lost on exit; each worker gets its own). Unset: "
+        "`sqlite:///<DATA_DIR>/modelledger.sqlite`.",
     )
     read_database_url: str | None = Field(
         default=None,
-        description="where the read tables live; default: the event store's PostgreSQL "
-        "database, or a SQLite file beside the event store's",
+        description="Where the read tables (projections) live. Unset: the event store's "
+        "PostgreSQL database, or `<store file>.read.sqlite` beside a SQLite store, so "
+        "projection writes never queue behind command writes.",
     )
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Directory for the default SQLite files and `admin.key`. `serve` creates it "
+        "0700 (and takes others' rights off an existing one); the files it keeps there are "
+        "0600.",
+    )
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="PostgreSQL connections kept by each of a worker process's two pools (the "
+        "event store's and the read tables').",
+    )
+    db_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        description="Extra connections each pool may open above its size. A worker may so hold "
+        "up to 2 x (size + overflow): keep the sum over every process below PostgreSQL's "
+        "`max_connections`, or requests get 503.",
+    )
+    db_connect_timeout: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds to wait for a PostgreSQL connection; past it a request gets 503.",
+    )
+    group_commit: bool = Field(
+        default=True,
+        description="Write the events of commands that arrive concurrently in one transaction "
+        "(SQLite and PostgreSQL).",
+    )
+
+    # -- the HTTP server
+    host: str = Field(default="127.0.0.1", description="Bind address. Use `0.0.0.0` in containers.")
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
+    workers: int = Field(default=1, ge=1, le=64, description="Number of uvicorn worker processes.")
+    threadpool_size: int = Field(
+        default=64,
+        ge=1,
+        description="Threads for the event-store calls that block: reads, idempotency look-ups "
+        "and loading a model that is not cached. Commands on cached models run on the event "
+        "loop and await the group commit.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest accepted request body in bytes. Larger bodies get 413.",
+    )
+    cors_origins: list[Origin] = Field(
+        default=[],
+        description="Browser origins allowed to call the API, as a JSON list "
+        '(`["https://ml.example.com"]`; `"*"` for any). None by default. Every answer also '
+        "carries `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, "
+        "`Referrer-Policy: no-referrer` and a `Content-Security-Policy` that allows nothing "
+        "(`/docs` and `/redoc`: this origin only).",
+    )
+    tune_gc: bool = Field(
+        default=True,
+        description="Freeze start-up objects and raise the garbage collector's thresholds in "
+        "each worker, so collections under load are rarer and shorter.",
+    )
+
+    # -- the read side
     projections: bool = Field(
-        default=True, description="run the projections inside `serve` (the embedded default)"
+        default=True,
+        description="Run the projections inside `serve` (the embedded default). Set `false` for "
+        "API replicas when `modelledger project` runs them.",
     )
     min_position_timeout: float = Field(
-        default=5.0, gt=0, le=60, description="seconds a query waits for min_position"
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a query waits for its projection to reach `min_position` before "
+        "answering 503.",
     )
     health_max_lag_seconds: float = Field(
         default=5.0,
         gt=0,
         le=3600,
-        description="/health says degraded while a projection's oldest unprojected event is "
-        "older than this (or no live process holds the projection)",
+        description="`/health` says `degraded` while a projection lags more than this (its "
+        "lag is 0 at the log's head, else the age of the oldest event it has not projected "
+        "yet), or while no live process holds it.",
     )
     answer_cache_mb: int = Field(
         default=14,
         ge=0,
         le=65_536,
-        description="megabytes of encoded answers each API process keeps (models by "
-        "version; search, statistics and leaderboards by projection position; 0: off)",
+        description="Megabytes of encoded answers each API process keeps, least recently used "
+        "first out (0 turns it off). Three quarters are for models' answers, kept compressed, "
+        "by id and version: a cached answer is given only at the version the log names. The "
+        "rest is for search, statistics and leaderboard answers, by the catalogue's generation "
+        "and position, so never stale for their `X-Position`. At start, once the catalogue "
+        "holds the log, it is filled with the most recently changed models. "
+        "`modelledger_answer_cache_lookups_total` and `modelledger_answer_cache_bytes` on "
+        "`/metrics` say how it does.",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    data_dir: Path = Path("var")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["text", "json"] = Field(
-        default="text", description="json: one JSON object per line (for a log collector)"
+    aggregate_cache_size: int = Field(
+        default=2_000,
+        ge=0,
+        description="Models kept in each worker's in-memory cache for commands (0 turns it "
+        "off); reads never use it. Each API process drops the models other processes changed "
+        "as soon as it sees the log grow; a command on a model changed in between is caught by "
+        "the store's version check and retried from the log.",
     )
-    workers: int = Field(default=1, ge=1, le=64)
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
-    db_connect_timeout: int = Field(
-        default=5, ge=1, description="seconds to wait for a PostgreSQL connection before 503"
-    )
-    aggregate_cache_size: int = Field(default=2_000, ge=0)
-    group_commit: bool = True
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    cors_origins: list[Origin] = Field(
-        default=[],
-        description="browser origins allowed to call the API, a JSON list such as "
-        '["https://ml.example.com"]; none by default',
-    )
+
+    # -- access
     auth: bool = Field(
         default=True,
-        description="require an API key on every route but /health; off only for local "
-        "experiments (everyone is then an anonymous admin)",
+        description="Require an API key on every route but `/health` and the API docs. `false` "
+        "is for local experiments only: everyone is then an admin named `anonymous`, and the "
+        "service logs a warning saying so.",
     )
     admin_key: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="a key with the admin role, kept outside the store (its actor is 'admin')",
+        description="A key with the admin role (at least 32 characters) kept outside the store; "
+        "its actor is `admin`. Unset, `serve` issues one into `DATA_DIR/admin.key` the first "
+        "time it meets a store where no key was ever issued.",
     )
     key_cache_seconds: float = Field(
         default=1.0,
         ge=0,
         le=60,
-        description="how long a verified key is trusted without a store read: a revocation "
-        "made through another process counts within this time",
+        description="How long a process trusts a key it verified without reading the store "
+        "again. A key revoked through this process stops at once; through another process, "
+        "within this time (0: read the store on every request).",
     )
     rate_limit: float = Field(
-        default=100.0, ge=0, description="requests a second per key, on average (0: no limit)"
+        default=100.0,
+        ge=0,
+        description="Requests a second per key, on average (0: no limit). Over it: 429 with "
+        "`Retry-After`. Failed authentications count against the client address.",
     )
-    rate_limit_burst: int = Field(default=200, ge=1, description="requests per key at once")
+    rate_limit_burst: int = Field(default=200, ge=1, description="Requests per key at once.")
     redis_url: str | None = Field(
         default=None,
-        description="redis://host:port/db (or unix:///path): rate limits shared by every "
-        "API process; default: each process counts its own",
+        description="`redis://host:6379/0` (or `unix:///path`): rate limits are counted in "
+        "Redis, so every API process shares one allowance per key, and projection workers "
+        "announce each commit there, so `min_position` waits wake at once (without it, within "
+        "0.1 s). While Redis cannot be reached each process counts on its own and logs a "
+        "warning; it uses Redis again when it is back.",
     )
+
+    # -- the Kafka relay
     kafka_bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]: where `modelledger relay` publishes"
+        default=None,
+        description="`host:9092[,host:9092]`: the brokers `modelledger relay` publishes to "
+        "(also probed by `/health/detailed`).",
     )
     kafka_topic: str = Field(
-        default="modelledger.events", pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the topic"
+        default="modelledger.events",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="The topic; the relay creates it (6 partitions) when the cluster lacks it.",
     )
     kafka_idempotent: bool = Field(
         default=True,
-        description="the idempotent producer (no duplicates from the producer's own retries); "
-        "off only for brokers without it",
+        description="The idempotent producer (`acks=all` either way). Turn it off only for a "
+        "broker without `InitProducerId`.",
     )
-    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    threadpool_size: int = Field(
-        default=64, ge=1, description="threads running the (synchronous) event store calls"
+    relay_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Events per batch: Kafka acknowledges a batch before the relay records "
+        "its position.",
     )
+
     # -- providers: credentials are read here and never logged or recorded in events
     openai_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("MODELLEDGER_OPENAI_API_KEY", "OPENAI_API_KEY"),
-        description="enables the openai training backend",
+        description="Enables the `openai` training backend. Never logged, never in an event.",
     )
     openai_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MODELLEDGER_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
-        description="the OpenAI API's base URL (default: the SDK's)",
+        description="The OpenAI API's address (a proxy, a compatible service). Unset: the SDK's.",
     )
     hf_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("MODELLEDGER_HF_TOKEN", "HF_TOKEN"),
-        description="enables the huggingface deployment target; also reads gated Hub models",
+        description="Enables the `huggingface` deployment target; also lets the importer read "
+        "gated and private models the token may see. Never logged, never in an event.",
     )
     hf_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MODELLEDGER_HF_ENDPOINT", "HF_ENDPOINT"),
-        description="the Hugging Face Hub's base URL (default: the SDK's)",
+        description="The Hugging Face Hub's address (a mirror, a private Hub). Unset: the SDK's.",
     )
     hf_endpoints_url: str | None = Field(
-        default=None, description="the Inference Endpoints API's base URL (default: the SDK's)"
+        default=None,
+        description="The Inference Endpoints API's address. Unset: the SDK's.",
     )
     hf_namespace: str | None = Field(
         default=None,
-        description="the user or organisation owning the endpoints (default: the token's user)",
+        description="The user or organisation that owns the endpoints. Unset: the token's user.",
     )
-    hf_vendor: str = "aws"
-    hf_region: str = "us-east-1"
-    hf_accelerator: str = "cpu"
-    hf_instance_size: str = "x2"
-    hf_instance_type: str = "intel-icl"
+    hf_vendor: str = Field(default="aws", description="The cloud new endpoints run on.")
+    hf_region: str = Field(default="us-east-1", description="The region of new endpoints.")
+    hf_accelerator: str = Field(default="cpu", description="The accelerator of new endpoints.")
+    hf_instance_size: str = Field(default="x2", description="The instance size of new endpoints.")
+    hf_instance_type: str = Field(
+        default="intel-icl", description="The instance type of new endpoints."
+    )
     hf_undeploy: Literal["delete", "pause"] = Field(
-        default="delete", description="what undeploy does to a huggingface endpoint"
+        default="delete", description="What undeploy does to a `huggingface` endpoint."
     )
     datasets_dir: Path | None = Field(
         default=None,
-        description="where training datasets named by a relative path are read "
-        "(default: data_dir/datasets)",
+        description="Where the `openai` backend reads a dataset given as a relative path; "
+        "nothing outside it is ever read. Unset: `<DATA_DIR>/datasets`.",
     )
     provider_worker: bool = Field(
         default=True,
-        description="run the provider worker inside `serve` (off when `modelledger worker` runs)",
+        description="Run the provider worker inside `serve` (the embedded default). Set `false` "
+        "on API replicas when `modelledger worker` runs.",
     )
-    worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    worker_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a worker holds a job while it calls the provider. A worker that "
+        "dies on another host is replaced after this; one that died on the same host (a "
+        "restart), at once.",
+    )
     worker_max_pause_seconds: float = Field(
-        default=60.0, gt=0, le=3600, description="the longest wait between two checks of a job"
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The longest wait between two checks of a job (the wait starts at 2 s and "
+        "doubles).",
     )
     training_timeout_seconds: float = Field(
         default=86_400.0,
         gt=0,
-        description="a provider training run still unfinished after "
-        "this long is cancelled and fails",
+        description="A provider training run still unfinished this long after it started is "
+        "cancelled at the provider and fails.",
     )
-    deployment_timeout_seconds: float = Field(default=3_600.0, gt=0)
+    deployment_timeout_seconds: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="A deployment request to a provider still unfinished this long after it "
+        "was made fails.",
+    )
     provider_timeout_seconds: float = Field(
-        default=60.0, gt=0, le=600, description="the longest one call to a provider may take"
+        default=60.0, gt=0, le=600, description="The longest one call to a provider may take."
     )
-    access_log: bool = False
-    tune_gc: bool = Field(
-        default=True, description="raise the garbage collector's thresholds in `serve`"
+
+    # -- logs
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The lowest level logged."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: every log line (ours, uvicorn's, the libraries') is one JSON object "
+        "with `timestamp`, `level`, `logger`, `event` and, within a request, its "
+        "`correlation_id` (the caller's `X-Correlation-ID`, else a new one; every answer names "
+        "it, and every event it causes records it).",
+    )
+    access_log: bool = Field(
+        default=False,
+        description="One log line per request: method, route template, status, milliseconds, "
+        "correlation id.",
     )
 
     def datasets_folder(self) -> Path:

@@ -125,8 +125,8 @@ def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk insert. On PostgreSQL through COPY: psycopg's executemany sends one
-    statement per row, which made row writing most of a rebuild's time
-    (docs/benchmarks.md); SQLite's executemany runs in C and is fast already."""
+    statement per row, too slow for the pages a rebuild writes (docs/benchmarks.md);
+    SQLite's executemany runs in C and is fast already."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
@@ -151,8 +151,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 def one_of(conn: Connection, column: Any, keys: list[Any]) -> Any:
     """``column IN (keys)``; on PostgreSQL ``column = ANY(:keys)``: one statement text
     whatever the number of keys. An IN list renders a new text for each length, which
-    psycopg then parses anew (``_split_query`` was a fifth of the projection
-    worker's time under load, py-spy)."""
+    psycopg then parses anew, a cost paid by every batch (docs/benchmarks.md)."""
     if conn.dialect.name == "postgresql":
         keys_param = bindparam("keys", keys, type_=postgresql.ARRAY(column.type), unique=True)
         return column == any_(keys_param)

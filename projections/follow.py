@@ -154,7 +154,7 @@ Decoded = list[tuple[int, Any]]
 class PageReader:
     """Reads and decodes the next pages of the log in a thread while the caller
     applies the current one: the database's time (reading, and the caller's
-    writes) overlaps with Python's, which made rebuilds about a third faster."""
+    writes) overlaps with Python's (docs/benchmarks.md)."""
 
     def __init__(
         self,

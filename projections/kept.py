@@ -1,8 +1,8 @@
 """The rows a projection wrote, kept for its next batches, so a model changed again
 soon is not read back from the tables it was just written to.
 
-Reading back was a third of the projection worker's time under a stream of
-deployments (py-spy; bench.vs_mlflow), and it is needless: while the worker holds
+Reading back is much of the projection worker's time under a stream of changes
+(docs/benchmarks.md), and it is needless: while the worker holds
 the lease it is the tables' only writer. So a batch *takes* the rows it touches
 (they leave the cache: a batch that fails never puts back what it changed), and
 the runner puts them back only once the batch has committed. Whatever could make
@@ -16,8 +16,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-# Models per projection. The catalogue and the timeline keep rows: about 60 MB more
-# for the projection worker at 10,000 (RSS, 356 against 292 MB, bench.vs_mlflow).
+# Models per projection: enough for the models changed again soon, while bounding the
+# rows the catalogue and the timeline keep in the worker (their cost: docs/benchmarks.md).
 KEPT_MODELS = 10_000
 
 

@@ -76,8 +76,8 @@ class TimelineProjection(CatalogueProjection):
             self.rows[row.id] = dict(row.document)
             self.metrics[row.id] = {k: _from_json(m) for k, m in row.metric_state.items()}
         self.stored.update(self.rows)
-        # Only the open stretches: a model's closed ones grow with every change it had
-        # (read and decoded, they were half the projection worker's time under load).
+        # Only the open stretches: a model's closed ones grow with every change it had,
+        # and reading and decoding them all would cost more with every change.
         models, metrics = self.tl.models, self.tl.metrics
         read &= self.rows.keys()
         stretches = select_in(self.conn, models, "id", read, models.c.to_time == OPEN)

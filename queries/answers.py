@@ -9,10 +9,10 @@ bytes are spent.
 
 Models' answers have most of the bytes to themselves: gets by id spread over the whole
 registry, and a burst of searches, each a new question, would otherwise push them out
-(bench.vs_mlflow reads models right after its searches). They are kept compressed
-(zlib, about a third of their size): there are many of them, each small, read by id
-across the whole registry; decompressing one costs about 5 microseconds, compressing it
-about 45, once per version.
+(as when models are read right after searches). They are kept compressed (zlib): there
+are many of them, each small, read by id across the whole registry, so more of them fit;
+decompressing one is cheap, and each is compressed once per version (the figures are in
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class AnswerCache:
         """The answer as it would be kept, and its cost (what the bound counts)."""
         packed = self._segment(key) is self._models
         # Either way a copy as long as its content: an encoder's result may hold its
-        # whole working buffer (orjson's: about 8 KB, whatever the answer's size).
+        # whole working buffer (orjson's does, whatever the answer's size).
         body = zlib.compress(answer.body, 1) if packed else memoryview(answer.body).tobytes()
         cost = len(body) + _key_bytes(key) + ENTRY_OVERHEAD
         return Kept(Answer(body, answer.position, answer.version), cost, packed)

@@ -1,8 +1,7 @@
-"""JSON as the read side writes and reads it: orjson (several times faster than the
-json module; rebuilds write a lot of it, and the projections read back every row they
-change: the json module's decoding was a third of their time under load), and the json
-module for what orjson refuses: integers beyond 64 bits, which a model's configuration
-may hold."""
+"""JSON as the read side writes and reads it: orjson (faster than the json module;
+rebuilds write a lot of it, and the projections read back every row they change, so
+decoding shows under load: docs/benchmarks.md), and the json module for what orjson
+refuses: integers beyond 64 bits, which a model's configuration may hold."""
 
 from __future__ import annotations
 
@@ -21,9 +20,9 @@ def json_bytes(value: Any) -> bytes:
 
 
 def json_kept(value: Any) -> bytes:
-    """JSON bytes to hold for long: orjson's result keeps its whole working buffer
-    (about 8 KB, measured with tracemalloc and RSS: 100,000 model answers took 1 GB
-    per process); a copy is only as large as its content."""
+    """JSON bytes to hold for long: orjson's result keeps its whole working buffer,
+    many times a small answer's size (docs/benchmarks.md); a copy is only as large as
+    its content."""
     return memoryview(json_bytes(value)).tobytes()
 
 

@@ -19,13 +19,18 @@ from write_model.values import EventMetadata
 
 class ApiKey(Audited):
     class KeyIssued(Audited.Event, Aggregate.Created):
+        """An API key is issued: ``name`` is the actor on the events it causes; only the
+        SHA-256 of its secret is recorded. Shown in the feed to admins only, without the
+        hash, and never published to Kafka."""
+
         name: str
         role: str
         projects: list[str] | None
         secret_sha256: str
 
     class KeyRevoked(Audited.Event):
-        """The key opens nothing from now on."""
+        """The key opens nothing from now on (through another process, within
+        ``MODELLEDGER_KEY_CACHE_SECONDS``)."""
 
     @event(KeyIssued)
     def __init__(

@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from write_model.model import AIModel
 
 
+# What ModelCreated changes: ``AIModel.__init__``.
 class ModelCreated(Audited.Event, Aggregate.Created):
-    """What it changes: ``AIModel.__init__``."""
+    """A model is registered. Its id is derived from ``project`` and ``name`` (a UUIDv5),
+    so a name is unique within its project even under concurrent creates; ``owner``
+    defaults to the actor."""
 
     name: str
     project: str
@@ -42,7 +45,10 @@ class ModelCreated(Audited.Event, Aggregate.Created):
 
 
 class ModelUpdated(Audited.Event):
-    changes: dict[str, Any]  # only the fields that changed, to their new values
+    """Metadata is updated: ``changes`` holds only the fields whose value changed, with
+    their new values. An update that changes nothing records no event."""
+
+    changes: dict[str, Any]
 
 
 @event(ModelUpdated)
@@ -52,7 +58,10 @@ def updated(self: AIModel, changes: dict[str, Any]) -> None:
 
 
 class TrainingStarted(Audited.Event):
-    """v2 added ``base_model``: what a provider fine-tunes (v1 events have none)."""
+    """A training run starts; several may run at once. ``backend`` is ``external`` (the
+    client reports the outcome) or a provider that runs it (``openai``, or ``huggingface``
+    for an import). v2 added ``base_model``: what a provider fine-tunes (v1 events have
+    none)."""
 
     class_version = 2
 
@@ -85,7 +94,8 @@ def training_started(
 
 
 class TrainingJobSubmitted(Audited.Event):
-    """The run's backend accepted it as a job of its own (an OpenAI fine-tuning job)."""
+    """The run's backend accepted it as a job of its own (an OpenAI fine-tuning job): a
+    restarted worker follows this job instead of starting another."""
 
     run_id: str
     job_id: str
@@ -97,9 +107,10 @@ def job_submitted(self: AIModel, run_id: str, job_id: str) -> None:
 
 
 class ModelTrained(Audited.Event):
-    """A run completed, creating version ``model_version``. v2 added ``output_model``: the
-    trained model's name where its backend keeps it (an OpenAI fine-tuned model, a Hub
-    repository). v1 events have none."""
+    """A running run completed, creating version ``model_version`` (N+1) with its
+    ``metrics`` (finite numbers). v2 added ``output_model``: the trained model's name where
+    its backend keeps it (an OpenAI fine-tuned model, a Hub repository); v1 events have
+    none."""
 
     class_version = 2
 
@@ -136,6 +147,9 @@ def trained(
 
 
 class TrainingFailed(Audited.Event):
+    """A running run failed, with its ``reason``. Archiving a model first fails its runs
+    still running ("model archived")."""
+
     run_id: str
     reason: str
 
@@ -149,7 +163,9 @@ def training_failed(self: AIModel, run_id: str, reason: str) -> None:
 
 
 class DeploymentRequested(Audited.Event):
-    """A provider was asked to deploy (or take down) an environment's endpoint."""
+    """A provider target (``huggingface``) was asked to deploy (``action`` ``deploy``) or
+    take down (``undeploy``) an environment's endpoint. The environment takes no other
+    change until the outcome."""
 
     request_id: str
     action: str  # a DeploymentAction
@@ -190,7 +206,11 @@ def deployment_failed(
 
 
 class ModelDeployed(Audited.Event):
-    """v2 added ``target`` (who runs the endpoint) and ``endpoint_name`` (its name there)."""
+    """A trained version serves an environment: at once for the ``external`` target, once
+    the provider's endpoint runs for a provider target. Deploying the version an
+    environment already serves, with no or the same ``endpoint_url``, records nothing.
+    v2 added ``target`` (who runs the endpoint) and ``endpoint_name`` (its name there); v1
+    events load as ``external``."""
 
     class_version = 2
 
@@ -232,8 +252,12 @@ def deployed(
 
 
 class ModelRolledBack(Audited.Event):
+    """An environment goes back to the version (and endpoint) it served before: the top
+    of its rollback stack, which every deploy of another version pushes onto. A rollback
+    is its own fact in the audit trail, not a deploy."""
+
     environment: str
-    model_version: int  # the top of the rollback stack, served again
+    model_version: int
     from_version: int
     endpoint_url: str | None
 
@@ -253,6 +277,8 @@ def rolled_back(
 
 
 class ModelUndeployed(Audited.Event):
+    """The model is removed from an environment; its rollback stack is cleared."""
+
     environment: str
     model_version: int
 
@@ -265,6 +291,9 @@ def undeployed(self: AIModel, environment: str, model_version: int) -> None:
 
 
 class ModelArchived(Audited.Event):
+    """The model is archived (``DELETE``): it takes no more commands, and its history
+    stays readable."""
+
     reason: str
 
 

@@ -18,7 +18,14 @@ from tests.support.shell_doc import Session, StepTimedOut, matches, shell_blocks
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = ["README.md"]  # where the walkthrough lives
+# Each is run on its own fresh `serve`: the README's tour, the tutorial and the guides with examples
+DOCUMENTS = [
+    "README.md",
+    "docs/tutorial.md",
+    "docs/how-to/keys.md",
+    "docs/how-to/backup.md",
+    "docs/how-to/audit.md",
+]
 DOCUMENTED_ADDRESS = "http://127.0.0.1:8000"
 
 
@@ -64,4 +71,4 @@ def test_the_documented_examples_print_what_they_say(
     finally:
         session.close()
     assert not wrong, "\n".join(wrong)
-    assert checked >= 10, f"only {checked} examples in {document} say what they print"
+    assert checked >= 3, f"only {checked} examples in {document} say what they print"

@@ -29,7 +29,7 @@ from tests.support.ledgers import make_ledger
 from tests.support.processes import free_port
 
 PREFIX = "urn:modelledger:problem:"
-README = Path(__file__).parents[2] / "README.md"
+HTTP_REFERENCE = Path(__file__).parents[2] / "docs" / "reference" / "http-api.md"
 
 
 def expect(response: Any, status: int, kind: str, field: str | None) -> dict[str, Any]:
@@ -53,12 +53,12 @@ def test_every_kind_has_one_status_and_one_title_and_is_listed_for_clients(
     assert len(set(types)) == len(types)
     assert len({kind.title for kind in KINDS}) == len(KINDS)
     assert all(re.fullmatch(r"urn:modelledger:problem:[a-z-]+", t) for t in types), types
-    # and the README and the OpenAPI document list every one of them
-    readme = README.read_text()
+    # and the HTTP API reference and the OpenAPI document list every one of them
+    reference = HTTP_REFERENCE.read_text()
     document = memory_client.get("/openapi.json").json()
     schema = document["components"]["schemas"]["Problem"]
     for kind in KINDS:
-        assert f"`{kind.type}`" in readme, kind
+        assert f"`{kind.type}`" in reference, kind
         assert kind.type in schema["description"], kind
     assert schema["properties"]["type"]["enum"] == types
 

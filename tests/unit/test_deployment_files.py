@@ -86,3 +86,15 @@ def test_the_image_is_multi_stage_runs_as_a_user_and_serves() -> None:
     user = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert user and user[-1] not in ("root", "0")
     assert '"modelledger", "serve"' in dockerfile
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    # Given the packages pyproject.toml installs (processes/ was once left out of the image,
+    # so every command in it failed on import)
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    # Then the image's builder copies each of them
+    copied = re.findall(r"^COPY (\S+)/ ", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert sorted(packages) == sorted(copied)

@@ -38,7 +38,7 @@ browser:
 # The documentation site (docs/, mkdocs.yml) into site/: --strict turns a broken link or
 # page into a failure. The banner Material prints is about MkDocs 2.0; we pin 1.6.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The reference pages and .env.example, generated from the code (a test fails when a
 # committed one is stale).

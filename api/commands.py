@@ -117,6 +117,9 @@ def _json(body: Any) -> Any:
 async def create_model(
     body: CreateModelRequest, registry: RegistryDep, ctx: ContextDep, request: Request
 ) -> JSONResponse:
+    """The model's id is derived from its project and name, so a name is unique within its
+    project (a second create is a 409, even concurrently). The 201 names the new model in
+    `Location`; `owner` defaults to the key's name."""
     command = CreateModel(**body.model_dump())
     return await run(registry, command, ctx, request, _json(body), status_code=201)
 
@@ -138,6 +141,9 @@ async def update_model(
     ctx: ContextDep,
     request: Request,
 ) -> JSONResponse:
+    """Changes only the fields sent: a field that is absent or `null` is left as it is (so
+    `PUT`, like `PATCH`, replaces nothing it is not given). An update that changes nothing
+    records no event."""
     command = UpdateModel(model_id=model_id, **body.model_dump(exclude_unset=True))
     return await run(registry, command, ctx, request, _json(body))
 

@@ -56,6 +56,21 @@ def sent(answer: Answer) -> Response:
 async def search(
     services: ServicesDep, caller: PrincipalDep, query: Annotated[SearchModels, Query()]
 ) -> Response:
+    """Every word of `q` must match, as a prefix, in the name, description or tags (a `q`
+    with nothing to search for, only spaces or ASCII punctuation, is a 422 naming `q`; leave
+    `q` out to list every model). Filters combine; `tag` repeats, and all must match;
+    archived models appear only with `status=archived`.
+
+    `sort` is `name` (ascending by default), `created_at` or `updated_at` (newest first by
+    default) or `metric` (needs `metric`; the model's best value, best first); `order`
+    overrides. With `metric` and another sort, only models that report the metric are
+    listed, and `min_value` / `max_value` bound their best value.
+
+    Pages are keyset pages on (sort key, id): models written while you page are neither
+    skipped nor repeated unless their own sort key changes. `next_cursor` is opaque, `null`
+    on the last page, and works only with the sort and order it was made for (else a 422
+    naming `cursor`). Hits are summaries; `GET /api/v1/models/{model_id}` gives everything.
+    """
     return sent(await services.catalogue.search(query, caller.visible_projects))
 
 

@@ -40,7 +40,10 @@ Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELLEDGER_", env_file=".env", extra="ignore")
+    # An empty variable is an unset one (so `OPENAI_API_KEY=` turns nothing on).
+    model_config = SettingsConfigDict(
+        env_prefix="MODELLEDGER_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     # Each description is the settings reference's text (docs/reference/settings.md is
     # generated from it by `make docs-reference`).

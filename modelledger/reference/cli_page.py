@@ -21,9 +21,7 @@ def render() -> str:
     command = typer.main.get_command(app)
     context = typer.Context(command, info_name="modelledger")
     body = get_docs_for_click(obj=command, ctx=context, name="modelledger")
-    # typer's page starts with its own title: ours comes first, its headings go one down
-    body = body.split("\n", 2)[2]
-    body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+    body = body.split("\n", 2)[2]  # typer's page starts with its own title: ours comes first
     return (
         generated_from("Command line", "`modelledger/cli.py` (typer)") + INTRO + body.strip() + "\n"
     )

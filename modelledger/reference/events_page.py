@@ -25,7 +25,9 @@ CARRIED = (
         "actor",
         "the name of the API key that sent the command (`admin` for "
         "`MODELLEDGER_ADMIN_KEY`, `anonymous` with `MODELLEDGER_AUTH=false`, `seed` for "
-        "`modelledger seed`, `cli:<os user>` for the `keys` commands)",
+        "`modelledger seed`, `cli:<os user>` for the `keys` commands, `serve` for the admin "
+        "key it issues on its first start, `<backend>-worker` such as `openai-worker` for "
+        "what the provider worker records)",
     ),
     ("correlation_id", "the request's `X-Correlation-ID`, or a new id"),
     (
@@ -84,6 +86,7 @@ def _written_doc(cls: type) -> str:
     without one its signature as a docstring."""
     for klass in cls.__mro__:
         doc = vars(klass).get("__doc__")
-        if isinstance(doc, str) and doc and not doc.startswith(f"{klass.__name__}("):
+        ours = klass.__module__.startswith("write_model.")
+        if ours and isinstance(doc, str) and doc and not doc.startswith(f"{klass.__name__}("):
             return doc
     raise ValueError(f"{cls.__name__} has no docstring: say when it is recorded")

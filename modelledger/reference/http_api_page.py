@@ -14,8 +14,9 @@ INTRO = """\
 The running service serves this as an OpenAPI document at `/openapi.json`, with Swagger UI
 at `/docs` and ReDoc at `/redoc` (both from the installed package, so they work offline).
 Every request but `GET /health` and the API docs sends `Authorization: Bearer <key>` (see
-[Keys, roles and projects](../how-to/keys.md)). Every query accepts `min_position` and
-answers with `X-Position`; every command answers `{id, version, position, ...}` with
+[Keys, roles and projects](../how-to/keys.md)). Every query answers with `X-Position`, and
+those of the read tables accept `min_position` (a model's history and the event feed read
+the log itself and take none); every command answers `{id, version, position, ...}` with
 `ETag`, `X-Position` and `X-Correlation-ID` (see
 [Consistency](../explanation/consistency.md)).
 
@@ -46,12 +47,15 @@ def render() -> str:
     document = create_app(Settings(_env_file=None)).openapi()
     schemas = document["components"]["schemas"]
     parts = [generated_from("HTTP API", "the OpenAPI document (`api/`)"), INTRO]
+    grouped: dict[str, list[str]] = {tag: [] for tag in GROUPS}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            tags = operation.get("tags", [])
+            if len(tags) != 1 or tags[0] not in GROUPS:  # (else it would be left out)
+                raise ValueError(f"{method} {path}: tags {tags}, not one of {list(GROUPS)}")
+            grouped[tags[0]].append(_operation(method, path, operation))
     for tag, title in GROUPS.items():
-        parts.append(f"## {title}\n\n")
-        for path, operations in document["paths"].items():
-            for method, operation in operations.items():
-                if tag in operation.get("tags", []):
-                    parts.append(_operation(method, path, operation))
+        parts += [f"## {title}\n\n", *grouped[tag]]
     parts.append(PROBLEMS)
     parts += [f"| `{k.type}` | {k.status} | {k.title} | {cell(k.when)} |\n" for k in KINDS]
     parts.append("\n## Schemas\n\n")

@@ -6,6 +6,7 @@ import inspect
 import re
 
 DOUBLE_BACKTICKS = re.compile(r"``(.+?)``")
+CODE_SPAN = re.compile(r"(`[^`]*`)")
 
 
 def generated_from(title: str, source: str) -> str:
@@ -17,8 +18,10 @@ def generated_from(title: str, source: str) -> str:
 
 
 def cell(text: str) -> str:
-    """Text that stays in one cell of a Markdown table."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text that stays in one cell of a Markdown table (a `|` in a code span needs no
+    escape there, and would show its backslash)."""
+    parts = CODE_SPAN.split(" ".join(text.split()))
+    return "".join(p if p.startswith("`") else p.replace("|", "\\|") for p in parts)
 
 
 def prose(docstring: str | None) -> str:

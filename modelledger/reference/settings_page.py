@@ -18,8 +18,9 @@ from modelledger.settings import REMOVED, Settings
 INTRO = """\
 Every setting is an environment variable. A `.env` file in the working directory is read
 too, and real environment variables take precedence over it (`.env.example` in the
-repository lists them all). Every process of one registry (API replicas, the projection
-worker, the relay, the provider worker) should get the same settings.
+repository lists them all). A variable set to the empty string counts as unset. Every
+process of one registry (API replicas, the projection worker, the relay, the provider
+worker) should get the same settings.
 
 """
 
@@ -55,7 +56,8 @@ ENV_EXAMPLE = """\
 def render_env_example() -> str:
     blocks = [ENV_EXAMPLE]
     for name, field in Settings.model_fields.items():
-        said = textwrap.wrap(_plain(field.description or ""), width=94)
+        text = f"{field.description or ''} Accepts {_accepts(field)}."
+        said = textwrap.wrap(_plain(text), width=94)
         variable = _variables(name, field)[-1]  # an alias's last: the name others use too
         value = "" if field.default is None else _default(field).strip("`")
         blocks.append("".join(f"# {line}\n" for line in said) + f"# {variable}={value}\n")

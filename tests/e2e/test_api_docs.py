@@ -18,25 +18,13 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.problems import MODELS
 from tests.support.auth import TEST_ADMIN_KEY
+from tests.support.browser import chromium
 from tests.support.processes import ApiProcess
 
 ROOT = Path(__file__).parents[2]
 PAGES = ("/docs", "/redoc")
-CHROMIUM = "/usr/bin/chromium"
 STATISTICS = "statistics_api_v1_models_statistics_get"  # its operationId
 SETUP = "from setuptools import setup; setup()"  # pyproject.toml's settings, as a wheel's
-# As the machine's own probe starts it; the resolver rule leaves the browser no way out
-# but to the server on 127.0.0.1.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 
 
 def assets(page_html: str) -> list[str]:
@@ -113,16 +101,8 @@ def test_the_assets_are_package_data(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no {CHROMIUM}: `make test` installs Debian's chromium package")
-    with playwright_api.sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except playwright_api.Error as error:
-            pytest.skip(f"chromium cannot start here: {error}")
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Visit:

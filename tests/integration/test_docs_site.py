@@ -3,17 +3,14 @@ and the README stays a short door into it."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MKDOCS = Path(sys.executable).parent / "mkdocs"
+from tests.support.docs_site import ROOT, build_site
+
 LOADING = {"script": "src", "link": "href", "img": "src", "iframe": "src", "source": "src"}
 ELSEWHERE = re.compile(r"^(https?:)?//")
 
@@ -40,18 +37,7 @@ def _followed(attrs: list[tuple[str, str | None]]) -> bool:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    done = subprocess.run(
-        [str(MKDOCS), "build", "--strict", "--site-dir", str(built)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said
-    assert "WARNING" not in said, said
+    build_site(built)
     return built
 
 

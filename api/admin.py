@@ -8,8 +8,10 @@ from fastapi.responses import JSONResponse
 from api.auth import allow
 from api.errors import ERRORS
 from api.operations_schemas import ProjectionEntry, RebuildRequested
+from api.queries import MinPosition
 from api.services import ServicesDep
 from queries.projections import event_time_in, projection_report, request_rebuild
+from queries.reading import within_the_log
 from write_model.access import Action
 
 router = APIRouter(
@@ -26,8 +28,12 @@ router = APIRouter(
     summary="Each projection's position, lag (events and seconds), status and whether a "
     "live process holds it",
 )
-def list_projections(services: ServicesDep) -> JSONResponse:
+def list_projections(services: ServicesDep, min_position: MinPosition = None) -> JSONResponse:
+    """Where each projection stands now (a `min_position` never waits here: it is only
+    refused past the log's end, as on every read)."""
     operations, head = services.operations, services.event_log.head()
+    if min_position is not None:
+        within_the_log(min_position, head)
     report = projection_report(
         operations.read_engine,
         head,

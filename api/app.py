@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import (
@@ -28,6 +28,7 @@ from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import RequestLimits
 from api.observability import RequestObserver
+from api.parameters import only_known_parameters
 from api.services import ApiOptions, Services
 
 # What a browser on an allowed origin may send and read (CORS is off by default).
@@ -73,15 +74,16 @@ def build_app(
     errors.install(app)
     openapi.install(app)
     docs.install(app)
-    app.include_router(hub_import.router)  # before commands: /import/... is no model id
-    app.include_router(commands.router)
-    app.include_router(queries.router)
-    app.include_router(events.router)
-    app.include_router(deployments.router)
+    known = [Depends(only_known_parameters)]  # on every /api/v1 route
+    app.include_router(hub_import.router, dependencies=known)  # before commands: /import/...
+    app.include_router(commands.router, dependencies=known)
+    app.include_router(queries.router, dependencies=known)
+    app.include_router(events.router, dependencies=known)
+    app.include_router(deployments.router, dependencies=known)
     app.include_router(health.router)
     app.include_router(health_detailed.router)
-    app.include_router(admin.router)
-    app.include_router(admin_keys.router)
+    app.include_router(admin.router, dependencies=known)
+    app.include_router(admin_keys.router, dependencies=known)
     app.include_router(metrics.router)
     app.add_middleware(RequestLimits, max_body_bytes=options.max_body_bytes)
     if options.cors_origins:

@@ -18,6 +18,7 @@ from api.query_schemas import EventPage, KeyEvent, ModelEvent
 from api.services import Services, ServicesDep, get_services
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
+from queries.reading import within_the_log
 from write_model.access import Action, NotAuthenticated, Principal
 
 router = APIRouter(
@@ -54,10 +55,19 @@ def feed_view(services: ServicesDep, caller: Principal) -> FeedView:
     return FeedView(caller.visible_projects, caller.may(Action.ADMINISTER), services.model_projects)
 
 
+def feed_query(services: ServicesDep, query: Annotated[ListEvents, Query()]) -> ListEvents:
+    """The feed's query, its ``min_position`` checked before any answer starts (the log
+    holds every acknowledged change: only a position past its end is refused)."""
+    if query.min_position is not None:
+        within_the_log(query.min_position, services.event_log.head())
+    return query
+
+
+FeedQuery = Annotated[ListEvents, Depends(feed_query)]
+
+
 @router.get("", response_model=EventPage, summary="The global, ordered event feed")
-def feed(
-    services: ServicesDep, caller: PrincipalDep, query: Annotated[ListEvents, Query()]
-) -> Response:
+def feed(services: ServicesDep, caller: PrincipalDep, query: FeedQuery) -> Response:
     page = list_events(services.event_log, query, feed_view(services, caller))
     return sent(page.answer())
 
@@ -98,7 +108,7 @@ async def stream(
     services: ServicesDep,
     caller: Annotated[Principal, Depends(stream_slot)],
     credentials: Credentials,
-    query: Annotated[ListEvents, Query()],
+    query: FeedQuery,
     last_event_id: Annotated[
         str | None,
         Header(

@@ -25,7 +25,16 @@ from api.query_schemas import (
 from api.services import ServicesDep
 from queries.answers import Answer
 from queries.errors import InvalidQuery
-from queries.messages import ModelStatistics, Moment, Position, SearchModels, TopPerforming
+from queries.messages import (
+    ExactName,
+    ListHistory,
+    ModelStatistics,
+    Moment,
+    Position,
+    SearchModels,
+    Text,
+    TopPerforming,
+)
 from write_model.access import Action
 
 router = APIRouter(
@@ -97,6 +106,27 @@ async def leaderboard(
 
 
 @router.get(
+    "/by-name",
+    response_model=ModelResponse,
+    summary="A model by its project and name",
+)
+async def get_model_by_name(
+    services: ServicesDep,
+    caller: PrincipalDep,
+    name: Annotated[ExactName, Query(description="exactly as registered (it may hold `/`)")],
+    project: Annotated[Text, Query(description="the model's project")] = "default",
+    min_position: MinPosition = None,
+) -> Response:
+    """Read-your-writes, as `GET /api/v1/models/{model_id}`: the model reflects every
+    command on it acknowledged before the read. Names may hold `/` (the Hub's
+    `org/model`), hence query parameters."""
+    answer = await to_thread.run_sync(
+        services.models.by_name, project, name, caller.visible_projects, min_position
+    )
+    return sent(answer)
+
+
+@router.get(
     "/{model_id}",
     response_model=ModelResponse,
     summary="A model now (catalogue), at a version, or as it was at a time (event log)",
@@ -127,8 +157,16 @@ async def get_model(
     response_model=HistoryResponse,
     summary="The audit trail: every event of the model",
 )
-def get_history(model_id: UUID, services: ServicesDep, caller: PrincipalDep) -> Response:
-    return sent(services.models.history(model_id, caller.visible_projects))
+def get_history(
+    model_id: UUID,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    query: Annotated[ListHistory, Query()],
+) -> Response:
+    """Paged like the event feed: `after` a position, at most `limit` events, and
+    `next_after` for the next page. Read from the log, so it reflects every change to
+    the model acknowledged before the read."""
+    return sent(services.models.history(model_id, caller.visible_projects, query))
 
 
 @router.get(

@@ -101,6 +101,9 @@ class ModelResponse(BaseModel):
     created_at: Time
     updated_at: Time
     latest_version: int | None = Field(description="the newest trained version; null: none")
+    best_metrics: dict[str, BestMetric] = Field(
+        description="by metric: the best value any version reached, and that version"
+    )
     versions: list[TrainedVersion]
     training_runs: list[TrainingRunView]
     deployments: dict[str, DeploymentView] = Field(description="by environment: what serves")
@@ -122,7 +125,10 @@ class HistoryItem(BaseModel):
 
 class HistoryResponse(BaseModel):
     id: str
-    items: list[HistoryItem]
+    items: list[HistoryItem] = Field(description="in log order")
+    next_after: int | None = Field(
+        description="send as after for the next page; null: this page is the last"
+    )
 
 
 class VersionRecord(TrainedVersion):

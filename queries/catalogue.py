@@ -17,7 +17,7 @@ from read_model.tables import catalogue_tables, versions_table
 MODEL_COLUMNS = (
     *("id", "version", "name", "project", "description", "task", "framework", "tags"),
     *("configuration", "owner", "status", "created_at", "updated_at", "latest_version"),
-    *("versions", "training_runs", "deployments", "pending_deployments"),
+    *("best_metrics", "versions", "training_runs", "deployments", "pending_deployments"),
 )
 
 
@@ -94,6 +94,7 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "latest_version": row.latest_version or None,
+        "best_metrics": dict(row.best_metrics),
         "versions": list(row.versions),
         "training_runs": list(row.training_runs.values()),
         "deployments": dict(row.deployments),

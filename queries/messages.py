@@ -112,6 +112,14 @@ Text = Annotated[
     AfterValidator(_filled),
     Field(json_schema_extra={"pattern": FILLED}),
 ]
+# A model's name as it was registered: compared exactly (not stripped), as the write
+# side keeps it.
+ExactName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    NoNul,
+    Field(json_schema_extra={"pattern": FILLED}),
+]
 Key = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),
@@ -158,6 +166,7 @@ class SearchModels(Query):
     q: Words | None = Field(
         default=None, description="words to find in name, description and tags (prefixes match)"
     )
+    name: ExactName | None = Field(default=None, description="exactly this name")
     project: Text | None = None
     task: Key | None = None
     framework: Key | None = None
@@ -241,6 +250,19 @@ class ListEvents(BaseModel):
     actor: Actor | None = None
     since: Moment | None = Field(default=None, description="recorded at or after")
     until: Moment | None = Field(default=None, description="recorded at or before")
+    min_position: Position | None = Field(
+        default=None,
+        description="the log holds every acknowledged change, so the feed never waits; "
+        "a position past its end is refused",
+    )
+
+
+class ListHistory(Query):
+    """One model's audit trail, a page at a time (the log holds every acknowledged
+    change, so ``min_position`` never waits: past the log's end it is refused)."""
+
+    after: Position = Field(default=0, description="only events after this log position")
+    limit: int = Field(default=100, ge=1, le=1000)
 
 
 class ListDeployments(Query):

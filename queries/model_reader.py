@@ -34,15 +34,15 @@ from queries.catalogue import (
 )
 from queries.deployments import deployed, model_deployments
 from queries.errors import ProjectionBehind, UnknownModel
-from queries.messages import ListDeployments
+from queries.messages import ListDeployments, ListHistory
 from queries.models import get_model, model_history, model_view
 from queries.ports import EventLog
-from queries.reading import Snapshot, read_errors
+from queries.reading import Snapshot, read_errors, within_the_log
 from queries.tables import ReadTables
 from queries.visibility import ModelProjects, Projects, ensure_visible
 from read_model.encoding import json_bytes
 from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
-from write_model.values import instant
+from write_model.values import instant, model_id_for
 
 CacheKey = tuple[str, int, UUID, int]  # ("model", catalogue generation, id, version)
 
@@ -77,6 +77,16 @@ class ModelReader:
         # The tables lag behind the model's last change: the log answers at once.
         return self.past(model_id, visible, None, None)
 
+    def by_name(
+        self, project: str, name: str, visible: Projects, min_position: int | None
+    ) -> Answer:
+        """The model so named in the project, read as ``current`` reads it (its id is
+        derived from the two)."""
+        try:
+            return self.current(model_id_for(project, name), visible, min_position)
+        except UnknownModel:
+            raise UnknownModel(f"no model {name!r} in project {project!r}", field="name") from None
+
     def past(
         self, model_id: UUID, visible: Projects, at_version: int | None, as_of: datetime | None
     ) -> Answer:
@@ -86,9 +96,17 @@ class ModelReader:
         )
         return Answer(json_bytes(model_view(model)), position, model.version)
 
-    def history(self, model_id: UUID, visible: Projects) -> Answer:
+    def history(self, model_id: UUID, visible: Projects, query: ListHistory) -> Answer:
+        """A page of the model's audit trail, read from the log: it reflects the model's
+        last change, however far the page goes."""
+        if query.min_position is not None:
+            within_the_log(query.min_position, self.event_log.head())
         items = model_history(self.event_log, model_id, visible)
-        return Answer(json_bytes({"id": str(model_id), "items": items}), items[-1]["position"])
+        later = [item for item in items if item["position"] > query.after]
+        page = later[: query.limit]
+        next_after = page[-1]["position"] if len(later) > len(page) else None
+        body = {"id": str(model_id), "items": page, "next_after": next_after}
+        return Answer(json_bytes(body), items[-1]["position"])
 
     def versions(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
         at_least = self._through_last_change(model_id, visible, min_position)

@@ -66,7 +66,8 @@ def _state_of(conn: Connection, projection: str) -> ProjectionState | None:
     return read_state(conn, projection)
 
 
-def _within_the_log(min_position: int, head: int) -> None:
+def within_the_log(min_position: int, head: int) -> None:
+    """A position the log has not reached is one no read can reflect: refused (422)."""
     if min_position > head:
         raise InvalidQuery(
             f"min_position {min_position} is past the end of the log (position {head})",
@@ -108,7 +109,7 @@ def reading(
                     yield Snapshot(conn, state.generation, state.position)
                     return
             if log_head is not None:
-                _within_the_log(min_position, log_head())
+                within_the_log(min_position, log_head())
                 log_head = None  # once: the log only grows
             if time.monotonic() >= deadline:
                 raise ProjectionBehind(

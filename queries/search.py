@@ -98,7 +98,7 @@ def _filters(source: Source, query: SearchModels, visible: Projects) -> list[Any
     projects = projects_in_view(query.project, visible)
     if projects is not None:
         where.append(c.project.in_(sorted(projects)))
-    for name in ("task", "framework", "owner"):
+    for name in ("name", "task", "framework", "owner"):
         value = getattr(query, name)
         if value is not None:
             where.append(c[name] == value)

@@ -1,0 +1,186 @@
+"""What an MLflow user reaches for first: a model found by its name, its best metrics
+on its own page, and a typo in a query string named rather than ignored."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.problems import MODELS, assert_problem
+from tests.e2e.test_access import as_key, issue
+
+BY_NAME = f"{MODELS}/by-name"
+
+
+def registered(client: TestClient, name: str, project: str, **metrics: float) -> dict[str, Any]:
+    """A model, trained once with ``metrics`` when given: the last command's answer."""
+    body = {"name": name, "project": project, "task": "classification", "framework": "x"}
+    answer = client.post(MODELS, json=body)
+    assert answer.status_code == 201, answer.text
+    model_id = answer.json()["id"]
+    if metrics:
+        run = client.post(f"{MODELS}/{model_id}/train", json={"dataset": "d"}).json()["run_id"]
+        answer = client.post(
+            f"{MODELS}/{model_id}/training-runs/{run}/complete", json={"metrics": metrics}
+        )
+        assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+# -- a model by its name ------------------------------------------------------------------------
+
+
+def test_a_model_is_found_by_its_project_and_name_right_after_it_changed(
+    client: TestClient,
+) -> None:
+    # Given a model named as the Hub names them, trained just now
+    trained = registered(client, "acme/sentiment", "nlp", accuracy=0.91)
+    # When it is asked for by name, with no position passed
+    found = client.get(BY_NAME, params={"project": "nlp", "name": "acme/sentiment"})
+    # Then it is that model, at its latest version, as a read by id answers it
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == trained["id"]
+    assert found.json()["latest_version"] == 1
+    assert found.headers["etag"] == f'"{trained["version"]}"'
+    by_id = client.get(f"{MODELS}/{trained['id']}")
+    assert found.json() == by_id.json()
+
+
+def test_the_project_defaults_to_default_and_names_are_exact(client: TestClient) -> None:
+    registered(client, "churn", "default")
+    assert client.get(BY_NAME, params={"name": "churn"}).json()["name"] == "churn"
+    # A name that differs in case or spacing is another name
+    for other in ("Churn", " churn", "churn "):
+        missing = client.get(BY_NAME, params={"name": other})
+        problem = assert_problem(missing, 404, "name")
+        assert repr(other) in problem["detail"]
+
+
+def test_a_model_of_a_project_the_key_may_not_see_is_not_found_by_name(
+    client: TestClient,
+) -> None:
+    # Given a model in "alpha" and a key limited to "beta"
+    registered(client, "secret", "alpha")
+    beta = as_key(client, issue(client, "beta-reader", "viewer", ["beta"]))
+    # Then asking for it by name answers as for a name nobody registered
+    hidden = beta.get(BY_NAME, params={"project": "alpha", "name": "secret"})
+    unknown = beta.get(BY_NAME, params={"project": "alpha", "name": "nobody"})
+    assert_problem(hidden, 404, "name")
+    assert_problem(unknown, 404, "name")
+    assert hidden.json()["title"] == unknown.json()["title"]
+
+
+def test_search_filters_by_an_exact_name(client: TestClient) -> None:
+    registered(client, "fraud", "payments")
+    last = registered(client, "fraud-2", "payments")
+    page = client.get(MODELS, params={"name": "fraud", "min_position": last["position"]})
+    assert [item["name"] for item in page.json()["items"]] == ["fraud"]
+
+
+# -- best metrics on a model's own page ---------------------------------------------------------
+
+
+def test_a_model_read_carries_its_best_metrics_as_its_search_row_does(client: TestClient) -> None:
+    # Given a model trained twice: accuracy best in version 1, loss (lower is better) in 2
+    first = registered(client, "scorer", "payments", accuracy=0.9, loss=0.3)
+    run = client.post(f"{MODELS}/{first['id']}/train", json={"dataset": "d"}).json()["run_id"]
+    last = client.post(
+        f"{MODELS}/{first['id']}/training-runs/{run}/complete",
+        json={"metrics": {"accuracy": 0.8, "loss": 0.2}},
+    ).json()
+    expected = {
+        "accuracy": {"value": 0.9, "model_version": 1},
+        "loss": {"value": 0.2, "model_version": 2},
+    }
+    # Then the model now, the model folded from the log and its search row agree
+    now = client.get(f"{MODELS}/{first['id']}", params={"min_position": last["position"]})
+    folded = client.get(f"{MODELS}/{first['id']}", params={"at_version": last["version"]})
+    row = client.get(MODELS, params={"name": "scorer"}).json()["items"][0]
+    assert now.json()["best_metrics"] == expected
+    assert folded.json()["best_metrics"] == expected
+    assert row["best_metrics"] == expected
+    # and before version 2 existed, only version 1 was best at anything
+    earlier = client.get(f"{MODELS}/{first['id']}", params={"at_version": first["version"]})
+    assert earlier.json()["best_metrics"] == {
+        "accuracy": {"value": 0.9, "model_version": 1},
+        "loss": {"value": 0.3, "model_version": 1},
+    }
+
+
+# -- a query string holds only what the route takes ---------------------------------------------
+
+
+def test_every_api_route_names_a_query_parameter_it_does_not_take(
+    memory_client: TestClient,
+) -> None:
+    # Given every operation of the API under /api/v1
+    document = memory_client.get("/openapi.json").json()
+    operations = [
+        (method, path)
+        for path, item in document["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in item
+    ]
+    assert len(operations) > 25
+    for method, path in operations:
+        # When it is sent a parameter it does not take (its path filled with any ids)
+        url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+        answer = memory_client.request(method.upper(), url, params={"limt": "5"}, json={})
+        # Then it is refused, naming the parameter
+        assert_problem(answer, 422, "query.limt")
+
+
+# -- reading the same way everywhere ------------------------------------------------------------
+
+
+def test_history_is_paged_like_the_feed(client: TestClient) -> None:
+    # Given a model with five events
+    model = registered(client, "paged", "payments", accuracy=0.9)  # created, started, trained
+    for tags in (["a"], ["b"]):
+        client.patch(f"{MODELS}/{model['id']}", json={"tags": tags})
+    history = f"{MODELS}/{model['id']}/history"
+    # When its history is read two events at a time
+    pages, after = [], 0
+    while after is not None:
+        page = client.get(history, params={"after": after, "limit": 2}).json()
+        pages.append([item["type"] for item in page["items"]])
+        after = page["next_after"]
+    # Then the pages hold every event once, in log order, and say when they end
+    assert pages == [
+        ["ModelCreated", "TrainingStarted"],
+        ["ModelTrained", "ModelUpdated"],
+        ["ModelUpdated"],
+    ]
+    whole = client.get(history)
+    assert len(whole.json()["items"]) == 5 and whole.json()["next_after"] is None
+    assert assert_problem(client.get(history, params={"limit": 1001}), 422, "query.limit")
+
+
+def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
+    memory_client: TestClient,
+) -> None:
+    # Given a model, and the position of the client's last write
+    model = registered(memory_client, "session", "payments", accuracy=0.9)
+    position = model["position"]
+    document = memory_client.get("/openapi.json").json()
+    reads = [
+        path
+        for path, item in document["paths"].items()
+        if path.startswith("/api/v1/") and "get" in item and not path.endswith("/stream")
+    ]
+    assert len(reads) > 12
+    for path in reads:
+        url = path.replace("{model_id}", model["id"])
+        params = {"metric": "accuracy", "name": "session", "project": "payments"}  # (needed)
+        taken = {p["name"] for p in document["paths"][path]["get"].get("parameters", [])}
+        asked = {k: v for k, v in params.items() if k in taken}
+        # When it is sent with the session's position, then it answers
+        answer = memory_client.get(url, params={**asked, "min_position": position})
+        assert answer.status_code == 200, f"{path}: {answer.text[:300]}"
+        # and a position the log has not reached is refused, naming it
+        beyond = memory_client.get(url, params={**asked, "min_position": position + 1000})
+        assert_problem(beyond, 422, "min_position")

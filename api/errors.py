@@ -31,6 +31,7 @@ from queries.errors import (
     QueryError,
     ReadStoreUnavailable,
     UnknownModel,
+    UnknownPart,
     UnknownProjection,
 )
 from queries.ports import LogUnavailable
@@ -207,6 +208,7 @@ KIND_BY_ERROR: dict[type[Exception], ProblemKind] = {
     InvalidValue: INVALID_VALUE,
     InvalidQuery: INVALID_VALUE,
     UnknownModel: NOT_FOUND,
+    UnknownPart: NOT_FOUND,
     UnknownProjection: NOT_FOUND,
     IdempotencyKeyReused: IDEMPOTENCY_KEY_REUSED,
     RateLimited: RATE_LIMITED,

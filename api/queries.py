@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from anyio import to_thread
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from api.auth import PrincipalDep, allow
@@ -20,6 +20,9 @@ from api.query_schemas import (
     SearchResponse,
     StatisticsResponse,
     TopPerformingResponse,
+    TrainingRunsResponse,
+    TrainingRunView,
+    VersionRecord,
     VersionsResponse,
 )
 from api.services import ServicesDep
@@ -35,6 +38,7 @@ from queries.messages import (
     Text,
     TopPerforming,
 )
+from queries.model_parts import ListTrainingRuns
 from write_model.access import Action
 
 router = APIRouter(
@@ -176,6 +180,53 @@ def get_versions(
     model_id: UUID, services: ServicesDep, caller: PrincipalDep, min_position: MinPosition = None
 ) -> Response:
     return sent(services.models.versions(model_id, caller.visible_projects, min_position))
+
+
+@router.get(
+    "/{model_id}/versions/{number}", response_model=VersionRecord, summary="One trained version"
+)
+def get_version(
+    model_id: UUID,
+    number: Annotated[int, Path(ge=1, le=10**9)],
+    services: ServicesDep,
+    caller: PrincipalDep,
+    min_position: MinPosition = None,
+) -> Response:
+    visible = caller.visible_projects
+    return sent(services.models.version(model_id, number, visible, min_position))
+
+
+@router.get(
+    "/{model_id}/training-runs",
+    response_model=TrainingRunsResponse,
+    summary="The model's training runs, in the order they started",
+)
+def get_training_runs(
+    model_id: UUID,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    query: Annotated[ListTrainingRuns, Query()],
+) -> Response:
+    """Paged like the history (`after` the run the page before ended with, `limit`,
+    `next_after`), and filtered by `state`. Read as the model is: every command on it
+    acknowledged before the read shows, with no position passed."""
+    return sent(services.models.training_runs(model_id, caller.visible_projects, query))
+
+
+@router.get(
+    "/{model_id}/training-runs/{run_id}",
+    response_model=TrainingRunView,
+    summary="One training run",
+)
+def get_training_run(
+    model_id: UUID,
+    run_id: Annotated[str, Path(max_length=200)],
+    services: ServicesDep,
+    caller: PrincipalDep,
+    min_position: MinPosition = None,
+) -> Response:
+    visible = caller.visible_projects
+    return sent(services.models.training_run(model_id, run_id, visible, min_position))
 
 
 @router.get(

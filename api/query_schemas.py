@@ -131,6 +131,14 @@ class HistoryResponse(BaseModel):
     )
 
 
+class TrainingRunsResponse(BaseModel):
+    id: str
+    items: list[TrainingRunView] = Field(description="in the order they started")
+    next_after: str | None = Field(
+        description="send as after for the next page; null: this page is the last"
+    )
+
+
 class VersionRecord(TrainedVersion):
     created_by: str = Field(description="who completed the run")
     position: int = Field(description="the log position of the ModelTrained event")

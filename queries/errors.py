@@ -22,6 +22,10 @@ class UnknownModel(QueryError):
     """No such model, or not one the reader may see: the same words for both."""
 
 
+class UnknownPart(QueryError):
+    """A version or training run the model does not have."""
+
+
 class UnknownProjection(QueryError):
     """No projection of that name, or it has not started yet."""
 

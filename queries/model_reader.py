@@ -35,6 +35,7 @@ from queries.catalogue import (
 from queries.deployments import deployed, model_deployments
 from queries.errors import ProjectionBehind, UnknownModel
 from queries.messages import ListDeployments, ListHistory
+from queries.model_parts import ListTrainingRuns, one_run, one_version, runs_page
 from queries.models import get_model, model_history, model_view
 from queries.ports import EventLog
 from queries.reading import Snapshot, read_errors, within_the_log
@@ -86,6 +87,19 @@ class ModelReader:
             return self.current(model_id_for(project, name), visible, min_position)
         except UnknownModel:
             raise UnknownModel(f"no model {name!r} in project {project!r}", field="name") from None
+
+    def training_runs(self, model_id: UUID, visible: Projects, query: ListTrainingRuns) -> Answer:
+        return runs_page(self.current(model_id, visible, query.min_position), query)
+
+    def training_run(
+        self, model_id: UUID, run_id: str, visible: Projects, min_position: int | None
+    ) -> Answer:
+        return one_run(self.current(model_id, visible, min_position), run_id)
+
+    def version(
+        self, model_id: UUID, number: int, visible: Projects, min_position: int | None
+    ) -> Answer:
+        return one_version(self.versions(model_id, visible, min_position), number)
 
     def past(
         self, model_id: UUID, visible: Projects, at_version: int | None, as_of: datetime | None

@@ -111,6 +111,45 @@ def test_a_model_read_carries_its_best_metrics_as_its_search_row_does(client: Te
     }
 
 
+# -- versions and training runs as resources ---------------------------------------------------
+
+
+def test_training_runs_are_listed_paged_and_filtered_and_each_read_right_after_it_changed(
+    client: TestClient,
+) -> None:
+    # Given a model with three runs: completed, failed, still running
+    model = registered(client, "runs", "payments")
+    base = f"{MODELS}/{model['id']}"
+    runs = [client.post(f"{base}/train", json={"dataset": f"d{i}"}).json()["run_id"] for i in "123"]
+    client.post(f"{base}/training-runs/{runs[0]}/complete", json={"metrics": {"accuracy": 0.9}})
+    failed = client.post(f"{base}/training-runs/{runs[1]}/fail", json={"reason": "out of memory"})
+    # When they are listed two at a time, with no position passed
+    first = client.get(f"{base}/training-runs", params={"limit": 2}).json()
+    rest = client.get(f"{base}/training-runs", params={"after": first["next_after"]}).json()
+    # Then they come in the order they started, each page saying where to go on
+    assert [r["run_id"] for r in first["items"] + rest["items"]] == runs
+    assert [r["state"] for r in first["items"]] == ["completed", "failed"]
+    assert rest["next_after"] is None
+    # and the state filter keeps the running one
+    running = client.get(f"{base}/training-runs", params={"state": "running"}).json()["items"]
+    assert [r["run_id"] for r in running] == [runs[2]]
+    # and one run reads on its own, at the model's version
+    one = client.get(f"{base}/training-runs/{runs[1]}")
+    assert one.json()["failure_reason"] == "out of memory"
+    assert one.headers["etag"] == f'"{failed.json()["version"]}"'
+    assert_problem(client.get(f"{base}/training-runs/no-such-run"), 404, "run_id")
+
+
+def test_a_version_reads_on_its_own(client: TestClient) -> None:
+    model = registered(client, "versioned", "payments", accuracy=0.91)
+    base = f"{MODELS}/{model['id']}"
+    version = client.get(f"{base}/versions/1")
+    assert version.status_code == 200, version.text
+    assert version.json()["metrics"] == {"accuracy": 0.91}
+    assert version.json() == client.get(f"{base}/versions").json()["items"][0]
+    assert_problem(client.get(f"{base}/versions/2"), 404, "number")
+
+
 # -- a query string holds only what the route takes ---------------------------------------------
 
 
@@ -166,6 +205,8 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     # Given a model, and the position of the client's last write
     model = registered(memory_client, "session", "payments", accuracy=0.9)
     position = model["position"]
+    runs = memory_client.get(f"{MODELS}/{model['id']}/training-runs").json()["items"]
+    run_id = runs[0]["run_id"]
     document = memory_client.get("/openapi.json").json()
     reads = [
         path
@@ -174,7 +215,7 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     ]
     assert len(reads) > 12
     for path in reads:
-        url = path.replace("{model_id}", model["id"])
+        url = path.format(model_id=model["id"], number=1, run_id=run_id)
         params = {"metric": "accuracy", "name": "session", "project": "payments"}  # (needed)
         taken = {p["name"] for p in document["paths"][path]["get"].get("parameters", [])}
         asked = {k: v for k, v in params.items() if k in taken}

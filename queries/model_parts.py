@@ -1,0 +1,63 @@
+"""A model's training runs and versions as resources of their own. Each is cut from the
+model's answer, so it reads as the model does: every command on the model acknowledged
+before the read shows, with no position passed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+
+from queries.answers import Answer
+from queries.errors import UnknownPart
+from queries.messages import Query
+from read_model.encoding import json_bytes
+
+
+class ListTrainingRuns(Query):
+    """A model's runs in the order they started, a page at a time."""
+
+    state: Literal["running", "completed", "failed"] | None = Field(
+        default=None, description="only runs in this state"
+    )
+    after: str | None = Field(
+        default=None, max_length=200, description="the run_id the page before ended with"
+    )
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+def runs_page(model: Answer, query: ListTrainingRuns) -> Answer:
+    view = _view(model)
+    runs = [r for r in view["training_runs"] if query.state in (None, r["state"])]
+    if query.after is not None:
+        ids = [r["run_id"] for r in runs]
+        if query.after not in ids:
+            raise UnknownPart(f"no run {query.after} to go on after", field="query.after")
+        runs = runs[ids.index(query.after) + 1 :]
+    page = runs[: query.limit]
+    next_after = page[-1]["run_id"] if len(runs) > len(page) else None
+    body = {"id": view["id"], "items": page, "next_after": next_after}
+    return Answer(json_bytes(body), model.position, model.version)
+
+
+def one_run(model: Answer, run_id: str) -> Answer:
+    view = _view(model)
+    for run in view["training_runs"]:
+        if run["run_id"] == run_id:
+            return Answer(json_bytes(run), model.position, model.version)
+    raise UnknownPart(f"model {view['id']} has no training run {run_id}", field="run_id")
+
+
+def one_version(versions: Answer, number: int) -> Answer:
+    """One of the model's versions, from the answer of all of them."""
+    view = _view(versions)
+    for version in view["items"]:
+        if version["number"] == number:
+            return Answer(json_bytes(version), versions.position, versions.version)
+    raise UnknownPart(f"model {view['id']} has no version {number}", field="number")
+
+
+def _view(model: Answer) -> dict[str, Any]:
+    view: dict[str, Any] = orjson.loads(model.body)
+    return view

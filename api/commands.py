@@ -23,6 +23,7 @@ from api.schemas import (
     FailTrainingRequest,
     TrainRequest,
     UpdateModelRequest,
+    UpdateVersionRequest,
 )
 from api.services import ServicesDep, get_services
 from commands.errors import BackendNotConfigured
@@ -41,6 +42,7 @@ from commands.messages import (
     TrainModel,
     UndeployModel,
     UpdateModel,
+    UpdateVersion,
 )
 from commands.registry import CommandContext, ModelRegistry
 from write_model.access import Action
@@ -162,6 +164,27 @@ async def archive_model(
 ) -> JSONResponse:
     command = ArchiveModel(model_id=model_id, reason=reason)
     return await run(registry, command, ctx, request, {"reason": reason})
+
+
+@router.patch(
+    "/{model_id}/versions/{number}",
+    response_model=CommandResponse,
+    summary="Describe and tag a trained version",
+)
+async def update_version(
+    model_id: UUID,
+    number: Annotated[int, Path(ge=1, le=10**9)],
+    body: UpdateVersionRequest,
+    registry: RegistryDep,
+    ctx: ContextDep,
+    request: Request,
+) -> JSONResponse:
+    """Changes only the fields sent, recorded as a `VersionUpdated` event (in the history,
+    and in reads as of any later moment); a change that changes nothing records none.
+    A version's metrics never change."""
+    changes = body.model_dump(exclude_none=True)
+    command = UpdateVersion(model_id=model_id, model_version=number, **changes)
+    return await run(registry, command, ctx, request, _json(body))
 
 
 @router.post(

@@ -56,6 +56,8 @@ class TrainedVersion(BaseModel):
     artifact_uri: str | None
     created_at: Time
     output_model: str | None = Field(description="the trained model's name at its backend")
+    description: str = Field(description="what people wrote about it (PATCH the version)")
+    tags: list[str]
 
 
 class DeploymentView(BaseModel):

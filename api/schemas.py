@@ -56,6 +56,16 @@ class CreateModelRequest(Body):
     owner: ShortText | None = None
 
 
+class UpdateVersionRequest(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "Shipped to EU traffic", "tags": ["eu"]}]},
+    )
+
+    description: Text | None = None
+    tags: Tags | None = Field(default=None, description="replaces the version's tags")
+
+
 class UpdateModelRequest(Body):
     model_config = ConfigDict(
         extra="forbid",

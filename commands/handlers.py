@@ -31,6 +31,7 @@ from commands.messages import (
     TrainModel,
     UndeployModel,
     UpdateModel,
+    UpdateVersion,
 )
 from commands.registry import (
     CommandContext,
@@ -64,6 +65,11 @@ def create_model(cmd: CreateModel, ctx: CommandContext) -> AIModel:
 def update_model(model: AIModel, cmd: UpdateModel, ctx: CommandContext) -> Details:
     model.update(cmd.changes(), ctx.meta)
     return {}
+
+
+def update_version(model: AIModel, cmd: UpdateVersion, ctx: CommandContext) -> Details:
+    model.update_version(number=cmd.model_version, changes=cmd.changes(), meta=ctx.meta)
+    return {"model_version": cmd.model_version}
 
 
 def train_model(model: AIModel, cmd: TrainModel, ctx: CommandContext) -> Details:
@@ -180,6 +186,7 @@ Handler = Callable[[AIModel, Any, CommandContext], Details]
 
 HANDLERS: dict[type[Command], Handler] = {
     UpdateModel: update_model,
+    UpdateVersion: update_version,
     TrainModel: train_model,
     RecordTrainingJob: record_training_job,
     ImportVersion: import_version,

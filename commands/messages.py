@@ -257,6 +257,18 @@ class UpdateModel(Command):
         return self.model_dump(exclude={"model_id"}, exclude_none=True)
 
 
+class UpdateVersion(Command):
+    """Say more about a trained version: its description and tags (never its metrics)."""
+
+    model_id: UUID
+    model_version: int = Field(ge=1, le=10**9)
+    description: Text | None = None
+    tags: Tags | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(include={"description", "tags"}, exclude_none=True)
+
+
 class TrainModel(Command):
     model_id: UUID
     dataset: ShortText

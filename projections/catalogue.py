@@ -208,6 +208,8 @@ class CatalogueProjection(Projection):
             "artifact_uri": event.artifact_uri,
             "created_at": row["updated_at"],
             "output_model": event.output_model,
+            "description": "",
+            "tags": [],
         }
         row["versions"].append(version)
         metrics = self.metrics.setdefault(row["id"], {})
@@ -215,6 +217,11 @@ class CatalogueProjection(Projection):
         for name, value in event.metrics.items():
             self._record_metric(metrics, row, name, float(value), event.model_version)
         row["best_metrics"] = {name: _best(m) for name, m in sorted(metrics.items())}
+
+    @process_event.register
+    def version_updated(self, event: AIModel.VersionUpdated, position: int) -> None:
+        row = self._touch(event, position)
+        row["versions"][event.model_version - 1].update(event.changes)
 
     @process_event.register
     def training_failed(self, event: AIModel.TrainingFailed, position: int) -> None:

@@ -15,12 +15,13 @@ from write_model.model import AIModel
 class VersionsProjection(Projection):
     name = "versions"
     version = VERSIONS_VERSION
-    topics = (AIModel.ModelTrained,)
+    topics = (AIModel.ModelTrained, AIModel.VersionUpdated)
 
     def __init__(self, conn: Connection, generation: int) -> None:
         super().__init__(conn, generation)
         self.table = versions_table(generation)
         self.new: list[dict[str, Any]] = []
+        self.changed: list[tuple[str, int, dict[str, Any]]] = []  # of versions already stored
 
     @classmethod
     def create_tables(cls, conn: Connection, generation: int) -> None:
@@ -36,7 +37,7 @@ class VersionsProjection(Projection):
 
     @singledispatchmethod
     def process_event(self, event: AIModel.Event, position: int) -> None:
-        """Only ModelTrained creates a version."""
+        """Only ModelTrained creates a version, and VersionUpdated changes one."""
 
     @process_event.register
     def trained(self, event: AIModel.ModelTrained, position: int) -> None:
@@ -51,9 +52,24 @@ class VersionsProjection(Projection):
                 "created_at": event_time(event),
                 "created_by": event.actor,
                 "position": position,
+                "description": "",
+                "tags": [],
             }
         )
+
+    @process_event.register
+    def version_updated(self, event: AIModel.VersionUpdated, position: int) -> None:
+        model_id, number = str(event.originator_id), event.model_version
+        for row in self.new:  # (one made in this batch still waits to be inserted)
+            if (row["model_id"], row["number"]) == (model_id, number):
+                row.update(event.changes)
+                return
+        self.changed.append((model_id, number, dict(event.changes)))
 
     def flush(self) -> None:
         if self.new:
             self.conn.execute(self.table.insert(), self.new)
+        c = self.table.c
+        for model_id, number, changes in self.changed:
+            where = (c.model_id == model_id) & (c.number == number)
+            self.conn.execute(self.table.update().where(where).values(**changes))

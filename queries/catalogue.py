@@ -95,7 +95,8 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
         "updated_at": row.updated_at,
         "latest_version": row.latest_version or None,
         "best_metrics": dict(row.best_metrics),
-        "versions": list(row.versions),
+        # (rows from before versions had a description and tags read as having none)
+        "versions": [{"description": "", "tags": [], **v} for v in row.versions],
         "training_runs": list(row.training_runs.values()),
         "deployments": dict(row.deployments),
         "pending_deployments": dict(row.pending_deployments),
@@ -160,6 +161,8 @@ def model_versions(snapshot: Snapshot, model_id: UUID) -> list[dict[str, Any]]:
             "created_at": row.created_at,
             "created_by": row.created_by,
             "position": row.position,
+            "description": row.description,
+            "tags": list(row.tags),
         }
         for row in rows
     ]

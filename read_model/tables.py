@@ -50,7 +50,7 @@ ALL = ""
 # 2: versions carry output_model; 3: pending_deployments; 4: rows indexed by position;
 # 5: metric sums exact (read_model.exact), not floats
 CATALOGUE_VERSION = 5
-VERSIONS_VERSION = 2  # 2: output_model
+VERSIONS_VERSION = 3  # 2: output_model; 3: description and tags
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 # 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints; 5: exact metric sums
 TIMELINE_VERSION = 5
@@ -214,6 +214,8 @@ def versions_table(generation: int) -> Table:
         Column("created_at", String(40), nullable=False),
         Column("created_by", String, nullable=False),
         Column("position", BigInteger, nullable=False),
+        Column("description", Text, nullable=False),
+        Column("tags", JSON, nullable=False),
     )
 
 

@@ -28,6 +28,10 @@ class TrainingRunNotFound(NotFound):
     pass
 
 
+class VersionNotFound(NotFound):
+    pass
+
+
 class RuleViolated(DomainError):
     """The command is well formed but the model's current state forbids it."""
 

@@ -14,6 +14,7 @@ correlation and causation. Changing what an event records means a new
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,20 @@ def trained(
     )
     self.last_finished_run = run_id
     self.refresh_status()
+
+
+class VersionUpdated(Audited.Event):
+    """What people say about a trained version changed: ``changes`` holds only its
+    ``description`` and ``tags`` whose value changed. Its metrics never change."""
+
+    model_version: int
+    changes: dict[str, Any]
+
+
+@event(VersionUpdated)
+def version_updated(self: AIModel, model_version: int, changes: dict[str, Any]) -> None:
+    index = model_version - 1
+    self.versions[index] = replace(self.versions[index], **changes)
 
 
 class TrainingFailed(Audited.Event):

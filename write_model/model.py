@@ -25,7 +25,7 @@ from write_model.deployments import (
     version_to_deploy,
 )
 from write_model.errors import ManagedRun, ModelArchived, ModelStillDeployed, NothingToRollBack
-from write_model.training import ModelVersion, RunState, TrainingRun, running
+from write_model.training import ModelVersion, RunState, TrainingRun, running, version_changes
 from write_model.values import EXTERNAL, EventMetadata, ModelStatus, model_id_for, validate_metrics
 
 MUTABLE_FIELDS = ("description", "task", "framework", "tags", "configuration", "owner")
@@ -42,6 +42,8 @@ class AIModel(Audited):
     class TrainingJobSubmitted(events.TrainingJobSubmitted): ...
 
     class ModelTrained(events.ModelTrained): ...
+
+    class VersionUpdated(events.VersionUpdated): ...
 
     class TrainingFailed(events.TrainingFailed): ...
 
@@ -62,6 +64,7 @@ class AIModel(Audited):
     _training_started = events.training_started
     _job_submitted = events.job_submitted
     _trained = events.trained
+    _version_updated = events.version_updated
     _training_failed = events.training_failed
     _deployment_requested = events.deployment_requested
     _deployment_failed = events.deployment_failed
@@ -215,6 +218,13 @@ class AIModel(Audited):
         with acting(meta):
             self._trained(run_id, version, valid, artifact_uri, output_model)
         return version
+
+    def update_version(self, *, number: int, changes: dict[str, Any], meta: EventMetadata) -> None:
+        self._require_active()
+        effective = version_changes(self.versions, number, changes)
+        if effective:  # a no-op update records nothing
+            with acting(meta):
+                self._version_updated(number, effective)
 
     def fail_training(self, *, run_id: str, reason: str, meta: EventMetadata) -> None:
         self._require_active()
@@ -376,6 +386,7 @@ EVENT_TYPES: tuple[type[AIModel.Event], ...] = (
     AIModel.TrainingStarted,
     AIModel.TrainingJobSubmitted,
     AIModel.ModelTrained,
+    AIModel.VersionUpdated,
     AIModel.TrainingFailed,
     AIModel.DeploymentRequested,
     AIModel.DeploymentFailed,

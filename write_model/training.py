@@ -3,11 +3,11 @@ that a run finishes once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from write_model.errors import TrainingRunFinished, TrainingRunNotFound
+from write_model.errors import TrainingRunFinished, TrainingRunNotFound, VersionNotFound
 
 
 class RunState(StrEnum):
@@ -40,6 +40,21 @@ class ModelVersion:
     artifact_uri: str | None
     created_at: str
     output_model: str | None = None
+    description: str = ""  # what people wrote about it since (VersionUpdated)
+    tags: list[str] = field(default_factory=list)
+
+
+VERSION_FIELDS = ("description", "tags")  # what may change about a version
+
+
+def version_changes(
+    versions: list[ModelVersion], number: int, asked: dict[str, Any]
+) -> dict[str, Any]:
+    """Of the changes asked for a version, those that change something."""
+    if not 1 <= number <= len(versions):
+        raise VersionNotFound(f"the model has no version {number}", field="number")
+    version = versions[number - 1]
+    return {k: v for k, v in asked.items() if k in VERSION_FIELDS and getattr(version, k) != v}
 
 
 def running(runs: dict[str, TrainingRun], run_id: str) -> TrainingRun:

@@ -150,6 +150,35 @@ def test_a_version_reads_on_its_own(client: TestClient) -> None:
     assert_problem(client.get(f"{base}/versions/2"), 404, "number")
 
 
+def test_a_version_is_described_and_tagged_and_its_past_kept(client: TestClient) -> None:
+    # Given a trained version
+    model = registered(client, "annotated", "payments", accuracy=0.91)
+    base = f"{MODELS}/{model['id']}"
+    # When it is described and tagged, then tagged again
+    first = client.patch(f"{base}/versions/1", json={"description": "Shipped", "tags": ["eu"]})
+    last = client.patch(f"{base}/versions/1", json={"tags": ["eu", "gold"]})
+    assert first.status_code == 200 and last.status_code == 200, last.text
+    # Then the version, the model and its versions say so at once
+    version = client.get(f"{base}/versions/1").json()
+    assert (version["description"], version["tags"]) == ("Shipped", ["eu", "gold"])
+    assert version["metrics"] == {"accuracy": 0.91}
+    now = client.get(base).json()["versions"][0]
+    assert (now["description"], now["tags"]) == ("Shipped", ["eu", "gold"])
+    # and the history has each change, and the model as it was before has none
+    history = client.get(f"{base}/history").json()["items"]
+    updates = [item["data"] for item in history if item["type"] == "VersionUpdated"]
+    assert updates == [
+        {"model_version": 1, "changes": {"description": "Shipped", "tags": ["eu"]}},
+        {"model_version": 1, "changes": {"tags": ["eu", "gold"]}},
+    ]
+    before = client.get(base, params={"at_version": model["version"]}).json()["versions"][0]
+    assert (before["description"], before["tags"]) == ("", [])
+    # and a version never trained, or a metric, is refused
+    assert_problem(client.patch(f"{base}/versions/2", json={"tags": ["x"]}), 404, "number")
+    metric = client.patch(f"{base}/versions/1", json={"metrics": {"accuracy": 1.0}})
+    assert_problem(metric, 422, "body.metrics")
+
+
 # -- a query string holds only what the route takes ---------------------------------------------
 
 

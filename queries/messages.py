@@ -175,6 +175,9 @@ class SearchModels(Query):
     )
     tag: list[Text] = Field(default_factory=list, max_length=20, description="all must match")
     owner: Text | None = None
+    environment: Key | None = Field(
+        default=None, description="only models serving there (compared as deploy stores it)"
+    )
     metric: Metric | None = None
     min_value: float | None = Field(default=None, allow_inf_nan=False)
     max_value: float | None = Field(default=None, allow_inf_nan=False)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,8 @@ from queries.sources import Source, source_for
 from queries.visibility import Projects, projects_in_view
 from read_model.timeline import WORD
 from write_model.values import is_lower_better
+
+DEPLOYABLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # the environments deploy accepts
 
 
 def search_models(
@@ -103,6 +106,9 @@ def _filters(source: Source, query: SearchModels, visible: Projects) -> list[Any
         if value is not None:
             where.append(c[name] == value)
     where += [source.has_tag(tag) for tag in query.tag]
+    if query.environment is not None:  # (a name deploy refuses serves nowhere)
+        known = DEPLOYABLE.match(query.environment)
+        where.append(source.serves_in(query.environment) if known else false())
     if query.q:
         words = WORD.findall(query.q.lower())
         # q holds a word character or a non-ASCII one (queries.messages): one that is in

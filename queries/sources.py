@@ -36,6 +36,7 @@ class Source:
     valid_metrics: ColumnElement[bool]
     has_tag: Callable[[str], ColumnElement[bool]]
     matches: Callable[[list[str]], ColumnElement[bool]]
+    serves_in: Callable[[str], ColumnElement[bool]]  # the model serves that environment
 
 
 def catalogue_source(snapshot: Snapshot) -> Source:
@@ -56,7 +57,11 @@ def catalogue_source(snapshot: Snapshot) -> Source:
             hits.bindparams(fts_query=match).columns(column("rowid", Integer))
         )
 
-    return Source(t.models, t.metrics, true(), true(), has_tag, matches)
+    def serves_in(environment: str) -> ColumnElement[bool]:
+        # The row's deployments by environment (JSON): each dialect's key look-up.
+        return t.models.c.deployments[environment].as_string().is_not(None)
+
+    return Source(t.models, t.metrics, true(), true(), has_tag, matches, serves_in)
 
 
 def timeline_moment(moment: datetime) -> str:
@@ -87,9 +92,12 @@ def timeline_source(snapshot: Snapshot, as_of: str) -> Source:
             *(t.models.c.words.like(f"% {like_escaped(word)}%", escape="\\") for word in words)
         )
 
-    return Source(
-        t.models, t.metrics, held_at(t.models, as_of), held_at(t.metrics, as_of), has_tag, matches
-    )
+    def serves_in(environment: str) -> ColumnElement[bool]:
+        pattern = f"%{TAG_SEPARATOR}{like_escaped(environment)}{TAG_SEPARATOR}%"
+        return t.models.c.environments.like(pattern, escape="\\")
+
+    valid_models, valid_metrics = held_at(t.models, as_of), held_at(t.metrics, as_of)
+    return Source(t.models, t.metrics, valid_models, valid_metrics, has_tag, matches, serves_in)
 
 
 def source_for(snapshot: Snapshot, as_of: str | None) -> Source:

@@ -179,6 +179,34 @@ def test_a_version_is_described_and_tagged_and_its_past_kept(client: TestClient)
     assert_problem(metric, 422, "body.metrics")
 
 
+def test_search_filters_by_where_a_model_is_served_now_and_then(client: TestClient) -> None:
+    # Given one model served in production, then moved to staging, and one never served
+    served = registered(client, "served", "payments", accuracy=0.9)
+    registered(client, "idle", "payments", accuracy=0.8)
+    base = f"{MODELS}/{served['id']}"
+    deployed = client.post(f"{base}/deploy", json={"environment": "Production"}).json()
+    history = client.get(f"{base}/history").json()["items"]
+    then = history[-1]["timestamp"]
+    client.post(f"{base}/undeploy", json={"environment": "production"})
+    last = client.post(f"{base}/deploy", json={"environment": "staging"}).json()
+    assert deployed["version"] < last["version"]
+
+    def served_in(environment: str, **params: Any) -> list[str]:
+        asked = {"environment": environment, "min_position": last["position"], **params}
+        answer = client.get(MODELS, params=asked)
+        assert answer.status_code == 200, answer.text
+        return [item["name"] for item in answer.json()["items"]]
+
+    # Then now it serves staging only, compared as deploy stores the environment
+    assert served_in("STAGING") == ["served"]
+    assert served_in("production") == []
+    # and as of the moment it was deployed, production
+    assert served_in("production", as_of=then) == ["served"]
+    assert served_in("staging", as_of=then) == []
+    # and an environment no deploy could name serves nothing
+    assert served_in('prod"uction') == [] and served_in("prod uction") == []
+
+
 # -- a query string holds only what the route takes ---------------------------------------------
 
 

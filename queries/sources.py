@@ -59,7 +59,8 @@ def catalogue_source(snapshot: Snapshot) -> Source:
 
     def serves_in(environment: str) -> ColumnElement[bool]:
         # The row's deployments by environment (JSON): each dialect's key look-up.
-        return t.models.c.deployments[environment].as_string().is_not(None)
+        served: ColumnElement[bool] = t.models.c.deployments[environment].as_string().is_not(None)
+        return served
 
     return Source(t.models, t.metrics, true(), true(), has_tag, matches, serves_in)
 

@@ -258,6 +258,11 @@ class SearchResponse(BaseModel):
 
     items: list[ModelSummary]
     next_cursor: Cursor
+    facets: dict[str, dict[str, int]] | None = Field(
+        default=None,
+        description="only when asked: by facet, how many of the models found (on every "
+        "page) have each value, most first",
+    )
 
 
 class TrainingRunCounts(BaseModel):

@@ -142,6 +142,18 @@ Words = Annotated[
     AfterValidator(_has_something_to_search_for),
     Field(json_schema_extra={"pattern": SEARCHABLE}),
 ]
+FACETS = ("task", "framework", "status", "project", "tags", "environment")
+
+
+def facet_names(value: str) -> str:
+    """``task,framework``: each a facet, none twice (the order asked is kept)."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names or any(name not in FACETS for name in names):
+        raise ValueError(f"must be a comma-separated list of {', '.join(FACETS)}")
+    return ",".join(dict.fromkeys(names))
+
+
+Facets = Annotated[str, StringConstraints(max_length=200), NoNul, AfterValidator(facet_names)]
 Cursor = Annotated[
     str, StringConstraints(max_length=2000), NoNul, Field(json_schema_extra={"pattern": NO_NUL})
 ]
@@ -190,6 +202,11 @@ class SearchModels(Query):
     cursor: Cursor | None = None
     as_of: Moment | None = Field(
         default=None, description="as the registry stood at this time (RFC 3339, with a zone)"
+    )
+    facets: Facets | None = Field(
+        default=None,
+        description="also count the models found by each value of these, comma-separated: "
+        "task, framework, status, project, tags, environment",
     )
 
 

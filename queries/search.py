@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from queries.catalogue import SUMMARY_COLUMNS, summary_view
 from queries.errors import InvalidQuery
+from queries.facets import facet_counts
 from queries.messages import SearchModels
 from queries.reading import Snapshot
 from queries.sources import Source, source_for
@@ -80,7 +81,13 @@ def search_models(
         last = rows[query.limit - 1]
         last_key_value = last.sort_value if query.sort == "metric" else last._mapping[query.sort]
         next_cursor = _make_cursor(query, last_key_value, last.id)
-    return {"items": items, "next_cursor": next_cursor}
+    answer: dict[str, Any] = {"items": items, "next_cursor": next_cursor}
+    if query.facets:  # over every model the query finds, not only this page
+        found = [source.valid_models, *_filters(source, query, visible)]
+        if query.metric is not None:
+            found.append(_has_metric(source, query))
+        answer["facets"] = facet_counts(snapshot, source, found, query.facets)
+    return answer
 
 
 def _descending(query: SearchModels) -> bool:

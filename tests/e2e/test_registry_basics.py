@@ -207,6 +207,41 @@ def test_search_filters_by_where_a_model_is_served_now_and_then(client: TestClie
     assert served_in('prod"uction') == [] and served_in("prod uction") == []
 
 
+def test_facets_count_every_model_the_search_finds_by_each_value(client: TestClient) -> None:
+    # Given three models: two pytorch (one tagged gpu, serving production), one sklearn
+    for name, framework, tags in (("a", "pytorch", ["gpu", "fraud"]), ("b", "pytorch", ["fraud"])):
+        body = {"name": name, "project": "f", "task": "classification", "framework": framework}
+        created = client.post(MODELS, json={**body, "tags": tags}).json()
+    other = {"name": "c", "project": "f", "task": "regression", "framework": "sklearn"}
+    client.post(MODELS, json=other)
+    run = client.post(f"{MODELS}/{created['id']}/train", json={"dataset": "d"}).json()["run_id"]
+    client.post(f"{MODELS}/{created['id']}/training-runs/{run}/complete", json={"metrics": {}})
+    last = client.post(f"{MODELS}/{created['id']}/deploy", json={"environment": "production"})
+    # When a search one to a page asks for facets
+    asked = {"project": "f", "limit": 1, "min_position": last.json()["position"]}
+    answer = client.get(MODELS, params={**asked, "facets": "framework,tags,environment,status"})
+    # Then they count every model found, not only the page's, most first
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["items"]) == 1
+    assert answer.json()["facets"] == {
+        "framework": {"pytorch": 2, "sklearn": 1},
+        "tags": {"fraud": 2, "gpu": 1},
+        "environment": {"production": 1},
+        "status": {"created": 2, "deployed": 1},
+    }
+    # and as of before the deploy, nothing served anywhere
+    history = client.get(f"{MODELS}/{created['id']}/history").json()["items"]
+    before = history[-2]["timestamp"]  # (its ModelTrained)
+    past = client.get(MODELS, params={**asked, "as_of": before, "facets": "environment,tags"})
+    assert past.json()["facets"] == {"environment": {}, "tags": {"fraud": 2, "gpu": 1}}
+    # and they follow the filters
+    narrowed = client.get(MODELS, params={**asked, "tag": "gpu", "facets": "task"}).json()
+    assert narrowed["facets"] == {"task": {"classification": 1}}
+    # and without asking there are none; an unknown facet is refused, naming them
+    assert "facets" not in client.get(MODELS, params=asked).json()
+    assert_problem(client.get(MODELS, params={"facets": "task,colour"}), 422, "query.facets")
+
+
 # -- a query string holds only what the route takes ---------------------------------------------
 
 

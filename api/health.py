@@ -5,16 +5,19 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
 from api.operations_schemas import HealthResponse, HealthUnavailable, ServiceInfo
+from api.parameters import only_known_parameters
+from api.queries import MinPosition
 from api.services import ServicesDep
 from commands.ports import StoreUnavailable
 from queries.errors import ReadStoreUnavailable
 from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
+from queries.reading import within_the_log
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"])
@@ -83,9 +86,12 @@ def projection_health(
     "/api/info",
     response_model=ServiceInfo,
     summary="What this service is and how it is configured",
-    dependencies=[allow(Action.READ)],
+    dependencies=[allow(Action.READ), Depends(only_known_parameters)],
 )
-async def info(services: ServicesDep) -> JSONResponse:
+def info(services: ServicesDep, min_position: MinPosition = None) -> JSONResponse:
+    """(`min_position` is taken as on every read under /api: checked, never waited for.)"""
+    if min_position is not None:
+        within_the_log(min_position, services.event_log.head())
     operations = services.operations
     return JSONResponse(
         {

@@ -47,7 +47,10 @@ router = APIRouter(
 
 MinPosition = Annotated[
     Position | None,
-    Query(description="wait (bounded) until the answer includes this log position"),
+    Query(
+        description="the answer reflects at least this log position: a read of the tables "
+        "waits (bounded) for it, a read of the log never needs to; past the log's end, refused"
+    ),
 ]
 
 
@@ -148,7 +151,7 @@ async def get_model(
         raise InvalidQuery("ask for at_version or as_of, not both", field="query.as_of")
     if as_of is not None or at_version is not None:
         answer = await to_thread.run_sync(
-            services.models.past, model_id, visible, at_version, as_of
+            services.models.past, model_id, visible, at_version, as_of, min_position
         )
         return sent(answer)
     # One thread for the log's look-up and, on a miss, the tables.

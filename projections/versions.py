@@ -20,7 +20,7 @@ class VersionsProjection(Projection):
     def __init__(self, conn: Connection, generation: int) -> None:
         super().__init__(conn, generation)
         self.table = versions_table(generation)
-        self.new: list[dict[str, Any]] = []
+        self.new: dict[tuple[str, int], dict[str, Any]] = {}  # by (model id, number)
         self.changed: list[tuple[str, int, dict[str, Any]]] = []  # of versions already stored
 
     @classmethod
@@ -41,34 +41,33 @@ class VersionsProjection(Projection):
 
     @process_event.register
     def trained(self, event: AIModel.ModelTrained, position: int) -> None:
-        self.new.append(
-            {
-                "model_id": str(event.originator_id),
-                "number": event.model_version,
-                "run_id": event.run_id,
-                "metrics": dict(event.metrics),
-                "artifact_uri": event.artifact_uri,
-                "output_model": event.output_model,
-                "created_at": event_time(event),
-                "created_by": event.actor,
-                "position": position,
-                "description": "",
-                "tags": [],
-            }
-        )
+        model_id = str(event.originator_id)
+        self.new[model_id, event.model_version] = {
+            "model_id": model_id,
+            "number": event.model_version,
+            "run_id": event.run_id,
+            "metrics": dict(event.metrics),
+            "artifact_uri": event.artifact_uri,
+            "output_model": event.output_model,
+            "created_at": event_time(event),
+            "created_by": event.actor,
+            "position": position,
+            "description": "",
+            "tags": [],
+        }
 
     @process_event.register
     def version_updated(self, event: AIModel.VersionUpdated, position: int) -> None:
         model_id, number = str(event.originator_id), event.model_version
-        for row in self.new:  # (one made in this batch still waits to be inserted)
-            if (row["model_id"], row["number"]) == (model_id, number):
-                row.update(event.changes)
-                return
-        self.changed.append((model_id, number, dict(event.changes)))
+        waiting = self.new.get((model_id, number))  # made in this batch, not yet inserted
+        if waiting is not None:
+            waiting.update(event.changes)
+        else:
+            self.changed.append((model_id, number, dict(event.changes)))
 
     def flush(self) -> None:
         if self.new:
-            self.conn.execute(self.table.insert(), self.new)
+            self.conn.execute(self.table.insert(), list(self.new.values()))
         c = self.table.c
         for model_id, number, changes in self.changed:
             where = (c.model_id == model_id) & (c.number == number)

@@ -39,6 +39,13 @@ def _filled(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)
+
+
+def _more_than_white_space(value: str) -> str:
+    _filled(value)  # (checked as filters are, but kept as sent)
+    return value
+
+
 # What the API's schema says of these values, as patterns every dialect reads alike.
 NO_NUL = r"^[^\x00]*$"
 FILLED = rf"^[^\x00]*[^\x00{WHITE_SPACE}][^\x00]*$"
@@ -118,6 +125,7 @@ ExactName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200),
     NoNul,
+    AfterValidator(_more_than_white_space),
     Field(json_schema_extra={"pattern": FILLED}),
 ]
 Key = Annotated[
@@ -164,7 +172,9 @@ class Query(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_position: Position | None = Field(
-        default=None, description="wait (bounded) until the answer includes this position"
+        default=None,
+        description="the answer reflects at least this log position: a read of the tables "
+        "waits (bounded) for it, a read of the log never needs to; past the log's end, refused",
     )
 
 

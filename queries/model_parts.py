@@ -10,7 +10,7 @@ import orjson
 from pydantic import Field
 
 from queries.answers import Answer
-from queries.errors import UnknownPart
+from queries.errors import InvalidQuery, UnknownPart
 from queries.messages import Query
 from read_model.encoding import json_bytes
 
@@ -29,12 +29,13 @@ class ListTrainingRuns(Query):
 
 def runs_page(model: Answer, query: ListTrainingRuns) -> Answer:
     view = _view(model)
-    runs = [r for r in view["training_runs"] if query.state in (None, r["state"])]
-    if query.after is not None:
+    runs = view["training_runs"]
+    if query.after is not None:  # (in the order runs started, whatever their state now)
         ids = [r["run_id"] for r in runs]
         if query.after not in ids:
-            raise UnknownPart(f"no run {query.after} to go on after", field="query.after")
+            raise InvalidQuery(f"the model has no run {query.after}", field="query.after")
         runs = runs[ids.index(query.after) + 1 :]
+    runs = [r for r in runs if query.state in (None, r["state"])]
     page = runs[: query.limit]
     next_after = page[-1]["run_id"] if len(runs) > len(page) else None
     body = {"id": view["id"], "items": page, "next_after": next_after}

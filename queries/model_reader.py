@@ -102,9 +102,17 @@ class ModelReader:
         return one_version(self.versions(model_id, visible, min_position), number)
 
     def past(
-        self, model_id: UUID, visible: Projects, at_version: int | None, as_of: datetime | None
+        self,
+        model_id: UUID,
+        visible: Projects,
+        at_version: int | None,
+        as_of: datetime | None,
+        min_position: int | None = None,
     ) -> Answer:
-        """The model folded from the log: at a version, as of a time, or now."""
+        """The model folded from the log: at a version, as of a time, or now (the log
+        holds every acknowledged change: ``min_position`` is only checked, never waited)."""
+        if min_position is not None:
+            within_the_log(min_position, self.event_log.head())
         model, position = get_model(
             self.event_log, model_id, at_version=at_version, as_of=as_of, visible=visible
         )

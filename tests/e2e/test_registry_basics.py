@@ -122,7 +122,7 @@ def test_training_runs_are_listed_paged_and_filtered_and_each_read_right_after_i
     base = f"{MODELS}/{model['id']}"
     runs = [client.post(f"{base}/train", json={"dataset": f"d{i}"}).json()["run_id"] for i in "123"]
     client.post(f"{base}/training-runs/{runs[0]}/complete", json={"metrics": {"accuracy": 0.9}})
-    failed = client.post(f"{base}/training-runs/{runs[1]}/fail", json={"reason": "out of memory"})
+    client.post(f"{base}/training-runs/{runs[1]}/fail", json={"reason": "out of memory"})
     # When they are listed two at a time, with no position passed
     first = client.get(f"{base}/training-runs", params={"limit": 2}).json()
     rest = client.get(f"{base}/training-runs", params={"after": first["next_after"]}).json()
@@ -133,10 +133,18 @@ def test_training_runs_are_listed_paged_and_filtered_and_each_read_right_after_i
     # and the state filter keeps the running one
     running = client.get(f"{base}/training-runs", params={"state": "running"}).json()["items"]
     assert [r["run_id"] for r in running] == [runs[2]]
+    # and a page after a run still goes on when that run has finished since
+    page = client.get(f"{base}/training-runs", params={"state": "running", "limit": 1}).json()
+    client.post(f"{base}/training-runs/{runs[2]}/fail", json={"reason": "stopped"})
+    after = client.get(f"{base}/training-runs", params={"after": page["items"][0]["run_id"]})
+    assert after.status_code == 200 and after.json()["items"] == []
+    unknown = client.get(f"{base}/training-runs", params={"after": "no-such-run"})
+    assert_problem(unknown, 422, "query.after")
     # and one run reads on its own, at the model's version
     one = client.get(f"{base}/training-runs/{runs[1]}")
     assert one.json()["failure_reason"] == "out of memory"
-    assert one.headers["etag"] == f'"{failed.json()["version"]}"'
+    assert one.json()["state"] == "failed"
+    assert one.headers["etag"] == client.get(base).headers["etag"]
     assert_problem(client.get(f"{base}/training-runs/no-such-run"), 404, "run_id")
 
 
@@ -253,7 +261,7 @@ def test_every_api_route_names_a_query_parameter_it_does_not_take(
     operations = [
         (method, path)
         for path, item in document["paths"].items()
-        if path.startswith("/api/v1/")
+        if path.startswith("/api/")
         for method in item
     ]
     assert len(operations) > 25
@@ -303,7 +311,7 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     reads = [
         path
         for path, item in document["paths"].items()
-        if path.startswith("/api/v1/") and "get" in item and not path.endswith("/stream")
+        if path.startswith("/api/") and "get" in item and not path.endswith("/stream")
     ]
     assert len(reads) > 12
     for path in reads:
@@ -317,3 +325,39 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
         # and a position the log has not reached is refused, naming it
         beyond = memory_client.get(url, params={**asked, "min_position": position + 1000})
         assert_problem(beyond, 422, "min_position")
+
+
+def test_a_tie_for_the_best_value_goes_to_the_first_version_everywhere(client: TestClient) -> None:
+    model = registered(client, "tied", "payments", accuracy=0.9, loss=0.2)
+    base = f"{MODELS}/{model['id']}"
+    run = client.post(f"{base}/train", json={"dataset": "d"}).json()["run_id"]
+    last = client.post(
+        f"{base}/training-runs/{run}/complete", json={"metrics": {"accuracy": 0.9, "loss": 0.2}}
+    ).json()
+    tied = {
+        "accuracy": {"value": 0.9, "model_version": 1},
+        "loss": {"value": 0.2, "model_version": 1},
+    }
+    now = client.get(base, params={"min_position": last["position"]}).json()["best_metrics"]
+    folded = client.get(base, params={"at_version": last["version"]}).json()["best_metrics"]
+    row = client.get(MODELS, params={"name": "tied"}).json()["items"][0]["best_metrics"]
+    assert now == folded == row == tied
+
+
+def test_reads_of_the_past_refuse_a_position_past_the_log_too(client: TestClient) -> None:
+    model = registered(client, "past", "payments", accuracy=0.9)
+    base, beyond = f"{MODELS}/{model['id']}", model["position"] + 1000
+    for asked in ({"at_version": 1}, {"as_of": "2100-01-01T00:00:00Z"}):
+        taken = client.get(base, params={**asked, "min_position": model["position"]})
+        assert taken.status_code == 200, taken.text
+        assert_problem(
+            client.get(base, params={**asked, "min_position": beyond}), 422, "min_position"
+        )
+
+
+def test_facets_count_only_what_the_key_may_see(client: TestClient) -> None:
+    registered(client, "mine", "alpha")
+    last = registered(client, "theirs", "beta")
+    alpha = as_key(client, issue(client, "alpha-reader", "viewer", ["alpha"]))
+    asked = {"facets": "project", "min_position": last["position"]}
+    assert alpha.get(MODELS, params=asked).json()["facets"] == {"project": {"alpha": 1}}

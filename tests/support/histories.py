@@ -36,6 +36,7 @@ from commands.messages import (
     TrainModel,
     UndeployModel,
     UpdateModel,
+    UpdateVersion,
 )
 from commands.registry import CommandContext, CommandResult, ModelRegistry
 from modelledger.bootstrap import Ledger
@@ -77,6 +78,16 @@ class Create:
 class Update:
     model: int
     changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Describe:
+    """Describe and tag one of the model's versions (modulo), when it has one."""
+
+    model: int
+    version: int
+    description: str
+    tags: list[str]
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,9 @@ class Rebuild:
     batch_size: int
 
 
-Command = Create | Update | Train | Complete | Fail | Deploy | Undeploy | RollBack | Archive
+Command = (
+    Create | Update | Describe | Train | Complete | Fail | Deploy | Undeploy | RollBack | Archive
+)
 Step = Command | CatchUp | Rebuild
 
 model_index = st.integers(0, 4)
@@ -192,6 +205,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     *[st.builds(Deploy, model_index, environments, versions, endpoints)] * 4,
     *[st.builds(RollBack, model_index, environments)] * 2,
     *[st.builds(Update, model_index, changes)] * 2,
+    st.builds(Describe, model_index, st.integers(0, 3), st.sampled_from(["", "eu"]), tags),
     *[creates] * 2,
     st.builds(Fail, model_index, st.integers(0, 3)),
     st.builds(Undeploy, model_index, environments),
@@ -288,6 +302,18 @@ def _play_on(
 
     if isinstance(step, Update):
         send(UpdateModel(model_id=model_id, **step.changes))
+    elif isinstance(step, Describe):
+        if not model.versions:
+            return False
+        number = 1 + step.version % len(model.versions)
+        send(
+            UpdateVersion(
+                model_id=model_id,
+                model_version=number,
+                description=step.description,
+                tags=step.tags,
+            )
+        )
     elif isinstance(step, Train):
         send(TrainModel(model_id=model_id, dataset="s3://data"))
     elif isinstance(step, Complete | Fail):

@@ -180,9 +180,16 @@ def get_history(
     "/{model_id}/versions", response_model=VersionsResponse, summary="Every trained version"
 )
 def get_versions(
-    model_id: UUID, services: ServicesDep, caller: PrincipalDep, min_position: MinPosition = None
+    model_id: UUID,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    tag: Annotated[
+        list[Text], Query(max_length=20, description="only versions with every one of these")
+    ] = [],  # noqa: B006 (FastAPI copies the default; it is never changed)
+    min_position: MinPosition = None,
 ) -> Response:
-    return sent(services.models.versions(model_id, caller.visible_projects, min_position))
+    visible = caller.visible_projects
+    return sent(services.models.versions(model_id, visible, min_position, tag))
 
 
 @router.get(

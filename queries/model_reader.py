@@ -130,12 +130,21 @@ class ModelReader:
         body = {"id": str(model_id), "items": page, "next_after": next_after}
         return Answer(json_bytes(body), items[-1]["position"])
 
-    def versions(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
+    def versions(
+        self,
+        model_id: UUID,
+        visible: Projects,
+        min_position: int | None,
+        tags: Sequence[str] = (),
+    ) -> Answer:
+        """The model's trained versions (those with every one of ``tags``)."""
         at_least = self._through_last_change(model_id, visible, min_position)
         with self._waiting_for_the_change(model_id, min_position, at_least):
             known_at = self._known(model_id, visible, at_least)
             with self.tables.reading("versions", VERSIONS_VERSION, at_least) as snapshot:
                 items = model_versions(snapshot, model_id)
+        if tags:
+            items = [v for v in items if set(tags) <= set(v["tags"])]
         body = {"id": str(model_id), "items": items}
         return Answer(json_bytes(body), min(known_at, snapshot.position))
 

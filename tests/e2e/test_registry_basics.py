@@ -172,6 +172,10 @@ def test_a_version_is_described_and_tagged_and_its_past_kept(client: TestClient)
     assert version["metrics"] == {"accuracy": 0.91}
     now = client.get(base).json()["versions"][0]
     assert (now["description"], now["tags"]) == ("Shipped", ["eu", "gold"])
+    # and the versions are found by their tags (every one asked for)
+    tagged = client.get(f"{base}/versions", params={"tag": ["gold", "eu"]}).json()["items"]
+    assert [v["number"] for v in tagged] == [1]
+    assert client.get(f"{base}/versions", params={"tag": ["gold", "us"]}).json()["items"] == []
     # and the history has each change, and the model as it was before has none
     history = client.get(f"{base}/history").json()["items"]
     updates = [item["data"] for item in history if item["type"] == "VersionUpdated"]

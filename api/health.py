@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
+from api.errors import ERRORS
 from api.operations_schemas import HealthResponse, HealthUnavailable, ServiceInfo
 from api.parameters import only_known_parameters
 from api.queries import MinPosition
@@ -87,6 +88,7 @@ def projection_health(
     response_model=ServiceInfo,
     summary="What this service is and how it is configured",
     dependencies=[allow(Action.READ), Depends(only_known_parameters)],
+    responses={422: ERRORS[422]},  # (a parameter it does not take, or a bad min_position)
 )
 def info(services: ServicesDep, min_position: MinPosition = None) -> JSONResponse:
     """(`min_position` is taken as on every read under /api: checked, never waited for.)"""

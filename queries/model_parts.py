@@ -44,19 +44,24 @@ def runs_page(model: Answer, query: ListTrainingRuns) -> Answer:
 
 def one_run(model: Answer, run_id: str) -> Answer:
     view = _view(model)
-    for run in view["training_runs"]:
-        if run["run_id"] == run_id:
-            return Answer(json_bytes(run), model.position, model.version)
-    raise UnknownPart(f"model {view['id']} has no training run {run_id}", field="run_id")
+    what = f"model {view['id']} has no training run {run_id}"
+    return _one(model, view["training_runs"], "run_id", run_id, what)
 
 
 def one_version(versions: Answer, number: int) -> Answer:
     """One of the model's versions, from the answer of all of them."""
     view = _view(versions)
-    for version in view["items"]:
-        if version["number"] == number:
-            return Answer(json_bytes(version), versions.position, versions.version)
-    raise UnknownPart(f"model {view['id']} has no version {number}", field="number")
+    return _one(
+        versions, view["items"], "number", number, f"model {view['id']} has no version {number}"
+    )
+
+
+def _one(whole: Answer, items: list[dict[str, Any]], key: str, value: Any, missing: str) -> Answer:
+    """The item whose ``key`` is ``value``, answered at the whole answer's position."""
+    for item in items:
+        if item[key] == value:
+            return Answer(json_bytes(item), whole.position, whole.version)
+    raise UnknownPart(missing, field=key)
 
 
 def _view(model: Answer) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from api import (
     health,
     health_detailed,
     hub_import,
+    metric_definitions,
     metrics,
     openapi,
     queries,
@@ -84,6 +85,7 @@ def build_app(
     app.include_router(health_detailed.router)
     app.include_router(admin.router, dependencies=known)
     app.include_router(admin_keys.router, dependencies=known)
+    app.include_router(metric_definitions.router, dependencies=known)
     app.include_router(metrics.router)
     app.add_middleware(RequestLimits, max_body_bytes=options.max_body_bytes)
     if options.cors_origins:

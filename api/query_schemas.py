@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from write_model.metric_definition import Direction
 from write_model.values import ModelStatus
 
 # The one text form of a time (write_model.values.instant): RFC 3339, UTC, microseconds.
@@ -192,8 +193,11 @@ class DeploymentListResponse(BaseModel):
 
 
 class BestMetric(BaseModel):
-    value: float = Field(description="the best value of any version (lowest, if lower is better)")
-    model_version: int = Field(description="the version that reached it")
+    value: float = Field(
+        description="the best value of any version: the lowest for a metric to minimise "
+        "(metric definitions), else the highest"
+    )
+    model_version: int = Field(description="the first version that reached it")
 
 
 class ServingSummary(BaseModel):
@@ -276,6 +280,8 @@ class MetricDistribution(BaseModel):
     mean: float
     min: float
     max: float
+    direction: Direction = Field(description="how the metric is read (metric definitions)")
+    best: float = Field(description="min or max, by the metric's direction")
 
 
 class StatisticsResponse(BaseModel):
@@ -289,7 +295,16 @@ class StatisticsResponse(BaseModel):
                     "by_framework": {"pytorch": 2, "jax": 1},
                     "training_runs": {"started": 4, "completed": 3, "failed": 1},
                     "active_deployments": {"production": 1},
-                    "metrics": {"accuracy": {"count": 3, "mean": 0.9, "min": 0.85, "max": 0.95}},
+                    "metrics": {
+                        "accuracy": {
+                            "count": 3,
+                            "mean": 0.9,
+                            "min": 0.85,
+                            "max": 0.95,
+                            "direction": "maximize",
+                            "best": 0.95,
+                        }
+                    },
                 }
             ]
         }
@@ -322,6 +337,7 @@ class TopPerformingResponse(BaseModel):
             "examples": [
                 {
                     "metric": "accuracy",
+                    "direction": "maximize",
                     "order": "desc",
                     "items": [
                         {
@@ -340,7 +356,10 @@ class TopPerformingResponse(BaseModel):
     )
 
     metric: str
-    order: Literal["asc", "desc"] = Field(description="asc: lower is better")
+    direction: Direction = Field(description="how the metric is read (metric definitions)")
+    order: Literal["asc", "desc"] = Field(
+        description="the ranking: by the direction unless the request's order overrode it"
+    )
     items: list[RankedModel]
 
 
@@ -359,7 +378,14 @@ class KeyEvent(HistoryItem):
     key_id: str = Field(description="the API key's id")
 
 
-FeedEvent = ModelEvent | KeyEvent
+class MetricDefinitionEvent(HistoryItem):
+    """An event of a metric definition (MetricDefined, MetricRedefined,
+    MetricDefinitionRemoved): registry-wide, shown to every reader."""
+
+    metric: str = Field(description="the metric's name")
+
+
+FeedEvent = ModelEvent | KeyEvent | MetricDefinitionEvent
 
 
 class EventPage(BaseModel):

@@ -31,6 +31,7 @@ from eventsourcing.utils import Environment, EnvType
 from commands.errors import ConcurrentChange, VersionMismatch
 from commands.ports import IdempotencyRecord, StoreRecorder, StoreUnavailable
 from write_model.errors import ModelNotFound
+from write_model.metric_definition import MetricDefinition
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 
@@ -249,8 +250,13 @@ def _checked(model: AIModel, ctx: CommandContext) -> AIModel:
 
 
 def _conflict(model: Aggregate) -> ConcurrentChange:
-    what = "model" if isinstance(model, AIModel) else "key"
-    field = f"{what}_id"
+    what, field = (
+        ("model", "model_id")
+        if isinstance(model, AIModel)
+        else ("metric definition", "name")
+        if isinstance(model, MetricDefinition)
+        else ("key", "key_id")
+    )
     if model.version == 1:
         return ConcurrentChange(f"a {what} with this id was created concurrently", field=field)
     return ConcurrentChange(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from anyio import to_thread
+from eventsourcing.utils import get_topic
 from fastapi import FastAPI
 
 from api.app import build_app
@@ -28,6 +29,7 @@ from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch
+from write_model.metric_definition import DEFINITION_EVENT_TYPES
 
 if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
     from redis.asyncio import Redis as AsyncRedis
@@ -36,6 +38,8 @@ log = logging.getLogger("modelledger.api")
 
 CHANGES_PAGE = 500  # log events read at a time by ChangesTakenIn
 WAITING_AT_MOST = 10_000  # changes ChangesTakenIn holds back for the catalogue
+# Changes of how metrics are ranked: the model answers this process keeps rank with them.
+DEFINITION_TOPICS = frozenset(get_topic(cls) for cls in DEFINITION_EVENT_TYPES)
 WARM_CHECK_SECONDS = 0.5  # how often warming looks whether the catalogue has caught up
 
 
@@ -132,15 +136,18 @@ class ChangesTakenIn:
         self.waiting: deque[tuple[int, UUID, int]] = deque(maxlen=WAITING_AT_MOST)
 
     def __call__(self, after: int) -> int:
+        first, definitions = after, []
         while True:
             page = self.ledger.event_log.page(after, CHANGES_PAGE)
             changes = [(c.id, cast(UUID, c.originator_id), c.originator_version) for c in page]
             self.ledger.registry.forget_older((model, version) for _, model, version in changes)
             self.waiting.extend(changes)
+            definitions += [c.id for c in page if c.topic in DEFINITION_TOPICS]
             if page:
                 after = page[-1].id
             if len(page) < CHANGES_PAGE:
                 break
+        self.ledger.models.follow_definitions(first, after, definitions)
         catalogue, ready = self.ledger.positions.furthest_of("catalogue"), []
         while self.waiting and self.waiting[0][0] <= catalogue:
             _, model, version = self.waiting.popleft()

@@ -20,8 +20,9 @@ from projections.base import (
     new_models,
     select_in,
 )
+from projections.metric_definitions import CurrentDefinitions, DefinitionEvent
+from projections.metric_values import extremes, record_metric
 from projections.statistics import Contribution, contribution, write_counts, write_metric_stats
-from read_model.exact import exact, plus
 from read_model.tables import (
     CATALOGUE_VERSION,
     CatalogueTables,
@@ -29,8 +30,9 @@ from read_model.tables import (
     fts5_statements,
 )
 from write_model.deployments import Deployment, serving
+from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES, AIModel
-from write_model.values import ModelStatus, is_lower_better
+from write_model.values import ModelStatus
 
 Group = tuple[str, str]  # (project, task), either may be ALL
 CountKey = tuple[str, str, str, str]  # project, task, dimension, key
@@ -39,7 +41,7 @@ CountKey = tuple[str, str, str, str]  # project, task, dimension, key
 class CatalogueProjection(Projection):
     name = "catalogue"
     version = CATALOGUE_VERSION
-    topics = EVENT_TYPES
+    topics = (*EVENT_TYPES, *DEFINITION_EVENT_TYPES)
 
     def __init__(self, conn: Connection, generation: int) -> None:
         super().__init__(conn, generation)
@@ -52,6 +54,7 @@ class CatalogueProjection(Projection):
         self.tags_before: dict[str, set[str]] = {}
         self.metrics_changed: set[str] = set()  # models whose metric rows need writing
         self.keys: dict[UUID, str] = {}
+        self.definitions = CurrentDefinitions()
 
     # -- tables -------------------------------------------------------------
 
@@ -73,7 +76,10 @@ class CatalogueProjection(Projection):
     @classmethod
     def table_names(cls, generation: int, dialect: str) -> list[str]:
         t = catalogue_tables(generation, dialect)
-        return [t.models.name, t.tags.name, t.metrics.name, t.counts.name, t.metric_stats.name]
+        return [
+            *(t.models.name, t.tags.name, t.metrics.name, t.counts.name, t.metric_stats.name),
+            t.definitions.name,
+        ]
 
     # -- batch --------------------------------------------------------------
 
@@ -156,7 +162,7 @@ class CatalogueProjection(Projection):
             "training_runs": {},
             "last_finished_run": None,
             "versions": [],
-            "best_metrics": {},
+            "metric_extremes": {},
             "deployments": {},
             "pending_deployments": {},
             "created_at": when,
@@ -215,8 +221,8 @@ class CatalogueProjection(Projection):
         metrics = self.metrics.setdefault(row["id"], {})
         self.metrics_changed.add(row["id"])
         for name, value in event.metrics.items():
-            self._record_metric(metrics, row, name, float(value), event.model_version)
-        row["best_metrics"] = {name: _best(m) for name, m in sorted(metrics.items())}
+            record_metric(metrics, row["id"], name, float(value), event.model_version)
+        row["metric_extremes"] = {name: extremes(m) for name, m in sorted(metrics.items())}
 
     @process_event.register
     def version_updated(self, event: AIModel.VersionUpdated, position: int) -> None:
@@ -300,37 +306,14 @@ class CatalogueProjection(Projection):
         )
         self._close_request(row, environment)
 
-    @staticmethod
-    def _record_metric(
-        metrics: dict[str, dict[str, Any]],
-        row: dict[str, Any],
-        name: str,
-        value: float,
-        version: int,
-    ) -> None:
-        m = metrics.get(name)
-        if m is None:
-            metrics[name] = {
-                "model_id": row["id"],
-                "metric": name,
-                "count": 1,
-                "total": exact(value),
-                "min_value": value,
-                "min_version": version,
-                "max_value": value,
-                "max_version": version,
-            }
-            return
-        m["count"] += 1
-        m["total"] = plus(m["total"], exact(value))
-        if value < m["min_value"]:
-            m["min_value"], m["min_version"] = value, version
-        if value > m["max_value"]:
-            m["max_value"], m["max_version"] = value, version
-
     # -- flush --------------------------------------------------------------
 
+    @process_event.register
+    def definition_changed(self, event: DefinitionEvent, position: int) -> None:
+        self.definitions.take(event, position)
+
     def flush(self) -> None:
+        self.definitions.write(self.conn, self.t.definitions)
         if not self.rows:
             return
         for row in self.rows.values():  # once per model, not per event
@@ -387,9 +370,3 @@ class CatalogueProjection(Projection):
 def _deployment(row: dict[str, Any], environment: str) -> Deployment | None:
     served = row["deployments"].get(environment)
     return Deployment(**served) if served is not None else None
-
-
-def _best(m: dict[str, Any]) -> dict[str, Any]:
-    if is_lower_better(m["metric"]):
-        return {"value": m["min_value"], "model_version": m["min_version"]}
-    return {"value": m["max_value"], "model_version": m["max_version"]}

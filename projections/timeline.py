@@ -20,9 +20,11 @@ from sqlalchemy import Connection, and_, bindparam, update
 from projections.base import delete_in, event_time, insert_rows, new_models, select_in
 from projections.catalogue import CatalogueProjection
 from projections.checkpoints import advance_segments
+from projections.metric_definitions import DefinitionStretches
 from read_model.exact import canonical_text, decimal_of
 from read_model.tables import TIMELINE_VERSION
 from read_model.timeline import OPEN, TimelineTables, tags_key, timeline_tables, words_of
+from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import AIModel
 
 
@@ -48,6 +50,7 @@ class TimelineProjection(CatalogueProjection):
         self.new_metrics: list[dict[str, Any]] = []
         self.ended: list[dict[str, Any]] = []
         self.ended_metrics: list[dict[str, Any]] = []
+        self.definition_stretches = DefinitionStretches()
 
     # -- tables -------------------------------------------------------------
 
@@ -62,7 +65,7 @@ class TimelineProjection(CatalogueProjection):
     @classmethod
     def table_names(cls, generation: int, dialect: str) -> list[str]:
         t = timeline_tables(generation)
-        return [t.models.name, t.metrics.name, t.state.name]
+        return [t.models.name, t.metrics.name, t.state.name, t.definitions.name]
 
     # -- batch --------------------------------------------------------------
 
@@ -111,7 +114,10 @@ class TimelineProjection(CatalogueProjection):
     @classmethod
     @cache
     def handler(cls, event_type: type) -> Callable[[Any, Any, int], None]:
-        """The catalogue's handler for the event, then a new stretch."""
+        """The catalogue's handler for the event, then a new stretch (a metric
+        definition's change is a stretch of its own)."""
+        if event_type in DEFINITION_EVENT_TYPES:
+            return lambda self, event, position: self.definition_stretches.take(event, position)
         apply = CatalogueProjection.handler(event_type)
 
         def applied(self: TimelineProjection, event: AIModel.Event, position: int) -> None:
@@ -146,7 +152,7 @@ class TimelineProjection(CatalogueProjection):
             "status": row["status"],
             "archived": row["archived"],
             "latest_version": row["latest_version"],
-            "best_metrics": dict(row["best_metrics"]),
+            "metric_extremes": dict(row["metric_extremes"]),
             "deployments": {
                 env: {"model_version": d["model_version"], "endpoint_url": d["endpoint_url"]}
                 for env, d in row["deployments"].items()
@@ -205,6 +211,7 @@ class TimelineProjection(CatalogueProjection):
     # -- flush --------------------------------------------------------------
 
     def flush(self) -> None:
+        self.definition_stretches.write(self.conn, self.tl.definitions)
         state = self.tl.state
         delete_in(self.conn, state, "id", sorted(self.stored))
         insert_rows(

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, Connection, Row, Select, Table, select
 
+from queries.directions import Directions
 from queries.errors import UnknownModel
 from queries.reading import Snapshot
 from read_model.state import projection_state
@@ -17,7 +18,7 @@ from read_model.tables import catalogue_tables, versions_table
 MODEL_COLUMNS = (
     *("id", "version", "name", "project", "description", "task", "framework", "tags"),
     *("configuration", "owner", "status", "created_at", "updated_at", "latest_version"),
-    *("best_metrics", "versions", "training_runs", "deployments", "pending_deployments"),
+    *("metric_extremes", "versions", "training_runs", "deployments", "pending_deployments"),
 )
 
 
@@ -76,9 +77,9 @@ def recently_changed(
     return list(snapshot.conn.execute(query.order_by(*order).limit(limit)))
 
 
-def catalogue_view(row: Row[Any]) -> dict[str, Any]:
+def catalogue_view(row: Row[Any], directions: Directions) -> dict[str, Any]:
     """A catalogue row in the shape of the model resource (the same fields, in the
-    same form, as folding the model's events gives)."""
+    same form, as folding the model's events gives), its best metrics by ``directions``."""
     return {
         "id": row.id,
         "version": row.version,
@@ -94,7 +95,7 @@ def catalogue_view(row: Row[Any]) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "latest_version": row.latest_version or None,
-        "best_metrics": dict(row.best_metrics),
+        "best_metrics": directions.best(row.metric_extremes),
         # (rows from before versions had a description and tags read as having none)
         "versions": [{"description": "", "tags": [], **v} for v in row.versions],
         "training_runs": list(row.training_runs.values()),
@@ -117,12 +118,12 @@ SUMMARY_COLUMNS = (
     "created_at",
     "updated_at",
     "latest_version",
-    "best_metrics",
+    "metric_extremes",
     "deployments",
 )
 
 
-def summary_view(row: Row[Any]) -> dict[str, Any]:
+def summary_view(row: Row[Any], directions: Directions) -> dict[str, Any]:
     """What a search hit shows: enough to choose, without runs and versions."""
     return {
         "id": row.id,
@@ -138,7 +139,7 @@ def summary_view(row: Row[Any]) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "latest_version": row.latest_version or None,
-        "best_metrics": dict(row.best_metrics),
+        "best_metrics": directions.best(row.metric_extremes),
         "deployments": {
             env: {"model_version": d["model_version"], "endpoint_url": d["endpoint_url"]}
             for env, d in row.deployments.items()

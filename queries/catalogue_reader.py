@@ -16,6 +16,11 @@ from pydantic import BaseModel
 from queries.answers import Answer
 from queries.leaderboard import top_performing
 from queries.messages import ModelStatistics, SearchModels, TopPerforming
+from queries.metric_definitions import (
+    GetMetricDefinition,
+    ListMetricDefinitions,
+    metric_definitions,
+)
 from queries.past_statistics import statistics_as_of
 from queries.reading import Snapshot
 from queries.search import search_models
@@ -61,6 +66,12 @@ class CatalogueReader:
         return await self._answer(
             query, visible, lambda s: top_performing(s, query, as_of, visible)
         )
+
+    async def metric_definitions(
+        self, query: ListMetricDefinitions | GetMetricDefinition, visible: Projects
+    ) -> Answer:
+        name = getattr(query, "name", None)
+        return await self._answer(query, visible, lambda s: metric_definitions(s, visible, name))
 
     async def _answer(
         self, query: BaseModel, visible: Projects, read: Callable[[Snapshot], Any]

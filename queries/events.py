@@ -11,7 +11,7 @@ position to go on from; ``at_head`` says nothing more was stored yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.utils import get_topic
 
@@ -22,12 +22,17 @@ from queries.ports import EventLog
 from queries.visibility import ModelProjects, Projects
 from read_model.encoding import json_bytes, json_text
 from write_model.api_key import KEY_EVENT_TYPES, ApiKey
+from write_model.metric_definition import DEFINITION_EVENT_TYPES, MetricDefinition
 from write_model.model import EVENT_TYPES, AIModel
 
 MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
-TOPICS = {cls.__name__: get_topic(cls) for cls in (*EVENT_TYPES, *KEY_EVENT_TYPES)}
-MODEL_TOPICS = [get_topic(cls) for cls in EVENT_TYPES]
+TOPICS = {
+    cls.__name__: get_topic(cls)
+    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES)
+}
+# What every reader may see: models' events (those of its projects) and metric definitions.
+PUBLIC_TOPICS = [get_topic(cls) for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES)]
 SECRET_FIELDS = frozenset({"secret_sha256"})  # not even a key's hash leaves the store
 
 
@@ -42,7 +47,8 @@ class FeedView:
     def shows(self, event: Any) -> bool:
         if isinstance(event, ApiKey.Event):
             return self.keys
-        if self.visible is None:
+        if self.visible is None or isinstance(event, MetricDefinition.Event):
+            return True  # (a definition is registry-wide: no project's)
             return True
         if isinstance(event, AIModel.ModelCreated):
             self.projects.remember(event.originator_id, event.project)
@@ -72,6 +78,8 @@ def feed_item(position: int, event: Any) -> dict[str, Any]:
         item = history_item(position, event)
         item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
         return {"key_id": str(event.originator_id), **item}
+    if isinstance(event, MetricDefinition.Event):
+        return {"metric": cast(Any, event).name, **history_item(position, event)}
     return {"model_id": str(event.originator_id), **history_item(position, event)}
 
 
@@ -92,7 +100,7 @@ def list_events(event_log: EventLog, query: ListEvents, view: FeedView) -> FeedP
 
 def _scan(event_log: EventLog, query: ListEvents, view: FeedView) -> FeedPage:
     # Readers who may not see key management ask the store for the models' events only.
-    topics = [TOPICS[name] for name in query.type] or ([] if view.keys else MODEL_TOPICS)
+    topics = [TOPICS[name] for name in query.type] or ([] if view.keys else PUBLIC_TOPICS)
     filtered = (
         query.actor is not None
         or query.since is not None

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from queries.directions import directions_for
 from queries.messages import TopPerforming
 from queries.reading import Snapshot
 from queries.sources import source_for
 from queries.visibility import Projects, projects_in_view
-from write_model.values import is_lower_better
 
 
 def top_performing(
@@ -19,7 +19,8 @@ def top_performing(
     """From the catalogue now, or (``as_of``) the timeline as it stood then."""
     source = source_for(snapshot, as_of)
     m, c = source.metrics, source.models
-    ascending = query.order == "asc" if query.order else is_lower_better(query.metric)
+    direction = directions_for(snapshot, as_of).of(query.metric)
+    ascending = query.order == "asc" if query.order else direction == "minimize"
     value, version = (
         (m.c.min_value, m.c.min_version) if ascending else (m.c.max_value, m.c.max_version)
     )
@@ -37,6 +38,7 @@ def top_performing(
     rows = snapshot.conn.execute(statement.order_by(ranked, c.c.name, c.c.id).limit(query.limit))
     return {
         "metric": query.metric,
+        "direction": direction.value,
         "order": "asc" if ascending else "desc",
         "items": [
             {

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from queries.answers import Answer
@@ -33,19 +34,28 @@ from queries.catalogue import (
     recently_changed,
 )
 from queries.deployments import deployed, model_deployments
+from queries.directions import Directions, directions_as_of, directions_now
 from queries.errors import ProjectionBehind, UnknownModel
+from queries.known_directions import KnownDirections
 from queries.messages import ListDeployments, ListHistory
 from queries.model_parts import ListTrainingRuns, one_run, one_version, runs_page
 from queries.models import get_model, model_history, model_view
 from queries.ports import EventLog
 from queries.reading import Snapshot, read_errors, within_the_log
+from queries.sources import timeline_moment
 from queries.tables import ReadTables
 from queries.visibility import ModelProjects, Projects, ensure_visible
 from read_model.encoding import json_bytes
-from read_model.tables import CATALOGUE_VERSION, DEPLOYMENTS_VERSION, VERSIONS_VERSION
+from read_model.tables import (
+    CATALOGUE_VERSION,
+    DEPLOYMENTS_VERSION,
+    TIMELINE_VERSION,
+    VERSIONS_VERSION,
+)
 from write_model.values import instant, model_id_for
 
-CacheKey = tuple[str, int, UUID, int]  # ("model", catalogue generation, id, version)
+# ("model", catalogue generation, id, version, the stamp of the directions it ranks with)
+CacheKey = tuple[str, int, UUID, int, int]
 
 # How much of the models' share of the answer cache ``warm`` fills: the rest is room
 # for what is read.
@@ -57,14 +67,17 @@ class ModelReader:
         self.tables = tables
         self.event_log = event_log
         self.projects = projects
+        self.known = KnownDirections()
 
     def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
         """The model as of every command on it acknowledged before this read."""
         version, changed_at = self.last_change(model_id, visible)
-        catalogue = self.tables.positions.seen_at.get("catalogue")
-        if catalogue is not None:  # (a rebuilt catalogue's answers are its own)
-            found = self.tables.answers.get(("model", catalogue.generation, model_id, version))
-            if found is not None and found.position >= (min_position or 0):
+        catalogue, known = self.tables.positions.seen_at.get("catalogue"), self.known
+        if catalogue is not None and catalogue.generation == known.generation:
+            # (a rebuilt catalogue's answers are its own)
+            key = ("model", catalogue.generation, model_id, version, known.directions.stamp)
+            found = self.tables.answers.get(key)
+            if found is not None and (min_position or 0) <= min(found.position, known.through()):
                 return found
         if min_position is not None:  # the caller waits (bounded) for its position
             return self._from_catalogue(model_id, visible, max(min_position, changed_at))
@@ -116,7 +129,34 @@ class ModelReader:
         model, position = get_model(
             self.event_log, model_id, at_version=at_version, as_of=as_of, visible=visible
         )
-        return Answer(json_bytes(model_view(model)), position, model.version)
+        if as_of is None and at_version is None:  # the tables lag: ranked as last read
+            directions = self.known.directions
+        else:  # ranked with the definitions of that moment
+            directions = self._directions_as_of(as_of or model.modified_on)
+        return Answer(json_bytes(model_view(model, directions)), position, model.version)
+
+    def _directions_as_of(self, moment: datetime) -> Directions:
+        with self.tables.reading("timeline", TIMELINE_VERSION) as snapshot:
+            return directions_as_of(snapshot.conn, snapshot.generation, timeline_moment(moment))
+
+    def directions_at(self, conn: Connection, generation: int, position: int) -> Directions:
+        """The directions of the catalogue at ``position`` (``conn`` reads it): those
+        known, while they hold; else read (and known from then on)."""
+        known = self.known
+        if known.hold_at(generation, position):
+            return known.directions
+        directions = directions_now(conn, generation)
+        known.read(directions, generation, position)
+        return directions
+
+    def follow_definitions(self, after: int, to: int, changes: Sequence[int]) -> None:
+        """Told by the watch: it read every event in (``after``, ``to``], ``changes``
+        changed metric definitions. Once the catalogue has one, read them again."""
+        self.known.watched(after, to, changes)
+        catalogue = self.tables.positions.furthest_of("catalogue")
+        if self.known.outdated(catalogue):
+            with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
+                self.directions_at(snapshot.conn, snapshot.generation, snapshot.position)
 
     def history(self, model_id: UUID, visible: Projects, query: ListHistory) -> Answer:
         """A page of the model's audit trail, read from the log: it reflects the model's
@@ -195,8 +235,10 @@ class ModelReader:
         while spent < room:
             with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
                 rows = recently_changed(snapshot, page, before)
+                # (the rows' answers are made below, with the directions now known)
+                self.directions_at(snapshot.conn, snapshot.generation, snapshot.position)
             for row in rows:
-                key, answer = self._answer(snapshot.generation, snapshot.position, row)
+                key, answer = self._answer(snapshot, row)
                 kept = answers.pack(key, answer)
                 chosen.append((key, kept))
                 spent += kept.cost
@@ -221,14 +263,15 @@ class ModelReader:
             first.setdefault(model_id, version)
         answers, stale = self.tables.answers, []
         for model_id, version in first.items():
-            if answers.discard(("model", seen.generation, model_id, version - 1)):
+            stamp = self.known.directions.stamp
+            if answers.discard(("model", seen.generation, model_id, version - 1, stamp)):
                 stale.append(model_id)
         if not stale:
             return 0
         with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
             rows = model_rows(snapshot, stale)
-        for row in rows:
-            self._keep(snapshot.generation, snapshot.position, row)
+            for row in rows:
+                self._keep(snapshot, row)
         return len(rows)
 
     def _in_one_look(
@@ -240,25 +283,28 @@ class ModelReader:
         with read_errors(), self.tables.connect() as conn:  # no connection: a 503, as any read
             try:
                 row = model_row_and_state(conn, generation, model_id)
+                if (
+                    row is None
+                    or row.id is None
+                    or (row.state_generation, row.state_version) != (generation, CATALOGUE_VERSION)
+                    or row.state_position < changed_at
+                ):
+                    return None
+                ensure_visible(row.project, visible, model_id)
+                return self._keep(Snapshot(conn, generation, row.state_position), row)
             except DBAPIError:  # e.g. a rebuild's swap dropped the generation: read as usual
                 return None
-        if (
-            row is None
-            or row.id is None
-            or (row.state_generation, row.state_version) != (generation, CATALOGUE_VERSION)
-            or row.state_position < changed_at
-        ):
-            return None
-        ensure_visible(row.project, visible, model_id)
-        return self._keep(generation, row.state_position, row)
 
-    def _answer(self, generation: int, position: int, row: Any) -> tuple[CacheKey, Answer]:
-        # Keyed by the version it shows: a version's answer never changes.
-        key = ("model", generation, UUID(row.id), row.version)
-        return key, Answer(json_bytes(catalogue_view(row)), position, row.version)
+    def _answer(self, snapshot: Snapshot, row: Any) -> tuple[CacheKey, Answer]:
+        # Keyed by the version it shows and the directions it ranks with: such an
+        # answer never changes.
+        directions = self.directions_at(snapshot.conn, snapshot.generation, snapshot.position)
+        key = ("model", snapshot.generation, UUID(row.id), row.version, directions.stamp)
+        body = json_bytes(catalogue_view(row, directions))
+        return key, Answer(body, snapshot.position, row.version)
 
-    def _keep(self, generation: int, position: int, row: Any) -> Answer:
-        key, found = self._answer(generation, position, row)
+    def _keep(self, snapshot: Snapshot, row: Any) -> Answer:
+        key, found = self._answer(snapshot, row)
         self.tables.answers.put(key, found)
         return found
 
@@ -268,7 +314,7 @@ class ModelReader:
 
     def _kept(self, snapshot: Snapshot, model_id: UUID, visible: Projects) -> Answer:
         row = _visible_row(snapshot, model_id, visible)
-        return self._keep(snapshot.generation, snapshot.position, row)
+        return self._keep(snapshot, row)
 
     def _known(self, model_id: UUID, visible: Projects, at_least: int) -> int:
         with self.tables.reading("catalogue", CATALOGUE_VERSION, at_least) as snapshot:

@@ -6,7 +6,6 @@ from the log itself so they are exact at any version or time.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from itertools import takewhile
@@ -15,12 +14,12 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 
+from queries.directions import Directions
 from queries.errors import UnknownModel
 from queries.ports import EventLog
 from queries.visibility import Projects, ensure_visible
 from write_model.model import AIModel
-from write_model.training import ModelVersion
-from write_model.values import instant, is_lower_better
+from write_model.values import instant
 
 BASE_EVENT_FIELDS = frozenset(
     {
@@ -72,11 +71,16 @@ def get_model(
     return model, folded[-1][0]
 
 
+DEFAULTS_ONLY = Directions()
+
+
 def _sees(visible: Projects, project: str) -> bool:
     return visible is None or project in visible
 
 
-def model_view(model: AIModel) -> dict[str, Any]:
+def model_view(model: AIModel, directions: Directions = DEFAULTS_ONLY) -> dict[str, Any]:
+    """The model folded from the log, its best metrics by ``directions`` (by default, the
+    directions every metric's name gives it: as if none were declared)."""
     return {
         "id": str(model.id),
         "version": model.version,
@@ -92,7 +96,7 @@ def model_view(model: AIModel) -> dict[str, Any]:
         "created_at": instant(model.created_on),
         "updated_at": instant(model.modified_on),
         "latest_version": len(model.versions) or None,
-        "best_metrics": best_metrics(model.versions),
+        "best_metrics": directions.best_of_versions(model.versions),
         "versions": [asdict(version) for version in model.versions],
         "training_runs": [asdict(run) for run in model.training_runs.values()],
         "deployments": {
@@ -102,20 +106,6 @@ def model_view(model: AIModel) -> dict[str, Any]:
             env: asdict(request) for env, request in sorted(model.pending_deployments.items())
         },
     }
-
-
-def best_metrics(versions: Iterable[ModelVersion]) -> dict[str, dict[str, Any]]:
-    """By metric, the best value any version reached and the first version to reach it
-    (lowest, if lower is better): as the catalogue projection keeps it."""
-    best: dict[str, dict[str, Any]] = {}
-    for version in versions:
-        for name, reported in version.metrics.items():
-            value, seen = float(reported), best.get(name)
-            if seen is None or (
-                value < seen["value"] if is_lower_better(name) else value > seen["value"]
-            ):
-                best[name] = {"value": value, "model_version": version.number}
-    return dict(sorted(best.items()))
 
 
 def model_history(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from queries.directions import directions_as_of
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
 from queries.statistics import MetricStatistics, statistics_answer
@@ -34,4 +35,5 @@ def statistics_as_of(
     for held in held_metrics(snapshot.conn, tl, window, as_of, scope):
         part = MetricStatistics(held.count, held.total, held.min_value, held.max_value)
         metrics[held.metric] = part.plus(metrics.get(held.metric))
-    return statistics_answer(by, metrics)
+    directions = directions_as_of(snapshot.conn, snapshot.generation, as_of)
+    return statistics_answer(by, metrics, directions)

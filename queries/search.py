@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from queries.catalogue import SUMMARY_COLUMNS, summary_view
+from queries.directions import directions_for
 from queries.errors import InvalidQuery
 from queries.facets import facet_counts
 from queries.messages import SearchModels
@@ -33,7 +34,6 @@ from queries.reading import Snapshot
 from queries.sources import Source, source_for
 from queries.visibility import Projects, projects_in_view
 from read_model.timeline import WORD
-from write_model.values import is_lower_better
 
 DEPLOYABLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # the environments deploy accepts
 
@@ -48,7 +48,9 @@ def search_models(
         raise InvalidQuery("min_value and max_value need the metric they bound", field="metric")
     source = source_for(snapshot, as_of)
     c = source.models
-    descending = _descending(query)
+    directions = directions_for(snapshot, as_of)
+    lower = directions.minimises(query.metric) if query.metric is not None else False
+    descending = _descending(query, lower)
     # Only what a hit shows: the runs and versions are the bulk of a row.
     statement = select(*(c.c[name] for name in SUMMARY_COLUMNS)).where(
         source.valid_models, *_filters(source, query, visible)
@@ -56,7 +58,7 @@ def search_models(
     if query.sort == "metric":
         assert query.metric is not None
         m = source.metrics
-        value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
+        value = m.c.min_value if lower else m.c.max_value
         joined = and_(m.c.model_id == c.c.id, m.c.metric == query.metric, source.valid_metrics)
         statement = statement.join(m, joined)
         statement = statement.add_columns(value.label("sort_value"))
@@ -64,9 +66,9 @@ def search_models(
     else:
         key = c.c[query.sort]
     if query.metric is not None and query.sort != "metric":
-        statement = statement.where(_has_metric(source, query))
+        statement = statement.where(_has_metric(source, query, lower))
     if query.cursor:
-        last_key, last_id = _read_cursor(query)
+        last_key, last_id = _read_cursor(query, descending)
         after = tuple_(key, c.c.id)
         statement = statement.where(
             after < tuple_(literal(last_key), literal(last_id))
@@ -75,26 +77,27 @@ def search_models(
         )
     ordering = (key.desc(), c.c.id.desc()) if descending else (key.asc(), c.c.id.asc())
     rows = snapshot.conn.execute(statement.order_by(*ordering).limit(query.limit + 1)).all()
-    items = [summary_view(row) for row in rows[: query.limit]]
+    items = [summary_view(row, directions) for row in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         last_key_value = last.sort_value if query.sort == "metric" else last._mapping[query.sort]
-        next_cursor = _make_cursor(query, last_key_value, last.id)
+        next_cursor = _make_cursor(query, descending, last_key_value, last.id)
     answer: dict[str, Any] = {"items": items, "next_cursor": next_cursor}
     if query.facets:  # over every model the query finds, not only this page
         found = [source.valid_models, *_filters(source, query, visible)]
         if query.metric is not None:
-            found.append(_has_metric(source, query))
+            found.append(_has_metric(source, query, lower))
         answer["facets"] = facet_counts(snapshot, source, found, query.facets)
     return answer
 
 
-def _descending(query: SearchModels) -> bool:
+def _descending(query: SearchModels, lower: bool) -> bool:
+    """``lower``: the metric searched by is better as it falls."""
     if query.order is not None:
         return query.order == "desc"
     if query.sort == "metric":
-        return not is_lower_better(query.metric or "")
+        return not lower
     return query.sort in ("created_at", "updated_at")
 
 
@@ -124,10 +127,11 @@ def _filters(source: Source, query: SearchModels, visible: Projects) -> list[Any
     return where
 
 
-def _has_metric(source: Source, query: SearchModels) -> ColumnElement[bool]:
+def _has_metric(source: Source, query: SearchModels, lower: bool) -> ColumnElement[bool]:
+    """The model reports the metric, its best value within the bounds asked."""
     m = source.metrics
     assert query.metric is not None
-    value = m.c.min_value if is_lower_better(query.metric) else m.c.max_value
+    value = m.c.min_value if lower else m.c.max_value
     where = [m.c.model_id == source.models.c.id, m.c.metric == query.metric, source.valid_metrics]
     if query.min_value is not None:
         where.append(value >= query.min_value)
@@ -136,24 +140,25 @@ def _has_metric(source: Source, query: SearchModels) -> ColumnElement[bool]:
     return exists().where(*where)
 
 
-def _cursor_scope(query: SearchModels) -> list[Any]:
-    """What a cursor is valid for: the sort and its effective direction."""
-    return [query.sort, "desc" if _descending(query) else "asc", query.metric]
+def _cursor_scope(query: SearchModels, descending: bool) -> list[Any]:
+    """What a cursor is valid for: the sort and its effective direction (a metric
+    redefined meanwhile changes it: the cursor is refused, not misread)."""
+    return [query.sort, "desc" if descending else "asc", query.metric]
 
 
-def _make_cursor(query: SearchModels, key: Any, model_id: str) -> str:
-    raw = json.dumps([_cursor_scope(query), key, model_id], separators=(",", ":"))
+def _make_cursor(query: SearchModels, descending: bool, key: Any, model_id: str) -> str:
+    raw = json.dumps([_cursor_scope(query, descending), key, model_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _read_cursor(query: SearchModels) -> tuple[Any, str]:
+def _read_cursor(query: SearchModels, descending: bool) -> tuple[Any, str]:
     assert query.cursor is not None
     try:
         padded = query.cursor + "=" * (-len(query.cursor) % 4)
         scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, RecursionError, binascii.Error):
         raise InvalidQuery("cursor is not one this service gave out", field="cursor") from None
-    if scope != _cursor_scope(query) or not isinstance(model_id, str):
+    if scope != _cursor_scope(query, descending) or not isinstance(model_id, str):
         raise InvalidQuery(
             "cursor belongs to a different sort; start again without it", field="cursor"
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from queries.directions import Directions, directions_now
 from queries.messages import ModelStatistics
 from queries.reading import Snapshot
 from queries.visibility import Projects, projects_in_view
@@ -44,7 +45,7 @@ def model_statistics(
     for row in stats:
         part = MetricStatistics(**{k: row._mapping[k] for k in STATISTICS})
         metrics[row.metric] = part.plus(metrics.get(row.metric))
-    return statistics_answer(by, metrics)
+    return statistics_answer(by, metrics, directions_now(snapshot.conn, snapshot.generation))
 
 
 STATISTICS = ("count", "total", "min_value", "max_value")
@@ -69,10 +70,13 @@ class MetricStatistics:
 
 
 def statistics_answer(
-    by: Mapping[str, Mapping[str, int]], metrics: Mapping[str, MetricStatistics]
+    by: Mapping[str, Mapping[str, int]],
+    metrics: Mapping[str, MetricStatistics],
+    directions: Directions,
 ) -> dict[str, Any]:
     """The answer's shape from counts by dimension (status, task, framework,
-    runs, deployments) and key, and each metric's counters."""
+    runs, deployments) and key, and each metric's counters; each metric's best value
+    is its lowest or its highest by its direction."""
     runs = by.get("runs", {})
     return {
         "total_models": sum(by.get("status", {}).values()),
@@ -91,6 +95,8 @@ def statistics_answer(
                 "mean": mean(m.total, m.count),
                 "min": m.min_value,
                 "max": m.max_value,
+                "direction": directions.of(name).value,
+                "best": m.min_value if directions.minimises(name) else m.max_value,
             }
             for name, m in sorted(metrics.items())
             if m.count

@@ -48,12 +48,14 @@ ALL = ""
 # A projection's version is its tables' shape and meaning: bumping one makes
 # the projection rebuild itself into new tables on start.
 # 2: versions carry output_model; 3: pending_deployments; 4: rows indexed by position;
-# 5: metric sums exact (read_model.exact), not floats
-CATALOGUE_VERSION = 5
+# 5: metric sums exact (read_model.exact), not floats; 6: metric definitions, and each
+# model's metric extremes (its best is read with the metric's direction)
+CATALOGUE_VERSION = 6
 VERSIONS_VERSION = 3  # 2: output_model; 3: description and tags
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
-# 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints; 5: exact metric sums
-TIMELINE_VERSION = 5
+# 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints; 5: exact metric sums;
+# 6: metric definitions through time, and each model's metric extremes
+TIMELINE_VERSION = 6
 
 
 def metric_extremes() -> list[Column[Any]]:
@@ -98,6 +100,7 @@ class CatalogueTables:
     metrics: Table
     counts: Table
     metric_stats: Table
+    definitions: Table  # the metrics whose direction was declared (and since removed)
     fts_name: str  # SQLite's FTS5 index (a virtual table SQLAlchemy does not model)
 
 
@@ -141,7 +144,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         Column("training_runs", JSON, nullable=False),  # run id -> run, in start order
         Column("last_finished_run", String),
         Column("versions", JSON, nullable=False),
-        Column("best_metrics", JSON, nullable=False),
+        Column("metric_extremes", JSON, nullable=False),  # metric -> its lowest, its highest
         Column("deployments", JSON, nullable=False),  # environment -> what it serves
         # environment -> the request a provider is carrying out there
         Column("pending_deployments", JSON, nullable=False),
@@ -187,6 +190,18 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         md,
         *metric_statistics(),
     )
+    definitions = Table(
+        generation_name("catalogue_metric_definitions", generation),
+        md,
+        Column("name", SORTABLE, primary_key=True),
+        Column("declared", Boolean, nullable=False),  # false: removed, the default again
+        Column("direction", String(8), nullable=False),
+        Column("unit", Text),
+        Column("description", Text),
+        Column("changed_at", String(40), nullable=False),
+        Column("changed_by", String, nullable=False),
+        Column("position", BigInteger, nullable=False),  # of its last change
+    )
     return CatalogueTables(
         md,
         models,
@@ -194,6 +209,7 @@ def catalogue_tables(generation: int, dialect: str) -> CatalogueTables:
         metrics,
         counts,
         metric_stats,
+        definitions,
         generation_name("catalogue_fts", generation),
     )
 

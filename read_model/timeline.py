@@ -62,6 +62,7 @@ class TimelineTables:
     models: Table
     metrics: Table
     state: Table
+    definitions: Table  # each declared metric definition, from when to when it held
     segments: Table
     checkpoint_models: Table
     checkpoint_metrics: Table
@@ -107,7 +108,7 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("status", String(16), nullable=False),
         Column("archived", Boolean, nullable=False),
         Column("latest_version", Integer, nullable=False),
-        Column("best_metrics", JSON, nullable=False),
+        Column("metric_extremes", JSON, nullable=False),  # metric -> its lowest, its highest
         Column("deployments", JSON, nullable=False),  # environment -> version, endpoint
         Column("environments", C_TEXT, nullable=False),  # "\x1fprod\x1f", "" when none
         Column("runs_started", Integer, nullable=False),
@@ -149,7 +150,19 @@ def timeline_tables(generation: int) -> TimelineTables:
         Column("document", JSON, nullable=False),
         Column("metric_state", JSON, nullable=False),
     )
-    return TimelineTables(md, models, metrics, state, *checkpoint_tables(md, generation))
+    definitions = Table(
+        generation_name("timeline_metric_definitions", generation),
+        md,
+        Column("name", SORTABLE, primary_key=True),
+        *stretch_columns(),
+        Column("direction", String(8), nullable=False),
+        Column("unit", Text),
+        Column("description", Text),
+    )
+    Index(f"{definitions.name}_from", definitions.c.from_time, definitions.c.to_time)
+    return TimelineTables(
+        md, models, metrics, state, definitions, *checkpoint_tables(md, generation)
+    )
 
 
 def checkpoint_tables(md: MetaData, generation: int) -> tuple[Table, Table, Table]:

@@ -90,3 +90,7 @@ class DuplicateModelName(DomainError):
 
 class KeyRevoked(RuleViolated):
     """The key was revoked already."""
+
+
+class MetricDefinitionNotFound(NotFound):
+    """The metric has no declared definition (it takes its default direction)."""

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from write_model.errors import InvalidValue
@@ -21,11 +20,6 @@ EXTERNAL = "external"
 # Fixed namespace so a model's id is a pure function of (project, name): two
 # concurrent creates of one name collide at the event store, not in a race.
 MODEL_ID_NAMESPACE = uuid.UUID("6f1c1f55-5f0e-4c58-9c55-0e4a1c7d2b10")
-
-LOWER_IS_BETTER_METRICS = frozenset(
-    {"loss", "latency", "error_rate", "perplexity", "wer", "cer", "mae", "mse", "rmse"}
-)
-LOWER_IS_BETTER_SUFFIXES = ("_loss", "_latency", "_latency_ms", "_error", "_error_rate")
 
 MAX_METRIC_NAME_LENGTH = 100
 
@@ -80,11 +74,13 @@ def model_id_for(project: str, name: str) -> uuid.UUID:
     return uuid.uuid5(MODEL_ID_NAMESPACE, f"{project}\x00{name}")
 
 
-@lru_cache(maxsize=4096)  # asked per metric per event by projections and queries
-def is_lower_better(metric: str) -> bool:
-    """Loss, latency, error rates, perplexity and WER improve as they fall."""
-    name = metric.lower()
-    return name in LOWER_IS_BETTER_METRICS or name.endswith(LOWER_IS_BETTER_SUFFIXES)
+def validate_metric_name(name: str, field: str) -> None:
+    if not name or len(name) > MAX_METRIC_NAME_LENGTH or has_control_characters(name):
+        raise InvalidValue(
+            f"metric name {name!r} is not allowed: 1 to {MAX_METRIC_NAME_LENGTH} characters, "
+            "no control characters",
+            field=field,
+        )
 
 
 def validate_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -92,8 +88,7 @@ def validate_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     valid: dict[str, float] = {}
     for name, value in metrics.items():
         field = f"metrics.{name}"
-        if not name or len(name) > MAX_METRIC_NAME_LENGTH or has_control_characters(name):
-            raise InvalidValue(f"metric name {name!r} is not allowed", field=field)
+        validate_metric_name(name, field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidValue(f"metric {name!r} must be a number", field=field)
         number = float(value)

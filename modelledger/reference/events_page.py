@@ -6,11 +6,13 @@ from eventsourcing.utils import get_topic
 
 from modelledger.reference.markdown import cell, generated_from, prose
 from write_model.api_key import KEY_EVENT_TYPES
+from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES
 
 INTRO = """\
-A model is one aggregate (`AIModel`) and an API key another (`ApiKey`): every change is one
-of these events, stored in one ordered log. An event's fields are the JSON the store holds;
+A model is one aggregate (`AIModel`), a metric's definition another (`MetricDefinition`,
+one per metric name) and an API key a third (`ApiKey`): every change is one of these
+events, stored in one ordered log. An event's fields are the JSON the store holds;
 changing what an event records means a new version and an upcaster, so events stored long
 ago still load (see [Events and rules](../explanation/events-and-rules.md)).
 
@@ -18,7 +20,7 @@ Every event also carries:
 
 """
 CARRIED = (
-    ("originator_id", "the model's (or key's) id"),
+    ("originator_id", "the model's (or definition's, or key's) id"),
     ("originator_version", "the model's version after the event (1, 2, 3... with no gap)"),
     ("timestamp", "when it was recorded (UTC)"),
     (
@@ -41,9 +43,14 @@ COMMON = {"originator_topic", *(name for name, _ in CARRIED)}
 
 
 def render() -> str:
-    sections = [_section(cls) for cls in (*EVENT_TYPES, *KEY_EVENT_TYPES)]
+    every = (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES)
+    sections = [_section(cls) for cls in every]
     return (
-        generated_from("Events", "`write_model/events.py` and `write_model/api_key.py`")
+        generated_from(
+            "Events",
+            "`write_model/events.py`, `write_model/metric_definition.py` and "
+            "`write_model/api_key.py`",
+        )
         + INTRO
         + "| Field | Meaning |\n|---|---|\n"
         + "".join(f"| `{name}` | {meaning} |\n" for name, meaning in CARRIED)

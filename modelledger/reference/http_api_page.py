@@ -25,6 +25,7 @@ GROUPS = {
     "commands": "Commands",
     "queries": "Queries",
     "audit": "The event feed",
+    "metrics": "Metric definitions",
     "keys": "API keys",
     "operations": "Operations",
 }

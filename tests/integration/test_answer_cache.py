@@ -17,6 +17,8 @@ from tests.support.auth import api_client, bearer
 from tests.support.ledgers import make_ledger
 
 MODELS = "/api/v1/models"
+# A model's answer is kept with the stamp of the metric definitions it ranks with: none yet.
+NO_DEFINITIONS = 0
 
 
 def projected(ledger: Ledger, position: int) -> None:
@@ -187,12 +189,12 @@ def test_warmed_models_leave_the_cache_oldest_first(store_url: str) -> None:
         answers = restarted.answers
         assert restarted.models.warm(share=1.0) == 2
         generation = restarted.positions.seen_at["catalogue"].generation
-        newest = ("model", generation, UUID(first["id"]), 2)
-        oldest = ("model", generation, UUID(second["id"]), 1)
+        newest = ("model", generation, UUID(first["id"]), 2, NO_DEFINITIONS)
+        oldest = ("model", generation, UUID(second["id"]), 1, NO_DEFINITIONS)
         assert newest in answers and oldest in answers  # (looked at without a use)
         # When other models' (smaller) answers arrive until one of the two has to go
         while newest in answers and oldest in answers:
-            answers.put(("model", generation, uuid4(), 1), Answer(os.urandom(100), 0))
+            answers.put(("model", generation, uuid4(), 1, 0), Answer(os.urandom(100), 0))
         # Then the least recently changed model went first, the most recently changed stays
         assert oldest not in answers
         assert newest in answers
@@ -216,7 +218,7 @@ def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
             http.patch(url, json={"description": "changed"})
             # Then the other process reads it again once its catalogue has the change
             generation = other.positions.seen_at["catalogue"].generation
-            changed = ("model", generation, UUID(model["id"]), 2)
+            changed = ("model", generation, UUID(model["id"]), 2, NO_DEFINITIONS)
             deadline = time.monotonic() + 5
             while other.answers.peek(changed) is None:
                 assert time.monotonic() < deadline, "the change was never read again"
@@ -227,7 +229,8 @@ def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
             assert got.json()["description"] == "changed" and got.headers["etag"] == '"2"'
             assert other.answers.hits == hits + 1
             # while the answer at the version before is gone
-            assert other.answers.peek(("model", generation, UUID(model["id"]), 1)) is None
+            before = ("model", generation, UUID(model["id"]), 1, NO_DEFINITIONS)
+            assert other.answers.peek(before) is None
     finally:
         ledger.close()
         other.close()

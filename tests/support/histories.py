@@ -43,6 +43,7 @@ from modelledger.bootstrap import Ledger
 from projections.follow import read_page
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
+from queries.directions import Directions
 from queries.messages import ModelStatistics
 from queries.models import get_model, model_view
 from queries.ports import EventLog
@@ -50,8 +51,9 @@ from queries.reading import Snapshot
 from queries.statistics import model_statistics
 from read_model.state import read_states
 from read_model.tables import ALL, catalogue_tables
+from write_model.metric_definition import Direction, default_direction
 from write_model.model import AIModel
-from write_model.values import EventMetadata, is_lower_better
+from write_model.values import EventMetadata
 
 PROJECTS = ("vision", "speech")
 TASKS = ("classification", "regression", "asr")
@@ -519,7 +521,7 @@ def best_of(model: AIModel) -> dict[str, dict[str, Any]]:
     best: dict[str, dict[str, Any]] = {}
     for version in model.versions:
         for name, value in version.metrics.items():
-            better = min if is_lower_better(name) else max
+            better = min if default_direction(name) is Direction.MINIMIZE else max
             held = best.get(name)
             if held is None or (value != held["value"] and better(value, held["value"]) == value):
                 best[name] = {"value": value, "model_version": version.number}
@@ -591,9 +593,9 @@ def assert_read_model_matches_the_log(ledger: Ledger) -> int:
             events = history_of(registry, model_id)
             row = model_row(at["catalogue"], model_id)
             # the catalogue row is the folded model
-            assert catalogue_view(row) == model_view(model), model_id
+            assert catalogue_view(row, Directions()) == model_view(model), model_id
             assert row.position == position
-            assert row.best_metrics == best_of(model)
+            assert Directions().best(row.metric_extremes) == best_of(model)
             assert row.archived == model.archived
             # its versions, with who trained them and where in the log
             trained = {

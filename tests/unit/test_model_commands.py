@@ -37,7 +37,7 @@ from write_model.errors import (
     TrainingRunNotFound,
     UnknownModelVersion,
 )
-from write_model.values import ModelStatus, is_lower_better, model_id_for
+from write_model.values import ModelStatus, model_id_for
 
 
 @pytest.fixture
@@ -342,20 +342,3 @@ def test_every_event_carries_actor_correlation_and_causation(story: Story) -> No
         "corr-1",
         ctx.command_id,
     )
-
-
-@pytest.mark.parametrize(
-    ("metric", "lower"),
-    [
-        ("loss", True),
-        ("val_loss", True),
-        ("wer", True),
-        ("p99_latency", True),
-        ("perplexity", True),
-        ("accuracy", False),
-        ("f1", False),
-        ("bleu", False),
-    ],
-)
-def test_lower_is_better_metrics_are_known_by_name(metric: str, lower: bool) -> None:
-    assert is_lower_better(metric) is lower

@@ -235,7 +235,9 @@ class TopPerforming(Query):
     project: Text | None = None
     limit: int = Field(default=10, ge=1, le=MAX_PAGE)
     order: Literal["asc", "desc"] | None = Field(
-        default=None, description="default: ascending for lower-is-better metrics (loss...)"
+        default=None,
+        description="default: by the metric's direction (ascending for a metric to minimise: "
+        "see /api/v1/metric-definitions)",
     )
     as_of: Moment | None = Field(
         default=None, description="as the registry stood at this time (RFC 3339, with a zone)"

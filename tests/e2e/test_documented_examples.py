@@ -24,6 +24,7 @@ DOCUMENTS = {
     "README.md": 6,
     "docs/tutorial.md": 40,
     "docs/how-to/keys.md": 10,
+    "docs/how-to/metric-definitions.md": 9,
     "docs/how-to/backup.md": 5,
     "docs/how-to/audit.md": 4,
 }

@@ -319,7 +319,7 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     ]
     assert len(reads) > 12
     for path in reads:
-        url = path.format(model_id=model["id"], number=1, run_id=run_id)
+        url = path.format(model_id=model["id"], number=1, run_id=run_id, name="accuracy")
         params = {"metric": "accuracy", "name": "session", "project": "payments"}  # (needed)
         taken = {p["name"] for p in document["paths"][path]["get"].get("parameters", [])}
         asked = {k: v for k, v in params.items() if k in taken}

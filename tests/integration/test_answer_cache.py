@@ -234,3 +234,43 @@ def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
     finally:
         ledger.close()
         other.close()
+
+
+def test_a_kept_model_ranks_with_a_metric_definition_made_through_another_process(
+    store_url: str,
+) -> None:
+    ledger = make_ledger(store_url)
+    other = make_ledger(store_url, projections=False)  # another API process
+    try:
+        with api_client(ledger) as http, api_client(other) as elsewhere:
+            # Given a model with two versions, the other process keeping its answer
+            model = create(http, "ranked", "p")
+            url = f"{MODELS}/{model['id']}"
+            for loss in (0.5, 0.2):
+                run = http.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
+                done = http.post(
+                    f"{url}/training-runs/{run}/complete", json={"metrics": {"loss": loss}}
+                )
+            projected(other, done.json()["position"])
+            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
+            hits = other.answers.hits
+            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
+            assert other.answers.hits == hits + 1  # kept
+            # When loss is declared higher-is-better through this process
+            declared = http.put("/api/v1/metric-definitions/loss", json={"direction": "maximize"})
+            position = declared.json()["position"]
+            # Then a read there that sends the declaration's position ranks with it at once
+            best = elsewhere.get(url, params={"min_position": position}).json()["best_metrics"]
+            assert best["loss"] == {"value": 0.5, "model_version": 1}
+            # and a plain read does within moments (the watch tells the process)
+            deadline = time.monotonic() + 5
+            while elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] != 1:
+                assert time.monotonic() < deadline, "the kept answer never ranked with it"
+                time.sleep(0.02)
+            # from its cache again, with the definitions it now knows
+            hits = other.answers.hits
+            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 1
+            assert other.answers.hits == hits + 1
+    finally:
+        ledger.close()
+        other.close()

@@ -80,10 +80,10 @@ def tables_of(projection: type[Projection], generation: int, dialect: str) -> li
     """The projection's tables of one generation, in ``table_names`` order."""
     if issubclass(projection, TimelineProjection):
         timeline = timeline_tables(generation)
-        tables = [timeline.models, timeline.metrics, timeline.state]
+        tables = [timeline.models, timeline.metrics, timeline.state, timeline.definitions]
     elif issubclass(projection, CatalogueProjection):
         t = catalogue_tables(generation, dialect)
-        tables = [t.models, t.tags, t.metrics, t.counts, t.metric_stats]
+        tables = [t.models, t.tags, t.metrics, t.counts, t.metric_stats, t.definitions]
     elif issubclass(projection, VersionsProjection):
         tables = [versions_table(generation)]
     elif issubclass(projection, KeysProjection):

@@ -212,7 +212,10 @@ def assert_same_answer(kind: str, got: Any, expected: Any) -> None:
     assert got_metrics.keys() == expected_metrics.keys()
     for name, stats in got_metrics.items():
         for key, value in stats.items():
-            assert math.isclose(value, expected_metrics[name][key], rel_tol=1e-9, abs_tol=1e-9)
+            if isinstance(value, str):  # the direction
+                assert value == expected_metrics[name][key], (name, key)
+            else:
+                assert math.isclose(value, expected_metrics[name][key], rel_tol=1e-9, abs_tol=1e-9)
 
 
 @cache

@@ -18,10 +18,12 @@ import math
 import random
 import uuid
 from collections import Counter
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
 from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
@@ -38,12 +40,19 @@ from commands.messages import (
     UpdateModel,
     UpdateVersion,
 )
+from commands.metric_definitions import (
+    DefineMetric,
+    RemoveMetricDefinition,
+    define_metric,
+    read_definition,
+    remove_metric_definition,
+)
 from commands.registry import CommandContext, CommandResult, ModelRegistry
 from modelledger.bootstrap import Ledger
 from projections.follow import read_page
 from queries.catalogue import catalogue_view, model_row, model_versions
 from queries.deployments import model_deployments
-from queries.directions import Directions
+from queries.directions import Directions, directions_now
 from queries.messages import ModelStatistics
 from queries.models import get_model, model_view
 from queries.ports import EventLog
@@ -51,7 +60,8 @@ from queries.reading import Snapshot
 from queries.statistics import model_statistics
 from read_model.state import read_states
 from read_model.tables import ALL, catalogue_tables
-from write_model.metric_definition import Direction, default_direction
+from write_model.errors import MetricDefinitionNotFound
+from write_model.metric_definition import Direction
 from write_model.model import AIModel
 from write_model.values import EventMetadata
 
@@ -90,6 +100,14 @@ class Describe:
     version: int
     description: str
     tags: list[str]
+
+
+@dataclass(frozen=True)
+class Declare:
+    """Declare how a metric is read (None: remove its definition, if it has one)."""
+
+    metric: str
+    direction: str | None
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,17 @@ class Rebuild:
 
 
 Command = (
-    Create | Update | Describe | Train | Complete | Fail | Deploy | Undeploy | RollBack | Archive
+    Create
+    | Update
+    | Describe
+    | Declare
+    | Train
+    | Complete
+    | Fail
+    | Deploy
+    | Undeploy
+    | RollBack
+    | Archive
 )
 Step = Command | CatchUp | Rebuild
 
@@ -208,6 +236,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     *[st.builds(RollBack, model_index, environments)] * 2,
     *[st.builds(Update, model_index, changes)] * 2,
     st.builds(Describe, model_index, st.integers(0, 3), st.sampled_from(["", "eu"]), tags),
+    st.builds(Declare, st.sampled_from(METRICS), st.sampled_from([None, "minimize", "maximize"])),
     *[creates] * 2,
     st.builds(Fail, model_index, st.integers(0, 3)),
     st.builds(Undeploy, model_index, environments),
@@ -254,6 +283,9 @@ def play_command(registry: ModelRegistry, step: Command, played: Played) -> None
     or, if that one cannot take it (archived, nothing trained to deploy, nothing to
     roll back...), to the next model that can; with none, the step is skipped."""
     ctx = CommandContext(actor=f"actor-{played.commands % 3}")
+    if isinstance(step, Declare):
+        _declare(registry, step, ctx, played)
+        return
     if isinstance(step, Create):
         name = f"model-{step.model}"
         if AIModel.create_id(step.project, name) in played.models:
@@ -276,6 +308,22 @@ def play_command(registry: ModelRegistry, step: Command, played: Played) -> None
         model = _get(registry, model_id)
         if not model.archived and _play_on(registry, step, model_id, model, ctx, played):
             return
+
+
+def _declare(registry: ModelRegistry, step: Declare, ctx: CommandContext, played: Played) -> None:
+    played.commands += 1
+    if step.direction is not None:
+        command = DefineMetric(name=step.metric, direction=Direction(step.direction))
+        define_metric(registry, command, ctx)
+        return
+    with suppress(MetricDefinitionNotFound):  # (nothing declared: nothing to remove)
+        remove_metric_definition(registry, RemoveMetricDefinition(name=step.metric), ctx)
+
+
+def declared_directions(registry: ModelRegistry) -> Directions:
+    """The definitions in force, folded from the log."""
+    found = {name: read_definition(registry, name) for name in METRICS}
+    return Directions({n: d.direction for n, d in found.items() if d is not None and d.declared})
 
 
 def _get(registry: ModelRegistry, model_id: UUID) -> AIModel:
@@ -467,10 +515,11 @@ def head(registry: ModelRegistry) -> int:
 
 
 def logged_model_ids(registry: ModelRegistry) -> set[UUID]:
+    """The models the log holds (not the metric definitions it holds too)."""
     ids: set[UUID] = set()
-    after = 0
+    after, created = 0, get_topic(AIModel.ModelCreated)
     while page := read_page(EventLog.of(registry), after, 1000):
-        ids.update(UUID(str(notification.originator_id)) for notification in page)
+        ids.update(UUID(str(n.originator_id)) for n in page if n.topic == created)
         after = page[-1].id
     return ids
 
@@ -516,12 +565,12 @@ def expected_stretches(events: list[tuple[int, AIModel.Event]]) -> list[dict[str
     return sorted(stretches, key=lambda s: (s["environment"], s["from_position"]))
 
 
-def best_of(model: AIModel) -> dict[str, dict[str, Any]]:
+def best_of(model: AIModel, directions: Directions) -> dict[str, dict[str, Any]]:
     """Each metric's best value over the model's versions, and the first version with it."""
     best: dict[str, dict[str, Any]] = {}
     for version in model.versions:
         for name, value in version.metrics.items():
-            better = min if default_direction(name) is Direction.MINIMIZE else max
+            better = min if directions.minimises(name) else max
             held = best.get(name)
             if held is None or (value != held["value"] and better(value, held["value"]) == value):
                 best[name] = {"value": value, "model_version": version.number}
@@ -580,10 +629,14 @@ def assert_read_model_matches_the_log(ledger: Ledger) -> int:
     registry = ledger.registry
     ids = logged_model_ids(registry)
     stats = ExpectedStatistics()
+    directions = declared_directions(registry)
     with ledger.read_engine.connect() as conn:
         states = read_states(conn)
         at = {name: Snapshot(conn, s.generation, s.position) for name, s in states.items()}
         catalogue = catalogue_tables(states["catalogue"].generation, conn.dialect.name)
+        # the catalogue's definitions are those the log holds
+        stored = directions_now(conn, states["catalogue"].generation)
+        assert stored.declared == directions.declared
         stored_ids = set(conn.execute(select(catalogue.models.c.id)).scalars())
         assert stored_ids == {str(i) for i in ids}, "the catalogue holds exactly the logged models"
         expected_tags: set[tuple[str, str]] = set()
@@ -592,10 +645,10 @@ def assert_read_model_matches_the_log(ledger: Ledger) -> int:
             model, position = get_model(EventLog.of(registry), model_id)
             events = history_of(registry, model_id)
             row = model_row(at["catalogue"], model_id)
-            # the catalogue row is the folded model
-            assert catalogue_view(row, Directions()) == model_view(model), model_id
+            # the catalogue row is the folded model, ranked by the definitions in force
+            assert catalogue_view(row, directions) == model_view(model, directions), model_id
             assert row.position == position
-            assert Directions().best(row.metric_extremes) == best_of(model)
+            assert directions.best(row.metric_extremes) == best_of(model, directions)
             assert row.archived == model.archived
             # its versions, with who trained them and where in the log
             trained = {
@@ -629,7 +682,7 @@ def assert_read_model_matches_the_log(ledger: Ledger) -> int:
         generation = states["catalogue"].generation
         _assert_tags_and_metrics(conn, generation, expected_tags, expected_metric_rows)
         _assert_statistics(conn, generation, stats)
-        _assert_statistics_query(at["catalogue"], stats)
+        _assert_statistics_query(at["catalogue"], stats, directions)
     return len(ids)
 
 
@@ -700,7 +753,9 @@ def _assert_statistics(conn: Connection, generation: int, stats: ExpectedStatist
         assert (got["min_value"], got["max_value"]) == (want["min_value"], want["max_value"]), key
 
 
-def _assert_statistics_query(snapshot: Snapshot, stats: ExpectedStatistics) -> None:
+def _assert_statistics_query(
+    snapshot: Snapshot, stats: ExpectedStatistics, directions: Directions
+) -> None:
     """And GET /statistics (every project, every task) says the same."""
     answer = model_statistics(snapshot, ModelStatistics())
 
@@ -721,5 +776,7 @@ def _assert_statistics_query(snapshot: Snapshot, stats: ExpectedStatistics) -> N
     for name, want in everywhere.items():
         got = answer["metrics"][name]
         assert got["count"] == want["count"]
+        lowest = directions.minimises(name)
+        assert got["best"] == want["min_value" if lowest else "max_value"], name
         assert close(got["mean"] * got["count"], want["total"])
         assert (got["min"], got["max"]) == (want["min_value"], want["max_value"])

@@ -5,6 +5,7 @@ path, so names such as ``eval/loss`` or ``accuracy@squad`` need no escaping."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter, Path
@@ -106,16 +107,19 @@ async def get_metric_definition(
 @router.put(
     "/{name:path}",
     response_model=MetricDefinitionChanged,
+    responses={201: {"model": MetricDefinitionChanged, "description": "Declared first"}},
     dependencies=[allow(Action.ADMINISTER)],
     summary="Declare how a metric is read: rankings apply it at once",
 )
 async def put_metric_definition(
     name: NamePath, body: DefineMetricRequest, services: ServicesDep, ctx: ActorDep
 ) -> JSONResponse:
-    """The same declaration again records nothing (and answers the same)."""
+    """201 when the metric is declared for the first time, else 200. The same declaration
+    again records nothing (and answers the same). A name holding `?`, `#` or `%` is sent
+    percent-encoded, as in any URL."""
     command = DefineMetric(name=name, **body.model_dump())
-    result = await to_thread.run_sync(define_metric, services.registry, command, ctx)
-    return _changed(result)
+    result, first = await to_thread.run_sync(define_metric, services.registry, command, ctx)
+    return _changed(result, 201 if first else 200)
 
 
 @router.delete(
@@ -132,8 +136,8 @@ async def delete_metric_definition(
     return _changed(result)
 
 
-def _changed(result: CommandResult) -> JSONResponse:
-    return JSONResponse(
-        result.body(),
-        headers={"ETag": f'"{result.version}"', "X-Position": str(result.position)},
-    )
+def _changed(result: CommandResult, status_code: int = 200) -> JSONResponse:
+    headers = {"ETag": f'"{result.version}"', "X-Position": str(result.position)}
+    if status_code == 201:
+        headers["Location"] = f"/api/v1/metric-definitions/{quote(result.details['name'])}"
+    return JSONResponse(result.body(), status_code=status_code, headers=headers)

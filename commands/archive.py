@@ -34,13 +34,16 @@ from typing import IO, Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 
 from commands.ports import LogPages
 from write_model.integrity import GENESIS, chained, lacking_fields
+from write_model.model import AIModel
 
 FORMAT = "modelledger-events"
 FORMAT_VERSION = 1
 PAGE = 1_000
+MODEL_CREATED = get_topic(AIModel.ModelCreated)  # (a summary counts models, not keys)
 
 Progress = Callable[[int], None]
 
@@ -156,7 +159,7 @@ def import_events(
         recorder.insert_events([stored for _, stored in checked])
     return ImportSummary(
         events=len(checked),
-        models=len({stored.originator_id for _, stored in checked}),
+        models=sum(stored.topic == MODEL_CREATED for _, stored in checked),
         first_position=checked[0][0] if checked else None,
         last_position=checked[-1][0] if checked else None,
         digest=chain.digest.hex(),

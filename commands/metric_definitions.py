@@ -41,23 +41,28 @@ class RemoveMetricDefinition(Command):
     name: MetricName
 
 
-def define_metric(registry: ModelRegistry, cmd: DefineMetric, ctx: CommandContext) -> CommandResult:
-    """Declare the metric as given (the same declaration again records nothing)."""
+def define_metric(
+    registry: ModelRegistry, cmd: DefineMetric, ctx: CommandContext
+) -> tuple[CommandResult, bool]:
+    """Declare the metric as given (the same declaration again records nothing); and
+    whether this was its first declaration."""
 
-    def decide() -> CommandResult:
+    def decide() -> tuple[CommandResult, bool]:
         found = read_definition(registry, cmd.name)
         changes: dict[str, Any] = {
             "direction": cmd.direction,
             "unit": cmd.unit,
             "description": cmd.description,
         }
+        first = found is None
         if found is None:
             found = MetricDefinition.define(name=cmd.name, meta=ctx.meta, **changes)
         else:
             found.redefine(meta=ctx.meta, **changes)
-        return registry.commit(found, ctx, **definition_details(found))
+        return registry.commit(found, ctx, **definition_details(found)), first
 
-    return _decided(decide)
+    decided: tuple[CommandResult, bool] = _decided(decide)
+    return decided
 
 
 def remove_metric_definition(
@@ -73,14 +78,14 @@ def remove_metric_definition(
             )
         return registry.commit(found, ctx, **definition_details(found))
 
-    return _decided(decide)
+    result: CommandResult = _decided(decide)
+    return result
 
 
-def _decided(decide: Any) -> CommandResult:
+def _decided(decide: Any) -> Any:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            result: CommandResult = decide()
-            return result
+            return decide()
         except ConcurrentChange:
             if attempt == ATTEMPTS:
                 raise

@@ -8,7 +8,12 @@ import typer
 
 from adapters.audit_seals import read_seals, record_seal
 from modelledger.bootstrap import Ledger
-from modelledger.cli_support import open_ledger, progress_on_stderr, verify_projections
+from modelledger.cli_support import (
+    counted,
+    open_ledger,
+    progress_on_stderr,
+    verify_projections,
+)
 from projections.worker import PROJECTIONS
 from queries.integrity import LogReport, check_log
 
@@ -65,7 +70,8 @@ def _checked_log(ledger: Ledger) -> LogReport:
 
 
 def _print_log_report(report: LogReport) -> None:
-    typer.echo(f"log: {report.events} events of {report.models} models, head {report.head}")
+    models = counted(report.models, "model")
+    typer.echo(f"log: {report.events} events of {models}, head {report.head}")
     if report.gaps:
         kind = (
             "harmless on PostgreSQL (rolled-back sequence values)"

@@ -29,6 +29,7 @@ from commands.ports import StoreUnavailable
 from modelledger.audit_cli import audit
 from modelledger.bootstrap import Ledger
 from modelledger.cli_support import (
+    counted,
     fail,
     load_settings,
     open_ledger,
@@ -183,8 +184,8 @@ def import_log(
     match the digest in its footer (and the one given)."""
     if not path.is_file():
         fail(f"no such file: {path}")
-    with path.open("rb") as counted:
-        total = max(0, sum(1 for _ in counted) - 2)  # less the header and footer lines
+    with path.open("rb") as lines:
+        total = max(0, sum(1 for _ in lines) - 2)  # less the header and footer lines
     ledger = open_ledger()
     try:
         with path.open(encoding="utf-8") as lines, progress_on_stderr() as progress:
@@ -208,7 +209,7 @@ def import_log(
             err=True,
         )
     typer.echo(
-        f"imported {summary.events} events of {summary.models} models "
+        f"imported {summary.events} events of {counted(summary.models, 'model')} "
         f"(positions {summary.first_position}..{summary.last_position}); "
         f"hash chain digest: {summary.digest}",
         err=True,

@@ -52,6 +52,11 @@ def open_ledger(settings: Settings | None = None, *, must_exist: bool = False) -
         fail(f"cannot open the event store ({describe(url)}): {error}")
 
 
+def counted(number: int, thing: str) -> str:
+    """``1 model``, ``2 models``."""
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)

@@ -8,7 +8,8 @@ acknowledgement and the record re-sends that one batch; its events carry the
 same ``id`` (``<model id>/<version>``), so consumers can drop the repeats.
 
 Messages are keyed by model id, so each model's events stay in order within
-their partition. API keys' events stay in the log (and its audit) only.
+their partition. API keys' and metric definitions' events stay in the log (its feed
+and audit) only: the relay carries the models' story.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ class CatalogueProjection(Projection):
     # -- batch --------------------------------------------------------------
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
-        ids = {self.key(event) for _, event in events}
+        # (a metric definition's event touches no model)
+        ids = {self.key(event) for _, event in events if isinstance(event, AIModel.Event)}
         for model_id, (model, metrics) in self.taken(ids).items():
             self.rows[model_id] = model
             self.metrics[model_id] = metrics

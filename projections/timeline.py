@@ -70,7 +70,8 @@ class TimelineProjection(CatalogueProjection):
     # -- batch --------------------------------------------------------------
 
     def prepare(self, events: Sequence[tuple[int, AIModel.Event]]) -> None:
-        ids = {self.key(event) for _, event in events}
+        # (a metric definition's event touches no model)
+        ids = {self.key(event) for _, event in events if isinstance(event, AIModel.Event)}
         for model_id, (row, metrics, stretch, metric_stretches) in self.taken(ids).items():
             self.rows[model_id], self.metrics[model_id] = row, metrics
             self._open(stretch, metric_stretches.values())

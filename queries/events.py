@@ -49,7 +49,6 @@ class FeedView:
             return self.keys
         if self.visible is None or isinstance(event, MetricDefinition.Event):
             return True  # (a definition is registry-wide: no project's)
-            return True
         if isinstance(event, AIModel.ModelCreated):
             self.projects.remember(event.originator_id, event.project)
             return event.project in self.visible

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from queries.ports import EventLog
 from write_model.integrity import GENESIS, Seal, chained, lacking_fields
+from write_model.model import AIModel
 
 PAGE = 5_000
 MAX_LISTED = 20  # problems listed per kind; the counts are complete
+MODEL_CREATED = get_topic(AIModel.ModelCreated)
 
 
 @dataclass
@@ -64,11 +67,12 @@ def check_log(
             _check_position(report, after, notification.id)
             _check_version(report, versions, notification)
             _check_decodes(report, event_log, notification)
+            report.models += notification.topic == MODEL_CREATED  # (not keys, definitions)
             after = notification.id
         report.events += len(page)
         progress(len(page))
     chain.check(report, before=None)
-    report.head, report.models, report.digest = after, len(versions), chain.digest.hex()
+    report.head, report.digest = after, chain.digest.hex()
     return report
 
 

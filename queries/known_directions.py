@@ -18,6 +18,18 @@ from dataclasses import dataclass, field
 from queries.directions import Directions
 
 
+@dataclass(frozen=True)
+class KnownView:
+    """What is known, at one moment (for a read to use whole)."""
+
+    generation: int
+    directions: Directions
+    through: int
+
+    def hold_at(self, generation: int, position: int) -> bool:
+        return generation == self.generation and self.directions.stamp <= position <= self.through
+
+
 @dataclass
 class KnownDirections:
     directions: Directions = field(default_factory=Directions)
@@ -36,14 +48,17 @@ class KnownDirections:
             return self.changes[0] - 1
         return max(self.watched_to, self.read_at)
 
-    def hold_at(self, generation: int, position: int) -> bool:
-        return generation == self.generation and self.directions.stamp <= position <= self.through()
+    def view(self) -> KnownView:
+        with self.lock:
+            return KnownView(self.generation, self.directions, self.through())
 
     def read(self, directions: Directions, generation: int, position: int) -> None:
         """Directions read from the catalogue at ``position``: kept if newer."""
         with self.lock:
             if generation == self.generation and position < self.read_at:
                 return
+            if generation != self.generation:  # another catalogue: what was watched is void
+                self.watched_from, self.changes = None, []
             self.directions, self.generation = directions, generation
             self.read_at = max(position, directions.stamp)
             self.changes = [q for q in self.changes if q > self.read_at]
@@ -58,4 +73,5 @@ class KnownDirections:
 
     def outdated(self, catalogue: int) -> bool:
         """Whether the catalogue has taken in a definition change these lack."""
-        return bool(self.changes) and self.changes[0] <= catalogue
+        with self.lock:
+            return bool(self.changes) and self.changes[0] <= catalogue

@@ -72,12 +72,12 @@ class ModelReader:
     def current(self, model_id: UUID, visible: Projects, min_position: int | None) -> Answer:
         """The model as of every command on it acknowledged before this read."""
         version, changed_at = self.last_change(model_id, visible)
-        catalogue, known = self.tables.positions.seen_at.get("catalogue"), self.known
+        catalogue, known = self.tables.positions.seen_at.get("catalogue"), self.known.view()
         if catalogue is not None and catalogue.generation == known.generation:
             # (a rebuilt catalogue's answers are its own)
             key = ("model", catalogue.generation, model_id, version, known.directions.stamp)
             found = self.tables.answers.get(key)
-            if found is not None and (min_position or 0) <= min(found.position, known.through()):
+            if found is not None and (min_position or 0) <= min(found.position, known.through):
                 return found
         if min_position is not None:  # the caller waits (bounded) for its position
             return self._from_catalogue(model_id, visible, max(min_position, changed_at))
@@ -88,8 +88,10 @@ class ModelReader:
         with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
             if snapshot.position >= changed_at:
                 return self._kept(snapshot, model_id, visible)
-        # The tables lag behind the model's last change: the log answers at once.
-        return self.past(model_id, visible, None, None)
+            directions = self.directions_at(snapshot.conn, snapshot.generation, snapshot.position)
+        # The tables lag behind the model's last change: the log answers at once (ranked
+        # with the definitions the tables have).
+        return self._folded(model_id, visible, None, None, directions)
 
     def by_name(
         self, project: str, name: str, visible: Projects, min_position: int | None
@@ -122,31 +124,48 @@ class ModelReader:
         as_of: datetime | None,
         min_position: int | None = None,
     ) -> Answer:
-        """The model folded from the log: at a version, as of a time, or now (the log
-        holds every acknowledged change: ``min_position`` is only checked, never waited)."""
+        """The model folded from the log, at a version or as of a time (the log holds every
+        acknowledged change: ``min_position`` is only checked, never waited). Its best
+        metrics rank with the definitions in force at ``as_of``; at a version, with those
+        in force now, as a read of the model now ranks them."""
         if min_position is not None:
             within_the_log(min_position, self.event_log.head())
+        return self._folded(model_id, visible, at_version, as_of, None)
+
+    def _folded(
+        self,
+        model_id: UUID,
+        visible: Projects,
+        at_version: int | None,
+        as_of: datetime | None,
+        directions: Directions | None,
+    ) -> Answer:
         model, position = get_model(
             self.event_log, model_id, at_version=at_version, as_of=as_of, visible=visible
         )
-        if as_of is None and at_version is None:  # the tables lag: ranked as last read
-            directions = self.known.directions
-        else:  # ranked with the definitions of that moment
-            directions = self._directions_as_of(as_of or model.modified_on)
+        if directions is None and as_of is not None:
+            # the timeline, once it holds every event up to the model's then (bounded wait)
+            with (
+                self._waiting_for_the_change(model_id, None, position),
+                self.tables.reading("timeline", TIMELINE_VERSION, position) as snapshot,
+            ):
+                moment = timeline_moment(as_of)
+                directions = directions_as_of(snapshot.conn, snapshot.generation, moment)
+        elif directions is None:
+            with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
+                directions = self.directions_at(
+                    snapshot.conn, snapshot.generation, snapshot.position
+                )
         return Answer(json_bytes(model_view(model, directions)), position, model.version)
-
-    def _directions_as_of(self, moment: datetime) -> Directions:
-        with self.tables.reading("timeline", TIMELINE_VERSION) as snapshot:
-            return directions_as_of(snapshot.conn, snapshot.generation, timeline_moment(moment))
 
     def directions_at(self, conn: Connection, generation: int, position: int) -> Directions:
         """The directions of the catalogue at ``position`` (``conn`` reads it): those
         known, while they hold; else read (and known from then on)."""
-        known = self.known
+        known = self.known.view()
         if known.hold_at(generation, position):
             return known.directions
         directions = directions_now(conn, generation)
-        known.read(directions, generation, position)
+        self.known.read(directions, generation, position)
         return directions
 
     def follow_definitions(self, after: int, to: int, changes: Sequence[int]) -> None:
@@ -235,15 +254,13 @@ class ModelReader:
         while spent < room:
             with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
                 rows = recently_changed(snapshot, page, before)
-                # (the rows' answers are made below, with the directions now known)
-                self.directions_at(snapshot.conn, snapshot.generation, snapshot.position)
-            for row in rows:
-                key, answer = self._answer(snapshot, row)
-                kept = answers.pack(key, answer)
-                chosen.append((key, kept))
-                spent += kept.cost
-                if spent >= room:
-                    break
+                for row in rows:
+                    key, answer = self._answer(snapshot, row)
+                    kept = answers.pack(key, answer)
+                    chosen.append((key, kept))
+                    spent += kept.cost
+                    if spent >= room:
+                        break
             if len(rows) < page:
                 break
             before = (rows[-1].updated_at, rows[-1].id)

@@ -68,7 +68,7 @@ def search_models(
     if query.metric is not None and query.sort != "metric":
         statement = statement.where(_has_metric(source, query, lower))
     if query.cursor:
-        last_key, last_id = _read_cursor(query, descending)
+        last_key, last_id = _read_cursor(query, (descending, lower))
         after = tuple_(key, c.c.id)
         statement = statement.where(
             after < tuple_(literal(last_key), literal(last_id))
@@ -82,7 +82,7 @@ def search_models(
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         last_key_value = last.sort_value if query.sort == "metric" else last._mapping[query.sort]
-        next_cursor = _make_cursor(query, descending, last_key_value, last.id)
+        next_cursor = _make_cursor(query, (descending, lower), last_key_value, last.id)
     answer: dict[str, Any] = {"items": items, "next_cursor": next_cursor}
     if query.facets:  # over every model the query finds, not only this page
         found = [source.valid_models, *_filters(source, query, visible)]
@@ -140,25 +140,27 @@ def _has_metric(source: Source, query: SearchModels, lower: bool) -> ColumnEleme
     return exists().where(*where)
 
 
-def _cursor_scope(query: SearchModels, descending: bool) -> list[Any]:
-    """What a cursor is valid for: the sort and its effective direction (a metric
-    redefined meanwhile changes it: the cursor is refused, not misread)."""
-    return [query.sort, "desc" if descending else "asc", query.metric]
+def _cursor_scope(query: SearchModels, descending: bool, lower: bool) -> list[Any]:
+    """What a cursor is valid for: the sort, its order, and which of a model's values of
+    the metric it compares (its lowest or highest: a metric redefined meanwhile changes
+    it, and the cursor is then refused, not misread)."""
+    side = ("min" if lower else "max") if query.metric is not None else None
+    return [query.sort, "desc" if descending else "asc", query.metric, side]
 
 
-def _make_cursor(query: SearchModels, descending: bool, key: Any, model_id: str) -> str:
-    raw = json.dumps([_cursor_scope(query, descending), key, model_id], separators=(",", ":"))
+def _make_cursor(query: SearchModels, scope: tuple[bool, bool], key: Any, model_id: str) -> str:
+    raw = json.dumps([_cursor_scope(query, *scope), key, model_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _read_cursor(query: SearchModels, descending: bool) -> tuple[Any, str]:
+def _read_cursor(query: SearchModels, scope: tuple[bool, bool]) -> tuple[Any, str]:
     assert query.cursor is not None
     try:
         padded = query.cursor + "=" * (-len(query.cursor) % 4)
-        scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        found_scope, key, model_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, RecursionError, binascii.Error):
         raise InvalidQuery("cursor is not one this service gave out", field="cursor") from None
-    if scope != _cursor_scope(query, descending) or not isinstance(model_id, str):
+    if found_scope != _cursor_scope(query, *scope) or not isinstance(model_id, str):
         raise InvalidQuery(
             "cursor belongs to a different sort; start again without it", field="cursor"
         )

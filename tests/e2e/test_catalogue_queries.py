@@ -474,8 +474,8 @@ def test_pages_by_update_time_skip_and_repeat_nothing_that_was_not_written(
     assert walked == ["a", "b", "d", "e", "a", "c"]
 
 
-BY_NAME = ["name", "asc", None]
-BY_ACCURACY = ["metric", "desc", "accuracy"]
+BY_NAME = ["name", "asc", None, None]
+BY_ACCURACY = ["metric", "desc", "accuracy", "max"]  # (its highest value)
 ACCURACY = {"sort": "metric", "metric": "accuracy"}
 ID = "814ce9c6-6ba8-587b-bcbe-6cf560e9b06f"
 FORGED_CURSORS: list[tuple[str, dict[str, Any]]] = [

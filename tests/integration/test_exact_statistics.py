@@ -263,7 +263,7 @@ def test_a_fifth_seven_tenths_and_a_tenth_sum_to_exactly_one(ledger: Ledger) -> 
         ).scalar_one()
     assert total == Decimal(1)
     # and the mean is a third of it, rounded once: live, as of now, and after rebuilds
-    third = {"count": 3, "mean": float(Fraction(1, 3)), "min": 0.1, "max": 0.7}
+    third: dict[str, Any] = {"count": 3, "mean": float(Fraction(1, 3)), "min": 0.1, "max": 0.7}
     third.update(direction="maximize", best=0.7)  # (accuracy: the higher the better)
     assert accuracy_now(ledger, EVERYTHING) == accuracy_as_of(ledger, (NOW, EVERYTHING)) == [third]
     for projection in (CatalogueProjection, TimelineProjection):
@@ -318,7 +318,7 @@ def test_a_mean_of_0_61_is_0_61_after_a_rebuild_too(client: TestClient) -> None:
     for model_id, accuracy in ((a, 0.35), (b, 0.7), (a, 0.78)):
         api.trained(model_id, accuracy)
     # Then the mean is 1.83 / 3 = 0.61 (floats had made it 0.6099999999999999)
-    exact = {"count": 3, "mean": 0.61, "min": 0.35, "max": 0.78}
+    exact: dict[str, Any] = {"count": 3, "mean": 0.61, "min": 0.35, "max": 0.78}
     exact.update(direction="maximize", best=0.78)
     assert api.accuracy() == exact
     # When an operator rebuilds the catalogue (from the whole log, in one batch)

@@ -17,6 +17,8 @@ from commands.metric_definitions import (
 )
 from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
+from queries.directions import Directions
+from queries.known_directions import KnownDirections
 from tests.support.ledgers import make_ledger
 from write_model.errors import InvalidValue, MetricDefinitionNotFound
 from write_model.metric_definition import (
@@ -47,6 +49,8 @@ NEUTRAL = ("accuracy", "f1", "auc", "bleu", "rouge", "recall", "precision", "top
         *(("wer", MINIMISE), ("perplexity", MINIMISE), ("Train-Time", MINIMISE)),
         *(("accuracy", MAXIMISE), ("f1", MAXIMISE), ("bleu", MAXIMISE)),
         *(("accuracy@squad", MAXIMISE), ("true_positive_rate", MAXIMISE)),
+        # the error-like names of common tools
+        *(("mlogloss", MINIMISE), ("poisson-nloglik", MINIMISE), ("fid", MINIMISE)),
         # a part is a whole part: these only contain one
         *(("interrater_agreement", MAXIMISE), ("timeliness", MAXIMISE)),
     ],
@@ -92,14 +96,15 @@ ADMIN = CommandContext(actor="admin")
 
 def test_a_definition_is_declared_changed_and_removed_and_nothing_twice(ledger: Ledger) -> None:
     registry = ledger.registry
-    define_metric(registry, DefineMetric(name="latency_ms", direction=MAXIMISE, unit="ms"), ADMIN)
-    define_metric(registry, DefineMetric(name="latency_ms", direction=MAXIMISE, unit="ms"), ADMIN)
+    declared = DefineMetric(name="latency_ms", direction=MAXIMISE, unit="ms")
+    assert define_metric(registry, declared, ADMIN)[1] is True  # the first declaration
+    assert define_metric(registry, declared, ADMIN)[1] is False
     define_metric(registry, DefineMetric(name="latency_ms", direction=MINIMISE, unit="ms"), ADMIN)
     removed = remove_metric_definition(registry, RemoveMetricDefinition(name="latency_ms"), ADMIN)
     assert (removed.details["source"], removed.details["direction"]) == ("default", "minimize")
     with pytest.raises(MetricDefinitionNotFound):
         remove_metric_definition(registry, RemoveMetricDefinition(name="latency_ms"), ADMIN)
-    again = define_metric(registry, DefineMetric(name="latency_ms", direction=MINIMISE), ADMIN)
+    again, _ = define_metric(registry, DefineMetric(name="latency_ms", direction=MINIMISE), ADMIN)
     assert again.details["source"] == "declared"
     common = {"name": "latency_ms", "unit": "ms", "description": None}
     assert events_of(ledger, "latency_ms") == [
@@ -131,3 +136,44 @@ def test_the_aggregate_refuses_what_no_metric_may_be(
             name=name, direction=MINIMISE, unit=unit, description=None, meta=meta
         )
     assert refused.value.field == field
+
+
+# -- what a process knows of the definitions (queries.known_directions) -------------------
+
+
+def test_known_directions_hold_until_the_next_definition_change_the_watch_saw() -> None:
+    known = KnownDirections()
+    # Given directions read from the catalogue at position 10 (last changed at 4)
+    known.read(Directions({"loss": MAXIMISE}, stamp=4), generation=1, position=10)
+    # Then, with no watch yet, they hold only where they were read
+    assert known.view().through == 10
+    assert known.view().hold_at(1, 10) and not known.view().hold_at(1, 11)
+    # When the watch has read every event from 8 to 20, none a definition's
+    known.watched(after=8, to=20, changes=[])
+    # Then they hold up to 20, in that generation only
+    assert known.view().hold_at(1, 20) and not known.view().hold_at(2, 20)
+    assert not known.outdated(catalogue=20)
+    # When the watch sees a definition change at 25
+    known.watched(after=20, to=30, changes=[25])
+    # Then they hold up to 24, and are outdated once the catalogue has 25
+    assert known.view().through == 24
+    assert not known.outdated(catalogue=24) and known.outdated(catalogue=25)
+    # When they are read again past it, they hold as far as the watch has looked
+    known.read(Directions({}, stamp=25), generation=1, position=26)
+    assert known.view().through == 30 and not known.outdated(catalogue=30)
+
+
+def test_a_gap_in_what_the_watch_saw_or_another_generation_holds_only_where_read() -> None:
+    known = KnownDirections()
+    known.read(Directions({}, stamp=0), generation=1, position=10)
+    known.watched(after=5, to=20, changes=[])
+    assert known.view().through == 20
+    # a look that does not go on from the last one: what lies between is unknown
+    known.watched(after=40, to=50, changes=[])
+    assert known.view().through == 10
+    # a rebuilt catalogue (another generation), read lower down: only where read
+    known.watched(after=50, to=60, changes=[])
+    known.read(Directions({}, stamp=0), generation=2, position=30)
+    assert known.view().through == 30
+    known.watched(after=60, to=70, changes=[])
+    assert known.view().through == 30  # (the watch began after it was read)

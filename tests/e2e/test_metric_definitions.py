@@ -309,3 +309,31 @@ def train_again(client: TestClient, model_id: str, metrics: dict[str, float]) ->
 
 def now_text() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def test_a_page_cursor_from_before_a_redefinition_is_refused_not_misread(
+    client: TestClient,
+) -> None:
+    # Given three models paged by their best cost, best (lowest) first
+    for name, cost in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+        last = registered(client, name, "p", cost=cost)
+    by_cost = {"sort": "metric", "metric": "cost", "order": "asc", "limit": 2}
+    first = client.get(MODELS, params={**by_cost, "min_position": last["position"]}).json()
+    assert [item["name"] for item in first["items"]] == ["a", "b"]
+    # When cost is declared higher-is-better (the rows then compare their highest cost)
+    declared = define(client, "cost", direction="maximize")
+    # Then the next page of the old question is refused, naming the cursor
+    stale = {**by_cost, "cursor": first["next_cursor"], "min_position": declared["position"]}
+    assert_problem(client.get(MODELS, params=stale), 422, "cursor")
+
+
+def test_a_model_at_a_version_ranks_as_a_read_of_it_now(client: TestClient) -> None:
+    model = registered(client, "m", "p", wer=0.3)
+    url = f"{MODELS}/{model['id']}"
+    position = train_again(client, model["id"], {"wer": 0.1})
+    declared = define(client, "wer", direction="maximize")
+    now = client.get(url, params={"min_position": declared["position"]}).json()
+    at_version = client.get(url, params={"at_version": now["version"]}).json()
+    assert now["best_metrics"] == at_version["best_metrics"]
+    assert now["best_metrics"]["wer"] == {"value": 0.3, "model_version": 1}
+    assert position < declared["position"]

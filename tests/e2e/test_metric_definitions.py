@@ -317,7 +317,7 @@ def test_a_page_cursor_from_before_a_redefinition_is_refused_not_misread(
     # Given three models paged by their best cost, best (lowest) first
     for name, cost in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
         last = registered(client, name, "p", cost=cost)
-    by_cost = {"sort": "metric", "metric": "cost", "order": "asc", "limit": 2}
+    by_cost: dict[str, str | int] = {"sort": "metric", "metric": "cost", "order": "asc", "limit": 2}
     first = client.get(MODELS, params={**by_cost, "min_position": last["position"]}).json()
     assert [item["name"] for item in first["items"]] == ["a", "b"]
     # When cost is declared higher-is-better (the rows then compare their highest cost)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -202,76 +204,77 @@ def test_warmed_models_leave_the_cache_oldest_first(store_url: str) -> None:
         restarted.close()
 
 
-def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
-    store_url: str,
-) -> None:
+@contextmanager
+def two_processes(store_url: str) -> Iterator[tuple[TestClient, TestClient, Ledger]]:
+    """An API process running the projections, and another (its client and its ledger)."""
     ledger = make_ledger(store_url)
-    other = make_ledger(store_url, projections=False)  # another API process
+    other = make_ledger(store_url, projections=False)
     try:
         with api_client(ledger) as http, api_client(other) as elsewhere:
-            # Given a model the other process has read (and so keeps)
-            model = create(http, "shared", "p")
-            url = f"{MODELS}/{model['id']}"
-            projected(other, model["position"])
-            assert elsewhere.get(url).headers["etag"] == '"1"'
-            # When it is changed through this process
-            http.patch(url, json={"description": "changed"})
-            # Then the other process reads it again once its catalogue has the change
-            generation = other.positions.seen_at["catalogue"].generation
-            changed = ("model", generation, UUID(model["id"]), 2, NO_DEFINITIONS)
-            deadline = time.monotonic() + 5
-            while other.answers.peek(changed) is None:
-                assert time.monotonic() < deadline, "the change was never read again"
-                time.sleep(0.02)
-            # and its next read is answered from the cache, with the change
-            hits = other.answers.hits
-            got = elsewhere.get(url)
-            assert got.json()["description"] == "changed" and got.headers["etag"] == '"2"'
-            assert other.answers.hits == hits + 1
-            # while the answer at the version before is gone
-            before = ("model", generation, UUID(model["id"]), 1, NO_DEFINITIONS)
-            assert other.answers.peek(before) is None
+            yield http, elsewhere, other
     finally:
         ledger.close()
         other.close()
+
+
+def test_a_model_changed_through_another_process_is_read_again_into_the_cache(
+    store_url: str,
+) -> None:
+    with two_processes(store_url) as (http, elsewhere, other):
+        # Given a model the other process has read (and so keeps)
+        model = create(http, "shared", "p")
+        url = f"{MODELS}/{model['id']}"
+        projected(other, model["position"])
+        assert elsewhere.get(url).headers["etag"] == '"1"'
+        # When it is changed through this process
+        http.patch(url, json={"description": "changed"})
+        # Then the other process reads it again once its catalogue has the change
+        generation = other.positions.seen_at["catalogue"].generation
+        changed = ("model", generation, UUID(model["id"]), 2, NO_DEFINITIONS)
+        deadline = time.monotonic() + 5
+        while other.answers.peek(changed) is None:
+            assert time.monotonic() < deadline, "the change was never read again"
+            time.sleep(0.02)
+        # and its next read is answered from the cache, with the change
+        hits = other.answers.hits
+        got = elsewhere.get(url)
+        assert got.json()["description"] == "changed" and got.headers["etag"] == '"2"'
+        assert other.answers.hits == hits + 1
+        # while the answer at the version before is gone
+        before = ("model", generation, UUID(model["id"]), 1, NO_DEFINITIONS)
+        assert other.answers.peek(before) is None
 
 
 def test_a_kept_model_ranks_with_a_metric_definition_made_through_another_process(
     store_url: str,
 ) -> None:
-    ledger = make_ledger(store_url)
-    other = make_ledger(store_url, projections=False)  # another API process
-    try:
-        with api_client(ledger) as http, api_client(other) as elsewhere:
-            # Given a model with two versions, the other process keeping its answer
-            model = create(http, "ranked", "p")
-            url = f"{MODELS}/{model['id']}"
-            for loss in (0.5, 0.2):
-                run = http.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
-                done = http.post(
-                    f"{url}/training-runs/{run}/complete", json={"metrics": {"loss": loss}}
-                )
-            projected(other, done.json()["position"])
-            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
-            hits = other.answers.hits
-            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
-            assert other.answers.hits == hits + 1  # kept
-            # When loss is declared higher-is-better through this process
-            http.put("/api/v1/metric-definitions/loss", json={"direction": "maximize"})
-            # Then a plain read there ranks with it within moments (the watch tells it)
-            deadline = time.monotonic() + 5
-            while elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] != 1:
-                assert time.monotonic() < deadline, "the kept answer never ranked with it"
-                time.sleep(0.02)
-            # from its cache again, with the definitions it now knows
-            hits = other.answers.hits
-            assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 1
-            assert other.answers.hits == hits + 1
-            # and when it is declared back, a read that sends that position ranks with it
-            back = http.put("/api/v1/metric-definitions/loss", json={"direction": "minimize"})
-            position = back.json()["position"]
-            best = elsewhere.get(url, params={"min_position": position}).json()["best_metrics"]
-            assert best["loss"] == {"value": 0.2, "model_version": 2}
-    finally:
-        ledger.close()
-        other.close()
+    with two_processes(store_url) as (http, elsewhere, other):
+        # Given a model with two versions, the other process keeping its answer
+        model = create(http, "ranked", "p")
+        url = f"{MODELS}/{model['id']}"
+        for loss in (0.5, 0.2):
+            run = http.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
+            done = http.post(
+                f"{url}/training-runs/{run}/complete", json={"metrics": {"loss": loss}}
+            )
+        projected(other, done.json()["position"])
+        assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
+        hits = other.answers.hits
+        assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 2
+        assert other.answers.hits == hits + 1  # kept
+        # When loss is declared higher-is-better through this process
+        http.put("/api/v1/metric-definitions/loss", json={"direction": "maximize"})
+        # Then a plain read there ranks with it within moments (the watch tells it)
+        deadline = time.monotonic() + 5
+        while elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] != 1:
+            assert time.monotonic() < deadline, "the kept answer never ranked with it"
+            time.sleep(0.02)
+        # from its cache again, with the definitions it now knows
+        hits = other.answers.hits
+        assert elsewhere.get(url).json()["best_metrics"]["loss"]["model_version"] == 1
+        assert other.answers.hits == hits + 1
+        # and when it is declared back, a read that sends that position ranks with it
+        back = http.put("/api/v1/metric-definitions/loss", json={"direction": "minimize"})
+        position = back.json()["position"]
+        best = elsewhere.get(url, params={"min_position": position}).json()["best_metrics"]
+        assert best["loss"] == {"value": 0.2, "model_version": 2}

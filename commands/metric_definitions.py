@@ -54,7 +54,7 @@ def define_metric(
             "unit": cmd.unit,
             "description": cmd.description,
         }
-        first = found is None
+        first = found is None or not found.declared  # (declared again after a removal)
         if found is None:
             found = MetricDefinition.define(name=cmd.name, meta=ctx.meta, **changes)
         else:

@@ -72,6 +72,7 @@ class KnownDirections:
             self.changes += [q for q in changes if q > self.read_at]
 
     def outdated(self, catalogue: int) -> bool:
-        """Whether the catalogue has taken in a definition change these lack."""
+        """Whether the catalogue is where these are not known to hold: it has taken in a
+        definition change they lack, or the watch missed a stretch of the log."""
         with self.lock:
-            return bool(self.changes) and self.changes[0] <= catalogue
+            return self.through() < catalogue

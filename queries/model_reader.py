@@ -130,7 +130,7 @@ class ModelReader:
         in force now, as a read of the model now ranks them."""
         if min_position is not None:
             within_the_log(min_position, self.event_log.head())
-        return self._folded(model_id, visible, at_version, as_of, None)
+        return self._folded(model_id, visible, at_version, as_of, None, min_position)
 
     def _folded(
         self,
@@ -139,20 +139,25 @@ class ModelReader:
         at_version: int | None,
         as_of: datetime | None,
         directions: Directions | None,
+        min_position: int | None = None,
     ) -> Answer:
+        """The model folded from the log, ranked with ``directions`` or (None) those of
+        the tables, once they reach ``min_position`` (a definition the caller made)."""
         model, position = get_model(
             self.event_log, model_id, at_version=at_version, as_of=as_of, visible=visible
         )
         if directions is None and as_of is not None:
             # the timeline, once it holds every event up to the model's then (bounded wait)
+            at_least = max(position, min_position or 0)
             with (
-                self._waiting_for_the_change(model_id, None, position),
-                self.tables.reading("timeline", TIMELINE_VERSION, position) as snapshot,
+                self._waiting_for_the_change(model_id, min_position, at_least),
+                self.tables.reading("timeline", TIMELINE_VERSION, at_least) as snapshot,
             ):
                 moment = timeline_moment(as_of)
                 directions = directions_as_of(snapshot.conn, snapshot.generation, moment)
         elif directions is None:
-            with self.tables.reading("catalogue", CATALOGUE_VERSION) as snapshot:
+            reading = self.tables.reading("catalogue", CATALOGUE_VERSION, min_position)
+            with reading as snapshot:
                 directions = self.directions_at(
                     snapshot.conn, snapshot.generation, snapshot.position
                 )

@@ -127,6 +127,9 @@ def test_delete_returns_a_metric_to_its_default_and_a_second_delete_is_not_found
     again = client.delete(f"{DEFINITIONS}/fpr")
     problem = assert_problem(again, 404, "name")
     assert "default" in problem["detail"]
+    # and declaring it once more makes it again: 201
+    declared_again = client.put(f"{DEFINITIONS}/fpr", json={"direction": "maximize"})
+    assert declared_again.status_code == 201, declared_again.text
 
 
 def test_the_same_declaration_twice_records_one_event(client: TestClient) -> None:

@@ -20,6 +20,7 @@ COPY queries/ queries/
 COPY processes/ processes/
 COPY adapters/ adapters/
 COPY api/ api/
+COPY ui/ ui/
 COPY modelledger/ modelledger/
 RUN pip install --upgrade pip && pip install .
 

@@ -60,10 +60,11 @@ class RequestLimits:
             declared = declared_length(scope["headers"])
             if declared is not None and declared > self.max_bytes:
                 raise self._too_large()
-            if declared:  # refused before it is read
+            forms = _takes_forms(scope["path"])
+            if declared and not forms:  # refused before it is read
                 check_media_type(scope["headers"])
             body = await self._read(receive)
-            if body:  # streamed: refused once it is known to be there
+            if body and not forms:  # streamed: refused once it is known to be there
                 check_media_type(scope["headers"])
         except Refused as refused:
             await _problem(send, refused)
@@ -125,6 +126,11 @@ def declared_length(headers: Headers) -> int | None:
     if not declared.isdigit():
         raise Refused(BAD_REQUEST, "Content-Length must be a number", "Content-Length")
     return int(declared)
+
+
+def _takes_forms(path: str) -> bool:
+    """The web UI's pages take HTML forms (its routes read them); the API takes JSON."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def is_json(content_type: bytes | None) -> bool:

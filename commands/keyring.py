@@ -71,6 +71,27 @@ class KeyRing:
                 self._verified[key_id] = key
         return _principal(key, secret)
 
+    def holder(self, key_id: UUID | None) -> Principal:
+        """The principal of a key known by its id alone (a signed session names it; the
+        environment's admin key is ``None``), while the key is in force."""
+        if key_id is None:
+            if self.admin_key is None:
+                raise NotAuthenticated("the session's key is not known", field="session")
+            return Principal(ENV_ADMIN_NAME, Role.ADMIN)
+        with self._lock:
+            key = self._verified.get(key_id)
+        if key is None:
+            forgets = self._forgets
+            key = read_key(self.registry, key_id)
+            if key is None:
+                raise NotAuthenticated("the session's key is not known", field="session")
+            with self._lock:
+                if not key.revoked and forgets == self._forgets:
+                    self._verified[key_id] = key
+        if key.revoked:
+            raise NotAuthenticated("the session's key was revoked", field="session")
+        return key.principal
+
     def forget(self, key_id: UUID) -> None:
         with self._lock:
             self._verified.pop(key_id, None)

@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         "its actor is `admin`. Unset, `serve` issues one into `DATA_DIR/admin.key` the first "
         "time it meets a store where no key was ever issued.",
     )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="The secret (at least 32 characters) that signs the web UI's session "
+        "cookies and form tokens. Replicas behind one address share it. Unset, `serve` "
+        "generates one once into `DATA_DIR/session.key` (mode 0600).",
+    )
     key_cache_seconds: float = Field(
         default=1.0,
         ge=0,

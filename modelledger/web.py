@@ -26,9 +26,11 @@ from api.services import ApiOptions, Operations, Services
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.logs import configure_logging
+from modelledger.session_secret import session_secret
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch
+from ui.pages import install as install_ui
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 
 if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
@@ -64,7 +66,9 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         access_log=settings.access_log,
         health_max_lag_seconds=settings.health_max_lag_seconds,
     )
-    return build_app(options, lambda: serving(settings, options, ledger))
+    app = build_app(options, lambda: serving(settings, options, ledger))
+    install_ui(app, session_secret(settings))
+    return app
 
 
 @asynccontextmanager

@@ -1,0 +1,63 @@
+"""The web UI in a real browser (Debian's chromium): a user signs in with a key, lands on
+the link they were sent, searches the catalogue and opens a model, with nothing fetched
+from elsewhere, nothing blocked by the page's policy and nothing on the console."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from tests.e2e.test_api_docs import Visit
+from tests.support.browser import chromium
+from tests.support.processes import ApiProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as launched:
+        yield launched
+
+
+def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
+    browser: object, served: ApiProcess
+) -> None:
+    # Given a trained model in the registry
+    with served.client() as api:
+        body = {"name": "ui-fraud-scorer", "project": "ui", "task": "t", "framework": "f"}
+        model = api.post("/api/v1/models", json=body).json()
+        run = api.post(f"/api/v1/models/{model['id']}/train", json={"dataset": "d"}).json()
+        done = api.post(
+            f"/api/v1/models/{model['id']}/training-runs/{run['run_id']}/complete",
+            json={"metrics": {"accuracy": 0.93}},
+        ).json()
+        api.get("/api/v1/models", params={"min_position": done["position"]})
+    visit = Visit(browser, served)
+    page = visit.page
+    # When a user opens a link to a search they were sent, and signs in
+    shared = "/ui/models?q=ui-fraud&project=ui"
+    page.goto(f"{served.base_url}{shared}")
+    assert page.url == f"{served.base_url}/ui/login?next={quote(shared, safe='')}"
+    page.get_by_label("API key").fill(served.key)
+    page.get_by_role("button", name="Sign in").click()
+    # Then they land on that search, which finds the model with its best accuracy
+    page.wait_for_url(f"{served.base_url}{shared}")
+    row = page.get_by_role("row").filter(has_text="ui-fraud-scorer")
+    assert "accuracy 0.93 (v1)" in row.inner_text()
+    # and the model's page tells its story
+    page.get_by_role("link", name="ui-fraud-scorer").click()
+    page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
+    assert page.get_by_role("heading", name="ui-fraud-scorer").is_visible()
+    assert page.get_by_text("ModelTrained").count() == 1
+    # When they sign out, the catalogue asks them to sign in again
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{served.base_url}/ui/login")
+    page.goto(f"{served.base_url}/ui/models")
+    assert page.url.startswith(f"{served.base_url}/ui/login")
+    # And nothing came from elsewhere, was blocked, or was logged
+    assert visit.outside() == [] and visit.stopped == []
+    assert visit.console == [], visit.console
+    visit.context.close()

@@ -1,0 +1,168 @@
+"""The web UI's sessions and forms (issue 21, the first pages): signing in with an API key,
+returning to the page asked for, a cookie that holds no secret, forms that another page
+cannot post, and keys whose role and projects apply as on the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelledger.bootstrap import Ledger
+from tests.e2e.test_access import issue
+from tests.support.auth import TEST_ADMIN_KEY, api_client
+from tests.support.ledgers import make_ledger
+from ui.sessions import IDLE, LONGEST, Session, opened, sealed
+
+ORIGIN = "http://testserver"
+MODELS = "/api/v1/models"
+
+
+@pytest.fixture
+def admin() -> Iterator[TestClient]:
+    ledger: Ledger = make_ledger("memory://")
+    with api_client(ledger) as client:
+        yield client
+    ledger.close()
+
+
+def browser(client: TestClient) -> TestClient:
+    """The same running app, as a browser sees it: no Authorization header, cookies kept."""
+    return TestClient(client.app, base_url=ORIGIN)
+
+
+def signed_in(client: TestClient, key: str, back_to: str = "/ui/models") -> TestClient:
+    user = browser(client)
+    answer = user.post("/ui/login", data={"key": key, "next": back_to}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return user
+
+
+def register(client: TestClient, name: str, project: str = "p") -> str:
+    body = {"name": name, "project": project, "task": "t", "framework": "f"}
+    answer = client.post(MODELS, json=body)
+    assert answer.status_code == 201, answer.text
+    # (the catalogue has it once it reaches the command's position)
+    client.get(MODELS, params={"min_position": answer.json()["position"]})
+    model_id: str = answer.json()["id"]
+    return model_id
+
+
+def form_token_of(page: str) -> str:
+    found = re.search(r'name="form_token" value="([^"]+)"', page)
+    assert found is not None, page[:500]
+    return found.group(1)
+
+
+def test_a_shared_link_opens_after_signing_in(admin: TestClient) -> None:
+    register(admin, "fraud-detector")
+    user = browser(admin)
+    # Given a link someone shared, opened without a session
+    shared = "/ui/models?q=fraud&sort=name"
+    asked = user.get(shared, follow_redirects=False)
+    # Then it leads to the sign-in form, which leads back to it
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/ui/login?next=%2Fui%2Fmodels%3Fq%3Dfraud%26sort%3Dname"
+    signed = user.post("/ui/login", data={"key": TEST_ADMIN_KEY, "next": shared})
+    assert signed.status_code == 200 and signed.url.path == "/ui/models"
+    assert "fraud-detector" in signed.text and 'value="fraud"' in signed.text
+
+
+def test_the_cookie_names_the_key_and_holds_no_secret(admin: TestClient) -> None:
+    key = issue(admin, "alice", "viewer")
+    user = browser(admin)
+    answer = user.post("/ui/login", data={"key": key, "next": "/ui/models"}, follow_redirects=False)
+    cookie = answer.headers["set-cookie"]
+    secret = key.rsplit("_", 1)[1]
+    assert secret not in cookie and key not in cookie
+    assert key.split("_")[1] in cookie  # the key's id
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui", "Max-Age=43200"):
+        assert attribute.lower() in cookie.lower(), cookie
+    assert "secure" not in cookie.lower()  # (plain http here; Secure when served over https)
+
+
+def test_a_wrong_key_is_refused_on_the_form_and_nothing_is_set(admin: TestClient) -> None:
+    user = browser(admin)
+    for key in ("not-a-key", "mlk_" + "0" * 32 + "_" + "a" * 43):
+        answer = user.post("/ui/login", data={"key": key}, follow_redirects=False)
+        assert answer.status_code == 401
+        assert "set-cookie" not in answer.headers
+        assert 'role="alert"' in answer.text
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["https://evil.example/", "//evil.example/ui", "/api/v1/models", "/ui\\@evil"]
+)
+def test_signing_in_never_leads_off_the_ui(admin: TestClient, elsewhere: str) -> None:
+    user = browser(admin)
+    answer = user.post(
+        "/ui/login", data={"key": TEST_ADMIN_KEY, "next": elsewhere}, follow_redirects=False
+    )
+    assert answer.headers["location"] == "/ui/models"
+
+
+def test_a_revoked_keys_session_ends_at_once(admin: TestClient) -> None:
+    key = issue(admin, "bob", "viewer")
+    user = signed_in(admin, key)
+    assert user.get("/ui/models").url.path == "/ui/models"
+    # When the key is revoked
+    key_id = key.split("_")[1]
+    revoked = admin.delete(f"/api/v1/admin/keys/{key_id[:8]}-{key_id[8:12]}-{key_id[12:16]}-"
+                           f"{key_id[16:20]}-{key_id[20:]}")  # fmt: skip
+    assert revoked.status_code == 200, revoked.text
+    # Then its session opens nothing: the next page asks to sign in
+    after = user.get("/ui/models", follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"].startswith("/ui/login")
+
+
+def test_a_session_ends_after_an_hour_unused_or_twelve_hours_in_all() -> None:
+    secret, now = b"s" * 32, 1_000_000.0
+    fresh = sealed(secret, Session(None, int(now), int(now)))
+    assert opened(secret, fresh, now + IDLE - 1) is not None
+    assert opened(secret, fresh, now + IDLE + 1) is None  # an hour unused
+    kept_in_use = sealed(secret, Session(None, int(now), int(now + LONGEST)))
+    assert opened(secret, kept_in_use, now + LONGEST + 1) is None  # twelve hours in all
+    assert opened(b"t" * 32, fresh, now) is None  # another secret's
+    assert opened(secret, fresh.replace("env", "0" * 32), now) is None  # changed
+
+
+def test_a_form_needs_this_sessions_token_and_this_origin(admin: TestClient) -> None:
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    token = form_token_of(user.get("/ui/models").text)
+    # A post without the token, with another session's, or from another origin is refused
+    other = form_token_of(signed_in(admin, issue(admin, "eve", "viewer")).get("/ui/models").text)
+    for data, origin in (({}, ORIGIN), ({"form_token": other}, ORIGIN), ({"form_token": token},
+                         "https://evil.example")):  # fmt: skip
+        refused = user.post("/ui/logout", data=data, headers={"origin": origin})
+        assert refused.status_code == 403, (data, origin)
+    # and the session is still there
+    assert user.get("/ui/models", follow_redirects=False).status_code == 200
+    # With both, sign-out ends it
+    out = user.post(
+        "/ui/logout", data={"form_token": token}, headers={"origin": ORIGIN}, follow_redirects=False
+    )
+    assert out.status_code == 303 and 'modelledger_session=""' in out.headers["set-cookie"]
+    assert user.get("/ui/models", follow_redirects=False).status_code == 303
+
+
+def test_a_scoped_key_sees_only_its_projects_models(admin: TestClient) -> None:
+    secret_id = register(admin, "secret", project="alpha")
+    register(admin, "shared", project="beta")
+    user = signed_in(admin, issue(admin, "beta-only", "viewer", ["beta"]))
+    page = user.get("/ui/models").text
+    assert "shared" in page and "secret" not in page and "alpha" not in page
+    hidden = user.get(f"/ui/models/{secret_id}")
+    assert hidden.status_code == 404
+
+
+def test_pages_are_served_under_a_strict_content_policy(admin: TestClient) -> None:
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    page = user.get("/ui/models")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert "<script>" not in page.text and "style=" not in page.text
+    assert user.get("/ui/static/ui.css").status_code == 200
+    assert user.get("/", follow_redirects=False).headers["location"] == "/ui"

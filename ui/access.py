@@ -1,0 +1,113 @@
+"""Who is looking at a page: the session's key, checked on every request as the API
+checks a Bearer key (its role and projects apply alike), and the form token and origin
+every state-changing form is checked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from anyio import to_thread
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from api.services import get_services
+from ui.sessions import COOKIE, Session, opened, renewed, sealed, token_holds
+from write_model.access import ANONYMOUS_ADMIN, NotAuthenticated, Principal
+
+LOGIN = "/ui/login"
+
+
+class SignInNeeded(Exception):
+    """No session in force: the browser goes to the sign-in form, and back after."""
+
+    def __init__(self, back_to: str) -> None:
+        super().__init__(back_to)
+        self.back_to = back_to
+
+
+class FormRefused(Exception):
+    """A form post without this session's token, or from another origin."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    principal: Principal
+    session: Session
+    secret: bytes
+
+
+def secret_of(request: Request) -> bytes:
+    secret: bytes = request.app.state.session_secret
+    return secret
+
+
+async def viewer(request: Request) -> Viewer:
+    secret, keyring = secret_of(request), get_services(request).keyring
+    if keyring is None:  # MODELLEDGER_AUTH=off: everyone is the anonymous admin
+        return Viewer(ANONYMOUS_ADMIN, Session(None, 0, 0), secret)
+    session = opened(secret, request.cookies.get(COOKIE))
+    if session is None:
+        raise SignInNeeded(_here(request))
+    try:
+        principal = await to_thread.run_sync(keyring.holder, session.key_id)
+    except NotAuthenticated:
+        raise SignInNeeded(_here(request)) from None
+    request.state.renewed_session = renewed(session)
+    return Viewer(principal, session, secret)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+def _here(request: Request) -> str:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{request.url.path}{query}"
+
+
+def sign_in_url(back_to: str) -> str:
+    return f"{LOGIN}?next={quote(back_to, safe='')}"
+
+
+def safe_next(candidate: str | None) -> str:
+    """Where to go after signing in: a page of the UI on this origin, else the catalogue."""
+    if not candidate or not candidate.startswith("/ui") or "\\" in candidate:
+        return "/ui/models"
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc or candidate.startswith("//"):
+        return "/ui/models"
+    return candidate
+
+
+def check_form(request: Request, who: Viewer, token: str | None) -> None:
+    """A state-changing form: this session's token, sent from this origin."""
+    same_origin(request)
+    if not token_holds(who.secret, who.session, token):
+        raise FormRefused("the form's token is missing or not this session's")
+
+
+def same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        referer = request.headers.get("referer")
+        origin = None if referer is None else "://".join(urlsplit(referer)[:2])
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    if origin != expected:
+        raise FormRefused("the form was not sent from this site")
+
+
+def keep_session(request: Request, response: Response, session: Session | None = None) -> None:
+    """Write the session cookie (a new session, or one renewed as it was used)."""
+    session = session or getattr(request.state, "renewed_session", None)
+    if session is None:
+        return
+    response.set_cookie(
+        COOKIE,
+        sealed(secret_of(request), session),
+        max_age=12 * 3600,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

@@ -1,0 +1,169 @@
+"""The web UI's pages, server-rendered from the same readers and command handlers as the
+REST API: sign-in and sign-out, the catalogue, a model's story."""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from api.errors import status_for
+from api.services import get_services
+from queries.messages import FACETS, ListHistory, SearchModels
+from ui.access import (
+    FormRefused,
+    SignInNeeded,
+    ViewerDep,
+    check_form,
+    keep_session,
+    safe_next,
+    sign_in_url,
+)
+from ui.sessions import COOKIE, Session, form_token
+from write_model.access import NotAuthenticated
+
+HERE = Path(__file__).parent
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=HERE / "templates")
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    who = context.get("who")
+    if who is not None:
+        context["form_token"] = form_token(who.secret, who.session)
+    response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    keep_session(request, response)
+    return response
+
+
+@router.get("", include_in_schema=False)
+async def home() -> Response:
+    return RedirectResponse("/ui/models", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return page(request, "login.html", back_to=safe_next(next), problem=None)
+
+
+@router.post("/login")
+async def sign_in(
+    request: Request,
+    key: Annotated[str, Form(max_length=200)],
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    """The key is checked as a Bearer key is; the session names its id, never its secret."""
+    keyring, back_to = get_services(request).keyring, safe_next(next)
+    if keyring is None:
+        return RedirectResponse(back_to, status_code=303)
+    try:
+        principal = await to_thread.run_sync(keyring.authenticate, key.strip())
+    except NotAuthenticated as refused:
+        return page(request, "login.html", 401, back_to=back_to, problem=refused.detail)
+    now = int(time.time())
+    key_id = UUID(principal.key_id) if principal.key_id else None
+    response = RedirectResponse(back_to, status_code=303)
+    keep_session(request, response, Session(key_id, now, now))
+    return response
+
+
+@router.post("/logout")
+async def sign_out(
+    request: Request, who: ViewerDep, form_token: Annotated[str | None, Form()] = None
+) -> Response:
+    check_form(request, who, form_token)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def catalogue(request: Request, who: ViewerDep) -> Response:
+    """Search and filters in the URL, so a view can be shared."""
+    asked: dict[str, Any] = {k: v for k, v in request.query_params.items() if v != ""}
+    asked["tag"] = [t for t in request.query_params.getlist("tag") if t]
+    asked.setdefault("facets", ",".join(FACETS))
+    try:
+        query = SearchModels.model_validate(asked)
+        answer = await get_services(request).catalogue.search(query, who.principal.visible_projects)
+    except ValidationError as invalid:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+        return page(
+            request, "catalogue.html", 422, who=who, asked=asked, found=None, problem=problem
+        )
+    except Exception as error:  # the API's error table says which
+        status = status_for(error)[0]
+        if status >= 500 and status != 503:
+            raise
+        detail = getattr(error, "detail", str(error))
+        return page(
+            request, "catalogue.html", status, who=who, asked=asked, found=None, problem=detail
+        )
+    found = orjson.loads(answer.body)
+    cursor = found.get("next_cursor")
+    return page(
+        request,
+        "catalogue.html",
+        who=who,
+        asked=asked,
+        found=found,
+        problem=None,
+        next_url=_same_with(request, cursor=cursor) if cursor else None,
+        now_url=_same_with(request, as_of=None, cursor=None),
+    )
+
+
+def _same_with(request: Request, **changes: str | None) -> str:
+    """This page's URL with some parameters changed (None: left out)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in changes and v]
+    kept += [(k, v) for k, v in changes.items() if v is not None]
+    return f"{request.url.path}?{urlencode(kept)}"
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+async def model_story(request: Request, model_id: UUID, who: ViewerDep) -> Response:
+    models, visible = get_services(request).models, who.principal.visible_projects
+    try:
+        answer = await to_thread.run_sync(models.current, model_id, visible, None)
+        history = await to_thread.run_sync(models.history, model_id, visible, ListHistory(limit=50))
+    except Exception as error:
+        status = status_for(error)[0]
+        if status >= 500 and status != 503:
+            raise
+        return page(request, "missing.html", status, who=who, problem=getattr(error, "detail", ""))
+    model, trail = orjson.loads(answer.body), orjson.loads(history.body)
+    return page(request, "model.html", who=who, model=model, history=trail["items"])
+
+
+def install(app: FastAPI, secret: bytes) -> None:
+    """Mount the UI (the composition root calls it): its pages, static files, and the
+    sign-in redirect."""
+    app.state.session_secret = secret
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/ui", status_code=303)
+
+    @app.exception_handler(SignInNeeded)
+    async def to_sign_in(request: Request, needed: SignInNeeded) -> Response:
+        return RedirectResponse(sign_in_url(needed.back_to), status_code=303)
+
+    @app.exception_handler(FormRefused)
+    async def refused(request: Request, error: FormRefused) -> Response:
+        return HTMLResponse(f"<p>Refused: {escape(str(error))}</p>", status_code=403)

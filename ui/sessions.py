@@ -1,0 +1,84 @@
+"""The web UI's sessions: a stateless cookie signed with the session secret.
+
+A cookie names the API key a user signed in with (its id, never its secret), when the
+session began and when it was last used, and an HMAC-SHA256 of those. It lasts 12 hours
+at most, ends after an hour unused, is renewed as it is used, and opens nothing once
+its key is revoked (the key ring says so on every request). Each form carries a token
+derived from the session, so a page of another origin cannot post one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+COOKIE = "modelledger_session"
+LONGEST = 12 * 3600  # seconds a session may last
+IDLE = 3600  # seconds unused that end it
+RENEW_AFTER = 60  # a used session's cookie is written again at most this often
+ENVIRONMENT_KEY = "env"  # the id a session of MODELLEDGER_ADMIN_KEY carries
+
+
+@dataclass(frozen=True)
+class Session:
+    key_id: UUID | None  # None: the environment's admin key
+    began: int
+    used: int
+
+    @property
+    def key_text(self) -> str:
+        return ENVIRONMENT_KEY if self.key_id is None else self.key_id.hex
+
+
+def _mac(secret: bytes, text: str) -> str:
+    digest = hmac.new(secret, text.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def sealed(secret: bytes, session: Session) -> str:
+    body = f"{session.key_text}.{session.began}.{session.used}"
+    return f"{body}.{_mac(secret, 'session.' + body)}"
+
+
+def opened(secret: bytes, cookie: str | None, now: float | None = None) -> Session | None:
+    """The session a cookie holds, if it is ours, whole and still in force."""
+    if not cookie or len(cookie) > 200:
+        return None
+    parts = cookie.split(".")
+    if len(parts) != 4:
+        return None
+    key, began_text, used_text, mac = parts
+    if not hmac.compare_digest(mac, _mac(secret, f"session.{key}.{began_text}.{used_text}")):
+        return None
+    try:
+        began, used = int(began_text), int(used_text)
+        key_id = None if key == ENVIRONMENT_KEY else UUID(hex=key)
+    except ValueError:
+        return None
+    moment = time.time() if now is None else now
+    if moment - began > LONGEST or moment - used > IDLE:
+        return None
+    return Session(key_id, began, used)
+
+
+def renewed(session: Session, now: float | None = None) -> Session | None:
+    """The session marked as used now, when it is time to write it again."""
+    moment = int(time.time() if now is None else now)
+    return (
+        Session(session.key_id, session.began, moment)
+        if moment - session.used >= RENEW_AFTER
+        else None
+    )
+
+
+def form_token(secret: bytes, session: Session) -> str:
+    """The token every form of this session carries."""
+    return _mac(secret, f"form.{session.key_text}.{session.began}")
+
+
+def token_holds(secret: bytes, session: Session, token: str | None) -> bool:
+    return token is not None and hmac.compare_digest(token, form_token(secret, session))

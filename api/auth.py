@@ -38,7 +38,7 @@ async def principal(request: Request, credentials: Credentials) -> Principal:
     limits = services.rate_limits
     # What memory cannot answer costs a store read: it is counted against the client's
     # address first, so guessing keys is slowed down before it makes any work.
-    address = f"client:{request.client.host if request.client else 'unknown'}"
+    address = client_address(request)
     try:
         text = key_text(credentials)
         found = keyring.cached(text)
@@ -50,6 +50,16 @@ async def principal(request: Request, credentials: Credentials) -> Principal:
         found = await to_thread.run_sync(keyring.authenticate, text)
     await enforce(limits, f"key:{found.key_id or found.name}", "this key")
     return found
+
+
+def client_address(request: Request) -> str:
+    return f"client:{request.client.host if request.client else 'unknown'}"
+
+
+async def count_sign_in(request: Request) -> None:
+    """A sign-in attempt (the web UI's form) spends one of the client address's tokens,
+    as a failed Bearer key does: guessing keys through the form is no faster."""
+    await enforce(get_services(request).rate_limits, client_address(request), "this address")
 
 
 def key_text(credentials: HTTPAuthorizationCredentials | None) -> str:

@@ -16,11 +16,12 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from api.errors import status_for
+from api.auth import count_sign_in
+from api.errors import RateLimited, status_for
 from api.services import get_services
-from queries.messages import FACETS, ListHistory, SearchModels
+from queries.messages import FACETS, ListHistory, ModelStatistics, SearchModels, TopPerforming
 from ui.access import (
     FormRefused,
     SignInNeeded,
@@ -71,9 +72,11 @@ async def sign_in(
     if keyring is None:
         return RedirectResponse(back_to, status_code=303)
     try:
+        await count_sign_in(request)
         principal = await to_thread.run_sync(keyring.authenticate, key.strip())
-    except NotAuthenticated as refused:
-        return page(request, "login.html", 401, back_to=back_to, problem=refused.detail)
+    except (NotAuthenticated, RateLimited) as refused:
+        status = 401 if isinstance(refused, NotAuthenticated) else 429
+        return page(request, "login.html", status, back_to=back_to, problem=refused.detail)
     now = int(time.time())
     key_id = UUID(principal.key_id) if principal.key_id else None
     response = RedirectResponse(back_to, status_code=303)
@@ -101,7 +104,7 @@ async def catalogue(request: Request, who: ViewerDep) -> Response:
         query = SearchModels.model_validate(asked)
         answer = await get_services(request).catalogue.search(query, who.principal.visible_projects)
     except ValidationError as invalid:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+        problem = _said(invalid)
         return page(
             request, "catalogue.html", 422, who=who, asked=asked, found=None, problem=problem
         )
@@ -132,6 +135,56 @@ def _same_with(request: Request, **changes: str | None) -> str:
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in changes and v]
     kept += [(k, v) for k, v in changes.items() if v is not None]
     return f"{request.url.path}?{urlencode(kept)}"
+
+
+@router.get("/leaderboard", response_class=HTMLResponse)
+async def leaderboard(request: Request, who: ViewerDep) -> Response:
+    """Models ranked by a metric, in its direction (metric definitions)."""
+    asked = _asked(request)
+    if "metric" not in asked:
+        return page(request, "leaderboard.html", who=who, asked=asked, found=None, problem=None)
+    return await _answered(request, who, "leaderboard.html", asked, TopPerforming, "top_performing")
+
+
+@router.get("/statistics", response_class=HTMLResponse)
+async def statistics(request: Request, who: ViewerDep) -> Response:
+    asked = _asked(request)
+    return await _answered(request, who, "statistics.html", asked, ModelStatistics, "statistics")
+
+
+def _asked(request: Request) -> dict[str, Any]:
+    return {k: v for k, v in request.query_params.items() if v != ""}
+
+
+async def _answered(
+    request: Request,
+    who: Any,
+    template: str,
+    asked: dict[str, Any],
+    message: type[BaseModel],
+    reader: str,
+) -> Response:
+    """A page showing one catalogue reader's answer to the question the URL asks."""
+    try:
+        query = message.model_validate(asked)
+        read = getattr(get_services(request).catalogue, reader)
+        answer = await read(query, who.principal.visible_projects)
+    except ValidationError as invalid:
+        return page(
+            request, template, 422, who=who, asked=asked, found=None, problem=_said(invalid)
+        )
+    except Exception as error:  # the API's error table says which
+        status = status_for(error)[0]
+        if status >= 500 and status != 503:
+            raise
+        detail = getattr(error, "detail", str(error))
+        return page(request, template, status, who=who, asked=asked, found=None, problem=detail)
+    found = orjson.loads(answer.body)
+    return page(request, template, who=who, asked=asked, found=found, problem=None)
+
+
+def _said(invalid: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse)

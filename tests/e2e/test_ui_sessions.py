@@ -166,3 +166,14 @@ def test_pages_are_served_under_a_strict_content_policy(admin: TestClient) -> No
     assert "<script>" not in page.text and "style=" not in page.text
     assert user.get("/ui/static/ui.css").status_code == 200
     assert user.get("/", follow_redirects=False).headers["location"] == "/ui"
+
+
+def test_guessing_keys_through_the_form_is_slowed_as_on_the_api() -> None:
+    ledger = make_ledger("memory://", rate_limit=0.5, rate_limit_burst=3)
+    try:
+        with api_client(ledger) as client:
+            user = browser(client)
+            codes = [user.post("/ui/login", data={"key": "guess"}).status_code for _ in range(5)]
+    finally:
+        ledger.close()
+    assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]

@@ -62,6 +62,12 @@ async def count_sign_in(request: Request) -> None:
     await enforce(get_services(request).rate_limits, client_address(request), "this address")
 
 
+async def count_request(request: Request, caller: Principal) -> None:
+    """A request of a signed-in key (the web UI's pages) spends one of its tokens."""
+    limits = get_services(request).rate_limits
+    await enforce(limits, f"key:{caller.key_id or caller.name}", "this key")
+
+
 def key_text(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
         raise NotAuthenticated(

@@ -60,7 +60,7 @@ class RequestLimits:
             declared = declared_length(scope["headers"])
             if declared is not None and declared > self.max_bytes:
                 raise self._too_large()
-            forms = _takes_forms(scope["path"])
+            forms = _takes_forms(scope["path"]) and _is_form(scope["headers"])
             if declared and not forms:  # refused before it is read
                 check_media_type(scope["headers"])
             body = await self._read(receive)
@@ -131,6 +131,11 @@ def declared_length(headers: Headers) -> int | None:
 def _takes_forms(path: str) -> bool:
     """The web UI's pages take HTML forms (its routes read them); the API takes JSON."""
     return path == "/ui" or path.startswith("/ui/")
+
+
+def _is_form(headers: Headers) -> bool:
+    content_type = dict(headers).get(b"content-type") or b""
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
 
 
 def is_json(content_type: bytes | None) -> bool:

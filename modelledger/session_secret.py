@@ -11,6 +11,7 @@ from adapters.file_modes import owner_only_file, owner_only_folder
 from modelledger.settings import Settings
 
 SESSION_SECRET_FILE = "session.key"
+MIN_LENGTH = 32
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -22,7 +23,10 @@ def session_secret(settings: Settings) -> bytes:
     if not path.exists():
         _write_once(path)
     owner_only_file(path)  # an earlier run's, perhaps with looser rights
-    return path.read_text().strip().encode()
+    secret = path.read_text().strip()
+    if len(secret) < MIN_LENGTH:  # (a truncated file would sign with next to nothing)
+        raise ValueError(f"{path} holds no usable secret: delete it to make a new one")
+    return secret.encode()
 
 
 def _write_once(path: Path) -> None:

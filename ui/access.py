@@ -12,8 +12,9 @@ from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from api.auth import count_request
 from api.services import get_services
-from ui.sessions import COOKIE, Session, opened, renewed, sealed, token_holds
+from ui.sessions import COOKIE, Session, admin_mark, opened, renewed, sealed, token_holds
 from write_model.access import ANONYMOUS_ADMIN, NotAuthenticated, Principal
 
 LOGIN = "/ui/login"
@@ -48,14 +49,22 @@ async def viewer(request: Request) -> Viewer:
     if keyring is None:  # MODELLEDGER_AUTH=off: everyone is the anonymous admin
         return Viewer(ANONYMOUS_ADMIN, Session(None, 0, 0), secret)
     session = opened(secret, request.cookies.get(COOKIE))
-    if session is None:
+    if session is None or not _current_admin(secret, session, keyring.admin_key):
         raise SignInNeeded(_here(request))
     try:
         principal = await to_thread.run_sync(keyring.holder, session.key_id)
     except NotAuthenticated:
         raise SignInNeeded(_here(request)) from None
+    await count_request(request, principal)  # a page costs what an API request costs
     request.state.renewed_session = renewed(session)
     return Viewer(principal, session, secret)
+
+
+def _current_admin(secret: bytes, session: Session, admin_key: str | None) -> bool:
+    """A session of the environment's admin key holds while that very key is set."""
+    if session.key_id is not None:
+        return True
+    return admin_key is not None and session.admin_mark == admin_mark(secret, admin_key)
 
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -72,7 +81,7 @@ def sign_in_url(back_to: str) -> str:
 
 def safe_next(candidate: str | None) -> str:
     """Where to go after signing in: a page of the UI on this origin, else the catalogue."""
-    if not candidate or not candidate.startswith("/ui") or "\\" in candidate:
+    if not candidate or "\\" in candidate or not candidate.startswith(("/ui/", "/ui?")):
         return "/ui/models"
     parts = urlsplit(candidate)
     if parts.scheme or parts.netloc or candidate.startswith("//"):
@@ -88,13 +97,22 @@ def check_form(request: Request, who: Viewer, token: str | None) -> None:
 
 
 def same_origin(request: Request) -> None:
+    """The form came from a page of this site: its Origin (else Referer) names the host
+    the request was sent to (the scheme is left out: behind a TLS proxy this process
+    sees http where the browser saw https)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        referer = request.headers.get("referer")
-        origin = None if referer is None else "://".join(urlsplit(referer)[:2])
-    expected = f"{request.url.scheme}://{request.url.netloc}"
-    if origin != expected:
+        origin = request.headers.get("referer")
+    host = request.headers.get("host")
+    if origin is None or host is None or urlsplit(origin).netloc != host:
         raise FormRefused("the form was not sent from this site")
+
+
+def served_over_https(request: Request) -> bool:
+    """Whether the browser reached us over https (itself, or through a TLS proxy that
+    says so: trusting it can only add Secure to the cookie)."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 def keep_session(request: Request, response: Response, session: Session | None = None) -> None:
@@ -109,5 +127,11 @@ def keep_session(request: Request, response: Response, session: Session | None =
         path="/ui",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request),
+    )
+
+
+def end_session(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        COOKIE, path="/ui", httponly=True, samesite="strict", secure=served_over_https(request)
     )

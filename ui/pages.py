@@ -4,6 +4,7 @@ REST API: sign-in and sign-out, the catalogue, a model's story."""
 from __future__ import annotations
 
 import time
+from functools import cache
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,17 +28,20 @@ from ui.access import (
     SignInNeeded,
     ViewerDep,
     check_form,
+    end_session,
     keep_session,
     safe_next,
+    same_origin,
     sign_in_url,
 )
-from ui.sessions import COOKIE, Session, form_token
+from ui.sessions import Session, admin_mark, form_token
 from write_model.access import NotAuthenticated
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
+@cache  # (one environment: its templates are compiled once)
 def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=HERE / "templates")
 
@@ -47,6 +51,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     if who is not None:
         context["form_token"] = form_token(who.secret, who.session)
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"  # (a key's view: not for the back button)
     keep_session(request, response)
     return response
 
@@ -69,6 +74,7 @@ async def sign_in(
 ) -> Response:
     """The key is checked as a Bearer key is; the session names its id, never its secret."""
     keyring, back_to = get_services(request).keyring, safe_next(next)
+    same_origin(request)  # (another site may not sign a browser in with its own key)
     if keyring is None:
         return RedirectResponse(back_to, status_code=303)
     try:
@@ -77,10 +83,11 @@ async def sign_in(
     except (NotAuthenticated, RateLimited) as refused:
         status = 401 if isinstance(refused, NotAuthenticated) else 429
         return page(request, "login.html", status, back_to=back_to, problem=refused.detail)
-    now = int(time.time())
+    now, secret = int(time.time()), request.app.state.session_secret
     key_id = UUID(principal.key_id) if principal.key_id else None
+    mark = admin_mark(secret, keyring.admin_key) if key_id is None and keyring.admin_key else ""
     response = RedirectResponse(back_to, status_code=303)
-    keep_session(request, response, Session(key_id, now, now))
+    keep_session(request, response, Session(key_id, now, now, mark))
     return response
 
 
@@ -90,7 +97,7 @@ async def sign_out(
 ) -> Response:
     check_form(request, who, form_token)
     response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/ui")
+    end_session(request, response)
     return response
 
 

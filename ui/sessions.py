@@ -25,13 +25,27 @@ ENVIRONMENT_KEY = "env"  # the id a session of MODELLEDGER_ADMIN_KEY carries
 
 @dataclass(frozen=True)
 class Session:
-    key_id: UUID | None  # None: the environment's admin key
+    key_id: UUID | None  # None: the environment's admin key...
     began: int
     used: int
+    admin_mark: str = ""  # ...and a mark of which one (a changed key ends its sessions)
 
     @property
     def key_text(self) -> str:
-        return ENVIRONMENT_KEY if self.key_id is None else self.key_id.hex
+        if self.key_id is None:
+            return f"{ENVIRONMENT_KEY}-{self.admin_mark}"
+        return self.key_id.hex
+
+
+def admin_mark(secret: bytes, admin_key: str) -> str:
+    """What a session of the environment's admin key carries of it: not the key, and
+    another key's sessions do not pass for its own."""
+    return _mac(secret, "admin." + admin_key)[:16]
+
+
+def _same(a: str, b: str) -> bool:
+    """Compared in constant time; text that is not ASCII (a forged cookie's) is not ours."""
+    return a.isascii() and b.isascii() and hmac.compare_digest(a.encode(), b.encode())
 
 
 def _mac(secret: bytes, text: str) -> str:
@@ -52,27 +66,27 @@ def opened(secret: bytes, cookie: str | None, now: float | None = None) -> Sessi
     if len(parts) != 4:
         return None
     key, began_text, used_text, mac = parts
-    if not hmac.compare_digest(mac, _mac(secret, f"session.{key}.{began_text}.{used_text}")):
+    if not _same(mac, _mac(secret, f"session.{key}.{began_text}.{used_text}")):
         return None
     try:
         began, used = int(began_text), int(used_text)
-        key_id = None if key == ENVIRONMENT_KEY else UUID(hex=key)
+        environment = key.startswith(ENVIRONMENT_KEY + "-")
+        key_id = None if environment else UUID(hex=key)
     except ValueError:
         return None
+    mark = key[len(ENVIRONMENT_KEY) + 1 :] if key_id is None else ""
     moment = time.time() if now is None else now
     if moment - began > LONGEST or moment - used > IDLE:
         return None
-    return Session(key_id, began, used)
+    return Session(key_id, began, used, mark)
 
 
 def renewed(session: Session, now: float | None = None) -> Session | None:
     """The session marked as used now, when it is time to write it again."""
     moment = int(time.time() if now is None else now)
-    return (
-        Session(session.key_id, session.began, moment)
-        if moment - session.used >= RENEW_AFTER
-        else None
-    )
+    if moment - session.used < RENEW_AFTER:
+        return None
+    return Session(session.key_id, session.began, moment, session.admin_mark)
 
 
 def form_token(secret: bytes, session: Session) -> str:
@@ -81,4 +95,4 @@ def form_token(secret: bytes, session: Session) -> str:
 
 
 def token_holds(secret: bytes, session: Session, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(token, form_token(secret, session))
+    return token is not None and _same(token, form_token(secret, session))

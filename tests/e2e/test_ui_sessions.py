@@ -29,8 +29,9 @@ def admin() -> Iterator[TestClient]:
 
 
 def browser(client: TestClient) -> TestClient:
-    """The same running app, as a browser sees it: no Authorization header, cookies kept."""
-    return TestClient(client.app, base_url=ORIGIN)
+    """The same running app, as a browser sees it: no Authorization header, cookies kept,
+    and its forms sent from the app's own pages (their Origin)."""
+    return TestClient(client.app, base_url=ORIGIN, headers={"origin": ORIGIN})
 
 
 def signed_in(client: TestClient, key: str, back_to: str = "/ui/models") -> TestClient:
@@ -119,13 +120,14 @@ def test_a_revoked_keys_session_ends_at_once(admin: TestClient) -> None:
 
 def test_a_session_ends_after_an_hour_unused_or_twelve_hours_in_all() -> None:
     secret, now = b"s" * 32, 1_000_000.0
-    fresh = sealed(secret, Session(None, int(now), int(now)))
+    fresh = sealed(secret, Session(None, int(now), int(now), "mark"))
     assert opened(secret, fresh, now + IDLE - 1) is not None
     assert opened(secret, fresh, now + IDLE + 1) is None  # an hour unused
-    kept_in_use = sealed(secret, Session(None, int(now), int(now + LONGEST)))
+    kept_in_use = sealed(secret, Session(None, int(now), int(now + LONGEST), "mark"))
     assert opened(secret, kept_in_use, now + LONGEST + 1) is None  # twelve hours in all
     assert opened(b"t" * 32, fresh, now) is None  # another secret's
-    assert opened(secret, fresh.replace("env", "0" * 32), now) is None  # changed
+    assert opened(secret, fresh.replace("mark", "mask"), now) is None  # changed
+    assert opened(secret, fresh[:-2] + "éé", now) is None  # not even ASCII: not ours
 
 
 def test_a_form_needs_this_sessions_token_and_this_origin(admin: TestClient) -> None:
@@ -177,3 +179,37 @@ def test_guessing_keys_through_the_form_is_slowed_as_on_the_api() -> None:
     finally:
         ledger.close()
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
+
+
+def test_signing_in_is_refused_from_another_sites_page(admin: TestClient) -> None:
+    user = browser(admin)
+    forged = user.post(
+        "/ui/login",
+        data={"key": TEST_ADMIN_KEY},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+
+
+def test_a_session_of_the_environments_admin_key_ends_when_the_key_changes() -> None:
+    ledger = make_ledger("memory://")
+    try:
+        with api_client(ledger) as client:
+            user = signed_in(client, TEST_ADMIN_KEY)
+            assert user.get("/ui/models", follow_redirects=False).status_code == 200
+            # When the operator sets another admin key (a restart with a new setting)
+            keyring = client.app.state.services.keyring  # type: ignore[attr-defined]
+            keyring.admin_key = "another-admin-key-0123456789abcdef0123"
+            # Then the old key's session opens nothing
+            assert user.get("/ui/models", follow_redirects=False).status_code == 303
+    finally:
+        ledger.close()
+
+
+def test_a_page_sends_no_store_and_a_bad_token_is_refused_not_a_failure(
+    admin: TestClient,
+) -> None:
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    assert user.get("/ui/models").headers["cache-control"] == "no-store"
+    assert user.post("/ui/logout", data={"form_token": "é"}).status_code == 403

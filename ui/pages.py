@@ -22,7 +22,15 @@ from pydantic import BaseModel, ValidationError
 from api.auth import count_sign_in
 from api.errors import RateLimited, status_for
 from api.services import get_services
-from queries.messages import FACETS, ListHistory, ModelStatistics, SearchModels, TopPerforming
+from queries.events import FeedView, list_events
+from queries.messages import (
+    FACETS,
+    ListEvents,
+    ListHistory,
+    ModelStatistics,
+    SearchModels,
+    TopPerforming,
+)
 from ui.access import (
     FormRefused,
     SignInNeeded,
@@ -35,7 +43,7 @@ from ui.access import (
     sign_in_url,
 )
 from ui.sessions import Session, admin_mark, form_token
-from write_model.access import NotAuthenticated
+from write_model.access import Action, NotAuthenticated
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -200,13 +208,47 @@ async def model_story(request: Request, model_id: UUID, who: ViewerDep) -> Respo
     try:
         answer = await to_thread.run_sync(models.current, model_id, visible, None)
         history = await to_thread.run_sync(models.history, model_id, visible, ListHistory(limit=50))
+        served = await to_thread.run_sync(models.deployments, model_id, visible, None, None)
     except Exception as error:
         status = status_for(error)[0]
         if status >= 500 and status != 503:
             raise
         return page(request, "missing.html", status, who=who, problem=getattr(error, "detail", ""))
     model, trail = orjson.loads(answer.body), orjson.loads(history.body)
-    return page(request, "model.html", who=who, model=model, history=trail["items"])
+    timeline = orjson.loads(served.body)["history"]
+    return page(
+        request, "model.html", who=who, model=model, history=trail["items"], timeline=timeline
+    )
+
+
+@router.get("/activity", response_class=HTMLResponse)
+async def activity(request: Request, who: ViewerDep) -> Response:
+    """The event feed, filtered by model, type and actor (as the API's feed)."""
+    services, asked = get_services(request), _asked(request)
+    asked["type"] = [t for t in request.query_params.getlist("type") if t]
+    asked.setdefault("limit", 50)
+    try:
+        query = ListEvents.model_validate(asked)
+    except ValidationError as invalid:
+        return page(
+            request, "activity.html", 422, who=who, asked=asked, found=None, problem=_said(invalid)
+        )
+    view = FeedView(
+        who.principal.visible_projects,
+        who.principal.may(Action.ADMINISTER),
+        services.model_projects,
+    )
+    found = await to_thread.run_sync(list_events, services.event_log, query, view)
+    more = None if found.at_head else _same_with(request, after=str(found.next_after))
+    return page(
+        request,
+        "activity.html",
+        who=who,
+        asked=asked,
+        found=found.body(),
+        problem=None,
+        next_url=more,
+    )
 
 
 def install(app: FastAPI, secret: bytes) -> None:

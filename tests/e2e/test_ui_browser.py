@@ -52,6 +52,12 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
     page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
     assert page.get_by_role("heading", name="ui-fraud-scorer").is_visible()
     assert page.get_by_text("ModelTrained").count() == 1
+    # and every page of the header opens, by keyboard too
+    for name in ("Leaderboard", "Statistics", "Activity"):
+        page.get_by_role("link", name=name).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{served.base_url}/ui/{name.lower()}")
+        assert page.get_by_role("heading", name=name).is_visible()
     # When they sign out, the catalogue asks them to sign in again
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{served.base_url}/ui/login")

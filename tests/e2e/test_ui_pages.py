@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
+from tests.e2e.test_access import issue
 from tests.e2e.test_registry_basics import registered
 from tests.e2e.test_ui_sessions import browser, signed_in
 from tests.support.auth import TEST_ADMIN_KEY, api_client
@@ -79,3 +80,29 @@ def test_a_page_is_not_served_before_signing_in() -> None:
                 assert answer.status_code == 303, path
     finally:
         ledger.close()
+
+
+def test_a_models_page_shows_its_deployments_over_time(admin: TestClient) -> None:
+    trained = registered(admin, "served", "p", accuracy=0.9)
+    url = f"/api/v1/models/{trained['id']}"
+    admin.post(f"{url}/deploy", json={"environment": "staging"})
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    page = user.get(f"/ui/models/{trained['id']}").text
+    timeline = page[page.index("<h2>Deployments</h2>") : page.index("<h2>Versions</h2>")]
+    assert "staging" in timeline and "now" in timeline and "admin" in timeline
+
+
+def test_activity_lists_the_feed_filtered_and_hides_key_events_from_a_viewer(
+    admin: TestClient,
+) -> None:
+    trained = registered(admin, "busy", "p", accuracy=0.9)
+    viewer_key = issue(admin, "watcher", "viewer")
+    as_admin = signed_in(admin, TEST_ADMIN_KEY).get("/ui/activity").text
+    assert "ModelTrained" in as_admin and "KeyIssued" in as_admin
+    as_viewer = signed_in(admin, viewer_key)
+    page = as_viewer.get("/ui/activity").text
+    assert "ModelTrained" in page and "KeyIssued" not in page
+    only = as_viewer.get("/ui/activity", params={"type": "ModelCreated"}).text
+    assert "ModelCreated" in only and "ModelTrained" not in only
+    assert f"/ui/models/{trained['id']}" in only
+    assert as_viewer.get("/ui/activity", params={"type": "Nope"}).status_code == 422

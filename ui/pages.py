@@ -31,6 +31,7 @@ from queries.messages import (
     SearchModels,
     TopPerforming,
 )
+from ui import actions
 from ui.access import (
     FormRefused,
     SignInNeeded,
@@ -41,7 +42,9 @@ from ui.access import (
     safe_next,
     same_origin,
     sign_in_url,
+    viewer,
 )
+from ui.actions import Refused
 from ui.sessions import Session, admin_mark, form_token
 from write_model.access import Action, NotAuthenticated
 
@@ -142,6 +145,7 @@ async def catalogue(request: Request, who: ViewerDep) -> Response:
         problem=None,
         next_url=_same_with(request, cursor=cursor) if cursor else None,
         now_url=_same_with(request, as_of=None, cursor=None),
+        may_change=who.principal.may(Action.CHANGE),
     )
 
 
@@ -204,20 +208,36 @@ def _said(invalid: ValidationError) -> str:
 
 @router.get("/models/{model_id}", response_class=HTMLResponse)
 async def model_story(request: Request, model_id: UUID, who: ViewerDep) -> Response:
+    return await model_page(request, model_id, who)
+
+
+async def model_page(
+    request: Request, model_id: UUID, who: Any, problem: str | None = None, status: int = 200
+) -> Response:
+    """A model's page: itself, its deployments over time, its history; and, for an
+    editor, the forms that change it (with what a refused one was told)."""
     models, visible = get_services(request).models, who.principal.visible_projects
     try:
         answer = await to_thread.run_sync(models.current, model_id, visible, None)
         history = await to_thread.run_sync(models.history, model_id, visible, ListHistory(limit=50))
         served = await to_thread.run_sync(models.deployments, model_id, visible, None, None)
     except Exception as error:
-        status = status_for(error)[0]
-        if status >= 500 and status != 503:
+        code = status_for(error)[0]
+        if code >= 500 and code != 503:
             raise
-        return page(request, "missing.html", status, who=who, problem=getattr(error, "detail", ""))
+        return page(request, "missing.html", code, who=who, problem=getattr(error, "detail", ""))
     model, trail = orjson.loads(answer.body), orjson.loads(history.body)
     timeline = orjson.loads(served.body)["history"]
     return page(
-        request, "model.html", who=who, model=model, history=trail["items"], timeline=timeline
+        request,
+        "model.html",
+        status,
+        who=who,
+        model=model,
+        history=trail["items"],
+        timeline=timeline,
+        may_change=who.principal.may(Action.CHANGE),
+        problem=problem,
     )
 
 
@@ -256,6 +276,7 @@ def install(app: FastAPI, secret: bytes) -> None:
     sign-in redirect."""
     app.state.session_secret = secret
     app.include_router(router)
+    app.include_router(actions.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
 
     @app.get("/", include_in_schema=False)
@@ -265,6 +286,13 @@ def install(app: FastAPI, secret: bytes) -> None:
     @app.exception_handler(SignInNeeded)
     async def to_sign_in(request: Request, needed: SignInNeeded) -> Response:
         return RedirectResponse(sign_in_url(needed.back_to), status_code=303)
+
+    @app.exception_handler(Refused)
+    async def refused_command(request: Request, error: Refused) -> Response:
+        who = await viewer(request)
+        if error.model_id is not None:
+            return await model_page(request, error.model_id, who, error.detail, error.status)
+        return page(request, "missing.html", error.status, who=who, problem=error.detail)
 
     @app.exception_handler(FormRefused)
     async def refused(request: Request, error: FormRefused) -> Response:

@@ -4,6 +4,7 @@ REST API: sign-in and sign-out, the catalogue, a model's story."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from functools import cache
 from html import escape
 from pathlib import Path
@@ -17,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.auth import count_sign_in
 from api.errors import RateLimited, status_for
@@ -28,6 +29,7 @@ from queries.messages import (
     ListEvents,
     ListHistory,
     ModelStatistics,
+    Moment,
     SearchModels,
     TopPerforming,
 )
@@ -47,6 +49,7 @@ from ui.access import (
 from ui.actions import Refused
 from ui.sessions import Session, admin_mark, form_token
 from write_model.access import Action, NotAuthenticated
+from write_model.values import instant
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -202,6 +205,14 @@ async def _answered(
     return page(request, template, who=who, asked=asked, found=found, problem=None)
 
 
+def _moment(text: str | None) -> datetime | None:
+    """An ``as_of`` of the URL, read as the API reads one (RFC 3339, with a zone)."""
+    return None if not text else MOMENT.validate_python(text)
+
+
+MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
+
+
 def _said(invalid: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
 
@@ -218,9 +229,15 @@ async def model_page(
     editor, the forms that change it (with what a refused one was told)."""
     models, visible = get_services(request).models, who.principal.visible_projects
     try:
-        answer = await to_thread.run_sync(models.current, model_id, visible, None)
+        as_of = _moment(request.query_params.get("as_of"))
+        if as_of is None:
+            answer = await to_thread.run_sync(models.current, model_id, visible, None)
+        else:
+            answer = await to_thread.run_sync(models.past, model_id, visible, None, as_of)
         history = await to_thread.run_sync(models.history, model_id, visible, ListHistory(limit=50))
-        served = await to_thread.run_sync(models.deployments, model_id, visible, None, None)
+        served = await to_thread.run_sync(models.deployments, model_id, visible, None, as_of)
+    except ValidationError as invalid:
+        return page(request, "missing.html", 422, who=who, problem=_said(invalid))
     except Exception as error:
         code = status_for(error)[0]
         if code >= 500 and code != 503:
@@ -228,15 +245,16 @@ async def model_page(
         return page(request, "missing.html", code, who=who, problem=getattr(error, "detail", ""))
     model, trail = orjson.loads(answer.body), orjson.loads(history.body)
     timeline = orjson.loads(served.body)["history"]
+    events = [e for e in trail["items"] if as_of is None or e["timestamp"] <= instant(as_of)]
     return page(
         request,
         "model.html",
         status,
         who=who,
         model=model,
-        history=trail["items"],
+        history=events,
         timeline=timeline,
-        may_change=who.principal.may(Action.CHANGE),
+        may_change=who.principal.may(Action.CHANGE) and as_of is None,  # (not the past)
         problem=problem,
     )
 
@@ -247,6 +265,8 @@ async def activity(request: Request, who: ViewerDep) -> Response:
     services, asked = get_services(request), _asked(request)
     asked["type"] = [t for t in request.query_params.getlist("type") if t]
     asked.setdefault("limit", 50)
+    if "as_of" in asked:  # the feed up to that moment
+        asked["until"] = asked.pop("as_of")
     try:
         query = ListEvents.model_validate(asked)
     except ValidationError as invalid:

@@ -106,3 +106,24 @@ def test_activity_lists_the_feed_filtered_and_hides_key_events_from_a_viewer(
     assert "ModelCreated" in only and "ModelTrained" not in only
     assert f"/ui/models/{trained['id']}" in only
     assert as_viewer.get("/ui/activity", params={"type": "Nope"}).status_code == 422
+
+
+def test_a_models_page_as_of_a_time_shows_it_then_and_offers_no_change(
+    admin: TestClient,
+) -> None:
+    model = registered(admin, "m", "p")
+    admin.patch(f"/api/v1/models/{model['id']}", json={"description": "first words"})
+    time.sleep(0.01)
+    moment = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    admin.patch(f"/api/v1/models/{model['id']}", json={"description": "second words"})
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    now = user.get(f"/ui/models/{model['id']}").text
+    assert "second words" in now and "Change it" in now
+    then = user.get(f"/ui/models/{model['id']}", params={"as_of": moment})
+    assert then.status_code == 200
+    assert "first words" in then.text and "second words" not in then.text
+    assert "Change it" not in then.text and "The registry as it was at" in then.text
+    assert then.text.count("ModelUpdated") == 1  # the history up to then
+    bad = user.get(f"/ui/models/{model['id']}", params={"as_of": "yesterday"})
+    assert bad.status_code == 422

@@ -67,3 +67,43 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
     assert visit.outside() == [] and visit.stopped == []
     assert visit.console == [], visit.console
     visit.context.close()
+
+
+def test_no_page_has_a_serious_accessibility_violation_at_either_width(
+    browser: object, served: ApiProcess
+) -> None:
+    """axe-core (bundled by axe-playwright-python) on each page, at 1280 and 390 px wide."""
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
+
+    with served.client() as api:
+        body = {"name": "ui-axe", "project": "ui", "task": "t", "framework": "f"}
+        model = api.post("/api/v1/models", json=body).json()
+        api.get("/api/v1/models", params={"min_position": model["position"]})
+    pages = (
+        "/ui/models",
+        f"/ui/models/{model['id']}",
+        "/ui/leaderboard?metric=accuracy",
+        "/ui/statistics",
+        "/ui/activity",
+    )
+    axe, found = Axe(), []
+    for width, height in ((1280, 900), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.goto(f"{served.base_url}/ui/login")
+        assert not _serious(axe.run(page)), "the sign-in page"
+        page.get_by_label("API key").fill(served.key)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{served.base_url}/ui/models")
+        for path in pages:
+            page.goto(f"{served.base_url}{path}")
+            found += [(width, path, rule) for rule in _serious(axe.run(page))]
+        context.close()
+    assert not found, found
+
+
+def _serious(results: object) -> list[str]:
+    answer = results.response  # type: ignore[attr-defined]
+    assert answer["passes"], "axe checked nothing: was it kept out of the page?"
+    violations = answer["violations"]
+    return [v["id"] for v in violations if v["impact"] in ("serious", "critical")]

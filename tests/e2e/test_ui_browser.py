@@ -52,6 +52,10 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
     page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
     assert page.get_by_role("heading", name="ui-fraud-scorer").is_visible()
     assert page.get_by_text("ModelTrained").count() == 1
+    # with a chart of its metric across its versions, drawn by the vendored Chart.js
+    drawn = "() => Chart.getChart('metric-chart').data.datasets[0].data"
+    assert page.evaluate(drawn) == [0.93]
+    assert page.get_by_role("img", name="accuracy across 1 versions").is_visible()
     # and every page of the header opens, by keyboard too
     for name in ("Leaderboard", "Statistics", "Activity"):
         page.get_by_role("link", name=name).focus()

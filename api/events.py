@@ -15,7 +15,13 @@ from api.auth import Credentials, PrincipalDep, allow, key_text
 from api.errors import ERRORS, RateLimited
 from api.queries import sent
 from api.query_schemas import EventPage, KeyEvent, ModelEvent
-from api.services import Services, ServicesDep, get_services
+from api.services import (
+    MAX_STREAMS_PER_KEY,
+    STREAM_POLL_SECONDS,
+    Services,
+    ServicesDep,
+    get_services,
+)
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from queries.reading import within_the_log
@@ -25,8 +31,6 @@ router = APIRouter(
     prefix="/api/v1/events", tags=["audit"], dependencies=[allow(Action.READ)], responses=ERRORS
 )
 
-STREAM_POLL_SECONDS = 0.25  # at the head, look for new events this often
-MAX_STREAMS_PER_KEY = 8
 SCHEMAS = "#/components/schemas/"
 # What each server-sent event holds (FastAPI documents the fields of any event; the
 # stream sends ServerSentEvents, whose data it does not read): an item of the feed.

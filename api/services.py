@@ -52,6 +52,12 @@ class Operations:
     redis: Any = None  # redis.asyncio.Redis, when configured (its health is reported)
 
 
+# Streams of the feed (the API's, the web UI's): each holds a connection as long as it
+# likes, so a key may have a few at once; at the log's head they look this often.
+MAX_STREAMS_PER_KEY = 8
+STREAM_POLL_SECONDS = 0.25
+
+
 @dataclass
 class Services:
     registry: ModelRegistry

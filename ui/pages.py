@@ -3,7 +3,9 @@ REST API: sign-in and sign-out, the catalogue, a model's story."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from functools import cache
 from html import escape
@@ -16,13 +18,14 @@ import orjson
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.auth import count_sign_in
 from api.errors import RateLimited, status_for
-from api.services import get_services
+from api.services import MAX_STREAMS_PER_KEY, STREAM_POLL_SECONDS, get_services
 from queries.events import FeedView, list_events
 from queries.messages import (
     FACETS,
@@ -265,6 +268,10 @@ async def activity(request: Request, who: ViewerDep) -> Response:
     services, asked = get_services(request), _asked(request)
     asked["type"] = [t for t in request.query_params.getlist("type") if t]
     asked.setdefault("limit", 50)
+    live = len(asked) == 2 and not asked["type"]  # no filter, no moment: the latest, live
+    if live:
+        head = await to_thread.run_sync(services.event_log.head)
+        asked["after"] = max(0, head - 50)
     if "as_of" in asked:  # the feed up to that moment
         asked["until"] = asked.pop("as_of")
     try:
@@ -288,7 +295,40 @@ async def activity(request: Request, who: ViewerDep) -> Response:
         found=found.body(),
         problem=None,
         next_url=more,
+        live=live and found.at_head,
     )
+
+
+@router.get("/activity/stream", response_class=EventSourceResponse)
+async def activity_stream(
+    request: Request, who: ViewerDep, after: int = 0
+) -> AsyncIterator[ServerSentEvent]:
+    """The activity page's live feed: events after ``after`` as they are stored, for as
+    long as the session's key holds (the page's script shows them)."""
+    services, principal = get_services(request), who.principal
+    streams = services.open_streams
+    if streams[principal.name] >= MAX_STREAMS_PER_KEY:
+        raise Refused(429, f"this key has {MAX_STREAMS_PER_KEY} streams open already")
+    view = FeedView(
+        principal.visible_projects, principal.may(Action.ADMINISTER), services.model_projects
+    )
+    keyring, streams[principal.name] = services.keyring, streams[principal.name] + 1
+    try:
+        while True:
+            query = ListEvents(after=after, limit=100)
+            page = await to_thread.run_sync(list_events, services.event_log, query, view)
+            if keyring is not None:  # a revoked key's stream ends
+                try:
+                    await to_thread.run_sync(keyring.holder, who.session.key_id)
+                except NotAuthenticated:
+                    return
+            for item, text in page.texts():
+                yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=text)
+            after = page.next_after
+            if page.at_head:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+    finally:
+        streams[principal.name] -= 1
 
 
 def install(app: FastAPI, secret: bytes) -> None:

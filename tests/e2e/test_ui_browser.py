@@ -73,6 +73,28 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
     visit.context.close()
 
 
+def test_the_activity_page_shows_a_new_event_within_two_seconds(
+    browser: object, served: ApiProcess
+) -> None:
+    visit = Visit(browser, served)
+    page = visit.page
+    page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Factivity")
+    page.get_by_label("API key").fill(served.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{served.base_url}/ui/activity")
+    assert page.get_by_role("status").filter(has_text="as they happen").is_visible()
+    # When a model is registered through the API while the page is open
+    with served.client() as api:
+        body = {"name": "ui-live-model", "project": "ui", "task": "t", "framework": "f"}
+        created = api.post("/api/v1/models", json=body).json()
+    # Then its event is on the page within 2 s, without a reload
+    row = page.locator(f'tr[data-position="{created["position"]}"]')
+    row.wait_for(timeout=2_000)
+    assert "ModelCreated" in row.inner_text()
+    assert visit.console == [], visit.console
+    visit.context.close()
+
+
 def test_no_page_has_a_serious_accessibility_violation_at_either_width(
     browser: object, served: ApiProcess
 ) -> None:

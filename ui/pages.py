@@ -262,6 +262,15 @@ async def model_page(
     )
 
 
+@router.get("/models/{model_id}/timeline", response_class=HTMLResponse)
+async def timeline_rows(request: Request, model_id: UUID, who: ViewerDep) -> Response:
+    """The rows of a model's deployments over time (its page refreshes them live)."""
+    models, visible = get_services(request).models, who.principal.visible_projects
+    served = await to_thread.run_sync(models.deployments, model_id, visible, None, None)
+    timeline = orjson.loads(served.body)["history"]
+    return page(request, "timeline_rows.html", who=who, timeline=timeline)
+
+
 @router.get("/activity", response_class=HTMLResponse)
 async def activity(request: Request, who: ViewerDep) -> Response:
     """The event feed, filtered by model, type and actor (as the API's feed)."""
@@ -301,7 +310,7 @@ async def activity(request: Request, who: ViewerDep) -> Response:
 
 @router.get("/activity/stream", response_class=EventSourceResponse)
 async def activity_stream(
-    request: Request, who: ViewerDep, after: int = 0
+    request: Request, who: ViewerDep, after: int = 0, model_id: UUID | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     """The activity page's live feed: events after ``after`` as they are stored, for as
     long as the session's key holds (the page's script shows them)."""
@@ -315,7 +324,7 @@ async def activity_stream(
     keyring, streams[principal.name] = services.keyring, streams[principal.name] + 1
     try:
         while True:
-            query = ListEvents(after=after, limit=100)
+            query = ListEvents(after=after, limit=100, model_id=model_id)
             page = await to_thread.run_sync(list_events, services.event_log, query, view)
             if keyring is not None:  # a revoked key's stream ends
                 try:

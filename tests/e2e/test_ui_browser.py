@@ -95,6 +95,33 @@ def test_the_activity_page_shows_a_new_event_within_two_seconds(
     visit.context.close()
 
 
+def test_a_deployment_shows_on_the_open_models_timeline_without_reloading(
+    browser: object, served: ApiProcess
+) -> None:
+    with served.client() as api:
+        body = {"name": "ui-live-deploy", "project": "ui", "task": "t", "framework": "f"}
+        model = api.post("/api/v1/models", json=body).json()
+        url = f"/api/v1/models/{model['id']}"
+        run = api.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
+        api.post(f"{url}/training-runs/{run}/complete", json={"metrics": {"f1": 0.5}})
+        visit = Visit(browser, served)
+        page = visit.page
+        page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Fmodels%2F{model['id']}")
+        page.get_by_label("API key").fill(served.key)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
+        timeline = page.locator("#timeline")
+        assert "Never deployed" in timeline.inner_text()
+        loaded = page.evaluate("() => performance.getEntriesByType('navigation').length")
+        # When it is deployed (here through the API, as another user would)
+        api.post(f"{url}/deploy", json={"environment": "canary"})
+        # Then the open page's timeline shows it within 2 s, with no new page load
+        timeline.filter(has_text="canary").wait_for(timeout=2_000)
+        assert page.evaluate("() => performance.getEntriesByType('navigation').length") == loaded
+    assert visit.console == [], visit.console
+    visit.context.close()
+
+
 def test_no_page_has_a_serious_accessibility_violation_at_either_width(
     browser: object, served: ApiProcess
 ) -> None:

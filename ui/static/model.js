@@ -33,3 +33,26 @@
     draw(choice.value);
   }
 })();
+
+// A model's deployments over time, live: any event of the model (from this page's forms
+// or from anywhere else) reloads the rows from the server, which renders them.
+(function () {
+  "use strict";
+  const rows = document.getElementById("timeline");
+  if (!rows || !rows.dataset.modelId) {
+    return;
+  }
+  const id = rows.dataset.modelId;
+  const source = new EventSource(
+    "/ui/activity/stream?model_id=" + encodeURIComponent(id) + "&after=" + rows.dataset.after
+  );
+  source.addEventListener("change", async () => {
+    const answer = await fetch("/ui/models/" + encodeURIComponent(id) + "/timeline");
+    if (answer.ok) {
+      const parsed = new DOMParser().parseFromString(
+        "<table><tbody>" + (await answer.text()) + "</tbody></table>", "text/html"
+      );
+      rows.replaceChildren(...parsed.querySelectorAll("tbody > tr"));
+    }
+  });
+})();

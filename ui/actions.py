@@ -12,7 +12,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.errors import status_for
 from api.services import get_services
 from commands.errors import VersionMismatch
 from commands.handlers import handle
@@ -30,6 +29,7 @@ from commands.messages import (
 )
 from commands.registry import CommandContext
 from ui.access import Viewer, ViewerDep, check_form
+from ui.rendering import refusal, said
 from write_model.access import Action
 
 router = APIRouter(prefix="/ui/models", include_in_schema=False)
@@ -75,17 +75,13 @@ async def _send(
         )
         raise Refused(412, detail, model_id) from None
     except Exception as error:
-        status = status_for(error)[0]
-        if status >= 500 and status != 503:
-            raise
-        raise Refused(status, getattr(error, "detail", str(error)), model_id) from None
+        status, detail = refusal(error)
+        raise Refused(status, detail, model_id) from None
     return RedirectResponse(f"/ui/models/{result.id}", status_code=303)
 
 
 def _said(invalid: Exception) -> str:
-    if isinstance(invalid, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-    return str(invalid)
+    return said(invalid) if isinstance(invalid, ValidationError) else str(invalid)
 
 
 def _tags(text: str) -> list[str]:

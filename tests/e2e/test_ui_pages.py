@@ -3,6 +3,7 @@ the catalogue as it was at a time."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -127,3 +128,24 @@ def test_a_models_page_as_of_a_time_shows_it_then_and_offers_no_change(
     assert then.text.count("ModelUpdated") == 1  # the history up to then
     bad = user.get(f"/ui/models/{model['id']}", params={"as_of": "yesterday"})
     assert bad.status_code == 422
+
+
+def test_two_versions_side_by_side_and_each_update_as_before_and_after(
+    admin: TestClient,
+) -> None:
+    model = registered(admin, "cmp", "p", accuracy=0.8, loss=0.4)
+    url = f"/api/v1/models/{model['id']}"
+    run = admin.post(f"{url}/train", json={"dataset": "s3://v2", "hyperparameters": {"lr": 0.1}})
+    run_id = run.json()["run_id"]
+    admin.post(f"{url}/training-runs/{run_id}/complete", json={"metrics": {"accuracy": 0.9}})
+    admin.patch(url, json={"description": "better", "tags": ["eu"]})
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    side = user.get(f"/ui/models/{model['id']}/compare", params={"a": 1, "b": 2}).text
+    assert re.search(r"<th scope=\"row\">accuracy</th><td>0.8</td><td>0.9</td>", side)
+    assert re.search(r"<th scope=\"row\">loss</th><td>0.4</td><td></td>", side)
+    assert re.search(r"<th scope=\"row\">dataset</th><td>d</td><td>s3://v2</td>", side)
+    assert re.search(r"<th scope=\"row\">hyperparameters.lr</th><td></td><td>0.1</td>", side)
+    assert user.get(f"/ui/models/{model['id']}/compare", params={"a": 1, "b": 9}).status_code == 404
+    story = user.get(f"/ui/models/{model['id']}").text
+    assert "description: <del></del> &rarr; <ins>better</ins>" in story
+    assert "tags: <del>[]</del> &rarr; <ins>[&#39;eu&#39;]</ins>" in story

@@ -1,0 +1,94 @@
+"""The web UI's activity page: the event feed, filtered as the API's feed is, and live
+through the UI's own server-sent-events route (the session cookie: a browser's
+EventSource sends no Authorization header)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+
+from api.services import MAX_STREAMS_PER_KEY, STREAM_POLL_SECONDS, get_services
+from queries.events import FeedView, list_events
+from queries.messages import ListEvents
+from ui.access import ViewerDep
+from ui.actions import Refused
+from ui.rendering import asked_of, page, said, same_with
+from write_model.access import Action, NotAuthenticated
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/activity", response_class=HTMLResponse)
+async def activity(request: Request, who: ViewerDep) -> Response:
+    """The event feed, filtered by model, type and actor (as the API's feed)."""
+    services, asked = get_services(request), asked_of(request)
+    asked["type"] = [t for t in request.query_params.getlist("type") if t]
+    asked.setdefault("limit", 50)
+    live = len(asked) == 2 and not asked["type"]  # no filter, no moment: the latest, live
+    if live:
+        head = await to_thread.run_sync(services.event_log.head)
+        asked["after"] = max(0, head - 50)
+    if "as_of" in asked:  # the feed up to that moment
+        asked["until"] = asked.pop("as_of")
+    try:
+        query = ListEvents.model_validate(asked)
+    except ValidationError as invalid:
+        return page(
+            request, "activity.html", 422, who=who, asked=asked, found=None, problem=said(invalid)
+        )
+    view = FeedView(
+        who.principal.visible_projects,
+        who.principal.may(Action.ADMINISTER),
+        services.model_projects,
+    )
+    found = await to_thread.run_sync(list_events, services.event_log, query, view)
+    more = None if found.at_head else same_with(request, after=str(found.next_after))
+    return page(
+        request,
+        "activity.html",
+        who=who,
+        asked=asked,
+        found=found.body(),
+        problem=None,
+        next_url=more,
+        live=live and found.at_head,
+    )
+
+
+@router.get("/activity/stream", response_class=EventSourceResponse)
+async def activity_stream(
+    request: Request, who: ViewerDep, after: int = 0, model_id: UUID | None = None
+) -> AsyncIterator[ServerSentEvent]:
+    """The activity page's live feed: events after ``after`` as they are stored, for as
+    long as the session's key holds (the page's script shows them)."""
+    services, principal = get_services(request), who.principal
+    streams = services.open_streams
+    if streams[principal.name] >= MAX_STREAMS_PER_KEY:
+        raise Refused(429, f"this key has {MAX_STREAMS_PER_KEY} streams open already")
+    view = FeedView(
+        principal.visible_projects, principal.may(Action.ADMINISTER), services.model_projects
+    )
+    keyring, streams[principal.name] = services.keyring, streams[principal.name] + 1
+    try:
+        while True:
+            query = ListEvents(after=after, limit=100, model_id=model_id)
+            page = await to_thread.run_sync(list_events, services.event_log, query, view)
+            if keyring is not None:  # a revoked key's stream ends
+                try:
+                    await to_thread.run_sync(keyring.holder, who.session.key_id)
+                except NotAuthenticated:
+                    return
+            for item, text in page.texts():
+                yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=text)
+            after = page.next_after
+            if page.at_head:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+    finally:
+        streams[principal.name] -= 1

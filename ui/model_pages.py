@@ -1,0 +1,96 @@
+"""A model's pages in the web UI: its story (itself, its deployments over time, its
+history with each update's changes, an editor's forms), two versions side by side, and
+the rows of its timeline that its open page reloads as they change."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from api.services import get_services
+from queries.messages import ListHistory
+from ui.access import ViewerDep
+from ui.rendering import moment_of, page, refusal, said
+from ui.story import compared, with_diffs
+from write_model.access import Action
+from write_model.values import instant
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+HISTORY_SHOWN = 50  # events of a model's history on its page (the feed has them all)
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+async def model_story(request: Request, model_id: UUID, who: ViewerDep) -> Response:
+    return await model_page(request, model_id, who)
+
+
+async def model_page(
+    request: Request, model_id: UUID, who: Any, problem: str | None = None, status: int = 200
+) -> Response:
+    """A model's page: itself, its deployments over time, its history; and, for an
+    editor, the forms that change it (with what a refused one was told)."""
+    models, visible = get_services(request).models, who.principal.visible_projects
+    try:
+        as_of = moment_of(request.query_params.get("as_of"))
+        if as_of is None:
+            answer = await to_thread.run_sync(models.current, model_id, visible, None)
+        else:
+            answer = await to_thread.run_sync(models.past, model_id, visible, None, as_of)
+        history = await to_thread.run_sync(
+            models.history, model_id, visible, ListHistory(limit=1000)
+        )
+        served = await to_thread.run_sync(models.deployments, model_id, visible, None, as_of)
+    except ValidationError as invalid:
+        return page(request, "missing.html", 422, who=who, problem=said(invalid))
+    except Exception as error:
+        code, detail = refusal(error)
+        return page(request, "missing.html", code, who=who, problem=detail)
+    model, trail = orjson.loads(answer.body), orjson.loads(history.body)
+    timeline = orjson.loads(served.body)["history"]
+    events = [e for e in trail["items"] if as_of is None or e["timestamp"] <= instant(as_of)]
+    events = with_diffs(events)[-HISTORY_SHOWN:]  # the latest, each update as before -> after
+    return page(
+        request,
+        "model.html",
+        status,
+        who=who,
+        model=model,
+        history=events,
+        timeline=timeline,
+        may_change=who.principal.may(Action.CHANGE) and as_of is None,  # (not the past)
+        problem=problem,
+    )
+
+
+@router.get("/models/{model_id}/compare", response_class=HTMLResponse)
+async def compare(
+    request: Request, model_id: UUID, who: ViewerDep, a: int = 1, b: int = 2
+) -> Response:
+    """Two versions of a model side by side: their metrics and training settings."""
+    models, visible = get_services(request).models, who.principal.visible_projects
+    try:
+        answer = await to_thread.run_sync(models.current, model_id, visible, None)
+    except Exception as error:
+        code, detail = refusal(error)
+        return page(request, "missing.html", code, who=who, problem=detail)
+    model = orjson.loads(answer.body)
+    side_by_side = compared(model, a, b)
+    if side_by_side is None:
+        problem = f"{model['name']} has no version {a} or no version {b}"
+        return page(request, "missing.html", 404, who=who, problem=problem)
+    return page(request, "compare.html", who=who, model=model, shown=side_by_side)
+
+
+@router.get("/models/{model_id}/timeline", response_class=HTMLResponse)
+async def timeline_rows(request: Request, model_id: UUID, who: ViewerDep) -> Response:
+    """The rows of a model's deployments over time (its page refreshes them live)."""
+    models, visible = get_services(request).models, who.principal.visible_projects
+    served = await to_thread.run_sync(models.deployments, model_id, visible, None, None)
+    timeline = orjson.loads(served.body)["history"]
+    return page(request, "timeline_rows.html", who=who, timeline=timeline)

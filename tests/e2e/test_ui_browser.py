@@ -112,13 +112,46 @@ def test_a_deployment_shows_on_the_open_models_timeline_without_reloading(
         page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
         timeline = page.locator("#timeline")
         assert "Never deployed" in timeline.inner_text()
-        loaded = page.evaluate("() => performance.getEntriesByType('navigation').length")
+        page.evaluate("() => { window.stillHere = true; }")  # (a reload would forget it)
         # When it is deployed (here through the API, as another user would)
         api.post(f"{url}/deploy", json={"environment": "canary"})
         # Then the open page's timeline shows it within 2 s, with no new page load
         timeline.filter(has_text="canary").wait_for(timeout=2_000)
-        assert page.evaluate("() => performance.getEntriesByType('navigation').length") == loaded
+        assert page.evaluate("() => window.stillHere === true")
     assert visit.console == [], visit.console
+    visit.context.close()
+
+
+def test_a_deploy_from_the_page_shows_on_its_timeline_without_reloading(
+    browser: object, served: ApiProcess
+) -> None:
+    with served.client() as api:
+        body = {"name": "ui-deploy-here", "project": "ui", "task": "t", "framework": "f"}
+        model = api.post("/api/v1/models", json=body).json()
+        url = f"/api/v1/models/{model['id']}"
+        run = api.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
+        api.post(f"{url}/training-runs/{run}/complete", json={"metrics": {"f1": 0.5}})
+    visit = Visit(browser, served)
+    page = visit.page
+    page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Fmodels%2F{model['id']}")
+    page.get_by_label("API key").fill(served.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
+    page.evaluate("() => { window.stillHere = true; }")  # (a reload would forget it)
+    # When the editor deploys from the page's form
+    page.get_by_label("Environment").fill("staging")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    # Then the timeline shows it, the status line says so, and the page was not reloaded
+    page.locator("#timeline").filter(has_text="staging").wait_for(timeout=2_000)
+    page.locator("#action-status").filter(has_text="Done").wait_for(timeout=2_000)
+    assert page.evaluate("() => window.stillHere === true")
+    # and a refused one says why, in the API's words
+    page.get_by_label("Environment").fill("prod")
+    page.get_by_label("Version (empty: the latest)").fill("7")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    page.locator("#action-status").filter(has_text="Refused").wait_for(timeout=2_000)
+    # (the browser logs the refused post itself: nothing else)
+    assert all("status of 422" in line for line in visit.console), visit.console
     visit.context.close()
 
 

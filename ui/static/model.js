@@ -56,3 +56,30 @@
     }
   });
 })();
+
+// An editor's deploy, roll-back and undeploy forms stay on the page: sent in the
+// background (the same post, token and origin), their outcome said in the status line;
+// the timeline above shows the change as the model's events arrive.
+(function () {
+  "use strict";
+  const status = document.getElementById("action-status");
+  if (!status) {
+    return;
+  }
+  for (const form of document.querySelectorAll("form[data-stay]")) {
+    form.addEventListener("submit", async (submitted) => {
+      submitted.preventDefault();
+      status.textContent = "Sending…";
+      const body = new URLSearchParams(new FormData(form));  // (a form's own encoding)
+      const answer = await fetch(form.action, { method: "POST", body });
+      if (answer.ok) {
+        status.textContent = "Done: " + form.getAttribute("aria-label") + ".";
+        form.reset();
+        return;
+      }
+      const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+      const problem = page.querySelector(".problem");
+      status.textContent = "Refused: " + (problem ? problem.textContent : answer.statusText);
+    });
+  }
+})();

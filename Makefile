@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast install browser lint typecheck docs docs-reference unit integration e2e \
+.PHONY: run test test-fast install browser lint typecheck docs docs-reference docs-screenshots unit integration e2e \
 	bench bench-read bench-mlflow clean
 
 $(STAMP): pyproject.toml
@@ -42,6 +42,10 @@ docs: $(STAMP)
 
 # The reference pages and .env.example, generated from the code (a test fails when a
 # committed one is stale).
+# A picture of each page of the web UI for its guide (needs chromium: `make browser`).
+docs-screenshots: $(STAMP) browser
+	$(BIN)/python -m tests.support.screenshots docs/images/ui
+
 docs-reference: $(STAMP)
 	$(BIN)/python -m modelledger.reference
 

@@ -62,6 +62,9 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
         page.keyboard.press("Enter")
         page.wait_for_url(f"{served.base_url}/ui/{name.lower()}")
         assert page.get_by_role("heading", name=name).is_visible()
+        if name == "Statistics":  # its counts drawn as charts too
+            drawn = "() => Chart.getChart(document.querySelector('canvas')).data.labels.length"
+            assert page.evaluate(drawn) >= 1
     # When they sign out, the catalogue asks them to sign in again
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{served.base_url}/ui/login")

@@ -128,6 +128,7 @@ class Story:
                 metrics=metrics_for(self.task, rng, skill + attempt * 0.03),
                 artifact_uri=f"s3://models/{model.id}/{len(model.versions) + 1}",
                 meta=self._meta(),
+                by_backend=True,  # (each run's own backend reports it, as a provider does)
             )
 
     def _deploy(self) -> None:

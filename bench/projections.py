@@ -76,6 +76,7 @@ from bench.read_report import report, write_json
 from bench.replay import ReplayResult, read_ceiling, run_projections
 from bench.rss import RssSampler, max_rss_mib
 from bench.service import BenchError, check_loopback_pg, running_server, with_database
+from bench.ui_pages import signed_in, ui_kinds
 from commands.errors import CommandError
 from commands.registry import ModelRegistry
 from modelledger.bootstrap import bootstrap
@@ -134,6 +135,7 @@ class BenchResult:
     sql: list[SqlResult] = field(default_factory=list)
     queries: list[QueryResult] = field(default_factory=list)
     as_of_queries: list[QueryResult] = field(default_factory=list)
+    ui_pages: list[QueryResult] = field(default_factory=list)
     lag: LagResult | None = None
     models_in_catalogue: int = 0
     vacuum_seconds: float = 0.0
@@ -209,7 +211,7 @@ def _run_in(
             model_ids=tuple(sample.ids),
             moments=moments_of(ledger.registry, head),
         )
-        if args.skip_sql and args.skip_http and args.skip_lag and not args.as_of:
+        if args.skip_sql and args.skip_http and args.skip_lag and not args.as_of and not args.ui:
             return
         result.vacuum_seconds = vacuum_analyze(db_url)
         if not args.skip_sql:
@@ -218,7 +220,7 @@ def _run_in(
             )
     finally:
         ledger.close()
-    if args.skip_http and args.skip_lag and not args.as_of:
+    if args.skip_http and args.skip_lag and not args.as_of and not args.ui:
         return
     with (
         tempfile.TemporaryDirectory(prefix="modelledger-bench-read-") as tmp,
@@ -240,6 +242,9 @@ def _run_in(
             result.queries = load()
         if args.as_of:
             result.as_of_queries = load(kinds=as_of_kinds(vocabulary, args.seed))
+        if args.ui:
+            cookie = signed_in(server.base_url)
+            result.ui_pages = load(kinds=ui_kinds(vocabulary, args.seed), cookie=cookie)
         try:
             if not args.skip_lag:
                 result.lag = measure_lag(
@@ -314,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-http", action="store_true", help="no HTTP query latency step")
     p.add_argument("--skip-lag", action="store_true", help="no live lag step")
     p.add_argument("--as-of", action="store_true", help="also time queries as_of past times")
+    p.add_argument("--ui", action="store_true", help="also time the web UI's pages")
     p.add_argument("--seed", type=int, default=7, help="random seed of the histories")
     p.add_argument("--timeout", type=float, default=3600.0, help="cap per replay phase (s)")
     p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds for /health")

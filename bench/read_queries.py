@@ -148,6 +148,7 @@ class LoadConfig:
     kinds: tuple[QueryKind, ...]
     warmup: float
     duration: float
+    cookie: str | None = None  # the web UI's pages: a signed-in session instead of a key
 
 
 @dataclass
@@ -188,7 +189,7 @@ async def _query_client(
         index += step
         started = time.monotonic()
         try:
-            async with session.get(base + path) as resp:
+            async with session.get(base + path, allow_redirects=False) as resp:
                 await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -207,8 +208,11 @@ async def _ticker(window: _Window, index: int, queue: Any) -> None:
 async def _generate(cfg: LoadConfig, queue: Any) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=cfg.clients)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    headers = auth_headers()
+    if cfg.cookie is not None:
+        headers["Cookie"] = f"modelledger_session={cfg.cookie}"
     async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, headers=auth_headers()
+        connector=connector, timeout=timeout, headers=headers
     ) as session:
         for index, kind in enumerate(cfg.kinds):
             measure = time.monotonic() + cfg.warmup
@@ -369,10 +373,11 @@ def run_query_load(
     seed: int,
     progress: Progress,
     kinds: Sequence[QueryKind] | None = None,
+    cookie: str | None = None,
 ) -> list[QueryResult]:
     """Each query kind in turn: ``clients`` concurrent clients for warm-up + duration."""
     kinds = tuple(kinds or query_kinds(vocab, seed))
-    cfg = LoadConfig(server.base_url, clients, kinds, warmup, duration)
+    cfg = LoadConfig(server.base_url, clients, kinds, warmup, duration, cookie)
     ctx = mp.get_context("spawn")  # no fork: the parent runs rich's refresh thread
     queue = ctx.Queue()
     proc = ctx.Process(target=query_generator_main, args=(cfg, queue), daemon=True)

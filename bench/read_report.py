@@ -165,6 +165,14 @@ def report(result: BenchResult) -> str:
             query_table(result.as_of_queries),
             "",
         ]
+    if result.ui_pages:
+        parts += [
+            f"The web UI's pages (server-rendered HTML, a signed-in session), at "
+            f"{result.models_in_catalogue:,} models, the same load:",
+            "",
+            query_table(result.ui_pages),
+            "",
+        ]
     if result.lag is not None:
         parts += [lag_report(result.lag), ""]
     parts.append(

@@ -57,7 +57,8 @@ async def viewer(request: Request) -> Viewer:
         raise SignInNeeded(_here(request)) from None
     await count_request(request, principal)  # a page costs what an API request costs
     request.state.renewed_session = renewed(session)
-    return Viewer(principal, session, secret)
+    found = request.state.viewer = Viewer(principal, session, secret)  # (its error pages)
+    return found
 
 
 def _current_admin(secret: bytes, session: Session, admin_key: str | None) -> bool:

@@ -5,7 +5,7 @@ for what was refused."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
@@ -65,6 +65,8 @@ async def _send(
         actor=who.principal.name,
         projects=who.principal.visible_projects,
         expected_version=expected_version,
+        # the request's id (in its logs), on the events it causes
+        **({"correlation_id": c} if (c := getattr(request.state, "correlation_id", None)) else {}),
     )
     try:
         result = await handle(get_services(request).registry, command, ctx)
@@ -206,38 +208,6 @@ async def deploy(
     return await _send(request, who, form_token, build, model_id)
 
 
-@router.post("/{model_id}/undeploy")
-async def undeploy(
-    request: Request,
-    model_id: UUID,
-    who: ViewerDep,
-    environment: Text,
-    confirm: Annotated[bool, Form()] = False,
-    form_token: Token = None,
-) -> Response:
-    def build() -> Command:
-        _confirmed(confirm)
-        return UndeployModel(model_id=model_id, environment=environment)
-
-    return await _send(request, who, form_token, build, model_id)
-
-
-@router.post("/{model_id}/rollback")
-async def roll_back(
-    request: Request,
-    model_id: UUID,
-    who: ViewerDep,
-    environment: Text,
-    confirm: Annotated[bool, Form()] = False,
-    form_token: Token = None,
-) -> Response:
-    def build() -> Command:
-        _confirmed(confirm)
-        return RollBackDeployment(model_id=model_id, environment=environment)
-
-    return await _send(request, who, form_token, build, model_id)
-
-
 @router.post("/{model_id}/archive")
 async def archive(
     request: Request,
@@ -250,6 +220,33 @@ async def archive(
     def build() -> Command:
         _confirmed(confirm)
         return ArchiveModel(model_id=model_id, reason=reason)
+
+    return await _send(request, who, form_token, build, model_id)
+
+
+# What a confirmed change of an environment sends, by the form's last path segment (this
+# route comes last: its path would take any other action's).
+ENVIRONMENT_CHANGES: dict[str, type[UndeployModel] | type[RollBackDeployment]] = {
+    "undeploy": UndeployModel,
+    "rollback": RollBackDeployment,
+}
+
+
+@router.post("/{model_id}/{change}")
+async def change_environment(
+    request: Request,
+    model_id: UUID,
+    change: Literal["undeploy", "rollback"],
+    who: ViewerDep,
+    environment: Text,
+    confirm: Annotated[bool, Form()] = False,
+    form_token: Token = None,
+) -> Response:
+    """Undeploy an environment or roll it back: both ask for a confirmation."""
+
+    def build() -> Command:
+        _confirmed(confirm)
+        return ENVIRONMENT_CHANGES[change](model_id=model_id, environment=environment)
 
     return await _send(request, who, form_token, build, model_id)
 

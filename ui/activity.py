@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Annotated
 from uuid import UUID
 
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from api.services import MAX_STREAMS_PER_KEY, STREAM_POLL_SECONDS, get_services
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
-from ui.access import ViewerDep
+from ui.access import Viewer, ViewerDep
 from ui.actions import Refused
 from ui.rendering import asked_of, page, said, same_with
 from write_model.access import Action, NotAuthenticated
@@ -43,12 +44,9 @@ async def activity(request: Request, who: ViewerDep) -> Response:
         return page(
             request, "activity.html", 422, who=who, asked=asked, found=None, problem=said(invalid)
         )
-    view = FeedView(
-        who.principal.visible_projects,
-        who.principal.may(Action.ADMINISTER),
-        services.model_projects,
+    found = await to_thread.run_sync(
+        list_events, services.event_log, query, feed_view(request, who)
     )
-    found = await to_thread.run_sync(list_events, services.event_log, query, view)
     more = None if found.at_head else same_with(request, after=str(found.next_after))
     return page(
         request,
@@ -62,33 +60,51 @@ async def activity(request: Request, who: ViewerDep) -> Response:
     )
 
 
+def feed_view(request: Request, who: Viewer) -> FeedView:
+    """What the signed-in key may see of the feed, as on the API."""
+    principal = who.principal
+    return FeedView(
+        principal.visible_projects,
+        principal.may(Action.ADMINISTER),
+        get_services(request).model_projects,
+    )
+
+
+async def stream_slot(request: Request, who: ViewerDep) -> Viewer:
+    """A stream holds a connection as long as it likes: a few per key at once (refused
+    before the stream's answer begins)."""
+    if get_services(request).open_streams[who.principal.name] >= MAX_STREAMS_PER_KEY:
+        raise Refused(429, f"this key has {MAX_STREAMS_PER_KEY} streams open already")
+    return who
+
+
 @router.get("/activity/stream", response_class=EventSourceResponse)
 async def activity_stream(
-    request: Request, who: ViewerDep, after: int = 0, model_id: UUID | None = None
+    request: Request,
+    who: Annotated[Viewer, Depends(stream_slot)],
+    after: Annotated[int, Query(ge=0, le=10**18)] = 0,
+    model_id: UUID | None = None,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,18}$")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The activity page's live feed: events after ``after`` as they are stored, for as
-    long as the session's key holds (the page's script shows them)."""
+    """The activity page's live feed: events after ``after`` (or, reconnecting, after the
+    last one it was sent) as they are stored, for as long as the session's key holds."""
     services, principal = get_services(request), who.principal
-    streams = services.open_streams
-    if streams[principal.name] >= MAX_STREAMS_PER_KEY:
-        raise Refused(429, f"this key has {MAX_STREAMS_PER_KEY} streams open already")
-    view = FeedView(
-        principal.visible_projects, principal.may(Action.ADMINISTER), services.model_projects
-    )
-    keyring, streams[principal.name] = services.keyring, streams[principal.name] + 1
+    after, view = max(after, int(last_event_id or 0)), feed_view(request, who)
+    streams, keyring = services.open_streams, services.keyring
+    streams[principal.name] += 1
     try:
         while True:
             query = ListEvents(after=after, limit=100, model_id=model_id)
-            page = await to_thread.run_sync(list_events, services.event_log, query, view)
+            found = await to_thread.run_sync(list_events, services.event_log, query, view)
             if keyring is not None:  # a revoked key's stream ends
                 try:
                     await to_thread.run_sync(keyring.holder, who.session.key_id)
                 except NotAuthenticated:
                     return
-            for item, text in page.texts():
+            for item, text in found.texts():
                 yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=text)
-            after = page.next_after
-            if page.at_head:
+            after = found.next_after
+            if found.at_head:
                 await asyncio.sleep(STREAM_POLL_SECONDS)
     finally:
         streams[principal.name] -= 1

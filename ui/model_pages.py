@@ -38,22 +38,16 @@ async def model_page(
     models, visible = get_services(request).models, who.principal.visible_projects
     try:
         as_of = moment_of(request.query_params.get("as_of"))
-        if as_of is None:
-            answer = await to_thread.run_sync(models.current, model_id, visible, None)
-        else:
-            answer = await to_thread.run_sync(models.past, model_id, visible, None, as_of)
-        history = await to_thread.run_sync(
-            models.history, model_id, visible, ListHistory(limit=1000)
-        )
+        answer = await _model_at(request, model_id, visible, as_of)
+        history = await to_thread.run_sync(whole_history, models, model_id, visible)
         served = await to_thread.run_sync(models.deployments, model_id, visible, None, as_of)
     except ValidationError as invalid:
         return page(request, "missing.html", 422, who=who, problem=said(invalid))
     except Exception as error:
         code, detail = refusal(error)
         return page(request, "missing.html", code, who=who, problem=detail)
-    model, trail = orjson.loads(answer.body), orjson.loads(history.body)
-    timeline = orjson.loads(served.body)["history"]
-    events = [e for e in trail["items"] if as_of is None or e["timestamp"] <= instant(as_of)]
+    model, timeline = orjson.loads(answer.body), orjson.loads(served.body)["history"]
+    events = [e for e in history if as_of is None or e["timestamp"] <= instant(as_of)]
     events = with_diffs(events)[-HISTORY_SHOWN:]  # the latest, each update as before -> after
     return page(
         request,
@@ -68,14 +62,37 @@ async def model_page(
     )
 
 
+async def _model_at(request: Request, model_id: UUID, visible: Any, as_of: Any) -> Any:
+    """The model now (read-your-writes), or as it stood at ``as_of``."""
+    models = get_services(request).models
+    if as_of is None:
+        return await to_thread.run_sync(models.current, model_id, visible, None)
+    return await to_thread.run_sync(models.past, model_id, visible, None, as_of)
+
+
+def whole_history(models: Any, model_id: UUID, visible: Any) -> list[dict[str, Any]]:
+    """Every event of the model, page after page (the diffs fold from the first)."""
+    items: list[dict[str, Any]] = []
+    after: int | None = 0
+    while after is not None:
+        page_of = ListHistory(after=after, limit=1000)
+        found = orjson.loads(models.history(model_id, visible, page_of).body)
+        items += found["items"]
+        after = found["next_after"]
+    return items
+
+
 @router.get("/models/{model_id}/compare", response_class=HTMLResponse)
 async def compare(
     request: Request, model_id: UUID, who: ViewerDep, a: int = 1, b: int = 2
 ) -> Response:
-    """Two versions of a model side by side: their metrics and training settings."""
-    models, visible = get_services(request).models, who.principal.visible_projects
+    """Two versions of a model side by side: their metrics and training settings (as the
+    model stood at ``as_of``, when the page asks)."""
     try:
-        answer = await to_thread.run_sync(models.current, model_id, visible, None)
+        as_of = moment_of(request.query_params.get("as_of"))
+        answer = await _model_at(request, model_id, who.principal.visible_projects, as_of)
+    except ValidationError as invalid:
+        return page(request, "missing.html", 422, who=who, problem=said(invalid))
     except Exception as error:
         code, detail = refusal(error)
         return page(request, "missing.html", code, who=who, problem=detail)

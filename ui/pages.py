@@ -177,7 +177,7 @@ def install(app: FastAPI, secret: bytes) -> None:
 
     @app.exception_handler(Refused)
     async def refused_command(request: Request, error: Refused) -> Response:
-        who = await viewer(request)
+        who = getattr(request.state, "viewer", None) or await viewer(request)
         if error.model_id is not None:
             return await model_pages.model_page(
                 request, error.model_id, who, error.detail, error.status

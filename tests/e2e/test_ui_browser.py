@@ -5,6 +5,7 @@ from elsewhere, nothing blocked by the page's policy and nothing on the console.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,25 @@ pytestmark = pytest.mark.slow
 def browser() -> Iterator[object]:
     with chromium() as launched:
         yield launched
+
+
+def sign_in_to(page: Any, served: ApiProcess, path: str) -> None:
+    """Open ``path`` through the sign-in form, as a shared link is opened."""
+    page.goto(f"{served.base_url}/ui/login?next={quote(path, safe='')}")
+    page.get_by_label("API key").fill(served.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{served.base_url}{path}")
+
+
+def trained_model(served: ApiProcess, name: str) -> dict[str, Any]:
+    """A model trained once, through the API."""
+    with served.client() as api:
+        body = {"name": name, "project": "ui", "task": "t", "framework": "f"}
+        model: dict[str, Any] = api.post("/api/v1/models", json=body).json()
+        url = f"/api/v1/models/{model['id']}"
+        run = api.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
+        api.post(f"{url}/training-runs/{run}/complete", json={"metrics": {"f1": 0.5}})
+    return model
 
 
 def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
@@ -81,10 +101,7 @@ def test_the_activity_page_shows_a_new_event_within_two_seconds(
 ) -> None:
     visit = Visit(browser, served)
     page = visit.page
-    page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Factivity")
-    page.get_by_label("API key").fill(served.key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{served.base_url}/ui/activity")
+    sign_in_to(page, served, "/ui/activity")
     assert page.get_by_role("status").filter(has_text="as they happen").is_visible()
     # When a model is registered through the API while the page is open
     with served.client() as api:
@@ -101,18 +118,12 @@ def test_the_activity_page_shows_a_new_event_within_two_seconds(
 def test_a_deployment_shows_on_the_open_models_timeline_without_reloading(
     browser: object, served: ApiProcess
 ) -> None:
+    model = trained_model(served, "ui-live-deploy")
+    url = f"/api/v1/models/{model['id']}"
+    visit = Visit(browser, served)
+    page = visit.page
+    sign_in_to(page, served, f"/ui/models/{model['id']}")
     with served.client() as api:
-        body = {"name": "ui-live-deploy", "project": "ui", "task": "t", "framework": "f"}
-        model = api.post("/api/v1/models", json=body).json()
-        url = f"/api/v1/models/{model['id']}"
-        run = api.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
-        api.post(f"{url}/training-runs/{run}/complete", json={"metrics": {"f1": 0.5}})
-        visit = Visit(browser, served)
-        page = visit.page
-        page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Fmodels%2F{model['id']}")
-        page.get_by_label("API key").fill(served.key)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
         timeline = page.locator("#timeline")
         assert "Never deployed" in timeline.inner_text()
         page.evaluate("() => { window.stillHere = true; }")  # (a reload would forget it)
@@ -128,18 +139,10 @@ def test_a_deployment_shows_on_the_open_models_timeline_without_reloading(
 def test_a_deploy_from_the_page_shows_on_its_timeline_without_reloading(
     browser: object, served: ApiProcess
 ) -> None:
-    with served.client() as api:
-        body = {"name": "ui-deploy-here", "project": "ui", "task": "t", "framework": "f"}
-        model = api.post("/api/v1/models", json=body).json()
-        url = f"/api/v1/models/{model['id']}"
-        run = api.post(f"{url}/train", json={"dataset": "d"}).json()["run_id"]
-        api.post(f"{url}/training-runs/{run}/complete", json={"metrics": {"f1": 0.5}})
+    model = trained_model(served, "ui-deploy-here")
     visit = Visit(browser, served)
     page = visit.page
-    page.goto(f"{served.base_url}/ui/login?next=%2Fui%2Fmodels%2F{model['id']}")
-    page.get_by_label("API key").fill(served.key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{served.base_url}/ui/models/{model['id']}")
+    sign_in_to(page, served, f"/ui/models/{model['id']}")
     page.evaluate("() => { window.stillHere = true; }")  # (a reload would forget it)
     # When the editor deploys from the page's form
     page.get_by_label("Environment").fill("staging")

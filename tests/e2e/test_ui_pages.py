@@ -149,3 +149,17 @@ def test_two_versions_side_by_side_and_each_update_as_before_and_after(
     story = user.get(f"/ui/models/{model['id']}").text
     assert "description: <del></del> &rarr; <ins>better</ins>" in story
     assert "tags: <del>[]</del> &rarr; <ins>[&#39;eu&#39;]</ins>" in story
+
+
+def test_the_live_stream_is_refused_past_the_keys_streams_before_it_begins(
+    admin: TestClient,
+) -> None:
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    services = admin.app.state.services  # type: ignore[attr-defined]
+    services.open_streams["admin"] = 8  # (as if eight were open)
+    try:
+        refused = user.get("/ui/activity/stream")
+        assert refused.status_code == 429 and "streams open already" in refused.text
+    finally:
+        services.open_streams["admin"] = 0
+    assert user.get("/ui/activity/stream", params={"after": -1}).status_code == 422

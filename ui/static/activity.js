@@ -17,6 +17,9 @@
 
   source.addEventListener("change", (message) => {
     const item = JSON.parse(message.data);
+    if (rows.querySelector('tr[data-position="' + item.position + '"]')) {
+      return;  // (shown already: the stream went on after a reconnection)
+    }
     const row = document.createElement("tr");
     row.dataset.position = String(item.position);
     cell(row, String(item.position));

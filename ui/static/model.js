@@ -35,26 +35,41 @@
 })();
 
 // A model's deployments over time, live: any event of the model (from this page's forms
-// or from anywhere else) reloads the rows from the server, which renders them.
+// or from anywhere else) reloads the rows from the server, which renders them; one load
+// at a time, and one more if events came meanwhile.
 (function () {
   "use strict";
   const rows = document.getElementById("timeline");
   if (!rows || !rows.dataset.modelId) {
     return;
   }
-  const id = rows.dataset.modelId;
-  const source = new EventSource(
-    "/ui/activity/stream?model_id=" + encodeURIComponent(id) + "&after=" + rows.dataset.after
-  );
-  source.addEventListener("change", async () => {
-    const answer = await fetch("/ui/models/" + encodeURIComponent(id) + "/timeline");
-    if (answer.ok) {
+  const id = encodeURIComponent(rows.dataset.modelId);
+  const source = new EventSource("/ui/activity/stream?model_id=" + id + "&after=" + rows.dataset.after);
+  let loading = false;
+  let again = false;
+
+  async function reload() {
+    if (loading) {
+      again = true;
+      return;
+    }
+    loading = true;
+    do {
+      again = false;
+      const answer = await fetch("/ui/models/" + id + "/timeline");
+      if (answer.redirected || !answer.ok) {  // signed out meanwhile: leave the rows be
+        source.close();
+        break;
+      }
       const parsed = new DOMParser().parseFromString(
         "<table><tbody>" + (await answer.text()) + "</tbody></table>", "text/html"
       );
       rows.replaceChildren(...parsed.querySelectorAll("tbody > tr"));
-    }
-  });
+    } while (again);
+    loading = false;
+  }
+
+  source.addEventListener("change", reload);
 })();
 
 // An editor's deploy, roll-back and undeploy forms stay on the page: sent in the
@@ -69,9 +84,16 @@
   for (const form of document.querySelectorAll("form[data-stay]")) {
     form.addEventListener("submit", async (submitted) => {
       submitted.preventDefault();
+      const button = form.querySelector("button");
+      button.disabled = true;  // (one click, one command)
       status.textContent = "Sending…";
       const body = new URLSearchParams(new FormData(form));  // (a form's own encoding)
       const answer = await fetch(form.action, { method: "POST", body });
+      button.disabled = false;
+      if (answer.redirected && new URL(answer.url).pathname === "/ui/login") {
+        status.textContent = "Refused: the session has ended; sign in again.";
+        return;
+      }
       if (answer.ok) {
         status.textContent = "Done: " + form.getAttribute("aria-label") + ".";
         form.reset();

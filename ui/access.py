@@ -56,9 +56,19 @@ async def viewer(request: Request) -> Viewer:
     except NotAuthenticated:
         raise SignInNeeded(_here(request)) from None
     await count_request(request, principal)  # a page costs what an API request costs
-    request.state.renewed_session = renewed(session)
+    if not _in_the_background(request):  # (a page left open is not a user at work)
+        request.state.renewed_session = renewed(session)
     found = request.state.viewer = Viewer(principal, session, secret)  # (its error pages)
     return found
+
+
+BACKGROUND = "x-modelledger-background"  # what the pages' scripts send on their own
+
+
+def _in_the_background(request: Request) -> bool:
+    """A request a page's script makes by itself (a live stream, a reload of rows): it
+    does not count as use, so a page left open still ends its session when idle."""
+    return request.headers.get(BACKGROUND) == "1" or request.url.path.endswith("/stream")
 
 
 def _current_admin(secret: bytes, session: Session, admin_key: str | None) -> bool:

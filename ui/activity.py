@@ -5,6 +5,7 @@ EventSource sends no Authorization header)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
@@ -21,6 +22,7 @@ from queries.messages import ListEvents
 from ui.access import Viewer, ViewerDep
 from ui.actions import Refused
 from ui.rendering import asked_of, page, said, same_with
+from ui.sessions import IDLE, LONGEST
 from write_model.access import Action, NotAuthenticated
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -96,6 +98,8 @@ async def activity_stream(
         while True:
             query = ListEvents(after=after, limit=100, model_id=model_id)
             found = await to_thread.run_sync(list_events, services.event_log, query, view)
+            if time.time() > min(who.session.began + LONGEST, who.session.used + IDLE):
+                return  # the session the stream was opened in has ended
             if keyring is not None:  # a revoked key's stream ends
                 try:
                     await to_thread.run_sync(keyring.holder, who.session.key_id)

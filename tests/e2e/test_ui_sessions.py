@@ -213,3 +213,22 @@ def test_a_page_sends_no_store_and_a_bad_token_is_refused_not_a_failure(
     user = signed_in(admin, TEST_ADMIN_KEY)
     assert user.get("/ui/models").headers["cache-control"] == "no-store"
     assert user.post("/ui/logout", data={"form_token": "é"}).status_code == 403
+
+
+def test_a_pages_own_background_requests_do_not_keep_its_session_alive(
+    admin: TestClient,
+) -> None:
+    model_id = register(admin, "watched")
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    # Given a session last used two minutes ago (due for renewal when used)
+    secret = admin.app.state.session_secret  # type: ignore[attr-defined]
+    session = opened(secret, user.cookies.get("modelledger_session"))
+    assert session is not None
+    earlier = Session(session.key_id, session.began - 120, session.used - 120, session.admin_mark)
+    user.cookies.clear()
+    user.cookies.set("modelledger_session", sealed(secret, earlier))
+    # When the page's script reloads rows by itself, the session is not renewed
+    rows = user.get(f"/ui/models/{model_id}/timeline", headers={"X-ModelLedger-Background": "1"})
+    assert rows.status_code == 200 and "set-cookie" not in rows.headers
+    # but a page the user opens renews it
+    assert "modelledger_session=" in user.get("/ui/models").headers["set-cookie"]

@@ -56,7 +56,9 @@
     loading = true;
     do {
       again = false;
-      const answer = await fetch("/ui/models/" + id + "/timeline");
+      const answer = await fetch("/ui/models/" + id + "/timeline", {
+        headers: { "X-ModelLedger-Background": "1" },  // (not the user's own doing)
+      });
       if (answer.redirected || !answer.ok) {  // signed out meanwhile: leave the rows be
         source.close();
         break;

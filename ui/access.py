@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from api.auth import count_request
 from api.services import get_services
-from ui.sessions import COOKIE, Session, admin_mark, opened, renewed, sealed, token_holds
+from ui.sessions import COOKIE, LONGEST, Session, admin_mark, opened, renewed, sealed, token_holds
 from write_model.access import ANONYMOUS_ADMIN, NotAuthenticated, Principal
 
 LOGIN = "/ui/login"
@@ -134,7 +134,7 @@ def keep_session(request: Request, response: Response, session: Session | None =
     response.set_cookie(
         COOKIE,
         sealed(secret_of(request), session),
-        max_age=12 * 3600,
+        max_age=LONGEST,
         path="/ui",
         httponly=True,
         samesite="strict",

@@ -89,7 +89,7 @@ async def sign_out(
 @router.get("/models", response_class=HTMLResponse)
 async def catalogue(request: Request, who: ViewerDep) -> Response:
     """Search and filters in the URL, so a view can be shared."""
-    asked: dict[str, Any] = {k: v for k, v in request.query_params.items() if v != ""}
+    asked = asked_of(request)
     asked["tag"] = [t for t in request.query_params.getlist("tag") if t]
     asked.setdefault("facets", ",".join(FACETS))
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EDITABLE = ("description", "task", "framework", "tags", "configuration", "owner")
+from write_model.model import MUTABLE_FIELDS
 
 
 def with_diffs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -16,7 +16,7 @@ def with_diffs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in history:
         data = item["data"]
         if item["type"] == "ModelCreated":
-            state = {field: data.get(field) for field in EDITABLE}
+            state = {field: data.get(field) for field in MUTABLE_FIELDS}
         elif item["type"] == "ModelUpdated":
             changes = data.get("changes", {})
             item = {**item, "diff": [(f, state.get(f), v) for f, v in sorted(changes.items())]}

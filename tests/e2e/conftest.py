@@ -38,3 +38,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     that need the real server: its own data directory, the test admin key, no rate limit."""
     with serving(tmp_path_factory.mktemp("served")) as api:
         yield api
+
+
+@pytest.fixture
+def admin() -> Iterator[TestClient]:
+    """The web UI's stories: an app on an in-memory store, the test admin key, no rate
+    limit (a story signs in and posts many forms)."""
+    ledger = make_ledger("memory://", rate_limit=0)
+    with api_client(ledger) as client:
+        yield client
+    ledger.close()

@@ -4,24 +4,12 @@ messages, each form carrying the session's token; the page shows the change at o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 
-from modelledger.bootstrap import Ledger
 from tests.e2e.test_access import issue
 from tests.e2e.test_ui_sessions import ORIGIN, form_token_of, signed_in
-from tests.support.auth import TEST_ADMIN_KEY, api_client
-from tests.support.ledgers import make_ledger
-
-
-@pytest.fixture
-def admin() -> Iterator[TestClient]:
-    ledger: Ledger = make_ledger("memory://", rate_limit=0)
-    with api_client(ledger) as client:
-        yield client
-    ledger.close()
+from tests.support.auth import TEST_ADMIN_KEY
 
 
 class Editor:

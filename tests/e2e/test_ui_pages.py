@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 
-from modelledger.bootstrap import Ledger
 from tests.e2e.test_access import issue
 from tests.e2e.test_registry_basics import registered
 from tests.e2e.test_ui_sessions import browser, signed_in
 from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import make_ledger
-
-
-@pytest.fixture
-def admin() -> Iterator[TestClient]:
-    ledger: Ledger = make_ledger("memory://", rate_limit=0)
-    with api_client(ledger) as client:
-        yield client
-    ledger.close()
 
 
 def names_in_order(page: str, *names: str) -> list[str]:

@@ -5,12 +5,10 @@ cannot post, and keys whose role and projects apply as on the API."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from modelledger.bootstrap import Ledger
 from tests.e2e.test_access import issue
 from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import make_ledger
@@ -18,14 +16,6 @@ from ui.sessions import IDLE, LONGEST, Session, opened, sealed
 
 ORIGIN = "http://testserver"
 MODELS = "/api/v1/models"
-
-
-@pytest.fixture
-def admin() -> Iterator[TestClient]:
-    ledger: Ledger = make_ledger("memory://")
-    with api_client(ledger) as client:
-        yield client
-    ledger.close()
 
 
 def browser(client: TestClient) -> TestClient:

@@ -17,11 +17,13 @@ from cachetools import TTLCache
 
 from commands.keys import parse_key_text, proves, read_key
 from commands.registry import ModelRegistry
+from commands.sessions import session_ended
 from write_model.access import NotAuthenticated, Principal, Role
 from write_model.api_key import ApiKey
 
 ENV_ADMIN_NAME = "admin"  # the principal of MODELLEDGER_ADMIN_KEY
 MAX_KEYS = 100_000
+ENDED_KEPT = 24 * 3600  # seconds an ended session is remembered: longer than any lasts
 
 
 @dataclass
@@ -36,6 +38,9 @@ class KeyRing:
         # Keys read from the store, trusted for ``ttl`` seconds (a revocation elsewhere
         # is seen within that); the least recently used go first past MAX_KEYS.
         self._verified: TTLCache[UUID, ApiKey] = TTLCache(maxsize=MAX_KEYS, ttl=self.ttl)
+        # Web UI sessions: an ended one stays ended; one in force is asked again after ttl.
+        self._ended: TTLCache[str, bool] = TTLCache(maxsize=MAX_KEYS, ttl=ENDED_KEPT)
+        self._in_force: TTLCache[str, bool] = TTLCache(maxsize=MAX_KEYS, ttl=self.ttl)
 
     def cached(self, text: str) -> Principal | None:
         """The principal from memory alone (no I/O), or None if the store must be asked."""
@@ -71,9 +76,11 @@ class KeyRing:
                 self._verified[key_id] = key
         return _principal(key, secret)
 
-    def holder(self, key_id: UUID | None) -> Principal:
+    def holder(self, key_id: UUID | None, session: str | None = None) -> Principal:
         """The principal of a key known by its id alone (a signed session names it; the
-        environment's admin key is ``None``), while the key is in force."""
+        environment's admin key is ``None``), while the key and the session are in force."""
+        if session is not None and self._session_ended(session):
+            raise NotAuthenticated("the session was signed out", field="session")
         if key_id is None:
             if self.admin_key is None:
                 raise NotAuthenticated("the session's key is not known", field="session")
@@ -91,6 +98,26 @@ class KeyRing:
         if key.revoked:
             raise NotAuthenticated("the session's key was revoked", field="session")
         return key.principal
+
+    def _session_ended(self, session: str) -> bool:
+        with self._lock:
+            if session in self._ended:
+                return True
+            if session in self._in_force:
+                return False
+        ended = session_ended(self.registry, session)
+        with self._lock:
+            if ended:
+                self._ended[session] = True
+            elif session not in self._ended:  # (unless it ended here meanwhile)
+                self._in_force[session] = True
+        return ended
+
+    def session_ends(self, session: str) -> None:
+        """A sign-out in this process: its session is refused here at once."""
+        with self._lock:
+            self._in_force.pop(session, None)
+            self._ended[session] = True
 
     def forget(self, key_id: UUID) -> None:
         with self._lock:

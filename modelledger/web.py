@@ -30,7 +30,7 @@ from modelledger.session_secret import session_secret
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch
-from ui.pages import install as install_ui
+from ui.install import install as install_ui
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 
 if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client

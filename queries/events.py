@@ -22,6 +22,7 @@ from queries.ports import EventLog
 from queries.visibility import ModelProjects, Projects
 from read_model.encoding import json_bytes, json_text
 from write_model.api_key import KEY_EVENT_TYPES, ApiKey
+from write_model.ended_session import SESSION_EVENT_TYPES, EndedSession
 from write_model.metric_definition import DEFINITION_EVENT_TYPES, MetricDefinition
 from write_model.model import EVENT_TYPES, AIModel
 
@@ -29,7 +30,7 @@ MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
 TOPICS = {
     cls.__name__: get_topic(cls)
-    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES)
+    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
 }
 # What every reader may see: models' events (those of its projects) and metric definitions.
 PUBLIC_TOPICS = [get_topic(cls) for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES)]
@@ -38,14 +39,15 @@ SECRET_FIELDS = frozenset({"secret_sha256"})  # not even a key's hash leaves the
 
 @dataclass(frozen=True)
 class FeedView:
-    """What the reader may see: the projects in view, and key management (admins)."""
+    """What the reader may see: the projects in view, and key management and sign-outs
+    (admins)."""
 
     visible: Projects
     keys: bool
     projects: ModelProjects
 
     def shows(self, event: Any) -> bool:
-        if isinstance(event, ApiKey.Event):
+        if isinstance(event, ApiKey.Event | EndedSession.Event):
             return self.keys
         if self.visible is None or isinstance(event, MetricDefinition.Event):
             return True  # (a definition is registry-wide: no project's)
@@ -77,6 +79,8 @@ def feed_item(position: int, event: Any) -> dict[str, Any]:
         item = history_item(position, event)
         item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
         return {"key_id": str(event.originator_id), **item}
+    if isinstance(event, EndedSession.Event):
+        return {"key_id": cast(Any, event).key_id, **history_item(position, event)}
     if isinstance(event, MetricDefinition.Event):
         return {"metric": cast(Any, event).name, **history_item(position, event)}
     return {"model_id": str(event.originator_id), **history_item(position, event)}

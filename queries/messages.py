@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from write_model.api_key import KEY_EVENT_TYPES
+from write_model.ended_session import SESSION_EVENT_TYPES
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES
 from write_model.values import WHITE_SPACE
@@ -245,7 +246,8 @@ class TopPerforming(Query):
 
 
 EVENT_NAMES = frozenset(
-    cls.__name__ for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES)
+    cls.__name__
+    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
 )
 
 

@@ -4,6 +4,7 @@ every state-changing form is checked for."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -47,16 +48,16 @@ def secret_of(request: Request) -> bytes:
 async def viewer(request: Request) -> Viewer:
     secret, keyring = secret_of(request), get_services(request).keyring
     if keyring is None:  # MODELLEDGER_AUTH=off: everyone is the anonymous admin
-        return Viewer(ANONYMOUS_ADMIN, Session(None, 0, 0), secret)
+        return Viewer(ANONYMOUS_ADMIN, Session(None, 0, 0, ""), secret)
     session = opened(secret, request.cookies.get(COOKIE))
     if session is None or not _current_admin(secret, session, keyring.admin_key):
         raise SignInNeeded(_here(request))
     try:
-        principal = await to_thread.run_sync(keyring.holder, session.key_id)
+        principal = await to_thread.run_sync(keyring.holder, session.key_id, session.id)
     except NotAuthenticated:
         raise SignInNeeded(_here(request)) from None
     await count_request(request, principal)  # a page costs what an API request costs
-    if not _in_the_background(request):  # (a page left open is not a user at work)
+    if not in_the_background(request):  # (a page left open is not a user at work)
         request.state.renewed_session = renewed(session)
     found = request.state.viewer = Viewer(principal, session, secret)  # (its error pages)
     return found
@@ -65,7 +66,7 @@ async def viewer(request: Request) -> Viewer:
 BACKGROUND = "x-modelledger-background"  # what the pages' scripts send on their own
 
 
-def _in_the_background(request: Request) -> bool:
+def in_the_background(request: Request) -> bool:
     """A request a page's script makes by itself (a live stream, a reload of rows): it
     does not count as use, so a page left open still ends its session when idle."""
     return request.headers.get(BACKGROUND) == "1" or request.url.path.endswith("/stream")
@@ -142,7 +143,13 @@ def keep_session(request: Request, response: Response, session: Session | None =
     )
 
 
-def end_session(request: Request, response: Response) -> None:
+def correlation_of(request: Request) -> str:
+    """The request's id (in its logs), for the events it causes."""
+    found = getattr(request.state, "correlation_id", None)
+    return str(found) if found else str(uuid.uuid4())
+
+
+def clear_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
         COOKIE, path="/ui", httponly=True, samesite="strict", secure=served_over_https(request)
     )

@@ -28,8 +28,8 @@ from commands.messages import (
     UpdateModel,
 )
 from commands.registry import CommandContext
-from ui.access import Viewer, ViewerDep, check_form
-from ui.rendering import refusal, said
+from ui.access import Viewer, ViewerDep, check_form, correlation_of
+from ui.rendering import from_htmx, refusal, said, said_in_place
 from write_model.access import Action
 
 router = APIRouter(prefix="/ui/models", include_in_schema=False)
@@ -43,6 +43,7 @@ class Refused(Exception):
     def __init__(self, status: int, detail: str, model_id: UUID | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.model_id = status, detail, model_id
+        self.draft: dict[str, str] | None = None  # a refused registration, to show again
 
 
 async def _send(
@@ -65,8 +66,7 @@ async def _send(
         actor=who.principal.name,
         projects=who.principal.visible_projects,
         expected_version=expected_version,
-        # the request's id (in its logs), on the events it causes
-        **({"correlation_id": c} if (c := getattr(request.state, "correlation_id", None)) else {}),
+        correlation_id=correlation_of(request),
     )
     try:
         result = await handle(get_services(request).registry, command, ctx)
@@ -79,7 +79,20 @@ async def _send(
     except Exception as error:
         status, detail = refusal(error)
         raise Refused(status, detail, model_id) from None
+    if from_htmx(request):  # a form that stays on its page: the timeline shows the change
+        return said_in_place(request, f"Done: {_outcome(command)}.")
     return RedirectResponse(f"/ui/models/{result.id}", status_code=303)
+
+
+def _outcome(command: Command) -> str:
+    environment = getattr(command, "environment", "")
+    if isinstance(command, DeployModel):
+        return f"deployed to {environment}"
+    if isinstance(command, RollBackDeployment):
+        return f"{environment} rolled back"
+    if isinstance(command, UndeployModel):
+        return f"{environment} no longer served"
+    return "sent"
 
 
 def _said(invalid: Exception) -> str:
@@ -128,7 +141,12 @@ async def register(
             tags=_tags(tags),
         )
 
-    return await _send(request, who, form_token, build)
+    try:
+        return await _send(request, who, form_token, build)
+    except Refused as refused:
+        refused.draft = {"name": name, "project": project, "task": task}
+        refused.draft |= {"framework": framework, "description": description, "tags": tags}
+        raise
 
 
 @router.post("/{model_id}/edit")

@@ -17,11 +17,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from api.services import MAX_STREAMS_PER_KEY, STREAM_POLL_SECONDS, get_services
+from commands.keyring import KeyRing
 from queries.events import FeedView, list_events
 from queries.messages import ListEvents
 from ui.access import Viewer, ViewerDep
 from ui.actions import Refused
-from ui.rendering import asked_of, page, said, same_with
+from ui.rendering import asked_of, page, said, same_with, templates
 from ui.sessions import IDLE, LONGEST
 from write_model.access import Action, NotAuthenticated
 
@@ -98,17 +99,29 @@ async def activity_stream(
         while True:
             query = ListEvents(after=after, limit=100, model_id=model_id)
             found = await to_thread.run_sync(list_events, services.event_log, query, view)
-            if time.time() > min(who.session.began + LONGEST, who.session.used + IDLE):
-                return  # the session the stream was opened in has ended
-            if keyring is not None:  # a revoked key's stream ends
-                try:
-                    await to_thread.run_sync(keyring.holder, who.session.key_id)
-                except NotAuthenticated:
-                    return
-            for item, text in found.texts():
-                yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=text)
+            if not await _still_in_force(who, keyring):
+                yield ServerSentEvent(event="end", raw_data="")  # (the page stops listening)
+                return
+            for item in found.items:
+                row = " ".join(templates().get_template("activity_row.html").render(e=item).split())
+                yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=row)
             after = found.next_after
             if found.at_head:
                 await asyncio.sleep(STREAM_POLL_SECONDS)
     finally:
         streams[principal.name] -= 1
+
+
+async def _still_in_force(who: Viewer, keyring: KeyRing | None) -> bool:
+    """Whether the session the stream was opened in still holds: not idle or too old
+    (the stream's own requests do not renew it), not signed out, its key not revoked."""
+    session = who.session
+    if time.time() > min(session.began + LONGEST, session.used + IDLE):
+        return False
+    if keyring is None:
+        return True
+    try:
+        await to_thread.run_sync(keyring.holder, session.key_id, session.id)
+    except NotAuthenticated:
+        return False
+    return True

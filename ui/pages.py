@@ -5,37 +5,34 @@ REST API: sign-in and sign-out, the catalogue, the leaderboard and statistics; a
 from __future__ import annotations
 
 import time
-from html import escape
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from anyio import to_thread
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 
 from api.auth import count_sign_in
 from api.errors import RateLimited
 from api.services import get_services
+from commands.registry import CommandContext
+from commands.sessions import end_session as recorded_end
 from queries.messages import FACETS, ModelStatistics, SearchModels, TopPerforming
-from ui import actions, activity, model_pages
 from ui.access import (
-    FormRefused,
-    SignInNeeded,
     ViewerDep,
     check_form,
-    end_session,
+    clear_cookie,
+    correlation_of,
     keep_session,
     safe_next,
     same_origin,
-    sign_in_url,
-    viewer,
 )
 from ui.actions import Refused
-from ui.rendering import HERE, asked_of, page, refusal, said, same_with
-from ui.sessions import Session, admin_mark
+from ui.rendering import asked_of, page, refusal, said, same_with
+from ui.sessions import Session, admin_mark, new_session_id
 from write_model.access import Action, NotAuthenticated
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -72,7 +69,7 @@ async def sign_in(
     key_id = UUID(principal.key_id) if principal.key_id else None
     mark = admin_mark(secret, keyring.admin_key) if key_id is None and keyring.admin_key else ""
     response = RedirectResponse(back_to, status_code=303)
-    keep_session(request, response, Session(key_id, now, now, mark))
+    keep_session(request, response, Session(key_id, now, now, new_session_id(), mark))
     return response
 
 
@@ -80,15 +77,35 @@ async def sign_in(
 async def sign_out(
     request: Request, who: ViewerDep, form_token: Annotated[str | None, Form()] = None
 ) -> Response:
+    """The session ends for good: recorded in the log, so a copy of its cookie opens
+    nothing either, in any process."""
     check_form(request, who, form_token)
+    keyring, session = get_services(request).keyring, who.session
+    if keyring is not None:
+        ctx = CommandContext(actor=who.principal.name, correlation_id=correlation_of(request))
+        registry = get_services(request).registry
+        end = partial(recorded_end, registry, session.id, session.key_id, session.began, ctx)
+        try:
+            await to_thread.run_sync(end)
+        except Exception as error:  # the store is down: still signed in, and told so
+            status, detail = refusal(error)
+            problem = f"Signing out was not recorded: {detail}"
+            return page(request, "problem.html", status, who=who, problem=problem)
+        keyring.session_ends(session.id)
     response = RedirectResponse("/ui/login", status_code=303)
-    end_session(request, response)
+    clear_cookie(request, response)
     return response
 
 
 @router.get("/models", response_class=HTMLResponse)
 async def catalogue(request: Request, who: ViewerDep) -> Response:
     """Search and filters in the URL, so a view can be shared."""
+    return await catalogue_page(request, who)
+
+
+async def catalogue_page(request: Request, who: Any, refused: Refused | None = None) -> Response:
+    """The catalogue; after a refused registration, with the form as it was sent and
+    what the registry said of it."""
     asked = asked_of(request)
     asked["tag"] = [t for t in request.query_params.getlist("tag") if t]
     asked.setdefault("facets", ",".join(FACETS))
@@ -110,10 +127,13 @@ async def catalogue(request: Request, who: ViewerDep) -> Response:
     return page(
         request,
         "catalogue.html",
+        refused.status if refused else 200,
         who=who,
         asked=asked,
         found=found,
         problem=None,
+        draft=refused.draft if refused else {},
+        draft_problem=refused.detail if refused else None,
         next_url=same_with(request, cursor=cursor) if cursor else None,
         now_url=same_with(request, as_of=None, cursor=None),
         may_change=who.principal.may(Action.CHANGE),
@@ -155,35 +175,3 @@ async def _answered(
         return page(request, template, status, who=who, asked=asked, found=None, problem=detail)
     found = orjson.loads(answer.body)
     return page(request, template, who=who, asked=asked, found=found, problem=None)
-
-
-def install(app: FastAPI, secret: bytes) -> None:
-    """Mount the UI (the composition root calls it): its pages, static files, and the
-    sign-in redirect."""
-    app.state.session_secret = secret
-    app.include_router(router)
-    app.include_router(model_pages.router)
-    app.include_router(activity.router)
-    app.include_router(actions.router)
-    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> Response:
-        return RedirectResponse("/ui", status_code=303)
-
-    @app.exception_handler(SignInNeeded)
-    async def to_sign_in(request: Request, needed: SignInNeeded) -> Response:
-        return RedirectResponse(sign_in_url(needed.back_to), status_code=303)
-
-    @app.exception_handler(Refused)
-    async def refused_command(request: Request, error: Refused) -> Response:
-        who = getattr(request.state, "viewer", None) or await viewer(request)
-        if error.model_id is not None:
-            return await model_pages.model_page(
-                request, error.model_id, who, error.detail, error.status
-            )
-        return page(request, "missing.html", error.status, who=who, problem=error.detail)
-
-    @app.exception_handler(FormRefused)
-    async def refused(request: Request, error: FormRefused) -> Response:
-        return HTMLResponse(f"<p>Refused: {escape(str(error))}</p>", status_code=403)

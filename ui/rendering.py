@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,10 +33,22 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     who = context.get("who")
     if who is not None:
         context["form_token"] = form_token(who.secret, who.session)
+    context.setdefault("status", status_code)
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"  # (a key's view: not for the back button)
     keep_session(request, response)
     return response
+
+
+def said_in_place(request: Request, text: str, status_code: int = 200) -> Response:
+    """What a form that stays on its page (sent by htmx) shows in its status line."""
+    response = HTMLResponse(escape(text), status_code, headers={"Cache-Control": "no-store"})
+    keep_session(request, response)
+    return response
+
+
+def from_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
 
 
 def same_with(request: Request, **changes: str | None) -> str:
@@ -56,7 +70,7 @@ def moment_of(text: str | None) -> datetime | None:
 MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
 
 
-def said(invalid: ValidationError) -> str:
+def said(invalid: ValidationError | RequestValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
 
 

@@ -1,9 +1,11 @@
 """The web UI's sessions: a stateless cookie signed with the session secret.
 
 A cookie names the API key a user signed in with (its id, never its secret), when the
-session began and when it was last used, and an HMAC-SHA256 of those. It lasts 12 hours
+session began and when it was last used, the session's own random id, and an HMAC-SHA256
+of those. It lasts 12 hours
 at most, ends after an hour unused, is renewed as it is used, and opens nothing once
-its key is revoked (the key ring says so on every request). Each form carries a token
+its key is revoked or it is signed out (the key ring says so on every request: signing
+out records the session's id in the log, commands/sessions.py). Each form carries a token
 derived from the session, so a page of another origin cannot post one.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from uuid import UUID
@@ -28,6 +31,7 @@ class Session:
     key_id: UUID | None  # None: the environment's admin key...
     began: int
     used: int
+    id: str  # random: what a sign-out records as ended
     admin_mark: str = ""  # ...and a mark of which one (a changed key ends its sessions)
 
     @property
@@ -35,6 +39,10 @@ class Session:
         if self.key_id is None:
             return f"{ENVIRONMENT_KEY}-{self.admin_mark}"
         return self.key_id.hex
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def admin_mark(secret: bytes, admin_key: str) -> str:
@@ -54,7 +62,7 @@ def _mac(secret: bytes, text: str) -> str:
 
 
 def sealed(secret: bytes, session: Session) -> str:
-    body = f"{session.key_text}.{session.began}.{session.used}"
+    body = f"{session.key_text}.{session.began}.{session.used}.{session.id}"
     return f"{body}.{_mac(secret, 'session.' + body)}"
 
 
@@ -63,10 +71,10 @@ def opened(secret: bytes, cookie: str | None, now: float | None = None) -> Sessi
     if not cookie or len(cookie) > 200:
         return None
     parts = cookie.split(".")
-    if len(parts) != 4:
+    if len(parts) != 5:
         return None
-    key, began_text, used_text, mac = parts
-    if not _same(mac, _mac(secret, f"session.{key}.{began_text}.{used_text}")):
+    key, began_text, used_text, session_id, mac = parts
+    if not _same(mac, _mac(secret, f"session.{key}.{began_text}.{used_text}.{session_id}")):
         return None
     try:
         began, used = int(began_text), int(used_text)
@@ -78,7 +86,7 @@ def opened(secret: bytes, cookie: str | None, now: float | None = None) -> Sessi
     moment = time.time() if now is None else now
     if moment - began > LONGEST or moment - used > IDLE:
         return None
-    return Session(key_id, began, used, mark)
+    return Session(key_id, began, used, session_id, mark)
 
 
 def renewed(session: Session, now: float | None = None) -> Session | None:
@@ -86,12 +94,12 @@ def renewed(session: Session, now: float | None = None) -> Session | None:
     moment = int(time.time() if now is None else now)
     if moment - session.used < RENEW_AFTER:
         return None
-    return Session(session.key_id, session.began, moment, session.admin_mark)
+    return Session(session.key_id, session.began, moment, session.id, session.admin_mark)
 
 
 def form_token(secret: bytes, session: Session) -> str:
     """The token every form of this session carries."""
-    return _mac(secret, f"form.{session.key_text}.{session.began}")
+    return _mac(secret, f"form.{session.key_text}.{session.began}.{session.id}")
 
 
 def token_holds(secret: bytes, session: Session, token: str | None) -> bool:

@@ -6,13 +6,15 @@ from eventsourcing.utils import get_topic
 
 from modelledger.reference.markdown import cell, generated_from, prose
 from write_model.api_key import KEY_EVENT_TYPES
+from write_model.ended_session import SESSION_EVENT_TYPES
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES
 
 INTRO = """\
 A model is one aggregate (`AIModel`), a metric's definition another (`MetricDefinition`,
-one per metric name) and an API key a third (`ApiKey`): every change is one of these
-events, stored in one ordered log. An event's fields are the JSON the store holds;
+one per metric name), an API key a third (`ApiKey`), and a web UI session that was
+signed out a fourth (`EndedSession`): every change is one of these events, stored in one
+ordered log. An event's fields are the JSON the store holds;
 changing what an event records means a new version and an upcaster, so events stored long
 ago still load (see [Events and rules](../explanation/events-and-rules.md)).
 
@@ -20,7 +22,7 @@ Every event also carries:
 
 """
 CARRIED = (
-    ("originator_id", "the model's (or definition's, or key's) id"),
+    ("originator_id", "the model's (or definition's, key's, or ended session's) id"),
     ("originator_version", "the model's version after the event (1, 2, 3... with no gap)"),
     ("timestamp", "when it was recorded (UTC)"),
     (
@@ -43,13 +45,13 @@ COMMON = {"originator_topic", *(name for name, _ in CARRIED)}
 
 
 def render() -> str:
-    every = (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES)
+    every = (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
     sections = [_section(cls) for cls in every]
     return (
         generated_from(
             "Events",
-            "`write_model/events.py`, `write_model/metric_definition.py` and "
-            "`write_model/api_key.py`",
+            "`write_model/events.py`, `write_model/metric_definition.py`, "
+            "`write_model/api_key.py` and `write_model/ended_session.py`",
         )
         + INTRO
         + "| Field | Meaning |\n|---|---|\n"

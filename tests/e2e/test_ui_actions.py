@@ -52,7 +52,9 @@ def test_an_editor_registers_trains_deploys_and_rolls_back_from_the_pages(
     assert status == 422 and "confirm" in page
     status, page = editor.post(f"{base}/rollback", environment="staging", confirm="true")
     assert status == 200 and "staging: version 1" in page
-    timeline = page[page.index("<h2>Deployments</h2>") : page.index("<h2>Versions</h2>")]
+    timeline = page[
+        page.index("<h2>Deployments</h2>") : page.index('<h2 id="versions">Versions</h2>')
+    ]
     assert timeline.count("<tr><td>staging</td>") == 3  # deployed, deployed, rolled back
     # and the API reads the same model
     assert (
@@ -73,9 +75,33 @@ def test_the_registrys_rules_refuse_with_the_apis_words(admin: TestClient) -> No
     run_id = re.search(r"/runs/([^/]+)/complete", page).group(1)  # type: ignore[union-attr]
     status, page = editor.post(f"/ui/models/{model_id}/runs/{run_id}/complete", metrics="acc=high")
     assert status == 422 and "is not a number" in page
-    # a duplicate name
-    status, page = editor.post("/ui/models", name="m", project="p", task="t", framework="f")
-    assert status == 409 and "already has a model named" in page
+    # a duplicate name: the catalogue again, with the form as it was sent
+    status, page = editor.post(
+        "/ui/models", name="m", project="p", task="t", framework="f", tags="a, b", description="d2"
+    )
+    assert status == 409 and "Not registered:" in page and "already has a model named" in page
+    for field, value in (("name", "m"), ("project", "p"), ("tags", "a, b"), ("description", "d2")):
+        assert f'id="new-{field}" name="{field}" ' in page and f'value="{value}"' in page
+
+
+def test_a_malformed_address_gets_a_page_saying_so_not_the_apis_json(admin: TestClient) -> None:
+    editor = Editor(admin, TEST_ADMIN_KEY)
+    # A model id that is not one, a form field that is no number, a page that is not there
+    for answer in (
+        editor.user.get("/ui/models/not-a-uuid"),
+        editor.user.post("/ui/models/not-a-uuid/edit", data={"form_token": editor.token}),
+        editor.user.get("/ui/models/" + "0" * 32 + "?versions=zero"),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "<h1>Not accepted</h1>" in answer.text and 'role="alert"' in answer.text
+    assert "model_id" in editor.user.get("/ui/models/not-a-uuid").text
+    assert "versions" in editor.user.get("/ui/models/" + "0" * 32 + "?versions=0").text
+    missing = editor.user.get("/ui/nowhere")
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+    # while the API still answers in problem+json
+    api = admin.get("/api/v1/models/not-a-uuid")
+    assert api.status_code == 422 and api.headers["content-type"] == "application/problem+json"
 
 
 def test_an_edit_made_on_an_old_page_is_refused_and_shows_the_model_now(

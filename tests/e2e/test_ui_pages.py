@@ -78,7 +78,9 @@ def test_a_models_page_shows_its_deployments_over_time(admin: TestClient) -> Non
     admin.post(f"{url}/deploy", json={"environment": "staging"})
     user = signed_in(admin, TEST_ADMIN_KEY)
     page = user.get(f"/ui/models/{trained['id']}").text
-    timeline = page[page.index("<h2>Deployments</h2>") : page.index("<h2>Versions</h2>")]
+    timeline = page[
+        page.index("<h2>Deployments</h2>") : page.index('<h2 id="versions">Versions</h2>')
+    ]
     assert "staging" in timeline and "now" in timeline and "admin" in timeline
 
 
@@ -152,3 +154,34 @@ def test_the_live_stream_is_refused_past_the_keys_streams_before_it_begins(
     finally:
         services.open_streams["admin"] = 0
     assert user.get("/ui/activity/stream", params={"after": -1}).status_code == 422
+
+
+def test_a_models_versions_and_history_are_paged_newest_first(admin: TestClient) -> None:
+    # Given a model trained 25 times (51 events: registered, then started and completed)
+    model_id = registered(admin, "busy", "p")["id"]
+    for n in range(25):
+        run = admin.post(f"/api/v1/models/{model_id}/train", json={"dataset": "d"}).json()
+        admin.post(
+            f"/api/v1/models/{model_id}/training-runs/{run['run_id']}/complete",
+            json={"metrics": {"accuracy": n / 100}},
+        )
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    first = user.get(f"/ui/models/{model_id}").text
+    versions = re.findall(r"<tr><td>(\d+)</td>", first.split('id="versions"')[1])
+    # Then the page shows the newest 20 versions and leads to the older ones
+    assert versions[:20] == [str(n) for n in range(25, 5, -1)]
+    older = re.search(r'href="([^"]+)#versions">Older versions', first)
+    assert older is not None and "Newer versions" not in first
+    second = user.get(older.group(1).replace("&amp;", "&")).text
+    assert re.findall(r"<tr><td>(\d+)</td>", second.split('id="versions"')[1])[:5] == [
+        "5", "4", "3", "2", "1"
+    ]  # fmt: skip
+    assert "Older versions" not in second and "Newer versions" in second
+    # and the newest 50 events of its history, then the one before them
+    positions = [int(p) for p in re.findall(r"\(position (\d+),", first)]
+    assert len(positions) == 50 and positions == sorted(positions, reverse=True)
+    earlier = re.search(r'href="([^"]+)#history">Older events', first)
+    assert earlier is not None
+    rest = user.get(earlier.group(1).replace("&amp;", "&")).text
+    assert [int(p) for p in re.findall(r"\(position (\d+),", rest)] == [min(positions) - 1]
+    assert "ModelCreated" in rest and "Newest events" in rest

@@ -5,6 +5,9 @@ cannot post, and keys whose role and projects apply as on the API."""
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,12 +111,74 @@ def test_a_revoked_keys_session_ends_at_once(admin: TestClient) -> None:
     assert after.status_code == 303 and after.headers["location"].startswith("/ui/login")
 
 
+def copy_of(user: TestClient, client: TestClient) -> TestClient:
+    """Another browser holding a copy of ``user``'s session cookie."""
+    thief = browser(client)
+    thief.cookies.set("modelledger_session", user.cookies["modelledger_session"], path="/ui")
+    return thief
+
+
+def sign_out(user: TestClient) -> None:
+    token = form_token_of(user.get("/ui/models").text)
+    answer = user.post("/ui/logout", data={"form_token": token}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/login"
+
+
+@pytest.mark.parametrize("key_of", ["a key in the log", "the environment's admin key"])
+def test_signing_out_ends_the_session_and_every_copy_of_its_cookie(
+    admin: TestClient, key_of: str
+) -> None:
+    key = issue(admin, "carol", "editor") if key_of == "a key in the log" else TEST_ADMIN_KEY
+    # Given a session, and a copy of its cookie in another browser
+    user = signed_in(admin, key)
+    copy = copy_of(user, admin)
+    assert copy.get("/ui/models", follow_redirects=False).status_code == 200
+    # and another session of the same key
+    other = signed_in(admin, key)
+    # When the user signs out
+    sign_out(user)
+    # Then the copy opens nothing, and the same key's other session is untouched
+    assert copy.get("/ui/models", follow_redirects=False).status_code == 303
+    assert other.get("/ui/models", follow_redirects=False).status_code == 200
+    # and the feed tells admins (only them) who signed out
+    feed = admin.get("/api/v1/events", params={"type": "SessionEnded"}).json()["items"]
+    assert [e["actor"] for e in feed] == ["carol" if key_of == "a key in the log" else "admin"]
+    viewer = api_client_for(admin, issue(admin, "dave", "viewer"))
+    assert viewer.get("/api/v1/events", params={"type": "SessionEnded"}).json()["items"] == []
+
+
+def api_client_for(client: TestClient, key: str) -> TestClient:
+    return TestClient(client.app, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_a_sign_out_in_one_process_ends_the_session_in_another(tmp_path: Path) -> None:
+    # Given two processes serving one store (two replicas)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    first, second = make_ledger(url, rate_limit=0), make_ledger(url, rate_limit=0)
+    try:
+        with api_client(first) as one, api_client(second) as two:
+            key = issue(one, "erin", "viewer")
+            user = signed_in(one, key)
+            two.app.state.session_secret = one.app.state.session_secret  # type: ignore[attr-defined]
+            copy = copy_of(user, two)
+            assert copy.get("/ui/models", follow_redirects=False).status_code == 200
+            # When the user signs out through the first
+            sign_out(user)
+            # Then the second refuses the cookie once its key cache lapses (a second)
+            wait = first.settings.key_cache_seconds + 0.2
+            time.sleep(wait)
+            assert copy.get("/ui/models", follow_redirects=False).status_code == 303
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_session_ends_after_an_hour_unused_or_twelve_hours_in_all() -> None:
     secret, now = b"s" * 32, 1_000_000.0
-    fresh = sealed(secret, Session(None, int(now), int(now), "mark"))
+    fresh = sealed(secret, Session(None, int(now), int(now), "s1", "mark"))
     assert opened(secret, fresh, now + IDLE - 1) is not None
     assert opened(secret, fresh, now + IDLE + 1) is None  # an hour unused
-    kept_in_use = sealed(secret, Session(None, int(now), int(now + LONGEST), "mark"))
+    kept_in_use = sealed(secret, Session(None, int(now), int(now + LONGEST), "s1", "mark"))
     assert opened(secret, kept_in_use, now + LONGEST + 1) is None  # twelve hours in all
     assert opened(b"t" * 32, fresh, now) is None  # another secret's
     assert opened(secret, fresh.replace("mark", "mask"), now) is None  # changed
@@ -214,7 +279,7 @@ def test_a_pages_own_background_requests_do_not_keep_its_session_alive(
     secret = admin.app.state.session_secret  # type: ignore[attr-defined]
     session = opened(secret, user.cookies.get("modelledger_session"))
     assert session is not None
-    earlier = Session(session.key_id, session.began - 120, session.used - 120, session.admin_mark)
+    earlier = replace(session, began=session.began - 120, used=session.used - 120)
     user.cookies.clear()
     user.cookies.set("modelledger_session", sealed(secret, earlier))
     # When the page's script reloads rows by itself, the session is not renewed

@@ -144,6 +144,8 @@ async def register(
     try:
         return await _send(request, who, form_token, build)
     except Refused as refused:
+        if not who.principal.may(Action.CHANGE):  # (no form to show it again in)
+            raise
         refused.draft = {"name": name, "project": project, "task": task}
         refused.draft |= {"framework": framework, "description": description, "tags": tags}
         raise

@@ -4,7 +4,9 @@ from elsewhere, nothing blocked by the page's policy and nothing on the console.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,10 +25,10 @@ def browser() -> Iterator[object]:
         yield launched
 
 
-def sign_in_to(page: Any, served: ApiProcess, path: str) -> None:
+def sign_in_to(page: Any, served: ApiProcess, path: str, key: str | None = None) -> None:
     """Open ``path`` through the sign-in form, as a shared link is opened."""
     page.goto(f"{served.base_url}/ui/login?next={quote(path, safe='')}")
-    page.get_by_label("API key").fill(served.key)
+    page.get_by_label("API key").fill(key or served.key)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{served.base_url}{path}")
 
@@ -86,13 +88,79 @@ def test_sign_in_land_on_the_shared_link_search_and_open_a_model(
             drawn = "() => Chart.getChart(document.querySelector('canvas')).data.labels.length"
             assert page.evaluate(drawn) >= 1
     # When they sign out, the catalogue asks them to sign in again
+    copied = visit.context.cookies()  # (as someone who took the cookie would hold it)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{served.base_url}/ui/login")
     page.goto(f"{served.base_url}/ui/models")
     assert page.url.startswith(f"{served.base_url}/ui/login")
+    # and so does a copy of the cookie the session had, in another browser
+    other = browser.new_context()  # type: ignore[attr-defined]
+    other.add_cookies(copied)
+    elsewhere = other.new_page()
+    elsewhere.goto(f"{served.base_url}/ui/models")
+    assert elsewhere.url.startswith(f"{served.base_url}/ui/login")
+    other.close()
     # And nothing came from elsewhere, was blocked, or was logged
     assert visit.outside() == [] and visit.stopped == []
     assert visit.console == [], visit.console
+    visit.context.close()
+
+
+def test_a_scoped_viewer_sees_its_project_as_it_was_and_changes_nothing(
+    browser: object, served: ApiProcess
+) -> None:
+    # Given a model in each of two projects, the second registered after a moment T
+    with served.client() as api:
+        first = {"name": "ui-scope-early", "project": "ui-a", "task": "t", "framework": "f"}
+        api.post("/api/v1/models", json=first)
+        other = {"name": "ui-scope-other", "project": "ui-b", "task": "t", "framework": "f"}
+        api.post("/api/v1/models", json=other)
+        time.sleep(0.05)
+        moment = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        time.sleep(0.05)
+        later = {"name": "ui-scope-later", "project": "ui-a", "task": "t", "framework": "f"}
+        made = api.post("/api/v1/models", json=later).json()
+        api.get("/api/v1/models", params={"min_position": made["position"]})
+        asked = {"name": "ui-scoped", "role": "viewer", "projects": ["ui-a"]}
+        issued = api.post("/api/v1/admin/keys", json=asked).json()
+    visit = Visit(browser, served)
+    page = visit.page
+    # When a viewer whose key sees project ui-a alone opens the catalogue
+    sign_in_to(page, served, "/ui/models?q=ui-scope", key=issued["key"])
+    rows = page.locator("tbody").first.inner_text()
+    # Then it lists that project's models only, and offers no form to change anything
+    assert "ui-scope-early" in rows and "ui-scope-later" in rows and "ui-scope-other" not in rows
+    assert page.get_by_role("heading", name="Register a model").count() == 0
+    # When the header's "As of" is set to T
+    page.get_by_role("textbox", name="As of").fill(moment)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(f"{served.base_url}/ui/models?q=ui-scope&as_of=*")
+    # Then the catalogue is as it was then, and says so, with a way back to now
+    assert "The registry as it was at" in page.get_by_role("status").first.inner_text()
+    rows = page.locator("tbody").first.inner_text()
+    assert "ui-scope-early" in rows and "ui-scope-later" not in rows
+    page.get_by_role("link", name="Back to now").click()
+    assert "ui-scope-later" in page.locator("tbody").first.inner_text()
+    # and a form posted by hand, with the session's cookie, is refused
+    token = page.locator('input[name="form_token"]').first.get_attribute("value")
+    forged = page.request.post(
+        f"{served.base_url}/ui/models",
+        form={"form_token": token or "", "name": "x", "project": "ui-a", "task": "t",
+              "framework": "f"},
+        headers={"origin": served.base_url},
+    )  # fmt: skip
+    assert forged.status == 403 and "may not change" in forged.text()
+    fields = {"name": "x", "project": "ui-a", "task": "t", "framework": "f"}
+    no_token = page.request.post(
+        f"{served.base_url}/ui/models", form=fields, headers={"origin": served.base_url}
+    )
+    assert no_token.status == 403 and "token" in no_token.text()
+    # When an admin revokes the key, the next page asks to sign in again
+    with served.client() as api:
+        assert api.delete(f"/api/v1/admin/keys/{issued['id']}").status_code == 200
+    time.sleep(1.2)  # (another process sees a revocation within the key cache's second)
+    page.reload()
+    assert page.url.startswith(f"{served.base_url}/ui/login")
     visit.context.close()
 
 

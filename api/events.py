@@ -14,7 +14,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.auth import Credentials, PrincipalDep, allow, key_text
 from api.errors import ERRORS, RateLimited
 from api.queries import sent
-from api.query_schemas import EventPage, KeyEvent, ModelEvent
+from api.query_schemas import (
+    EventPage,
+    KeyEvent,
+    MetricDefinitionEvent,
+    ModelEvent,
+    SessionEvent,
+)
 from api.services import (
     MAX_STREAMS_PER_KEY,
     STREAM_POLL_SECONDS,
@@ -43,8 +49,8 @@ STREAM_EVENT: dict[str, Any] = {
             "contentMediaType": "application/json",
             "contentSchema": {
                 "anyOf": [
-                    {"$ref": SCHEMAS + ModelEvent.__name__},
-                    {"$ref": SCHEMAS + KeyEvent.__name__},
+                    {"$ref": SCHEMAS + kind.__name__}
+                    for kind in (ModelEvent, KeyEvent, MetricDefinitionEvent, SessionEvent)
                 ]
             },
             "description": "the event, as an item of GET /api/v1/events",

@@ -385,7 +385,16 @@ class MetricDefinitionEvent(HistoryItem):
     metric: str = Field(description="the metric's name")
 
 
-FeedEvent = ModelEvent | KeyEvent | MetricDefinitionEvent
+class SessionEvent(HistoryItem):
+    """A web UI session ended by signing out (SessionEnded): shown to admins only."""
+
+    session_id: str = Field(description="the ended session's id in the log")
+    key_id: str | None = Field(
+        description="the API key it was signed in with; null: MODELLEDGER_ADMIN_KEY"
+    )
+
+
+FeedEvent = ModelEvent | KeyEvent | MetricDefinitionEvent | SessionEvent
 
 
 class EventPage(BaseModel):

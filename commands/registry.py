@@ -31,6 +31,7 @@ from eventsourcing.utils import Environment, EnvType
 from commands.errors import ConcurrentChange, VersionMismatch
 from commands.ports import IdempotencyRecord, StoreRecorder, StoreUnavailable
 from write_model.errors import ModelNotFound
+from write_model.ended_session import EndedSession
 from write_model.metric_definition import MetricDefinition
 from write_model.model import AIModel
 from write_model.values import EventMetadata
@@ -255,6 +256,8 @@ def _conflict(model: Aggregate) -> ConcurrentChange:
         if isinstance(model, AIModel)
         else ("metric definition", "name")
         if isinstance(model, MetricDefinition)
+        else ("session", "session")
+        if isinstance(model, EndedSession)
         else ("key", "key_id")
     )
     if model.version == 1:

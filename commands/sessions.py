@@ -17,7 +17,7 @@ def end_session(
     if session_ended(registry, session):
         return None
     ended = EndedSession.end(
-        session=session, key_id=key_id.hex if key_id else None, began=began, meta=ctx.meta
+        session=session, key_id=str(key_id) if key_id else None, began=began, meta=ctx.meta
     )
     try:
         return registry.commit(ended, ctx).position

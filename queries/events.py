@@ -80,7 +80,8 @@ def feed_item(position: int, event: Any) -> dict[str, Any]:
         item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
         return {"key_id": str(event.originator_id), **item}
     if isinstance(event, EndedSession.Event):
-        return {"key_id": cast(Any, event).key_id, **history_item(position, event)}
+        ended = {"session_id": str(event.originator_id), "key_id": cast(Any, event).key_id}
+        return {**ended, **history_item(position, event)}
     if isinstance(event, MetricDefinition.Event):
         return {"metric": cast(Any, event).name, **history_item(position, event)}
     return {"model_id": str(event.originator_id), **history_item(position, event)}

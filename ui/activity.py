@@ -100,8 +100,7 @@ async def activity_stream(
             query = ListEvents(after=after, limit=100, model_id=model_id)
             found = await to_thread.run_sync(list_events, services.event_log, query, view)
             if not await _still_in_force(who, keyring):
-                yield ServerSentEvent(event="end", raw_data="")  # (the page stops listening)
-                return
+                return  # (reconnecting, the browser sends the cookie it holds now)
             for item in found.items:
                 row = " ".join(templates().get_template("activity_row.html").render(e=item).split())
                 yield ServerSentEvent(id=str(item["position"]), event="change", raw_data=row)

@@ -5,18 +5,18 @@ API answers problem+json."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 
 from ui import actions, activity, model_pages, pages
 from ui.access import FormRefused, SignInNeeded, in_the_background, sign_in_url, viewer
 from ui.actions import Refused
-from ui.rendering import HERE, from_htmx, page, said, said_in_place
+from ui.rendering import HERE, from_htmx, page, said_in_place
 
 
 def install(app: FastAPI, secret: bytes) -> None:
@@ -33,16 +33,16 @@ def install(app: FastAPI, secret: bytes) -> None:
 
     @app.exception_handler(SignInNeeded)
     async def to_sign_in(request: Request, needed: SignInNeeded) -> Response:
-        if in_the_background(request):  # a page's own reload: it leaves its rows be
-            return Response(status_code=204)
+        if request.url.path.endswith("/stream"):  # an EventSource: it stops listening
+            return Response(STREAM_ENDED, media_type="text/event-stream")
         if from_htmx(request):
-            return said_in_place(request, "Refused: the session has ended; sign in again.", 401)
+            return _in_place(request, "the session has ended; sign in again.")
         return RedirectResponse(sign_in_url(needed.back_to), status_code=303)
 
     @app.exception_handler(Refused)
     async def refused_command(request: Request, error: Refused) -> Response:
         if from_htmx(request):
-            return said_in_place(request, f"Refused: {error.detail}", error.status)
+            return _in_place(request, error.detail)
         who = getattr(request.state, "viewer", None) or await viewer(request)
         if error.model_id is not None:
             return await model_pages.model_page(
@@ -55,42 +55,60 @@ def install(app: FastAPI, secret: bytes) -> None:
     @app.exception_handler(FormRefused)
     async def refused_form(request: Request, error: FormRefused) -> Response:
         if from_htmx(request):
-            return said_in_place(request, f"Refused: {error}", 403)
+            return _in_place(request, str(error))
         who = getattr(request.state, "viewer", None)
         return page(request, "problem.html", 403, who=who, problem=f"Refused: {error}")
 
-    _pages_for_the_ui(app)
+    for kind, handler in list(app.exception_handlers.items()):
+        if kind not in (SignInNeeded, Refused, FormRefused):
+            app.add_exception_handler(kind, _in_the_uis_kind(handler))
 
 
-def _pages_for_the_ui(app: FastAPI) -> None:
-    """A request under /ui that names no page or asks with malformed values (a model id
-    that is not a UUID, a form field that is not a number) gets a page saying so; the
-    API's handlers answer every other path as before."""
-    api_invalid, api_http = (
-        app.exception_handlers[RequestValidationError],
-        app.exception_handlers[HTTPException],
-    )
+STREAM_ENDED = "event: end\ndata: \n\n"  # (the pages' streams close on it: sse-close)
 
-    async def invalid(request: Request, error: Exception) -> Response:
-        if not _a_page(request) or not isinstance(error, RequestValidationError):
-            return await _answered(api_invalid(request, error))
+
+def _in_place(request: Request, detail: str) -> Response:
+    """A refusal of an htmx request, for its page's status line; a page's own background
+    reload says nothing and keeps what it shows."""
+    if in_the_background(request):
+        return Response(status_code=204)
+    return said_in_place(request, f"Refused: {detail}")
+
+
+def _in_the_uis_kind(handler: Callable[..., Any]) -> Callable[..., Awaitable[Response]]:
+    """The API's error table answers the UI's requests too (one table), in the UI's kind:
+    a page saying what went wrong (a model id that is not one, a page that is not there,
+    too many requests), or a line of text for htmx; every other path as before."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        answered = handler(request, error)  # (a fault is logged here, once)
+        answered = await answered if inspect.isawaitable(answered) else answered
+        if not _a_page(request):
+            return cast(Response, answered)
+        detail = _detail_of(answered)
+        if from_htmx(request):
+            return _in_place(request, detail)
         who = getattr(request.state, "viewer", None)  # (set when the session was checked)
-        return page(request, "problem.html", 422, who=who, problem=said(error))
+        shown = page(request, "problem.html", answered.status_code, who=who, problem=detail)
+        if "retry-after" in answered.headers:
+            shown.headers["Retry-After"] = answered.headers["retry-after"]
+        return shown
 
-    async def not_here(request: Request, error: Exception) -> Response:
-        if not _a_page(request) or getattr(error, "status_code", None) != 404:
-            return await _answered(api_http(request, error))
-        problem = f"Nothing is at {request.url.path}."
-        return page(request, "problem.html", 404, who=None, problem=problem)
+    return answer
 
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(HTTPException, not_here)
+
+def _detail_of(answered: Response) -> str:
+    """The problem document's words, with each field at fault."""
+    try:
+        problem = json.loads(bytes(answered.body))
+    except ValueError:
+        return "the request was refused"
+    detail = str(problem.get("detail", ""))
+    errors = [e for e in problem.get("errors") or [] if e.get("message") != detail]
+    fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return f"{detail} ({fields})" if fields else detail
 
 
 def _a_page(request: Request) -> bool:
     path = request.url.path
     return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/")
-
-
-async def _answered(answer: Response | Awaitable[Response]) -> Response:
-    return await answer if inspect.isawaitable(answer) else answer

@@ -40,9 +40,10 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return response
 
 
-def said_in_place(request: Request, text: str, status_code: int = 200) -> Response:
-    """What a form that stays on its page (sent by htmx) shows in its status line."""
-    response = HTMLResponse(escape(text), status_code, headers={"Cache-Control": "no-store"})
+def said_in_place(request: Request, text: str) -> Response:
+    """What a form that stays on its page (sent by htmx) shows in its status line: a 200
+    whether it was done or refused (htmx swaps in 2xx answers only; the words say which)."""
+    response = HTMLResponse(escape(text, quote=False), headers={"Cache-Control": "no-store"})
     keep_session(request, response)
     return response
 

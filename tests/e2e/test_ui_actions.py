@@ -148,3 +148,37 @@ def test_a_post_without_the_sessions_token_changes_nothing(admin: TestClient) ->
     assert answer.status_code == 403
     missing = admin.get("/api/v1/models/by-name", params={"project": "p", "name": "sneaky"})
     assert missing.status_code == 404
+
+
+def test_a_form_that_stays_on_its_page_is_answered_with_a_line_for_its_status(
+    admin: TestClient,
+) -> None:
+    editor = Editor(admin, TEST_ADMIN_KEY)
+    _, page = editor.post("/ui/models", name="m", project="p", task="t", framework="f")
+    model_id = re.search(r"/ui/models/([0-9a-f-]{36})/train", page).group(1)  # type: ignore[union-attr]
+    htmx = {"HX-Request": "true"}
+
+    def sent(action: str, **fields: str) -> str:
+        answer = editor.user.post(
+            f"/ui/models/{model_id}/{action}",
+            data={"form_token": editor.token, **fields},
+            headers=htmx,
+        )
+        assert answer.status_code == 200 and "<" not in answer.text, answer.text
+        return answer.text
+
+    # A deploy the registry refuses, in the API's words; a number no version has
+    assert sent("deploy", environment="prod").startswith("Refused: ")
+    assert "model_version" in sent("deploy", environment="prod", model_version="1e30")
+    # a post without the token
+    answer = editor.user.post(f"/ui/models/{model_id}/deploy", data={"environment": "x"},
+                              headers=htmx)  # fmt: skip
+    assert answer.text.startswith("Refused: the form's token")
+    # and one that is done
+    run = admin.post(f"/api/v1/models/{model_id}/train", json={"dataset": "d"}).json()["run_id"]
+    admin.post(f"/api/v1/models/{model_id}/training-runs/{run}/complete", json={"metrics": {}})
+    assert sent("deploy", environment="staging") == "Done: deployed to staging."
+    assert sent("rollback", environment="staging", confirm="true").startswith("Refused: ")
+    assert sent("undeploy", environment="staging", confirm="true") == (
+        "Done: staging no longer served."
+    )

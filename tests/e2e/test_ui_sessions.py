@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.query_schemas import EventPage
 from tests.e2e.test_access import issue
 from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import make_ledger
+from ui.access import BACKGROUND
 from ui.sessions import IDLE, LONGEST, Session, opened, sealed
 
 ORIGIN = "http://testserver"
@@ -145,6 +147,18 @@ def test_signing_out_ends_the_session_and_every_copy_of_its_cookie(
     assert [e["actor"] for e in feed] == ["carol" if key_of == "a key in the log" else "admin"]
     viewer = api_client_for(admin, issue(admin, "dave", "viewer"))
     assert viewer.get("/api/v1/events", params={"type": "SessionEnded"}).json()["items"] == []
+    # in the feed's documented shape
+    page = EventPage.model_validate(admin.get("/api/v1/events").json())
+    assert [type(e).__name__ for e in page.items if e.type == "SessionEnded"] == ["SessionEvent"]
+    # and what the copy's page had open is told it ended: its stream, its forms, its rows
+    stream = copy.get("/ui/activity/stream")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.text.startswith("event: end")
+    htmx = {"HX-Request": "true"}
+    said = copy.post("/ui/models", data={"name": "x"}, headers=htmx)
+    assert said.status_code == 200 and said.text == "Refused: the session has ended; sign in again."
+    rows = copy.get("/ui/models/" + "0" * 32 + "/timeline", headers={**htmx, BACKGROUND: "1"})
+    assert rows.status_code == 204 and rows.text == ""
 
 
 def api_client_for(client: TestClient, key: str) -> TestClient:
@@ -287,3 +301,22 @@ def test_a_pages_own_background_requests_do_not_keep_its_session_alive(
     assert rows.status_code == 200 and "set-cookie" not in rows.headers
     # but a page the user opens renews it
     assert "modelledger_session=" in user.get("/ui/models").headers["set-cookie"]
+
+
+def test_a_stream_closes_as_its_session_idles_and_the_reconnection_is_told_it_ended(
+    admin: TestClient,
+) -> None:
+    user = signed_in(admin, TEST_ADMIN_KEY)
+    secret = admin.app.state.session_secret  # type: ignore[attr-defined]
+    session = opened(secret, user.cookies.get("modelledger_session"))
+    assert session is not None
+    # Given a session a second short of an hour unused
+    nearly_idle = replace(session, used=int(time.time()) - IDLE + 1)
+    user.cookies.clear()
+    user.cookies.set("modelledger_session", sealed(secret, nearly_idle), path="/ui")
+    # When its page's stream has gone on past the hour, the stream just closes (a browser
+    # reconnects at once, with the cookie it holds then: renewed, if the user was busy)
+    closed = user.get("/ui/activity/stream")
+    assert closed.status_code == 200 and "event: end" not in closed.text
+    # Then the reconnection, with the same (now idle) cookie, is told to stop listening
+    assert user.get("/ui/activity/stream").text.startswith("event: end")

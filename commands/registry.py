@@ -30,8 +30,8 @@ from eventsourcing.utils import Environment, EnvType
 
 from commands.errors import ConcurrentChange, VersionMismatch
 from commands.ports import IdempotencyRecord, StoreRecorder, StoreUnavailable
-from write_model.errors import ModelNotFound
 from write_model.ended_session import EndedSession
+from write_model.errors import ModelNotFound
 from write_model.metric_definition import MetricDefinition
 from write_model.model import AIModel
 from write_model.values import EventMetadata

@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-fast install browser lint typecheck docs docs-reference docs-screenshots unit integration e2e \
 	bench bench-read bench-mlflow clean
 
-$(STAMP): pyproject.toml
+# The client (clients/python) is installed editable beside the server: its tests run on
+# the working tree.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e './clients/python[cli]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -41,7 +41,7 @@ CORS_REQUEST_HEADERS = (
     "X-Correlation-Id",
     "Last-Event-ID",
 )
-CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Position")
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Log-Head", "X-Position")
 
 DESCRIPTION = """
 ModelLedger is an event-sourced registry for AI models: every change is an event in an

@@ -78,8 +78,8 @@ def correlation_of(request: Request, given: str | None) -> str:
 async def actor_context(
     request: Request, caller: PrincipalDep, x_correlation_id: CorrelationId = None
 ) -> CommandContext:
-    """Who sends a command that takes no If-Match or Idempotency-Key (key management,
-    imports), and the projects it may change."""
+    """Who sends a command that takes no If-Match or Idempotency-Key (key management),
+    and the projects it may change."""
     return CommandContext(
         actor=caller.name,
         projects=caller.visible_projects,
@@ -110,6 +110,17 @@ async def command_context(
     )
 
 
+async def import_context(
+    request: Request,
+    caller: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+    x_correlation_id: CorrelationId = None,
+) -> CommandContext:
+    """Who sends an import (several commands: no If-Match), and its Idempotency-Key."""
+    return await command_context(request, caller, None, idempotency_key, x_correlation_id)
+
+
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 ActorDep = Annotated[CommandContext, Depends(actor_context)]
+ImportDep = Annotated[CommandContext, Depends(import_context)]

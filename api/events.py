@@ -78,8 +78,11 @@ FeedQuery = Annotated[ListEvents, Depends(feed_query)]
 
 @router.get("", response_model=EventPage, summary="The global, ordered event feed")
 def feed(services: ServicesDep, caller: PrincipalDep, query: FeedQuery) -> Response:
+    head = services.event_log.head()  # (read first: the page reaches at least this far)
     page = list_events(services.event_log, query, feed_view(services, caller))
-    return sent(page.answer())
+    answer = sent(page.answer())
+    answer.headers["X-Log-Head"] = str(head)  # where "from now" begins, for a follower
+    return answer
 
 
 async def stream_slot(request: Request, caller: PrincipalDep) -> Principal:

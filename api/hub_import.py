@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import ActorDep
+from api.deps import ImportDep
 from api.errors import ERRORS
 from api.schemas import HubImportRequest, HubImportResponse
 from api.services import ServicesDep
 from commands.hub_import import import_model
+from commands.idempotency import fingerprint
 from write_model.access import Action
 
 router = APIRouter(
@@ -30,8 +33,15 @@ router = APIRouter(
     "the card's evaluation results; a later import records only what changed (200).",
 )
 async def import_from_hub(
-    body: HubImportRequest, services: ServicesDep, ctx: ActorDep, request: Request
+    body: HubImportRequest, services: ServicesDep, ctx: ImportDep, request: Request
 ) -> JSONResponse:
+    """With an Idempotency-Key, a retry after a lost answer records nothing twice."""
+    if ctx.idempotency is not None:
+        sent = body.model_dump(mode="json")
+        fingerprinted = fingerprint(request.method, request.url.path, sent, ctx.sender)
+        ctx = dataclasses.replace(
+            ctx, idempotency=dataclasses.replace(ctx.idempotency, fingerprint=fingerprinted)
+        )
     source = services.providers.sources["huggingface"]
     outcome = await import_model(
         services.registry, source, body.repo_id, body.project, ctx, revision=body.revision

@@ -60,26 +60,47 @@ async def import_model(
     model_id = model_id_for(project, found.repo_id)
     existing = await to_thread.run_sync(_existing, registry, model_id, ctx)
     if existing is None:
-        result = await handle(
-            registry, CreateModel(name=found.repo_id, project=project, **metadata), ctx
-        )
+        create = CreateModel(name=found.repo_id, project=project, **metadata)
+        result = await handle(registry, create, _step(ctx, "metadata"))
         changed = sorted(metadata)
     else:
         changed = sorted(k for k, v in metadata.items() if getattr(existing, k) != v)
-        result = await handle(registry, UpdateModel(model_id=model_id, **metadata), ctx)
+        update = UpdateModel(model_id=model_id, **metadata)
+        result = await handle(registry, update, _step(ctx, "metadata"))
+    created = existing is None or (result.replayed and result.version == 1)
+    if created:  # (a retry of the import that registered it says so again)
+        changed = sorted(metadata)
     outcome = ImportOutcome(
-        result.id, result.version, result.position, existing is None, changed, None, found.revision
+        result.id, result.version, result.position, created, changed, None, found.revision
     )
     metrics = reported_metrics(found)
-    if existing is not None and not _differs(existing, source.name, metrics):
+    unchanged = existing is not None and not _differs(existing, source.name, metrics)
+    if unchanged and not (result.replayed and _recorded(registry, _step(ctx, "version"))):
         return outcome
-    recorded = await handle(registry, _version(model_id, source.name, found, metrics), ctx)
+    version = _version(model_id, source.name, found, metrics)
+    recorded = await handle(registry, version, _step(ctx, "version"))
     return dataclasses.replace(
         outcome,
         version=recorded.version,
         position=recorded.position,
         model_version=recorded.details["model_version"],
     )
+
+
+def _step(ctx: CommandContext, step: str) -> CommandContext:
+    """The import's Idempotency-Key, made one per command it sends (a retried import
+    replays each step it already recorded, whichever way it goes now)."""
+    if ctx.idempotency is None:
+        return ctx
+    key = dataclasses.replace(ctx.idempotency, key=f"{ctx.idempotency.key}#{step}")
+    return dataclasses.replace(ctx, idempotency=key)
+
+
+def _recorded(registry: ModelRegistry, ctx: CommandContext) -> bool:
+    """Whether the import this one retries recorded this step (to answer as it did)."""
+    assert ctx.idempotency is not None
+    with store_errors():
+        return registry.store.find_idempotency(ctx.idempotency.key) is not None
 
 
 def _fetch(source: ModelSource, repo_id: str, revision: str | None) -> SourceModel:

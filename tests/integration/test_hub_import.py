@@ -228,3 +228,25 @@ def test_a_key_scoped_to_a_project_imports_into_that_project_only(
     assert_problem(outside, 403, "project")
     inside = client.post(IMPORT, json={"repo_id": "acme/scoped", "project": "nlp"}, headers=key)
     assert inside.status_code == 201, inside.text
+
+
+def test_an_import_retried_with_its_idempotency_key_records_nothing_twice(
+    hub_client: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, _ = hub_client
+    a_hub_model(hub)
+    key = {"Idempotency-Key": "import-7f3c"}
+    # Given an import whose answer was lost (sent again with the same key)
+    first = client.post(IMPORT, json={"repo_id": REPO}, headers=key)
+    again = client.post(IMPORT, json={"repo_id": REPO}, headers=key)
+    # Then the retry answers as the first did, and the model has one story
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert history_types(client, first.json()["id"]) == [
+        "ModelCreated",
+        "TrainingStarted",
+        "ModelTrained",
+    ]
+    # and the same key with another request is refused, as on every command
+    other = client.post(IMPORT, json={"repo_id": REPO, "project": "elsewhere"}, headers=key)
+    assert other.status_code == 422 and "Idempotency-Key" in other.text

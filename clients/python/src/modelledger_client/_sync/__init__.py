@@ -1,0 +1,1 @@
+# Generated from ../_async by clients/python/generate_sync.py: do not edit.

@@ -15,6 +15,7 @@ from pathlib import Path
 import unasync
 
 PACKAGE = Path(__file__).parent / "src" / "modelledger_client"
+ROOT = Path(__file__).parents[2]  # the repository, whose ruff settings the code follows
 REPLACEMENTS = {
     "AsyncModelLedger": "ModelLedger",
     "AsyncSession": "Session",

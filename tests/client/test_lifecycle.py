@@ -57,7 +57,7 @@ def test_a_model_registered_trained_deployed_and_archived(server: ApiProcess) ->
         types = [e.type for e in ledger.history(made.id)]
         assert types[0] == "ModelCreated" and types[-1] == "ModelArchived"
         assert types.count("ModelTrained") == 2 and "ModelRolledBack" in types
-        feed = [e for e in ledger.events(0, model_id=made.id)]
+        feed = list(ledger.events(0, model_id=made.id))
         assert [e.type for e in feed] == types and feed[-1].position == ledger.position
         assert done.model_version == 2
 

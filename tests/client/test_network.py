@@ -85,7 +85,8 @@ def test_reads_reflect_the_clients_writes_on_whichever_process_answers(
 ) -> None:
     # Given two API processes on one store, behind a proxy that alternates between them
     database = {"MODELLEDGER_DATABASE_URL": fresh_postgres_database(postgres_server)}
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
     with (
         serving(tmp_path / "a", **database) as first,
         serving(tmp_path / "b", **database) as second,

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from modelledger_client import errors
 from modelledger_client._sync.client import ModelLedger
+from modelledger_client.retries import RetryPolicy
 
 EXIT_CODES: tuple[tuple[type[errors.ModelLedgerError], int], ...] = (
     (errors.NotFound, 3),
@@ -54,6 +55,7 @@ class Options:
     url: str | None = None
     api_key: str | None = None
     json: bool = False
+    retry: RetryPolicy = RetryPolicy()
 
 
 options = Options()
@@ -66,8 +68,12 @@ def _global(
         str | None, typer.Option(envvar="MODELLEDGER_API_KEY", help="an API key")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON, for scripts")] = False,
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="tries per call (connection errors, 503, 429)")
+    ] = RetryPolicy.attempts,
 ) -> None:
     options.url, options.api_key, options.json = url, api_key, as_json
+    options.retry = RetryPolicy(attempts=attempts)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +100,7 @@ def _calls(command: F) -> F:
 
 
 def _client() -> ModelLedger:
-    return ModelLedger(options.url, options.api_key)
+    return ModelLedger(options.url, options.api_key, retry=options.retry)
 
 
 def _show(found: BaseModel | Iterable[BaseModel], columns: tuple[str, ...]) -> None:

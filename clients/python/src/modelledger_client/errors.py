@@ -6,6 +6,7 @@ Every exception is a ``ModelLedgerError`` carrying the problem document the serv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -113,6 +114,6 @@ _BY_STATUS: dict[int, type[ModelLedgerError]] = {
 
 def error_for(status: int, problem: dict[str, Any]) -> ModelLedgerError:
     """The exception for a problem: by its type, else by its status."""
-    kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
+    kind = re.split(r"[/:]", str(problem.get("type", "")))[-1]  # (a URN's or a URL's end)
     cls = _BY_TYPE.get(kind) or _BY_STATUS.get(status, ModelLedgerError)
     return cls(problem, status)

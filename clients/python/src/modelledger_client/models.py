@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 class Answer(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     SCHEMA: ClassVar[str]
+    SENT_BY_ITS_ROUTE: ClassVar[frozenset[str]] = frozenset()  # optional in SCHEMA, never absent
 
 
 class CommandResult(Answer):
@@ -32,6 +33,13 @@ class CommandResult(Answer):
     request_id: str | None = None
     status: str | None = None
     target: str | None = None
+
+
+class RunStarted(CommandResult):
+    """A training run started: ``run_id`` names it (its route always sends it)."""
+
+    SENT_BY_ITS_ROUTE: ClassVar[frozenset[str]] = frozenset({"run_id"})
+    run_id: str
 
 
 class BestMetric(Answer):
@@ -288,7 +296,7 @@ class RevokedKey(Answer):
 
 
 EVERY_ANSWER: tuple[type[Answer], ...] = (
-    CommandResult, BestMetric, TrainingRun, Version, VersionRecord, Deployment, Model,
+    CommandResult, RunStarted, BestMetric, TrainingRun, Version, VersionRecord, Deployment, Model,
     ServingSummary, ModelSummary, DeploymentStretch, Deployments, Event, TrainingRunCounts,
     MetricDistribution, Statistics, LeaderboardEntry, MetricDefinition, DefinedMetric,
     HubImport, ApiKey, IssuedKey, RevokedKey,

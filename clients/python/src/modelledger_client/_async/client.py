@@ -31,6 +31,7 @@ from modelledger_client.models import (
     Model,
     ModelSummary,
     RevokedKey,
+    RunStarted,
     Statistics,
     TrainingRun,
     VersionRecord,
@@ -136,13 +137,13 @@ class AsyncModelLedger:
         hyperparameters: dict[str, Any] | None = None,
         backend: str = "external",
         base_model: str | None = None,
-    ) -> CommandResult:
+    ) -> RunStarted:
         body: dict[str, Any] = {"dataset": dataset, "backend": backend}
         body |= {"hyperparameters": hyperparameters or {}}
         if base_model is not None:
             body["base_model"] = base_model
         path = _path(routes.TRAIN, model_id=model_id)
-        return CommandResult(**await self.session.command("POST", path, body))
+        return RunStarted(**await self.session.command("POST", path, body))
 
     async def complete_training(
         self,

@@ -32,6 +32,7 @@ from modelledger_client.models import (
     Model,
     ModelSummary,
     RevokedKey,
+    RunStarted,
     Statistics,
     TrainingRun,
     VersionRecord,
@@ -137,13 +138,13 @@ class ModelLedger:
         hyperparameters: dict[str, Any] | None = None,
         backend: str = "external",
         base_model: str | None = None,
-    ) -> CommandResult:
+    ) -> RunStarted:
         body: dict[str, Any] = {"dataset": dataset, "backend": backend}
         body |= {"hyperparameters": hyperparameters or {}}
         if base_model is not None:
             body["base_model"] = base_model
         path = _path(routes.TRAIN, model_id=model_id)
-        return CommandResult(**self.session.command("POST", path, body))
+        return RunStarted(**self.session.command("POST", path, body))
 
     def complete_training(
         self,

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import allow
-from api.deps import ActorDep
+from api.deps import ActorDep, IdempotentDep, fingerprinted
 from api.errors import ERRORS
 from api.queries import sent
 from api.services import ServicesDep
+from commands.handlers import run_once
 from commands.keys import IssueKey, KeyName, RevokeKey, issue_key, revoke_key
 from commands.messages import ProjectName
 from queries.keys import keys_answer
@@ -120,8 +121,13 @@ def get_keys(
     response_model=KeyRevokedResponse,
     summary="Revoke an API key: it stops working at once",
 )
-def delete_key(key_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
-    result = revoke_key(services.registry, RevokeKey(key_id=key_id), ctx)
+def delete_key(
+    key_id: UUID, services: ServicesDep, ctx: IdempotentDep, request: Request
+) -> JSONResponse:
+    """With an Idempotency-Key, a retry after a lost answer answers as the first did."""
+    ctx = fingerprinted(ctx, request, None)
+    command = RevokeKey(key_id=key_id)
+    result = run_once(services.registry, ctx, lambda: revoke_key(services.registry, command, ctx))
     if services.keyring is not None:
         services.keyring.forget(key_id)
     return JSONResponse(

@@ -5,9 +5,10 @@ They are async (no I/O) so FastAPI does not hop to a thread for each of them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from pydantic import WithJsonSchema
@@ -16,7 +17,7 @@ from api.auth import PrincipalDep
 from api.errors import BadRequest
 from api.observability import CORRELATION_ID, MAX_CORRELATION_ID, is_correlation_id
 from api.services import get_services
-from commands.idempotency import MAX_KEY_LENGTH
+from commands.idempotency import MAX_KEY_LENGTH, fingerprint
 from commands.registry import CommandContext, IdempotencyRequest, ModelRegistry
 
 _ETAG = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
@@ -110,17 +111,29 @@ async def command_context(
     )
 
 
-async def import_context(
+async def idempotent_context(
     request: Request,
     caller: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
     x_correlation_id: CorrelationId = None,
 ) -> CommandContext:
-    """Who sends an import (several commands: no If-Match), and its Idempotency-Key."""
+    """Who sends a command that takes an Idempotency-Key but no If-Match (an import,
+    revoking a key, removing a metric's definition)."""
     return await command_context(request, caller, None, idempotency_key, x_correlation_id)
+
+
+def fingerprinted(ctx: CommandContext, request: Request, body: Any) -> CommandContext:
+    """The context with its Idempotency-Key tied to this very request (a key sent again
+    with another request is refused)."""
+    if ctx.idempotency is None:
+        return ctx
+    printed = fingerprint(request.method, request.url.path, body, ctx.sender)
+    return dataclasses.replace(
+        ctx, idempotency=dataclasses.replace(ctx.idempotency, fingerprint=printed)
+    )
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 ActorDep = Annotated[CommandContext, Depends(actor_context)]
-ImportDep = Annotated[CommandContext, Depends(import_context)]
+IdempotentDep = Annotated[CommandContext, Depends(idempotent_context)]

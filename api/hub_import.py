@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import ImportDep
+from api.deps import IdempotentDep, fingerprinted
 from api.errors import ERRORS
 from api.schemas import HubImportRequest, HubImportResponse
 from api.services import ServicesDep
 from commands.hub_import import import_model
-from commands.idempotency import fingerprint
 from write_model.access import Action
 
 router = APIRouter(
@@ -33,15 +30,10 @@ router = APIRouter(
     "the card's evaluation results; a later import records only what changed (200).",
 )
 async def import_from_hub(
-    body: HubImportRequest, services: ServicesDep, ctx: ImportDep, request: Request
+    body: HubImportRequest, services: ServicesDep, ctx: IdempotentDep, request: Request
 ) -> JSONResponse:
     """With an Idempotency-Key, a retry after a lost answer records nothing twice."""
-    if ctx.idempotency is not None:
-        sent = body.model_dump(mode="json")
-        fingerprinted = fingerprint(request.method, request.url.path, sent, ctx.sender)
-        ctx = dataclasses.replace(
-            ctx, idempotency=dataclasses.replace(ctx.idempotency, fingerprint=fingerprinted)
-        )
+    ctx = fingerprinted(ctx, request, body.model_dump(mode="json"))
     source = services.providers.sources["huggingface"]
     outcome = await import_model(
         services.registry, source, body.repo_id, body.project, ctx, revision=body.revision

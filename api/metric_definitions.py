@@ -8,15 +8,16 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from anyio import to_thread
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalDep, allow
-from api.deps import ActorDep
+from api.deps import ActorDep, IdempotentDep, fingerprinted
 from api.errors import ERRORS
 from api.queries import MinPosition, sent
 from api.services import ServicesDep
+from commands.handlers import run_once
 from commands.messages import MetricName, Reason
 from commands.metric_definitions import (
     DefineMetric,
@@ -129,10 +130,15 @@ async def put_metric_definition(
     summary="Remove a metric's definition: it takes its name's default direction again",
 )
 async def delete_metric_definition(
-    name: NamePath, services: ServicesDep, ctx: ActorDep
+    name: NamePath, services: ServicesDep, ctx: IdempotentDep, request: Request
 ) -> JSONResponse:
-    command = RemoveMetricDefinition(name=name)
-    result = await to_thread.run_sync(remove_metric_definition, services.registry, command, ctx)
+    """With an Idempotency-Key, a retry after a lost answer answers as the first did."""
+    ctx, command = fingerprinted(ctx, request, None), RemoveMetricDefinition(name=name)
+
+    def remove() -> CommandResult:
+        return remove_metric_definition(services.registry, command, ctx)
+
+    result = await to_thread.run_sync(run_once, services.registry, ctx, remove)
     return _changed(result)
 
 

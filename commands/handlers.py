@@ -275,6 +275,22 @@ async def _change(
     return await registry.commit_async(model, ctx, **details)
 
 
+def run_once(
+    registry: ModelRegistry, ctx: CommandContext, decide: Callable[[], CommandResult]
+) -> CommandResult:
+    """A command sent outside ``handle`` (revoking a key, removing a metric's definition)
+    run once per Idempotency-Key: a retry replays the first answer, also when it lost a
+    race to the first (which then says the key is revoked, the definition gone)."""
+    if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
+        return first
+    try:
+        return decide()
+    except (DomainError, ConcurrentChange):
+        if ctx.idempotency is not None and (first := replay(registry, ctx.idempotency)):
+            return first
+        raise
+
+
 async def _replay(registry: ModelRegistry, request: IdempotencyRequest) -> CommandResult | None:
     return await to_thread.run_sync(replay, registry, request)
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import islice
 from pathlib import Path
 
+import httpx
 import pytest
 
+from api.services import MAX_STREAMS_PER_KEY
 from modelledger_client import ModelLedger, RateLimited, RetryPolicy, Unavailable
 from modelledger_client.models import Event
 from tests.support.http_proxy import proxying
@@ -35,6 +38,25 @@ def test_a_command_whose_answer_was_lost_is_carried_out_once(sqlite_server: ApiP
         assert types == ["ModelCreated", "TrainingStarted"]
         assert [r.run_id for r in ledger.training_runs(made.id)] == [run.run_id]
         assert len(list(ledger.search_models(name="lost-answer", project="net"))) == 1
+
+
+def test_a_revocation_or_a_removal_whose_answer_was_lost_answers_as_the_first_did(
+    sqlite_server: ApiProcess,
+) -> None:
+    with proxying(sqlite_server.port) as proxy, ModelLedger(proxy.url, sqlite_server.key,
+                                                            retry=QUICK) as ledger:  # fmt: skip
+        key = ledger.issue_key("revoked-once", role="viewer")
+        ledger.define_metric("lost/loss", "minimize")
+        # When the answers to the revocation and to the removal are lost
+        proxy.lose_the_answer_to("DELETE /api/v1/admin/keys/")
+        revoked = ledger.revoke_key(key.id)
+        proxy.lose_the_answer_to("DELETE /api/v1/metric-definitions/")
+        removed = ledger.remove_metric_definition("lost/loss")
+        # Then each retry got the first answer (not "already revoked", not "no definition")
+        assert revoked.revoked and removed.source == "default"
+        assert proxy.forwarded.count(f"DELETE /api/v1/admin/keys/{key.id} HTTP/1.1") == 2
+        types = [e.type for e in ledger.events(0, types=["KeyRevoked", "MetricDefinitionRemoved"])]
+        assert types == ["KeyRevoked", "MetricDefinitionRemoved"]
 
 
 def test_a_key_is_never_issued_twice_so_a_lost_answer_is_an_error(
@@ -141,3 +163,33 @@ def _wait_for(condition: object, seconds: float = 10.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "not in time"
         time.sleep(0.05)
+
+
+def test_a_follower_waits_for_a_stream_of_its_key_to_be_free(sqlite_server: ApiProcess) -> None:
+    # Given every stream a key may hold is taken
+    url = f"{sqlite_server.base_url}/api/v1/events/stream"
+    headers = {"Authorization": f"Bearer {sqlite_server.key}"}
+    with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as raw:
+        held = [raw.stream("GET", url, headers=headers) for _ in range(MAX_STREAMS_PER_KEY)]
+        for stream in held:
+            assert stream.__enter__().status_code == 200
+        seen: list[Event] = []
+        follower = ModelLedger(sqlite_server.base_url, sqlite_server.key, retry=QUICK)
+        with ModelLedger(sqlite_server.base_url, sqlite_server.key) as ledger:
+            made = ledger.register_model("waited", project="slots", task="t", framework="f")
+            after = made.position - 1 if made.position else 0
+
+        def follow() -> None:
+            seen.extend(islice(follower.follow_events(after, model_id=made.id), 1))
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        time.sleep(1.0)  # (refused meanwhile: 429, Retry-After)
+        assert seen == [] and thread.is_alive()
+        # When one is given back, the follower gets its stream and the event
+        held.pop().__exit__(None, None, None)
+        thread.join(timeout=20)
+        assert [e.type for e in seen] == ["ModelCreated"]
+        for stream in held:
+            stream.__exit__(None, None, None)
+        follower.close()

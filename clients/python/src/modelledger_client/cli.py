@@ -9,6 +9,7 @@ retries; 1 anything else.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -137,6 +138,8 @@ def _pairs(texts: list[str], what: str) -> dict[str, Any]:
             if what == "metric":
                 raise typer.BadParameter(f"metric {name}: {value!r} is not a number") from None
             found[name] = value
+        if what == "metric" and not math.isfinite(found[name]):
+            raise typer.BadParameter(f"metric {name}: {value!r} is not a finite number")
     return found
 
 
@@ -191,10 +194,13 @@ def update(
     model_id: str,
     description: Annotated[str | None, typer.Option()] = None,
     owner: Annotated[str | None, typer.Option()] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    framework: Annotated[str | None, typer.Option()] = None,
     tag: Tags = None,
     if_match: Annotated[int | None, typer.Option(help="the version you read")] = None,
 ) -> None:
-    changes = {"description": description, "owner": owner, "tags": tag}
+    changes = {"description": description, "owner": owner, "tags": tag, "task": task}
+    changes["framework"] = framework
     with _client() as client:
         found = client.update_model(
             model_id, if_match=if_match, **{k: v for k, v in changes.items() if v is not None}
@@ -328,9 +334,22 @@ Environment = Annotated[str, typer.Option()]
 
 @deployments.command("deploy")
 @_calls
-def deploy(model_id: str, environment: Environment, version: int | None = None) -> None:
+def deploy(
+    model_id: str,
+    environment: Environment,
+    version: int | None = None,
+    endpoint_url: Annotated[str | None, typer.Option()] = None,
+    target: Annotated[str | None, typer.Option(help="external, or a provider")] = None,
+) -> None:
     with _client() as client:
-        _show(client.deploy(model_id, environment=environment, model_version=version), RESULT)
+        found = client.deploy(
+            model_id,
+            environment=environment,
+            model_version=version,
+            endpoint_url=endpoint_url,
+            target=target,
+        )
+        _show(found, RESULT)
 
 
 @deployments.command("undeploy")
@@ -412,9 +431,11 @@ def list_events(
     model_id: Annotated[str | None, typer.Option()] = None,
     event_type: Annotated[list[str] | None, typer.Option("--type")] = None,
     actor: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
 ) -> None:
     with _client() as client:
-        _show(client.events(after, model_id=model_id, types=event_type, actor=actor), EVENT)
+        found = client.events(after, model_id=model_id, types=event_type, actor=actor)
+        _show(list(islice(found, limit)), EVENT)
 
 
 @events.command("follow")

@@ -19,7 +19,8 @@ class ModelLedgerError(Exception):
         self.type: str = str(problem.get("type", "about:blank"))
         self.title: str = str(problem.get("title", ""))
         self.detail: str = str(problem.get("detail", ""))
-        super().__init__(f"{self.status} {self.title}: {self.detail}".strip())
+        said = f"{self.status} " if self.status is not None else ""
+        super().__init__(f"{said}{self.title}: {self.detail}".strip())
 
 
 class NotFound(ModelLedgerError):

@@ -41,7 +41,12 @@ from modelledger_client.retries import RetryPolicy
 
 
 def _time(moment: datetime | str | None) -> str | None:
-    return moment.isoformat() if isinstance(moment, datetime) else moment
+    """A moment as the server reads one: RFC 3339, with its zone."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("as_of needs a time zone: datetime.now(UTC), not datetime.now()")
+        return moment.isoformat()
+    return moment
 
 
 class ModelLedger:

@@ -13,7 +13,7 @@ import httpx
 
 from modelledger_client import routes
 from modelledger_client._sync.session import Session
-from modelledger_client.errors import Unavailable
+from modelledger_client.errors import RateLimited, Unavailable
 from modelledger_client.models import Event
 
 
@@ -30,24 +30,34 @@ def follow(
     params: dict[str, Any] = {"model_id": model_id, "type": types or []}
     attempt = 0
     while True:
+        opened: list[bool] = []  # (a stream that opened and was closed while quiet is fine)
+        told: float | None = None
         try:
-            for event in _stream(session, after, params):
-                after, attempt = event.position, 0
+            for event in _stream(session, after, params, opened):
+                after = event.position
                 yield event
         except Unavailable:  # a retry may cure it: the server is restarting, say
             pass
-        if attempt + 1 >= session.retry.attempts * 2:
+        except RateLimited as refused:  # the key's streams are all taken, for now
+            told = refused.retry_after
+        if opened:
+            attempt = 0
+        elif attempt + 1 >= session.retry.attempts * 2:
             raise Unavailable({"title": "Unavailable", "detail": "the event stream broke off"})
-        time.sleep(session.retry.wait(attempt))
+        wait = session.retry.wait(attempt)
+        time.sleep(max(wait, told) if told is not None else wait)
         attempt += 1
 
 
-def _stream(session: Session, after: int, params: dict[str, Any]) -> Iterator[Event]:
+def _stream(
+    session: Session, after: int, params: dict[str, Any], opened: list[bool]
+) -> Iterator[Event]:
     """One connection's events (its end, or a dropped connection, ends it)."""
     asked = session.reading({**params, "after": after})
     data: list[str] = []
+    resume = {"Last-Event-ID": str(after)}
     try:
-        for line in session.lines(routes.EVENT_STREAM, asked, {"Last-Event-ID": str(after)}):
+        for line in session.lines(routes.EVENT_STREAM, asked, resume, opened):
             if line.startswith("data:"):
                 data.append(line[5:].lstrip(" "))
             elif line == "" and data:

@@ -26,6 +26,7 @@ from modelledger_client.errors import Unavailable, error_for
 from modelledger_client.retries import RETRIED_STATUSES, RetryPolicy
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+STREAM_SILENCE = 300.0  # seconds without a byte after which a stream is opened anew
 
 
 class Session:
@@ -112,14 +113,20 @@ class Session:
                 raise error_for(answer.status_code, _problem(answer))
             return answer
 
-    def lines(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Iterator[str]:
-        """The lines of a streamed answer (server-sent events), as they arrive."""
+    def lines(
+        self, path: str, params: dict[str, Any], headers: dict[str, str], opened: list[bool]
+    ) -> Iterator[str]:
+        """The lines of a streamed answer (server-sent events), as they arrive; ``opened``
+        is marked once the server answered. A connection silent for ``STREAM_SILENCE``
+        seconds is given up (a peer gone without closing it), to be opened again."""
+        timeout = httpx.Timeout(30.0, read=STREAM_SILENCE)
         with self._http.stream(
-            "GET", path, params=params, headers=headers, timeout=httpx.Timeout(30.0, read=None)
+            "GET", path, params=params, headers=headers, timeout=timeout
         ) as answer:
             if answer.is_error:
                 answer.read()
                 raise error_for(answer.status_code, _problem(answer))
+            opened.append(True)
             for line in answer.iter_lines():
                 yield line
 

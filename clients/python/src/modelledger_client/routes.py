@@ -1,7 +1,11 @@
 """Every path the client calls, by method (a test checks each against the server's
-OpenAPI document, so a server change that breaks the client fails its CI)."""
+OpenAPI document, so a server change that breaks the client fails its CI), and how a
+call's values are written into one."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote
 
 MODELS = "/api/v1/models"
 MODEL = "/api/v1/models/{model_id}"
@@ -38,3 +42,16 @@ CALLED: tuple[tuple[str, str], ...] = (
     ("PUT", METRIC_DEFINITION), ("DELETE", METRIC_DEFINITION), ("POST", KEYS), ("GET", KEYS),
     ("DELETE", KEY),
 )  # fmt: skip
+
+
+def path(template: str, **parts: object) -> str:
+    return template.format(**{k: quote(str(v), safe="") for k, v in parts.items()})
+
+
+def moment(value: datetime | str | None) -> str | None:
+    """A moment as the server reads one: RFC 3339, with its zone."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("as_of needs a time zone: datetime.now(UTC), not datetime.now()")
+        return value.isoformat()
+    return value

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
 import httpx
 
@@ -37,15 +36,6 @@ from modelledger_client.models import (
     VersionRecord,
 )
 from modelledger_client.retries import RetryPolicy
-
-
-def _time(moment: datetime | str | None) -> str | None:
-    """A moment as the server reads one: RFC 3339, with its zone."""
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            raise ValueError("as_of needs a time zone: datetime.now(UTC), not datetime.now()")
-        return moment.isoformat()
-    return moment
 
 
 class AsyncModelLedger:
@@ -111,8 +101,10 @@ class AsyncModelLedger:
         as_of: datetime | str | None = None,
         at_version: int | None = None,
     ) -> Model:
-        params = {"as_of": _time(as_of), "at_version": at_version}
-        return Model(**await self.session.query(_path(routes.MODEL, model_id=model_id), params))
+        params = {"as_of": routes.moment(as_of), "at_version": at_version}
+        return Model(
+            **await self.session.query(routes.path(routes.MODEL, model_id=model_id), params)
+        )
 
     async def find_model(self, project: str, name: str) -> Model:
         found = await self.session.query(routes.BY_NAME, {"project": project, "name": name})
@@ -124,11 +116,11 @@ class AsyncModelLedger:
         """Change a model's description, task, framework, tags, configuration or owner;
         with ``if_match`` (the version read), only if nobody changed it meanwhile."""
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
-        path = _path(routes.MODEL, model_id=model_id)
+        path = routes.path(routes.MODEL, model_id=model_id)
         return CommandResult(**await self.session.command("PATCH", path, changes, None, **headers))
 
     async def archive_model(self, model_id: str, *, reason: str | None = None) -> CommandResult:
-        path = _path(routes.MODEL, model_id=model_id)
+        path = routes.path(routes.MODEL, model_id=model_id)
         params = {"reason": reason} if reason else None
         return CommandResult(**await self.session.command("DELETE", path, None, params))
 
@@ -147,7 +139,7 @@ class AsyncModelLedger:
         body |= {"hyperparameters": hyperparameters or {}}
         if base_model is not None:
             body["base_model"] = base_model
-        path = _path(routes.TRAIN, model_id=model_id)
+        path = routes.path(routes.TRAIN, model_id=model_id)
         return RunStarted(**await self.session.command("POST", path, body))
 
     async def complete_training(
@@ -161,11 +153,11 @@ class AsyncModelLedger:
         body: dict[str, Any] = {"metrics": metrics}
         if artifact_uri is not None:
             body["artifact_uri"] = artifact_uri
-        path = _path(routes.COMPLETE, model_id=model_id, run_id=run_id)
+        path = routes.path(routes.COMPLETE, model_id=model_id, run_id=run_id)
         return CommandResult(**await self.session.command("POST", path, body))
 
     async def fail_training(self, model_id: str, run_id: str, *, reason: str) -> CommandResult:
-        path = _path(routes.FAIL, model_id=model_id, run_id=run_id)
+        path = routes.path(routes.FAIL, model_id=model_id, run_id=run_id)
         return CommandResult(**await self.session.command("POST", path, {"reason": reason}))
 
     async def training_runs(self, model_id: str) -> list[TrainingRun]:
@@ -173,7 +165,7 @@ class AsyncModelLedger:
         after: str | None = None
         while True:
             params = {"after": after} if after else {}
-            page = await self.session.query(_path(routes.RUNS, model_id=model_id), params)
+            page = await self.session.query(routes.path(routes.RUNS, model_id=model_id), params)
             found += [TrainingRun(**item) for item in page["items"]]
             after = page.get("next_after")
             if not after:
@@ -182,11 +174,11 @@ class AsyncModelLedger:
     # -- versions ------------------------------------------------------------------------
 
     async def get_version(self, model_id: str, number: int) -> VersionRecord:
-        path = _path(routes.VERSION, model_id=model_id, number=number)
+        path = routes.path(routes.VERSION, model_id=model_id, number=number)
         return VersionRecord(**await self.session.query(path))
 
     async def versions(self, model_id: str) -> list[VersionRecord]:
-        page = await self.session.query(_path(routes.VERSIONS, model_id=model_id))
+        page = await self.session.query(routes.path(routes.VERSIONS, model_id=model_id))
         return [VersionRecord(**item) for item in page["items"]]
 
     async def update_version(
@@ -200,7 +192,7 @@ class AsyncModelLedger:
         body = {
             k: v for k, v in {"description": description, "tags": tags}.items() if v is not None
         }
-        path = _path(routes.VERSION, model_id=model_id, number=number)
+        path = routes.path(routes.VERSION, model_id=model_id, number=number)
         return CommandResult(**await self.session.command("PATCH", path, body))
 
     # -- deployments ---------------------------------------------------------------------
@@ -217,17 +209,17 @@ class AsyncModelLedger:
         body: dict[str, Any] = {"environment": environment}
         asked = {"model_version": model_version, "endpoint_url": endpoint_url, "target": target}
         body |= {k: v for k, v in asked.items() if v is not None}
-        path = _path(routes.DEPLOY, model_id=model_id)
+        path = routes.path(routes.DEPLOY, model_id=model_id)
         return CommandResult(**await self.session.command("POST", path, body))
 
     async def undeploy(self, model_id: str, *, environment: str) -> CommandResult:
-        path = _path(routes.UNDEPLOY, model_id=model_id)
+        path = routes.path(routes.UNDEPLOY, model_id=model_id)
         return CommandResult(
             **await self.session.command("POST", path, {"environment": environment})
         )
 
     async def rollback(self, model_id: str, *, environment: str) -> CommandResult:
-        path = _path(routes.ROLLBACK, model_id=model_id)
+        path = routes.path(routes.ROLLBACK, model_id=model_id)
         return CommandResult(
             **await self.session.command("POST", path, {"environment": environment})
         )
@@ -235,8 +227,8 @@ class AsyncModelLedger:
     async def deployments(
         self, model_id: str, *, as_of: datetime | str | None = None
     ) -> Deployments:
-        path = _path(routes.DEPLOYMENTS, model_id=model_id)
-        return Deployments(**await self.session.query(path, {"as_of": _time(as_of)}))
+        path = routes.path(routes.DEPLOYMENTS, model_id=model_id)
+        return Deployments(**await self.session.query(path, {"as_of": routes.moment(as_of)}))
 
     # -- the catalogue -------------------------------------------------------------------
 
@@ -265,7 +257,7 @@ class AsyncModelLedger:
             "q": q, "project": project, "task": task, "framework": framework,
             "status": status, "tag": tags or [], "owner": owner, "name": name,
             "environment": environment, "metric": metric, "min_value": min_value,
-            "max_value": max_value, "sort": sort, "order": order, "as_of": _time(as_of),
+            "max_value": max_value, "sort": sort, "order": order, "as_of": routes.moment(as_of),
             "limit": page_size,
         }  # fmt: skip
         while True:
@@ -283,7 +275,7 @@ class AsyncModelLedger:
         task: str | None = None,
         as_of: datetime | str | None = None,
     ) -> Statistics:
-        params = {"project": project, "task": task, "as_of": _time(as_of)}
+        params = {"project": project, "task": task, "as_of": routes.moment(as_of)}
         return Statistics(**await self.session.query(routes.STATISTICS, params))
 
     async def top_performing(
@@ -296,7 +288,9 @@ class AsyncModelLedger:
         as_of: datetime | str | None = None,
     ) -> list[LeaderboardEntry]:
         params = {"metric": metric, "task": task, "project": project, "limit": limit}
-        found = await self.session.query(routes.TOP_PERFORMING, {**params, "as_of": _time(as_of)})
+        found = await self.session.query(
+            routes.TOP_PERFORMING, {**params, "as_of": routes.moment(as_of)}
+        )
         return [LeaderboardEntry(**item) for item in found["items"]]
 
     # -- the log -------------------------------------------------------------------------
@@ -304,7 +298,7 @@ class AsyncModelLedger:
     async def history(self, model_id: str) -> AsyncIterator[Event]:
         """A model's events, oldest first, page after page."""
         after = 0
-        path = _path(routes.HISTORY, model_id=model_id)
+        path = routes.path(routes.HISTORY, model_id=model_id)
         while True:
             page = await self.session.query(path, {"after": after})
             for item in page["items"]:
@@ -365,11 +359,11 @@ class AsyncModelLedger:
     ) -> DefinedMetric:
         body = {"direction": direction, "unit": unit, "description": description}
         body = {k: v for k, v in body.items() if v is not None}
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return DefinedMetric(**await self.session.command("PUT", path, body))
 
     async def remove_metric_definition(self, name: str) -> DefinedMetric:
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return DefinedMetric(**await self.session.command("DELETE", path))
 
     async def metric_definitions(self) -> list[MetricDefinition]:
@@ -377,7 +371,7 @@ class AsyncModelLedger:
         return [MetricDefinition(**item) for item in found["items"]]
 
     async def metric_definition(self, name: str) -> MetricDefinition:
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return MetricDefinition(**await self.session.query(path))
 
     async def issue_key(
@@ -395,9 +389,5 @@ class AsyncModelLedger:
         return [ApiKey(**item) for item in found["items"]]
 
     async def revoke_key(self, key_id: str) -> RevokedKey:
-        path = _path(routes.KEY, key_id=key_id)
+        path = routes.path(routes.KEY, key_id=key_id)
         return RevokedKey(**await self.session.command("DELETE", path))
-
-
-def _path(template: str, **parts: object) -> str:
-    return template.format(**{k: quote(str(v), safe="") for k, v in parts.items()})

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
 import httpx
 
@@ -38,15 +37,6 @@ from modelledger_client.models import (
     VersionRecord,
 )
 from modelledger_client.retries import RetryPolicy
-
-
-def _time(moment: datetime | str | None) -> str | None:
-    """A moment as the server reads one: RFC 3339, with its zone."""
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            raise ValueError("as_of needs a time zone: datetime.now(UTC), not datetime.now()")
-        return moment.isoformat()
-    return moment
 
 
 class ModelLedger:
@@ -112,8 +102,8 @@ class ModelLedger:
         as_of: datetime | str | None = None,
         at_version: int | None = None,
     ) -> Model:
-        params = {"as_of": _time(as_of), "at_version": at_version}
-        return Model(**self.session.query(_path(routes.MODEL, model_id=model_id), params))
+        params = {"as_of": routes.moment(as_of), "at_version": at_version}
+        return Model(**self.session.query(routes.path(routes.MODEL, model_id=model_id), params))
 
     def find_model(self, project: str, name: str) -> Model:
         found = self.session.query(routes.BY_NAME, {"project": project, "name": name})
@@ -125,11 +115,11 @@ class ModelLedger:
         """Change a model's description, task, framework, tags, configuration or owner;
         with ``if_match`` (the version read), only if nobody changed it meanwhile."""
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
-        path = _path(routes.MODEL, model_id=model_id)
+        path = routes.path(routes.MODEL, model_id=model_id)
         return CommandResult(**self.session.command("PATCH", path, changes, None, **headers))
 
     def archive_model(self, model_id: str, *, reason: str | None = None) -> CommandResult:
-        path = _path(routes.MODEL, model_id=model_id)
+        path = routes.path(routes.MODEL, model_id=model_id)
         params = {"reason": reason} if reason else None
         return CommandResult(**self.session.command("DELETE", path, None, params))
 
@@ -148,7 +138,7 @@ class ModelLedger:
         body |= {"hyperparameters": hyperparameters or {}}
         if base_model is not None:
             body["base_model"] = base_model
-        path = _path(routes.TRAIN, model_id=model_id)
+        path = routes.path(routes.TRAIN, model_id=model_id)
         return RunStarted(**self.session.command("POST", path, body))
 
     def complete_training(
@@ -162,11 +152,11 @@ class ModelLedger:
         body: dict[str, Any] = {"metrics": metrics}
         if artifact_uri is not None:
             body["artifact_uri"] = artifact_uri
-        path = _path(routes.COMPLETE, model_id=model_id, run_id=run_id)
+        path = routes.path(routes.COMPLETE, model_id=model_id, run_id=run_id)
         return CommandResult(**self.session.command("POST", path, body))
 
     def fail_training(self, model_id: str, run_id: str, *, reason: str) -> CommandResult:
-        path = _path(routes.FAIL, model_id=model_id, run_id=run_id)
+        path = routes.path(routes.FAIL, model_id=model_id, run_id=run_id)
         return CommandResult(**self.session.command("POST", path, {"reason": reason}))
 
     def training_runs(self, model_id: str) -> list[TrainingRun]:
@@ -174,7 +164,7 @@ class ModelLedger:
         after: str | None = None
         while True:
             params = {"after": after} if after else {}
-            page = self.session.query(_path(routes.RUNS, model_id=model_id), params)
+            page = self.session.query(routes.path(routes.RUNS, model_id=model_id), params)
             found += [TrainingRun(**item) for item in page["items"]]
             after = page.get("next_after")
             if not after:
@@ -183,11 +173,11 @@ class ModelLedger:
     # -- versions ------------------------------------------------------------------------
 
     def get_version(self, model_id: str, number: int) -> VersionRecord:
-        path = _path(routes.VERSION, model_id=model_id, number=number)
+        path = routes.path(routes.VERSION, model_id=model_id, number=number)
         return VersionRecord(**self.session.query(path))
 
     def versions(self, model_id: str) -> list[VersionRecord]:
-        page = self.session.query(_path(routes.VERSIONS, model_id=model_id))
+        page = self.session.query(routes.path(routes.VERSIONS, model_id=model_id))
         return [VersionRecord(**item) for item in page["items"]]
 
     def update_version(
@@ -201,7 +191,7 @@ class ModelLedger:
         body = {
             k: v for k, v in {"description": description, "tags": tags}.items() if v is not None
         }
-        path = _path(routes.VERSION, model_id=model_id, number=number)
+        path = routes.path(routes.VERSION, model_id=model_id, number=number)
         return CommandResult(**self.session.command("PATCH", path, body))
 
     # -- deployments ---------------------------------------------------------------------
@@ -218,20 +208,20 @@ class ModelLedger:
         body: dict[str, Any] = {"environment": environment}
         asked = {"model_version": model_version, "endpoint_url": endpoint_url, "target": target}
         body |= {k: v for k, v in asked.items() if v is not None}
-        path = _path(routes.DEPLOY, model_id=model_id)
+        path = routes.path(routes.DEPLOY, model_id=model_id)
         return CommandResult(**self.session.command("POST", path, body))
 
     def undeploy(self, model_id: str, *, environment: str) -> CommandResult:
-        path = _path(routes.UNDEPLOY, model_id=model_id)
+        path = routes.path(routes.UNDEPLOY, model_id=model_id)
         return CommandResult(**self.session.command("POST", path, {"environment": environment}))
 
     def rollback(self, model_id: str, *, environment: str) -> CommandResult:
-        path = _path(routes.ROLLBACK, model_id=model_id)
+        path = routes.path(routes.ROLLBACK, model_id=model_id)
         return CommandResult(**self.session.command("POST", path, {"environment": environment}))
 
     def deployments(self, model_id: str, *, as_of: datetime | str | None = None) -> Deployments:
-        path = _path(routes.DEPLOYMENTS, model_id=model_id)
-        return Deployments(**self.session.query(path, {"as_of": _time(as_of)}))
+        path = routes.path(routes.DEPLOYMENTS, model_id=model_id)
+        return Deployments(**self.session.query(path, {"as_of": routes.moment(as_of)}))
 
     # -- the catalogue -------------------------------------------------------------------
 
@@ -260,7 +250,7 @@ class ModelLedger:
             "q": q, "project": project, "task": task, "framework": framework,
             "status": status, "tag": tags or [], "owner": owner, "name": name,
             "environment": environment, "metric": metric, "min_value": min_value,
-            "max_value": max_value, "sort": sort, "order": order, "as_of": _time(as_of),
+            "max_value": max_value, "sort": sort, "order": order, "as_of": routes.moment(as_of),
             "limit": page_size,
         }  # fmt: skip
         while True:
@@ -278,7 +268,7 @@ class ModelLedger:
         task: str | None = None,
         as_of: datetime | str | None = None,
     ) -> Statistics:
-        params = {"project": project, "task": task, "as_of": _time(as_of)}
+        params = {"project": project, "task": task, "as_of": routes.moment(as_of)}
         return Statistics(**self.session.query(routes.STATISTICS, params))
 
     def top_performing(
@@ -291,7 +281,7 @@ class ModelLedger:
         as_of: datetime | str | None = None,
     ) -> list[LeaderboardEntry]:
         params = {"metric": metric, "task": task, "project": project, "limit": limit}
-        found = self.session.query(routes.TOP_PERFORMING, {**params, "as_of": _time(as_of)})
+        found = self.session.query(routes.TOP_PERFORMING, {**params, "as_of": routes.moment(as_of)})
         return [LeaderboardEntry(**item) for item in found["items"]]
 
     # -- the log -------------------------------------------------------------------------
@@ -299,7 +289,7 @@ class ModelLedger:
     def history(self, model_id: str) -> Iterator[Event]:
         """A model's events, oldest first, page after page."""
         after = 0
-        path = _path(routes.HISTORY, model_id=model_id)
+        path = routes.path(routes.HISTORY, model_id=model_id)
         while True:
             page = self.session.query(path, {"after": after})
             for item in page["items"]:
@@ -360,11 +350,11 @@ class ModelLedger:
     ) -> DefinedMetric:
         body = {"direction": direction, "unit": unit, "description": description}
         body = {k: v for k, v in body.items() if v is not None}
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return DefinedMetric(**self.session.command("PUT", path, body))
 
     def remove_metric_definition(self, name: str) -> DefinedMetric:
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return DefinedMetric(**self.session.command("DELETE", path))
 
     def metric_definitions(self) -> list[MetricDefinition]:
@@ -372,7 +362,7 @@ class ModelLedger:
         return [MetricDefinition(**item) for item in found["items"]]
 
     def metric_definition(self, name: str) -> MetricDefinition:
-        path = _path(routes.METRIC_DEFINITION, name=name)
+        path = routes.path(routes.METRIC_DEFINITION, name=name)
         return MetricDefinition(**self.session.query(path))
 
     def issue_key(self, name: str, *, role: str, projects: list[str] | None = None) -> IssuedKey:
@@ -388,9 +378,5 @@ class ModelLedger:
         return [ApiKey(**item) for item in found["items"]]
 
     def revoke_key(self, key_id: str) -> RevokedKey:
-        path = _path(routes.KEY, key_id=key_id)
+        path = routes.path(routes.KEY, key_id=key_id)
         return RevokedKey(**self.session.command("DELETE", path))
-
-
-def _path(template: str, **parts: object) -> str:
-    return template.format(**{k: quote(str(v), safe="") for k, v in parts.items()})

@@ -186,6 +186,13 @@ class Settings(BaseSettings):
         "cookies and form tokens. Replicas behind one address share it. Unset, `serve` "
         "generates one once into `DATA_DIR/session.key` (mode 0600).",
     )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="The Fernet key (urlsafe base64 of 32 bytes) that encrypts the secrets "
+        "the log keeps, such as webhook signing secrets: the log, exports and backups hold "
+        "only ciphertext. Replicas share it. Unset, `serve` generates one once into "
+        "`DATA_DIR/secrets.key` (mode 0600).",
+    )
     key_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -25,8 +25,8 @@ from api.rate_limit import RateLimiter, TokenBuckets
 from api.services import ApiOptions, Operations, Services
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
+from modelledger.kept_secrets import session_secret
 from modelledger.logs import configure_logging
-from modelledger.session_secret import session_secret
 from modelledger.settings import Settings, warn_removed
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch

@@ -25,6 +25,7 @@ from write_model.api_key import KEY_EVENT_TYPES, ApiKey
 from write_model.ended_session import SESSION_EVENT_TYPES, EndedSession
 from write_model.metric_definition import DEFINITION_EVENT_TYPES, MetricDefinition
 from write_model.model import EVENT_TYPES, AIModel
+from write_model.webhook import Webhook
 
 MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
@@ -47,7 +48,7 @@ class FeedView:
     projects: ModelProjects
 
     def shows(self, event: Any) -> bool:
-        if isinstance(event, ApiKey.Event | EndedSession.Event):
+        if isinstance(event, ApiKey.Event | EndedSession.Event | Webhook.Event):
             return self.keys
         if self.visible is None or isinstance(event, MetricDefinition.Event):
             return True  # (a definition is registry-wide: no project's)

@@ -94,3 +94,7 @@ class KeyRevoked(RuleViolated):
 
 class MetricDefinitionNotFound(NotFound):
     """The metric has no declared definition (it takes its default direction)."""
+
+
+class WebhookDeleted(RuleViolated):
+    """The webhook subscription was deleted: nothing about it changes any more."""

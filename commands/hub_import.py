@@ -8,15 +8,17 @@ the reported results differ from the last imported ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from anyio import to_thread
 
-from commands.errors import ProviderDown
-from commands.handlers import handle
+from commands.errors import ConcurrentChange, ProviderDown
+from commands.handlers import handle, replay
 from commands.messages import MAX_TAGS, CreateModel, ImportVersion, UpdateModel
 from commands.ports import ModelSource, ProviderRejected, ProviderUnavailable, SourceModel
 from commands.registry import CommandContext, ModelRegistry, store_errors
@@ -55,6 +57,24 @@ async def import_model(
         raise NotPermitted(
             f"this key may not import models into project {project!r}", field="project"
         )
+    if ctx.idempotency is not None and (
+        first := await to_thread.run_sync(_answered, registry, ctx)
+    ):
+        return first  # (this import was done: its whole answer, whatever the Hub says now)
+    outcome = await _import(registry, source, repo_id, project, ctx, revision)
+    if ctx.idempotency is not None:
+        await to_thread.run_sync(_remember, registry, ctx, outcome)
+    return outcome
+
+
+async def _import(
+    registry: ModelRegistry,
+    source: ModelSource,
+    repo_id: str,
+    project: str,
+    ctx: CommandContext,
+    revision: str | None,
+) -> ImportOutcome:
     found = await to_thread.run_sync(_fetch, source, repo_id, revision)
     metadata = catalogue_fields(found)
     model_id = model_id_for(project, found.repo_id)
@@ -85,6 +105,28 @@ async def import_model(
         position=recorded.position,
         model_version=recorded.details["model_version"],
     )
+
+
+def _answered(registry: ModelRegistry, ctx: CommandContext) -> ImportOutcome | None:
+    """The answer of the import this one retries, if it finished."""
+    first = replay(registry, ctx.idempotency) if ctx.idempotency is not None else None
+    if first is None:
+        return None
+    told = first.details
+    return ImportOutcome(
+        first.id, first.version, told["answered_position"], told["created"], told["changed"],
+        told["model_version"], told["revision"],
+    )  # fmt: skip
+
+
+def _remember(registry: ModelRegistry, ctx: CommandContext, outcome: ImportOutcome) -> None:
+    """Keep the whole answer under the import's Idempotency-Key (its steps' keys keep
+    each step's): a retry after a lost answer gets it, even if the Hub changed since."""
+    model = _existing(registry, UUID(outcome.id), ctx)
+    assert model is not None
+    told = {k: v for k, v in outcome.body().items() if k not in ("id", "version", "position")}
+    with contextlib.suppress(ConcurrentChange):  # (moved on meanwhile: the steps' answers stay)
+        registry.commit(model, ctx, answered_position=outcome.position, **told)
 
 
 def _step(ctx: CommandContext, step: str) -> CommandContext:

@@ -250,3 +250,25 @@ def test_an_import_retried_with_its_idempotency_key_records_nothing_twice(
     # and the same key with another request is refused, as on every command
     other = client.post(IMPORT, json={"repo_id": REPO, "project": "elsewhere"}, headers=key)
     assert other.status_code == 422 and "Idempotency-Key" in other.text
+
+
+def test_a_retried_import_answers_as_the_first_even_if_the_hub_changed_since(
+    hub_client: tuple[TestClient, Ledger], hub: FakeHub
+) -> None:
+    client, _ = hub_client
+    a_hub_model(hub)
+    model_id = client.post(IMPORT, json={"repo_id": REPO}).json()["id"]
+    # Given a later import that updated the description, whose answer was lost
+    hub.update_model(REPO, card_text=CARD + "\n\nA new section.")
+    key = {"Idempotency-Key": "import-later-1"}
+    first = client.post(IMPORT, json={"repo_id": REPO}, headers=key)
+    assert first.json()["changed"] == ["description"]
+    before = history_types(client, model_id)
+    # When the Hub moves on (new results: a fresh import would record a version) first
+    better = {"task_type": "text-classification", "dataset_type": "imdb",
+              "dataset_name": "IMDb", "metric_type": "accuracy", "metric_value": 0.97}  # fmt: skip
+    hub.update_model(REPO, eval_results=[better])
+    again = client.post(IMPORT, json={"repo_id": REPO}, headers=key)
+    # Then the retry answers as the first did, and records nothing
+    assert again.status_code == first.status_code and again.json() == first.json()
+    assert history_types(client, model_id) == before

@@ -13,14 +13,14 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import Credentials, PrincipalDep, allow, key_text
 from api.errors import ERRORS, RateLimited
-from api.queries import sent
-from api.query_schemas import (
+from api.feed_schemas import (
     EventPage,
     KeyEvent,
     MetricDefinitionEvent,
     ModelEvent,
     SessionEvent,
 )
+from api.queries import sent
 from api.services import (
     MAX_STREAMS_PER_KEY,
     STREAM_POLL_SECONDS,

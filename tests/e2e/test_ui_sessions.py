@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.query_schemas import EventPage
+from api.feed_schemas import EventPage
 from tests.e2e.test_access import issue
 from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import make_ledger

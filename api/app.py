@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import (
     admin,
     admin_keys,
+    admin_webhooks,
     commands,
     deployments,
     docs,
@@ -85,6 +86,7 @@ def build_app(
     app.include_router(health_detailed.router)
     app.include_router(admin.router, dependencies=known)
     app.include_router(admin_keys.router, dependencies=known)
+    app.include_router(admin_webhooks.router, dependencies=known)
     app.include_router(metric_definitions.router, dependencies=known)
     app.include_router(metrics.router)
     app.add_middleware(RequestLimits, max_body_bytes=options.max_body_bytes)

@@ -23,6 +23,7 @@ from commands.errors import (
     KeyNotFound,
     ProviderDown,
     VersionMismatch,
+    WebhookNotFound,
 )
 from commands.ports import StoreUnavailable
 from queries.errors import (
@@ -217,6 +218,7 @@ KIND_BY_ERROR: dict[type[Exception], ProblemKind] = {
     LogUnavailable: UNAVAILABLE,
     ProviderDown: PROVIDER_UNAVAILABLE,
     KeyNotFound: NOT_FOUND,
+    WebhookNotFound: NOT_FOUND,
     ReadStoreUnavailable: UNAVAILABLE,
     ProjectionBehind: NOT_YET_UP_TO_DATE,
 }

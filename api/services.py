@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from api.observability import ApiMetrics
 from api.rate_limit import RateLimiter
 from commands.keyring import KeyRing
-from commands.ports import Providers
+from commands.ports import DeliveryQueue, Providers, Sealer
 from commands.registry import ModelRegistry
 from queries.catalogue_reader import CatalogueReader
 from queries.model_reader import ModelReader
@@ -52,6 +53,17 @@ class Operations:
     redis: Any = None  # redis.asyncio.Redis, when configured (its health is reported)
 
 
+@dataclass(frozen=True)
+class WebhookDesk:
+    """What the webhooks admin routes use: the secrets' sealer, the deliverer's queue, how
+    long a rotated-out secret signs, and how long a delivery attempt may take."""
+
+    sealer: Sealer
+    queue: DeliveryQueue
+    secret_overlap: timedelta
+    timeout_seconds: float
+
+
 # Streams of the feed (the API's, the web UI's): each holds a connection as long as it
 # likes, so a key may have a few at once; at the log's head they look this often.
 MAX_STREAMS_PER_KEY = 8
@@ -73,6 +85,7 @@ class Services:
     options: ApiOptions
     metrics: CollectorRegistry
     api_metrics: ApiMetrics
+    webhooks: WebhookDesk | None = None
     open_streams: Counter[str] = field(default_factory=Counter)
 
 

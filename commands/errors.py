@@ -36,3 +36,7 @@ class ProviderDown(CommandError):
 
 class BackendNotConfigured(CommandError):
     """The request names a backend or target this registry has no credentials for."""
+
+
+class WebhookNotFound(CommandError):
+    """No webhook subscription has this id (or it was deleted)."""

@@ -222,3 +222,43 @@ class Publisher(Protocol):
         """Return once every message is acknowledged; else raise ``PublishFailed``."""
 
     async def close(self) -> None: ...
+
+
+class Sealer(Protocol):
+    """Keeps a secret the log must hold but never show (adapters/secret_box.py)."""
+
+    def seal(self, secret: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...
+
+
+class DeliveryQueue(Protocol):
+    """What an admin asks of the webhook deliverer's queue (processes/webhooks/queue.py):
+    its answers are delivery ids, or None for a delivery it does not hold."""
+
+    def queue_test(self, webhook_id: str, actor: str) -> str: ...
+
+    def redeliver(self, webhook_id: str, delivery_id: str) -> str | None: ...
+
+    def replay(self, webhook_id: str, after: int, until: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class EndpointAnswer:
+    """What one delivery attempt got: the status (None: no answer), how long it took, the
+    start of the answer, why it failed, and a Retry-After in seconds if one was sent."""
+
+    status: int | None
+    latency_ms: float
+    excerpt: str = ""
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class Endpoints(Protocol):
+    """Posts a signed delivery to a subscriber's URL (adapters/webhook_http.py): never
+    following a redirect, and never to an address it must not reach."""
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> EndpointAnswer: ...
+
+    async def close(self) -> None: ...

@@ -23,10 +23,14 @@ from adapters.read_store import (
     read_store_url,
     scratch_folder,
 )
+from adapters.secret_box import SecretBox
 from commands.ports import ModelSource, Providers, SourceModel
 from commands.registry import ModelRegistry
+from modelledger.kept_secrets import secrets_key
 from modelledger.settings import Settings
 from processes.provider_worker import ProviderWorker, WorkerOptions
+from processes.webhooks.deliverer import Deliverer, DelivererOptions
+from processes.webhooks.schedule import parse_schedule
 from projections.worker import ProjectionWorker, worker_identity
 from queries.answers import AnswerCache
 from queries.catalogue_reader import CatalogueReader
@@ -149,6 +153,23 @@ class Ledger:
                 ),
             ).start()
         return self.provider_worker
+
+    def sealer(self) -> SecretBox:
+        """Seals and opens the secrets the log keeps (MODELLEDGER_SECRETS_KEY)."""
+        return SecretBox(secrets_key(self.settings))
+
+    def webhook_deliverer(self) -> Deliverer:
+        """The webhook deliverer (`serve`, or `deliver`): ``await run()`` it."""
+        from adapters.webhook_http import HttpEndpoints
+
+        s = self.settings
+        endpoints = HttpEndpoints(s.webhooks_timeout_seconds, s.webhooks_allow_private_targets)
+        options = DelivererOptions(
+            schedule=parse_schedule(s.webhooks_retry_schedule),
+            log_days=s.webhooks_log_days,
+            lease_seconds=s.webhooks_timeout_seconds + 30,
+        )
+        return Deliverer(self.registry, self.write_engine, endpoints, self.sealer(), options)
 
     def _committed(self, projection: str, generation: int, position: int) -> None:
         self.positions.reached(projection, generation, position)

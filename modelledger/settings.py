@@ -322,6 +322,36 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=600, description="The longest one call to a provider may take."
     )
 
+    # -- webhooks
+    webhooks: bool = Field(
+        default=True,
+        description="Run the webhook deliverer inside `serve` (the embedded default). Set "
+        "`false` on API replicas when `modelledger deliver` runs.",
+    )
+    webhooks_retry_schedule: str = Field(
+        default="0,5,300,1800,7200,18000,36000,50400,72000,86400",
+        pattern=r"^\s*\d+(\.\d+)?\s*(,\s*\d+(\.\d+)?\s*)*$",
+        description="Seconds to wait before each attempt of a delivery (Standard Webhooks' "
+        "schedule, each wait stretched by up to a tenth at random). A delivery failing past "
+        "the last disables its subscription.",
+    )
+    webhooks_log_days: float = Field(
+        default=30.0, gt=0, description="How long finished deliveries and their attempts are kept."
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="The longest one delivery attempt may take."
+    )
+    webhooks_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow deliveries to loopback, private and link-local addresses "
+        "(`localhost` included): for development and tests only.",
+    )
+    webhooks_secret_overlap_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="How long a rotated-out signing secret still signs deliveries.",
+    )
+
     # -- logs
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="The lowest level logged."

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
@@ -22,12 +23,13 @@ from api.app import build_app
 from api.metrics import metrics_collectors
 from api.observability import ApiMetrics
 from api.rate_limit import RateLimiter, TokenBuckets
-from api.services import ApiOptions, Operations, Services
+from api.services import ApiOptions, Operations, Services, WebhookDesk
 from commands.keyring import KeyRing
 from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.kept_secrets import session_secret
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
+from processes.webhooks.queue import DeliveryRequests, ensure_webhook_queue
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch
 from ui.install import install as install_ui
@@ -43,6 +45,7 @@ WAITING_AT_MOST = 10_000  # changes ChangesTakenIn holds back for the catalogue
 # Changes of how metrics are ranked: the model answers this process keeps rank with them.
 DEFINITION_TOPICS = frozenset(get_topic(cls) for cls in DEFINITION_EVENT_TYPES)
 WARM_CHECK_SECONDS = 0.5  # how often warming looks whether the catalogue has caught up
+STOP_SECONDS = 20.0  # what a follower of the log is given to land what it has in hand
 
 
 def tune_garbage_collector() -> None:
@@ -107,6 +110,10 @@ async def serving(
         if owned:  # (tests ask for a warm cache when their story needs one)
             warming = asyncio.create_task(_warmed(ledger))
             stack.push_async_callback(_cancelled, warming)
+        if owned and settings.webhooks:  # (tests start their own deliverer)
+            deliverer = ledger.webhook_deliverer()
+            delivering = asyncio.create_task(deliverer.run())
+            stack.push_async_callback(_stopped, deliverer.stopping, delivering)
         if settings.tune_gc:
             tune_garbage_collector()
         yield services_of(ledger, options, redis)
@@ -121,6 +128,7 @@ async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owne
             stack.callback(ledger.stop_projections)
     else:
         await to_thread.run_sync(ensure_projections, ledger.write_engine)
+    await to_thread.run_sync(ensure_webhook_queue, ledger.write_engine)
     if owned and settings.provider_worker:
         ledger.start_provider_worker()
     already = ledger.subscriber is not None
@@ -181,6 +189,14 @@ async def _warmed(ledger: Ledger) -> None:
     )
 
 
+async def _stopped(stopping: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Let the task finish what it has in hand, then cancel it if it takes too long."""
+    stopping.set()
+    with suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), timeout=STOP_SECONDS)
+    await _cancelled(task)
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
     with suppress(asyncio.CancelledError):
@@ -204,6 +220,12 @@ def services_of(ledger: Ledger, options: ApiOptions, redis: AsyncRedis | None) -
         options=options,
         metrics=metrics,
         api_metrics=ApiMetrics.register(metrics, ledger.registry, ledger.answers),
+        webhooks=WebhookDesk(
+            sealer=ledger.sealer(),
+            queue=DeliveryRequests(ledger.write_engine),
+            secret_overlap=timedelta(seconds=settings.webhooks_secret_overlap_seconds),
+            timeout_seconds=settings.webhooks_timeout_seconds,
+        ),
     )
 
 

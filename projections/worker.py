@@ -15,6 +15,7 @@ from projections.keys import KeysProjection
 from projections.runner import ProjectionRunner, RunnerOptions
 from projections.timeline import TimelineProjection
 from projections.versions import VersionsProjection
+from projections.webhooks import WebhooksProjection
 from queries.ports import EventLog
 from read_model.holders import holder_identity
 
@@ -24,6 +25,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     DeploymentsProjection,
     TimelineProjection,
     KeysProjection,
+    WebhooksProjection,
 )
 
 

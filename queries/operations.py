@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, select
 
 from queries.reading import read_errors
 from read_model.provider_jobs import provider_jobs
-from read_model.relay import PROVIDER_INTAKE, relay_state
+from read_model.relay import PROVIDER_INTAKE, WEBHOOK_DELIVERER, relay_state
 from read_model.state import ProjectionState, read_states
 
 
@@ -21,13 +21,15 @@ class Standing:
     projections: dict[str, ProjectionState]
     relays: dict[str, int]  # what each relay has had acknowledged (Kafka)
     intake: int | None  # what the provider worker has taken in (None: it never ran)
+    deliverer: int | None  # what the webhook deliverer has queued (None: it never ran)
 
 
 def standing(engine: Engine) -> Standing:
     with read_errors(), engine.connect() as conn:
         followers = relay_positions(conn)
         intake = followers.pop(PROVIDER_INTAKE, None)
-        return Standing(read_states(conn), followers, intake)
+        deliverer = followers.pop(WEBHOOK_DELIVERER, None)
+        return Standing(read_states(conn), followers, intake, deliverer)
 
 
 def relay_positions(conn: Connection) -> dict[str, int]:

@@ -96,5 +96,5 @@ class MetricDefinitionNotFound(NotFound):
     """The metric has no declared definition (it takes its default direction)."""
 
 
-class WebhookDeleted(RuleViolated):
+class WebhookDeleted(NotFound):
     """The webhook subscription was deleted: nothing about it changes any more."""

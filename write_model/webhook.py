@@ -16,11 +16,16 @@ from eventsourcing.domain import Aggregate, event
 
 from write_model.audit import Audited, acting
 from write_model.errors import InvalidValue, WebhookDeleted
+from write_model.metric_definition import DEFINITION_EVENT_TYPES
+from write_model.model import EVENT_TYPES
 from write_model.values import EventMetadata, has_control_characters
 
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 1000
 CHANGEABLE = frozenset({"url", "event_types", "projects", "description"})
+# What is delivered: the registry's events (models' and metric definitions'), never
+# those of keys, sessions or webhooks themselves.
+DELIVERED_TYPES = frozenset(cls.__name__ for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES))
 
 
 def checked_url(url: str) -> str:
@@ -186,6 +191,13 @@ def _checked(fields: dict[str, Any], creating: bool = False) -> dict[str, Any]:
     for name in ("event_types", "projects"):
         if fields.get(name) is not None:
             fields[name] = sorted(set(fields[name]))
+    unknown_types = set(fields.get("event_types") or ()) - DELIVERED_TYPES
+    if unknown_types:
+        raise InvalidValue(
+            f"{sorted(unknown_types)[0]!r} is not an event a webhook delivers (one of "
+            f"{', '.join(sorted(DELIVERED_TYPES))})",
+            field="event_types",
+        )
     return fields
 
 

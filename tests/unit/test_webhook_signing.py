@@ -8,7 +8,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from processes.webhooks.signing import new_secret, signed_headers
+from write_model.webhook_signing import new_secret, signed_headers
 
 BODY = b'{"type":"ModelTrained","timestamp":"2026-12-07T18:00:00Z","data":{"position":7}}'
 

@@ -1,0 +1,174 @@
+"""Webhook deliveries over HTTP (httpx2), never to an address they must not reach.
+
+The check is made on the address actually connected to, in the connection pool's
+network backend: the host is resolved once, every address it resolves to is checked,
+and the connection goes to a checked address. A name that resolves to a public address
+when checked and a private one when connected (DNS rebinding) cannot pass, since there
+is no second lookup. TLS still verifies the certificate against the URL's host name.
+No proxy from the environment is used (a proxy would make the connection instead).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import httpcore2
+import httpx2
+
+from commands.ports import EndpointAnswer
+
+USER_AGENT = "ModelLedger-Webhooks/1"
+EXCERPT_BYTES = 1024
+
+
+class TargetRefused(httpcore2.ConnectError):
+    """The target resolves to an address deliveries must not reach."""
+
+
+def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private, link-local, multicast, reserved or unspecified (also written
+    as an IPv4 address inside IPv6)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+class GuardedBackend(httpcore2.AsyncNetworkBackend):
+    """Resolves, checks, then connects to the checked address."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        addresses = await self._resolved(host, port)
+        if not self.allow_private:
+            for address in addresses:
+                if refused_address(address):
+                    raise TargetRefused(
+                        f"{host} resolves to {address}, an address webhooks may not reach "
+                        "(MODELLEDGER_WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it)"
+                    )
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except httpcore2.ConnectError as error:  # the next address, as a browser would
+                failure = error
+        raise failure or httpcore2.ConnectError(f"{host} resolves to no address")
+
+    async def _resolved(
+        self, host: str, port: int
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        try:
+            found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            raise httpcore2.ConnectError(f"{host} cannot be resolved: {error}") from error
+        addresses = []
+        for *_, sockaddr in found:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
+        return addresses
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx2.AsyncHTTPTransport):
+    def __init__(self, allow_private: bool, max_connections: int) -> None:
+        super().__init__(trust_env=False)
+        # httpx2's transport takes no network backend: its pool is made again with one.
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            network_backend=GuardedBackend(allow_private),
+        )
+
+
+class HttpEndpoints:
+    """The one ``Endpoints``: a pool shared by every subscription."""
+
+    def __init__(
+        self, timeout_seconds: float, allow_private: bool, max_connections: int = 100
+    ) -> None:
+        self.client = httpx2.AsyncClient(
+            transport=GuardedTransport(allow_private, max_connections),
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+        )
+        self.timeout_seconds = timeout_seconds
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> EndpointAnswer:
+        started = time.perf_counter()
+
+        def took() -> float:
+            return round((time.perf_counter() - started) * 1000, 3)
+
+        try:
+            async with self.client.stream("POST", url, content=body, headers=headers) as answer:
+                excerpt = await _first_bytes(answer)
+                return EndpointAnswer(
+                    answer.status_code,
+                    took(),
+                    excerpt,
+                    None if answer.is_success else f"answered {answer.status_code}",
+                    retry_after(answer.headers.get("retry-after")),
+                )
+        except httpx2.TimeoutException:
+            return EndpointAnswer(None, took(), error=f"no answer within {self.timeout_seconds} s")
+        except (httpx2.TransportError, httpx2.InvalidURL, OSError) as error:
+            return EndpointAnswer(None, took(), error=str(error) or type(error).__name__)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def _first_bytes(answer: httpx2.Response) -> str:
+    """The first EXCERPT_BYTES of the answer (the rest is not read: an endpoint that
+    answers with gigabytes costs no memory)."""
+    kept = b""
+    async for chunk in answer.aiter_raw():
+        kept += chunk
+        if len(kept) >= EXCERPT_BYTES:
+            break
+    return kept[:EXCERPT_BYTES].decode("utf-8", "replace")
+
+
+def retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

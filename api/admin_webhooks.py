@@ -1,0 +1,225 @@
+"""Admins' routes for webhooks: subscribe (the secret is shown once), list, change,
+delete, rotate the secret, send a test, read the deliveries, redeliver and replay.
+
+A change answers with the subscription as the webhooks projection has it once the
+change is in (read-your-writes, as for a model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from api.auth import allow
+from api.deps import ActorDep
+from api.errors import ERRORS
+from api.services import Services, ServicesDep, WebhookDesk
+from api.webhook_schemas import (
+    CreateWebhookRequest,
+    DeliveryPage,
+    DeliveryResponse,
+    QueuedResponse,
+    ReplayRequest,
+    SignedWebhookResponse,
+    UpdateWebhookRequest,
+    WebhookChangedResponse,
+    WebhookDeletedResponse,
+    WebhookListResponse,
+    WebhookResponse,
+)
+from commands.registry import CommandResult
+from commands.webhooks import (
+    CreateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    UpdateWebhook,
+    create_webhook,
+    delete_webhook,
+    existing_webhook,
+    rotate_webhook_secret,
+    update_webhook,
+)
+from queries.errors import InvalidQuery, UnknownPart
+from queries.messages import Position
+from queries.webhooks import deliveries_page, list_webhooks, one_delivery, one_webhook
+from write_model.access import Action
+
+router = APIRouter(
+    prefix="/api/v1/admin/webhooks",
+    tags=["webhooks"],
+    dependencies=[allow(Action.ADMINISTER)],
+    responses=ERRORS,
+)
+TEST_WAIT_MARGIN = 2.0  # seconds a test's answer waits beyond the delivery timeout
+TEST_POLL_SECONDS = 0.05
+
+
+def _desk(services: Services) -> WebhookDesk:
+    assert services.webhooks is not None  # (composed in every API process)
+    return services.webhooks
+
+
+def _changed(
+    services: Services, result: CommandResult, **extra: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The subscription as listed, once the projection has the change."""
+    view, _ = one_webhook(services.tables, result.id, result.position)
+    headers = {"X-Position": str(result.position), "Cache-Control": "no-store"}
+    return {**view, "position": result.position, **extra}, headers
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SignedWebhookResponse,
+    summary="Subscribe an endpoint (the signing secret is in this answer only)",
+)
+def create(body: CreateWebhookRequest, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
+    command = CreateWebhook(**body.model_dump(exclude_none=True))
+    made = create_webhook(services.registry, _desk(services).sealer, command, ctx)
+    answer, headers = _changed(services, made.result, secret=made.secret)
+    headers["Location"] = f"/api/v1/admin/webhooks/{made.result.id}"
+    return JSONResponse(answer, status_code=201, headers=headers)
+
+
+@router.get("", response_model=WebhookListResponse, summary="Every webhook subscription")
+def get_all(
+    services: ServicesDep, min_position: Annotated[Position | None, Query()] = None
+) -> JSONResponse:
+    items, position = list_webhooks(services.tables, min_position)
+    return JSONResponse({"items": items}, headers={"X-Position": str(position)})
+
+
+@router.get("/{webhook_id}", response_model=WebhookResponse, summary="One webhook subscription")
+def get_one(webhook_id: UUID, services: ServicesDep) -> JSONResponse:
+    last = services.event_log.last_change(webhook_id)  # read-your-writes
+    view, position = one_webhook(services.tables, str(webhook_id), last[0] if last else None)
+    return JSONResponse(view, headers={"X-Position": str(position)})
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookChangedResponse,
+    summary="Change the URL, filters or description; enable or disable deliveries",
+)
+def patch(
+    webhook_id: UUID, body: UpdateWebhookRequest, services: ServicesDep, ctx: ActorDep
+) -> JSONResponse:
+    sent = body.model_dump(exclude_unset=True)
+    result, _ = update_webhook(services.registry, UpdateWebhook(webhook_id=webhook_id, **sent), ctx)
+    answer, headers = _changed(services, result)
+    return JSONResponse(answer, headers=headers)
+
+
+@router.delete(
+    "/{webhook_id}",
+    response_model=WebhookDeletedResponse,
+    summary="Delete a subscription: nothing more is delivered to it",
+)
+def delete(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
+    result = delete_webhook(services.registry, DeleteWebhook(webhook_id=webhook_id), ctx)
+    return JSONResponse(
+        {"id": str(webhook_id), "deleted": True, "position": result.position},
+        headers={"X-Position": str(result.position)},
+    )
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=SignedWebhookResponse,
+    summary="A new signing secret (in this answer only); the previous one signs for a day more",
+)
+def rotate_secret(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
+    desk = _desk(services)
+    command = RotateWebhookSecret(webhook_id=webhook_id)
+    made = rotate_webhook_secret(services.registry, desk.sealer, command, ctx, desk.secret_overlap)
+    answer, headers = _changed(services, made.result, secret=made.secret)
+    return JSONResponse(answer, headers=headers)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryResponse,
+    responses={202: {"model": DeliveryResponse, "description": "queued, not yet attempted"}},
+    summary="Send a WebhookTest delivery (no event of the log) and answer with its attempt",
+)
+async def send_test(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
+    """Waits for the attempt (up to the delivery timeout); 202 if no deliverer took it
+    by then (it stays queued)."""
+    desk = _desk(services)
+    await to_thread.run_sync(existing_webhook, services.registry, webhook_id)
+    delivery_id = await to_thread.run_sync(desk.queue.queue_test, str(webhook_id), ctx.actor)
+    deadline = time.monotonic() + desk.timeout_seconds + TEST_WAIT_MARGIN
+    while True:
+        found = await to_thread.run_sync(_delivery, services, delivery_id)
+        if found["state"] != "pending" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(TEST_POLL_SECONDS)
+    return JSONResponse(found, status_code=202 if found["state"] == "pending" else 200)
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=DeliveryPage,
+    summary="The subscription's deliveries, newest first, with each attempt",
+)
+def deliveries(
+    webhook_id: UUID,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[Position | None, Query(description="next_before of the page before")] = None,
+) -> JSONResponse:
+    _known(services, webhook_id)
+    with services.tables.connect() as conn:
+        page = deliveries_page(conn, str(webhook_id), before=before, limit=limit)
+    return JSONResponse(page)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=QueuedResponse,
+    summary="Send a delivery again (the same webhook-id), after its model's queued ones",
+)
+def redeliver(
+    webhook_id: UUID,
+    delivery_id: Annotated[str, Path(max_length=64)],
+    services: ServicesDep,
+) -> JSONResponse:
+    _known(services, webhook_id)
+    queued = _desk(services).queue.redeliver(str(webhook_id), delivery_id)
+    if queued is None:
+        raise UnknownPart(f"delivery {delivery_id} not found", field="delivery_id")
+    return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
+
+
+@router.post(
+    "/{webhook_id}/replay",
+    status_code=202,
+    response_model=QueuedResponse,
+    summary="Deliver the log's events in a range again, as new messages",
+)
+def replay(webhook_id: UUID, body: ReplayRequest, services: ServicesDep) -> JSONResponse:
+    _known(services, webhook_id)
+    head = services.event_log.head()
+    until = head if body.until_position is None else min(body.until_position, head)
+    if until < body.after_position:
+        raise InvalidQuery("until_position is before after_position", field="until_position")
+    queued = _desk(services).queue.replay(str(webhook_id), body.after_position, until)
+    return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
+
+
+def _known(services: Services, webhook_id: UUID) -> None:
+    existing_webhook(services.registry, webhook_id)  # WebhookNotFound: 404
+
+
+def _delivery(services: Services, delivery_id: str) -> dict[str, Any]:
+    with services.tables.connect() as conn:
+        found = one_delivery(conn, delivery_id)
+    assert found is not None  # (just queued; only the log's retention removes one)
+    return found

@@ -1,0 +1,284 @@
+"""The deliverer's queue (read_model/webhooks.py defines its tables): the SQL that
+writes it. Rows are queued from the log with the deliverer's position, in one
+transaction (exactly once); each is then sent under a lease, one at a time per
+subscription and queue (a model), oldest first.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, exists, or_, select, update
+from sqlalchemy.orm import aliased
+
+from commands.ports import EndpointAnswer
+from processes.webhooks.payloads import new_message_id, webhook_test_body
+from read_model.holders import holder_is_gone
+from read_model.state import ddl_one_at_a_time
+from read_model.webhooks import (
+    DELIVERIES_METADATA,
+    RESPONSE_KEPT,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_replays,
+)
+from write_model.values import instant
+
+PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+D = webhook_deliveries
+
+
+@dataclass(frozen=True)
+class Due:
+    """A delivery to send now: the head of its queue."""
+
+    seq: int
+    delivery_id: str
+    message_id: str
+    webhook_id: str
+    kind: str
+    body: bytes
+    attempts: int
+
+
+def ensure_delivery_tables(conn: Connection) -> None:
+    ddl_one_at_a_time(conn)
+    DELIVERIES_METADATA.create_all(conn, checkfirst=True)
+
+
+def ensure_webhook_queue(engine: Engine) -> None:
+    with engine.begin() as conn:
+        ensure_delivery_tables(conn)
+
+
+def new_delivery_id() -> str:
+    return secrets.token_hex(16)
+
+
+def delivery_row(
+    *,
+    message_id: str,
+    webhook_id: str,
+    queue: str,
+    position: int | None,
+    kind: str,
+    event_type: str,
+    body: bytes,
+    now: float,
+) -> dict[str, Any]:
+    return {
+        "delivery_id": new_delivery_id(),
+        "message_id": message_id,
+        "webhook_id": webhook_id,
+        "queue": queue,
+        "position": position,
+        "kind": kind,
+        "event_type": event_type,
+        "body": body.decode(),
+        "state": PENDING,
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+    }
+
+
+def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(D.insert(), list(rows))
+
+
+def due_heads(
+    conn: Connection, webhook_ids: Iterable[str], now: float, limit: int
+) -> list[dict[str, Any]]:
+    """The first pending delivery of each queue, if due (and tests), for these
+    subscriptions; leased ones too (their holder may be gone)."""
+    earlier = aliased(D)
+    first_of_queue = ~exists().where(
+        earlier.c.webhook_id == D.c.webhook_id,
+        earlier.c.queue == D.c.queue,
+        earlier.c.state == PENDING,
+        earlier.c.seq < D.c.seq,
+    )
+    query = (
+        select(D)
+        .where(
+            D.c.state == PENDING,
+            D.c.due_at <= now,
+            or_(D.c.webhook_id.in_(list(webhook_ids)), D.c.kind == "test"),
+            first_of_queue,
+        )
+        .order_by(D.c.due_at, D.c.seq)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def claim(
+    conn: Connection, row: dict[str, Any], owner: str, now: float, lease: float
+) -> Due | None:
+    """Lease the delivery unless another live deliverer holds it."""
+    held = row["leased_by"] is not None and (row["leased_until"] or 0) > now
+    if held and not holder_is_gone(row["leased_by"]):
+        return None
+    taken = conn.execute(
+        update(D)
+        .where(
+            D.c.seq == row["seq"],
+            D.c.state == PENDING,
+            D.c.leased_by.is_(None)
+            if row["leased_by"] is None
+            else D.c.leased_by == row["leased_by"],
+        )
+        .values(leased_by=owner, leased_until=now + lease)
+    )
+    if taken.rowcount != 1:
+        return None
+    return Due(
+        row["seq"],
+        row["delivery_id"],
+        row["message_id"],
+        row["webhook_id"],
+        row["kind"],
+        row["body"].encode(),
+        row["attempts"],
+    )
+
+
+def record_attempt(conn: Connection, due: Due, answer: EndpointAnswer, at: float) -> None:
+    conn.execute(
+        webhook_attempts.insert().values(
+            delivery_id=due.delivery_id,
+            at=at,
+            status_code=answer.status,
+            latency_ms=answer.latency_ms,
+            error=(answer.error or None) and answer.error[:500],
+            response=answer.excerpt[:RESPONSE_KEPT],
+        )
+    )
+
+
+def finish(conn: Connection, seq: int, state: str, attempts: int, now: float) -> None:
+    conn.execute(
+        update(D)
+        .where(D.c.seq == seq)
+        .values(state=state, attempts=attempts, finished_at=now, leased_by=None, leased_until=None)
+    )
+
+
+def retry_later(conn: Connection, seq: int, attempts: int, due_at: float) -> None:
+    conn.execute(
+        update(D)
+        .where(D.c.seq == seq)
+        .values(attempts=attempts, due_at=due_at, leased_by=None, leased_until=None)
+    )
+
+
+def start_again(conn: Connection, webhook_id: str, now: float) -> None:
+    """A subscription enabled again: its held deliveries go at once, on a new schedule."""
+    conn.execute(
+        update(D)
+        .where(D.c.webhook_id == webhook_id, D.c.state == PENDING)
+        .values(attempts=0, due_at=now)
+    )
+
+
+def cancel_all(conn: Connection, webhook_id: str, now: float) -> None:
+    """A deleted subscription's deliveries and replays end."""
+    conn.execute(
+        update(D)
+        .where(D.c.webhook_id == webhook_id, D.c.state == PENDING)
+        .values(state=CANCELLED, finished_at=now, leased_by=None, leased_until=None)
+    )
+    conn.execute(delete(webhook_replays).where(webhook_replays.c.webhook_id == webhook_id))
+
+
+def purge(conn: Connection, before: float) -> int:
+    """Forget finished deliveries (and their attempts) older than ``before``."""
+    old = select(D.c.delivery_id).where(D.c.state != PENDING, D.c.finished_at < before)
+    conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(old)))
+    gone = conn.execute(delete(D).where(D.c.state != PENDING, D.c.finished_at < before))
+    return int(gone.rowcount or 0)
+
+
+def open_replays(conn: Connection) -> list[dict[str, Any]]:
+    query = select(webhook_replays).order_by(webhook_replays.c.created_at)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def advance_replay(conn: Connection, replay_id: str, cursor: int, done: bool) -> None:
+    table = webhook_replays
+    if done:
+        conn.execute(delete(table).where(table.c.replay_id == replay_id))
+    else:
+        conn.execute(update(table).where(table.c.replay_id == replay_id).values(cursor=cursor))
+
+
+class DeliveryRequests:
+    """The ``DeliveryQueue`` port: an admin's test, redelivery and replay, queued for
+    whichever deliverer runs (the API process need not be it)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self.engine, self.clock = engine, clock
+
+    def queue_test(self, webhook_id: str, actor: str) -> str:
+        now = self.clock()
+        body = webhook_test_body(webhook_id, instant(datetime.now(UTC)), actor)
+        row = delivery_row(
+            message_id=new_message_id(),
+            webhook_id=webhook_id,
+            queue="",
+            position=None,
+            kind="test",
+            event_type="WebhookTest",
+            body=body,
+            now=now,
+        )
+        row["queue"] = "test:" + row["delivery_id"]  # its own queue: it waits for nothing
+        with self.engine.begin() as conn:
+            ensure_delivery_tables(conn)
+            enqueue(conn, [row])
+        return str(row["delivery_id"])
+
+    def redeliver(self, webhook_id: str, delivery_id: str) -> str | None:
+        """The same message again (its webhook-id too), after the queue's others."""
+        with self.engine.begin() as conn:
+            ensure_delivery_tables(conn)
+            found = conn.execute(
+                select(D).where(D.c.delivery_id == delivery_id, D.c.webhook_id == webhook_id)
+            ).first()
+            if found is None:
+                return None
+            row = delivery_row(
+                message_id=found.message_id,
+                webhook_id=webhook_id,
+                queue=found.queue,
+                position=found.position,
+                kind="redelivery" if found.kind != "test" else "test",
+                event_type=found.event_type,
+                body=found.body.encode(),
+                now=self.clock(),
+            )
+            if found.kind == "test":
+                row["queue"] = "test:" + row["delivery_id"]
+            enqueue(conn, [row])
+        return str(row["delivery_id"])
+
+    def replay(self, webhook_id: str, after: int, until: int) -> str:
+        replay_id = secrets.token_hex(16)
+        with self.engine.begin() as conn:
+            ensure_delivery_tables(conn)
+            conn.execute(
+                webhook_replays.insert().values(
+                    replay_id=replay_id,
+                    webhook_id=webhook_id,
+                    cursor=after,
+                    until=until,
+                    created_at=self.clock(),
+                )
+            )
+        return replay_id

@@ -1,5 +1,5 @@
 """The event feed's answers (GET /api/v1/events and its stream): an item per event of a
-model, a key, a metric definition or an ended web UI session."""
+model, a key, a metric definition, an ended web UI session or a webhook subscription."""
 
 from __future__ import annotations
 
@@ -36,7 +36,15 @@ class SessionEvent(HistoryItem):
     )
 
 
-FeedEvent = ModelEvent | KeyEvent | MetricDefinitionEvent | SessionEvent
+class WebhookEvent(HistoryItem):
+    """An event of a webhook subscription (WebhookCreated, WebhookUpdated,
+    WebhookSecretRotated, WebhookEnabled, WebhookDisabled, WebhookDeleted): shown to
+    admins only, without the secret."""
+
+    webhook_id: str = Field(description="the webhook subscription's id")
+
+
+FeedEvent = ModelEvent | KeyEvent | MetricDefinitionEvent | SessionEvent | WebhookEvent
 
 
 class EventPage(BaseModel):

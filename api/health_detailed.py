@@ -19,11 +19,12 @@ from api.errors import ERRORS
 from api.operations_schemas import DetailedHealthResponse
 from api.services import Services, ServicesDep
 from commands.ports import StoreUnavailable
-from queries.errors import ReadStoreUnavailable
+from queries.errors import QueryError, ReadStoreUnavailable
 from queries.operations import jobs_open, standing
 from queries.ports import LogUnavailable
 from queries.projections import SERVING, event_time_in, lagging, projection_report
 from queries.reading import read_errors
+from queries.webhooks import webhook_standing
 from write_model.access import Action
 
 if TYPE_CHECKING:  # imported where used: only a process given a Redis URL loads the client
@@ -60,6 +61,7 @@ async def health_detailed(services: ServicesDep) -> JSONResponse:
             "projections": projections,
             "lagging": lags,
             "providers": await to_thread.run_sync(_providers, services, head),
+            "webhooks": await to_thread.run_sync(_webhooks, services, head),
         }
     )
 
@@ -84,6 +86,19 @@ def _providers(services: Services, head: int | None) -> dict[str, Any]:
         if jobs
         else None,
         "retrying": sum(1 for j in jobs if j["last_error"]),
+    }
+
+
+def _webhooks(services: Services, head: int | None) -> dict[str, Any]:
+    """The deliverer's lag, the subscriptions disabled, the deliveries waiting."""
+    try:
+        found = webhook_standing(services.tables, head or 0)
+    except (ReadStoreUnavailable, QueryError, SQLAlchemyError) as error:
+        return {"status": "down", "error": type(error).__name__}
+    return {
+        **found,
+        "deliverer_in_this_process": services.operations.deliverer_alive(),
+        "oldest_pending_seconds": round(found["oldest_pending_seconds"], 1),
     }
 
 

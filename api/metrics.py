@@ -11,12 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import allow
 from api.services import get_services
-from queries.errors import ReadStoreUnavailable
+from queries.errors import QueryError, ReadStoreUnavailable
 from queries.operations import standing
 from queries.ports import EventLog, LogUnavailable
+from queries.tables import ReadTables
+from queries.webhooks import webhook_standing
 from write_model.access import Action
 
 router = APIRouter(tags=["operations"], dependencies=[allow(Action.ADMINISTER)])
@@ -72,9 +75,44 @@ class ProjectionCollector(Collector):
             )
 
 
-def metrics_collectors(event_log: EventLog, engine: Engine) -> CollectorRegistry:
+class WebhookCollector(Collector):
+    """How webhook deliveries go (from the deliverer's tables: it may run elsewhere)."""
+
+    def __init__(self, event_log: EventLog, tables: ReadTables) -> None:
+        self.event_log = event_log
+        self.tables = tables
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            found = webhook_standing(self.tables, self.event_log.head())
+        except (LogUnavailable, ReadStoreUnavailable, QueryError, SQLAlchemyError) as error:
+            log.warning("metrics: webhooks: %s", error)
+            return
+        if found["deliverer_lag"] is not None:
+            yield GaugeMetricFamily(
+                "modelledger_webhook_deliverer_lag_events",
+                "Events stored but not yet queued for webhook subscriptions",
+                value=found["deliverer_lag"],
+            )
+        for name, help_text in WEBHOOK_GAUGES.items():
+            yield GaugeMetricFamily(f"modelledger_webhook_{name}", help_text, value=found[name])
+
+
+WEBHOOK_GAUGES = {
+    "subscriptions": "Webhook subscriptions (not deleted)",
+    "disabled": "Webhook subscriptions disabled (by an admin, a 410, or failing past the schedule)",
+    "pending": "Deliveries waiting to be sent or retried",
+    "failing": "Deliveries waiting after a failed attempt",
+    "oldest_pending_seconds": "How long the oldest waiting delivery has waited",
+}
+
+
+def metrics_collectors(
+    event_log: EventLog, engine: Engine, tables: ReadTables
+) -> CollectorRegistry:
     collectors = CollectorRegistry()
     collectors.register(ProjectionCollector(event_log, engine))
+    collectors.register(WebhookCollector(event_log, tables))
     return collectors
 
 

@@ -136,6 +136,18 @@ class ProvidersDown(BaseModel):
     error: str
 
 
+class WebhooksStanding(BaseModel):
+    deliverer_lag: int | None = Field(
+        description="events not yet queued for the subscriptions (null: no deliverer ran yet)"
+    )
+    subscriptions: int
+    disabled: int = Field(description="subscriptions whose deliveries are stopped")
+    pending: float = Field(description="deliveries waiting to be sent or retried")
+    failing: float = Field(description="deliveries waiting after a failed attempt")
+    oldest_pending_seconds: float
+    deliverer_in_this_process: bool
+
+
 class DetailedHealthResponse(BaseModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
         description="unavailable: the event store or the read store is down; degraded: a "
@@ -148,3 +160,4 @@ class DetailedHealthResponse(BaseModel):
     projections: dict[str, ProjectionHealth] = Field(description="by name")
     lagging: dict[str, Lagging] = Field(description="the projections that lag, by name")
     providers: ProvidersStanding | ProvidersDown
+    webhooks: WebhooksStanding | ProvidersDown

@@ -50,6 +50,7 @@ class Operations:
     projection_versions: dict[str, int]
     projection_errors: Callable[[], dict[str, str]]  # in-process trouble not yet in the rows
     provider_worker_alive: Callable[[], bool]
+    deliverer_alive: Callable[[], bool] = lambda: False
     redis: Any = None  # redis.asyncio.Redis, when configured (its health is reported)
 
 

@@ -36,6 +36,7 @@ from modelledger.cli_support import (
     progress_on_stderr,
     verify_projections,
 )
+from modelledger.deliver_cli import deliver
 from modelledger.keys_cli import ensure_admin_key, keys
 from modelledger.logs import configure_logging
 from modelledger.relay_cli import relay
@@ -57,6 +58,7 @@ app.add_typer(audit, name="audit")
 app.add_typer(keys, name="keys")
 app.command("relay")(relay)
 app.command("worker")(worker)
+app.command("deliver")(deliver)
 
 
 @app.command()

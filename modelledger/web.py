@@ -110,13 +110,15 @@ async def serving(
         if owned:  # (tests ask for a warm cache when their story needs one)
             warming = asyncio.create_task(_warmed(ledger))
             stack.push_async_callback(_cancelled, warming)
+        services = services_of(ledger, options, redis)
         if owned and settings.webhooks:  # (tests start their own deliverer)
             deliverer = ledger.webhook_deliverer()
             delivering = asyncio.create_task(deliverer.run())
             stack.push_async_callback(_stopped, deliverer.stopping, delivering)
+            services.operations.deliverer_alive = lambda: not delivering.done()
         if settings.tune_gc:
             tune_garbage_collector()
-        yield services_of(ledger, options, redis)
+        yield services
 
 
 async def _start(stack: AsyncExitStack, ledger: Ledger, settings: Settings, owned: bool) -> None:
@@ -205,7 +207,7 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 
 def services_of(ledger: Ledger, options: ApiOptions, redis: AsyncRedis | None) -> Services:
     settings = ledger.settings
-    metrics = metrics_collectors(ledger.event_log, ledger.read_engine)
+    metrics = metrics_collectors(ledger.event_log, ledger.read_engine, ledger.tables)
     return Services(
         registry=ledger.registry,
         event_log=ledger.event_log,

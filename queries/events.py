@@ -25,17 +25,24 @@ from write_model.api_key import KEY_EVENT_TYPES, ApiKey
 from write_model.ended_session import SESSION_EVENT_TYPES, EndedSession
 from write_model.metric_definition import DEFINITION_EVENT_TYPES, MetricDefinition
 from write_model.model import EVENT_TYPES, AIModel
-from write_model.webhook import Webhook
+from write_model.webhook import WEBHOOK_EVENT_TYPES, Webhook
 
 MAX_SCANNED = 10_000
 SCAN_PAGE = 1_000
 TOPICS = {
     cls.__name__: get_topic(cls)
-    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
+    for cls in (
+        *EVENT_TYPES,
+        *DEFINITION_EVENT_TYPES,
+        *KEY_EVENT_TYPES,
+        *SESSION_EVENT_TYPES,
+        *WEBHOOK_EVENT_TYPES,
+    )
 }
 # What every reader may see: models' events (those of its projects) and metric definitions.
 PUBLIC_TOPICS = [get_topic(cls) for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES)]
-SECRET_FIELDS = frozenset({"secret_sha256"})  # not even a key's hash leaves the store
+# Not even a key's hash, nor a webhook secret's ciphertext, leaves the store.
+SECRET_FIELDS = frozenset({"secret_sha256", "secret"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ def feed_item(position: int, event: Any) -> dict[str, Any]:
         item = history_item(position, event)
         item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
         return {"key_id": str(event.originator_id), **item}
+    if isinstance(event, Webhook.Event):
+        item = history_item(position, event)
+        item["data"] = {k: v for k, v in item["data"].items() if k not in SECRET_FIELDS}
+        return {"webhook_id": str(event.originator_id), **item}
     if isinstance(event, EndedSession.Event):
         ended = {"session_id": str(event.originator_id), "key_id": cast(Any, event).key_id}
         return {**ended, **history_item(position, event)}

@@ -23,6 +23,7 @@ from write_model.ended_session import SESSION_EVENT_TYPES
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES
 from write_model.values import WHITE_SPACE
+from write_model.webhook import WEBHOOK_EVENT_TYPES
 
 
 def _no_nul(value: str) -> str:
@@ -247,7 +248,13 @@ class TopPerforming(Query):
 
 EVENT_NAMES = frozenset(
     cls.__name__
-    for cls in (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
+    for cls in (
+        *EVENT_TYPES,
+        *DEFINITION_EVENT_TYPES,
+        *KEY_EVENT_TYPES,
+        *SESSION_EVENT_TYPES,
+        *WEBHOOK_EVENT_TYPES,
+    )
 )
 
 

@@ -9,6 +9,7 @@ from write_model.api_key import KEY_EVENT_TYPES
 from write_model.ended_session import SESSION_EVENT_TYPES
 from write_model.metric_definition import DEFINITION_EVENT_TYPES
 from write_model.model import EVENT_TYPES
+from write_model.webhook import WEBHOOK_EVENT_TYPES
 
 INTRO = """\
 A model is one aggregate (`AIModel`), a metric's definition another (`MetricDefinition`,
@@ -45,13 +46,20 @@ COMMON = {"originator_topic", *(name for name, _ in CARRIED)}
 
 
 def render() -> str:
-    every = (*EVENT_TYPES, *DEFINITION_EVENT_TYPES, *KEY_EVENT_TYPES, *SESSION_EVENT_TYPES)
+    every = (
+        *EVENT_TYPES,
+        *DEFINITION_EVENT_TYPES,
+        *KEY_EVENT_TYPES,
+        *SESSION_EVENT_TYPES,
+        *WEBHOOK_EVENT_TYPES,
+    )
     sections = [_section(cls) for cls in every]
     return (
         generated_from(
             "Events",
             "`write_model/events.py`, `write_model/metric_definition.py`, "
-            "`write_model/api_key.py` and `write_model/ended_session.py`",
+            "`write_model/api_key.py`, `write_model/ended_session.py` and "
+            "`write_model/webhook.py`",
         )
         + INTRO
         + "| Field | Meaning |\n|---|---|\n"

@@ -27,6 +27,7 @@ GROUPS = {
     "audit": "The event feed",
     "metrics": "Metric definitions",
     "keys": "API keys",
+    "webhooks": "Webhooks",
     "operations": "Operations",
 }
 PROBLEMS = """\

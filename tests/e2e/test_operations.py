@@ -27,6 +27,7 @@ def test_health_lists_each_projection_running(client: TestClient) -> None:
         "versions": "running",
         "timeline": "running",
         "keys": "running",
+        "webhooks": "running",
     }
 
 
@@ -85,7 +86,14 @@ def test_detailed_health_gives_each_dependency_and_is_for_admins(client: TestCli
     assert body["event_store"]["latency_ms"] >= 0 and body["read_store"]["latency_ms"] >= 0
     assert body["redis"] == {"status": "not configured"}
     assert body["projections"]["catalogue"]["status"] == "running"
-    assert set(body["projections"]) == {"catalogue", "versions", "deployments", "timeline", "keys"}
+    assert set(body["projections"]) == {
+        "catalogue",
+        "versions",
+        "deployments",
+        "timeline",
+        "keys",
+        "webhooks",
+    }
     # while without a key it is 401, and for a viewer 403
     assert TestClient(client.app).get("/health/detailed").status_code == 401
     issued = client.post("/api/v1/admin/keys", json={"name": "v", "role": "viewer"}).json()

@@ -30,6 +30,7 @@ from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.follow import read_page
 from projections.keys import KeysProjection
+from projections.webhooks import WebhooksProjection
 from projections.runner import RunnerOptions
 from projections.timeline import TimelineProjection
 from projections.verify import diff_rows, same, verify_projection
@@ -38,6 +39,7 @@ from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections
 from queries.models import get_model, model_view
 from queries.projections import request_rebuild
 from read_model.keys import keys_table
+from read_model.webhooks import webhooks_table
 from read_model.state import read_states
 from read_model.tables import (
     CATALOGUE_VERSION,
@@ -88,6 +90,8 @@ def tables_of(projection: type[Projection], generation: int, dialect: str) -> li
         tables = [versions_table(generation)]
     elif issubclass(projection, KeysProjection):
         tables = [keys_table(generation)]
+    elif issubclass(projection, WebhooksProjection):
+        tables = [webhooks_table(generation)]
     else:
         tables = [deployments_table(generation)]
     assert [t.name for t in tables] == projection.table_names(generation, dialect)
@@ -441,6 +445,7 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "deployments": 1,
         "timeline": 1,
         "keys": 1,
+        "webhooks": 1,
     }
 
     # When a worker starts with a new version of the catalogue's code
@@ -453,6 +458,7 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         DeploymentsProjection,
         TimelineProjection,
         KeysProjection,
+        WebhooksProjection,
     )
     start_worker(ledger, upgraded)
     # Then it rebuilds the catalogue into generation 2 and serves that, at the new version
@@ -473,6 +479,7 @@ def test_bumping_a_projections_version_rebuilds_it_into_a_new_generation_on_star
         "deployments": 1,
         "timeline": 1,
         "keys": 1,
+        "webhooks": 1,
     }
     tables = inspect(ledger.read_engine).get_table_names()
     assert "catalogue_g2" in tables and "catalogue_g1" not in tables

@@ -28,6 +28,7 @@ def test_the_topology_has_every_process_each_built_or_pulled_and_checked() -> No
         "projector",
         "relay",
         "worker",
+        "deliver",
     }
     for name, service in services.items():
         assert "image" in service or "build" in service, name
@@ -41,6 +42,8 @@ def test_two_api_replicas_without_projections_wait_for_their_stores() -> None:
     env = api["environment"]
     assert env["MODELLEDGER_PROJECTIONS"] == "false"
     assert env["MODELLEDGER_PROVIDER_WORKER"] == "false"  # the worker service does that
+    assert env["MODELLEDGER_WEBHOOKS"] == "false"  # the deliver service does that
+    assert "MODELLEDGER_SECRETS_KEY" in env  # every process opens the same sealed secrets
     assert env["MODELLEDGER_REDIS_URL"].startswith("redis://redis:")
     assert "MODELLEDGER_ADMIN_KEY" in env  # replicas share one admin key, none issues its own
     url = env["MODELLEDGER_DATABASE_URL"]
@@ -49,10 +52,11 @@ def test_two_api_replicas_without_projections_wait_for_their_stores() -> None:
         assert api["depends_on"][store]["condition"] == "service_healthy"
 
 
-def test_one_projector_one_relay_and_one_provider_worker_on_the_same_store() -> None:
+def test_one_projector_relay_provider_worker_and_deliverer_on_the_same_store() -> None:
     services = compose()["services"]
     api_store = services["api"]["environment"]["MODELLEDGER_DATABASE_URL"]
-    for name, command in (("projector", "project"), ("relay", "relay"), ("worker", "worker")):
+    followers = ("projector", "project"), ("relay", "relay"), ("worker", "worker")
+    for name, command in (*followers, ("deliver", "deliver")):
         service = services[name]
         assert service["command"] == ["modelledger", command]
         assert service["environment"]["MODELLEDGER_DATABASE_URL"] == api_store

@@ -34,8 +34,10 @@ class Subscription:
     enabled: bool = True
 
     def wants(self, event_type: str, project: str | None) -> bool:
+        """Registry-wide events (``project`` None: a metric's definition) go only to
+        subscriptions without a project filter."""
         return (self.event_types is None or event_type in self.event_types) and (
-            self.projects is None or project is None or project in self.projects
+            self.projects is None or project in self.projects
         )
 
     def secrets_at(self, moment: datetime) -> list[str]:

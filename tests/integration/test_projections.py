@@ -30,16 +30,15 @@ from projections.catalogue import CatalogueProjection
 from projections.deployments import DeploymentsProjection
 from projections.follow import read_page
 from projections.keys import KeysProjection
-from projections.webhooks import WebhooksProjection
 from projections.runner import RunnerOptions
 from projections.timeline import TimelineProjection
 from projections.verify import diff_rows, same, verify_projection
 from projections.versions import VersionsProjection
+from projections.webhooks import WebhooksProjection
 from projections.worker import PROJECTIONS, ProjectionWorker, ensure_projections, projection_named
 from queries.models import get_model, model_view
 from queries.projections import request_rebuild
 from read_model.keys import keys_table
-from read_model.webhooks import webhooks_table
 from read_model.state import read_states
 from read_model.tables import (
     CATALOGUE_VERSION,
@@ -48,6 +47,7 @@ from read_model.tables import (
     versions_table,
 )
 from read_model.timeline import timeline_tables
+from read_model.webhooks import webhooks_table
 from tests.support.auth import api_client
 from tests.support.histories import (
     POISON,

@@ -1,8 +1,8 @@
 """Admins' routes for webhooks: subscribe (the secret is shown once), list, change,
 delete, rotate the secret, send a test, read the deliveries, redeliver and replay.
 
-A change answers with the subscription as the webhooks projection has it once the
-change is in (read-your-writes, as for a model)."""
+A change, and a read of one subscription, answer from its own events (read-your-writes,
+as for a model); the list comes from the webhooks projection."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from api.webhook_schemas import (
     WebhookListResponse,
     WebhookResponse,
 )
+from commands.errors import WebhookNotFound
 from commands.registry import CommandResult
 from commands.webhooks import (
     CreateWebhook,
@@ -46,7 +47,7 @@ from commands.webhooks import (
 )
 from queries.errors import InvalidQuery, UnknownPart
 from queries.messages import Position
-from queries.webhooks import deliveries_page, list_webhooks, one_delivery, one_webhook
+from queries.webhooks import deliveries_page, list_webhooks, one_delivery, webhook_from_log
 from write_model.access import Action
 
 router = APIRouter(
@@ -67,10 +68,17 @@ def _desk(services: Services) -> WebhookDesk:
 def _changed(
     services: Services, result: CommandResult, **extra: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The subscription as listed, once the projection has the change."""
-    view, _ = one_webhook(services.tables, result.id, result.position)
+    """The subscription as its events now tell it (the change included)."""
+    view = _found(services, UUID(result.id))
     headers = {"X-Position": str(result.position), "Cache-Control": "no-store"}
     return {**view, "position": result.position, **extra}, headers
+
+
+def _found(services: Services, webhook_id: UUID) -> dict[str, Any]:
+    view = webhook_from_log(services.event_log, webhook_id)
+    if view is None:
+        raise WebhookNotFound(f"webhook {webhook_id} not found", field="webhook_id")
+    return view
 
 
 @router.post(
@@ -97,9 +105,8 @@ def get_all(
 
 @router.get("/{webhook_id}", response_model=WebhookResponse, summary="One webhook subscription")
 def get_one(webhook_id: UUID, services: ServicesDep) -> JSONResponse:
-    last = services.event_log.last_change(webhook_id)  # read-your-writes
-    view, position = one_webhook(services.tables, str(webhook_id), last[0] if last else None)
-    return JSONResponse(view, headers={"X-Position": str(position)})
+    """From the subscription's own events: a change just made is in it."""
+    return JSONResponse(_found(services, webhook_id))
 
 
 @router.patch(

@@ -118,7 +118,11 @@ class QueuedResponse(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after_position: Position = Field(description="replay the events after this position")
+    after_position: Position = Field(
+        description="replay the events after this position", strict=True
+    )
     until_position: Position | None = Field(
-        default=None, description="up to this position (included); omitted: the log's head"
+        strict=True,
+        default=None,
+        description="up to this position (included); omitted: the log's head",
     )

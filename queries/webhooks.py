@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, func, select
 
-from queries.errors import UnknownPart
 from queries.operations import relay_positions
+from queries.ports import EventLog
 from queries.tables import ReadTables
 from read_model.relay import WEBHOOK_DELIVERER
 from read_model.webhooks import (
@@ -20,6 +21,7 @@ from read_model.webhooks import (
     webhooks_table,
 )
 from write_model.values import instant
+from write_model.webhook import Webhook
 
 D, A = webhook_deliveries, webhook_attempts
 
@@ -41,22 +43,45 @@ def webhook_view(row: Any) -> dict[str, Any]:
     }
 
 
+def webhook_from_log(event_log: EventLog, webhook_id: UUID) -> dict[str, Any] | None:
+    """The subscription as its own events tell it (what ``webhook_view`` shows of the
+    projection's row), for an answer that must hold a change just made."""
+    view: dict[str, Any] | None = None
+    for _, event in event_log.history(webhook_id):
+        if isinstance(event, Webhook.WebhookCreated):
+            view = {
+                "id": str(webhook_id),
+                "url": event.url,
+                "event_types": event.event_types,
+                "projects": event.projects,
+                "description": event.description,
+                "enabled": True,
+                "disabled_reason": None,
+                "created_at": event.when,
+                "created_by": event.actor,
+                "secret_rotated_at": None,
+                "previous_secret_until": None,
+            }
+        elif view is None or isinstance(event, Webhook.WebhookDeleted):
+            return None
+        elif isinstance(event, Webhook.WebhookUpdated):
+            view |= event.changes
+        elif isinstance(event, Webhook.WebhookSecretRotated):
+            until = instant(event.previous_until)
+            view |= {"secret_rotated_at": event.when, "previous_secret_until": until}
+        elif isinstance(event, Webhook.WebhookEnabled | Webhook.WebhookDisabled):
+            reason = getattr(event, "reason", None)
+            view |= {"enabled": reason is None, "disabled_reason": reason or None}
+        if view is not None:
+            view["updated_at"] = event.when
+    return view
+
+
 def list_webhooks(tables: ReadTables, min_position: int | None) -> tuple[list[Any], int]:
     with tables.reading("webhooks", WEBHOOKS_VERSION, min_position) as snapshot:
         table = webhooks_table(snapshot.generation)
         rows = snapshot.conn.execute(select(table).order_by(table.c.created_at))
         return [webhook_view(row) for row in rows], snapshot.position
-
-
-def one_webhook(
-    tables: ReadTables, webhook_id: str, min_position: int | None
-) -> tuple[dict[str, Any], int]:
-    with tables.reading("webhooks", WEBHOOKS_VERSION, min_position) as snapshot:
-        table = webhooks_table(snapshot.generation)
-        row = snapshot.conn.execute(select(table).where(table.c.webhook_id == webhook_id)).first()
-        if row is None:
-            raise UnknownPart(f"webhook {webhook_id} not found", field="webhook_id")
-        return webhook_view(row), snapshot.position
 
 
 def _moment(seconds: float | None) -> str | None:

@@ -31,6 +31,8 @@ DELIVERED_TYPES = frozenset(cls.__name__ for cls in (*EVENT_TYPES, *DEFINITION_E
 def checked_url(url: str) -> str:
     """An absolute http(s) URL with a host (where it may point is the deliverer's check,
     made on the address it connects to)."""
+    if not isinstance(url, str):
+        raise InvalidValue("url must be an absolute http(s) URL", field="url")
     parts = urlsplit(url)
     if (
         len(url) > MAX_URL_LENGTH
@@ -179,6 +181,8 @@ def _checked(fields: dict[str, Any], creating: bool = False) -> dict[str, Any]:
         )
     if creating or "url" in fields:
         fields["url"] = checked_url(fields["url"])
+    if "description" in fields and fields["description"] is None:
+        fields["description"] = ""  # (null clears it, as event_types and projects)
     description = fields.get("description")
     if description is not None and (
         len(description) > MAX_DESCRIPTION_LENGTH or has_control_characters(description)

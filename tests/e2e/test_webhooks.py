@@ -438,3 +438,24 @@ def test_a_deleted_subscription_gets_nothing_more(
     assert receiver.verified() == []
     assert api.get(f"{HOOKS}/{made['id']}").status_code == 404
     assert api.get(HOOKS).json()["items"] == []
+
+
+def test_the_list_shows_each_subscription_as_reading_it_alone_does(
+    api: TestClient, receiver: WebhookReceiver
+) -> None:
+    # Given a subscription changed in every way a subscription changes
+    made = subscribe(api, receiver, description="first", projects=["fraud"])
+    hook = f"{HOOKS}/{made['id']}"
+    changed = api.patch(hook, json={"description": None, "projects": None, "enabled": False})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["description"] == "" and changed.json()["projects"] is None
+    rotated = api.post(f"{hook}/rotate-secret").json()
+    assert api.patch(hook, json={"url": None}).status_code == 422  # a URL it must have
+    # When the list is read at the last change's position, and the subscription alone
+    listed = api.get(HOOKS, params={"min_position": rotated["position"]}).json()["items"]
+    alone = api.get(hook).json()
+    # Then both say the same, and neither shows a secret
+    assert listed == [alone]
+    assert alone["enabled"] is False and alone["disabled_reason"] == "disabled by an admin"
+    assert alone["previous_secret_until"] == rotated["previous_secret_until"]
+    assert "secret" not in alone

@@ -111,27 +111,39 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
 
 
 class HttpEndpoints:
-    """The one ``Endpoints``: a pool shared by every subscription."""
+    """The one ``Endpoints``: a connection pool per subscription, so that one slow
+    endpoint cannot take the connections of others (and a pool stays small: httpcore
+    looks through all of a pool's connections for each request)."""
 
     def __init__(
-        self, timeout_seconds: float, allow_private: bool, max_connections: int = 100
+        self, timeout_seconds: float, allow_private: bool, connections_per_subscription: int = 8
     ) -> None:
-        self.client = httpx2.AsyncClient(
-            transport=GuardedTransport(allow_private, max_connections),
-            timeout=timeout_seconds,
-            follow_redirects=False,
-            headers={"user-agent": USER_AGENT, "content-type": "application/json"},
-        )
         self.timeout_seconds = timeout_seconds
+        self.allow_private = allow_private
+        self.connections = connections_per_subscription
+        self.clients: dict[str, httpx2.AsyncClient] = {}
 
-    async def post(self, url: str, headers: dict[str, str], body: bytes) -> EndpointAnswer:
+    def _client(self, subscription: str) -> httpx2.AsyncClient:
+        if subscription not in self.clients:
+            self.clients[subscription] = httpx2.AsyncClient(
+                transport=GuardedTransport(self.allow_private, self.connections),
+                timeout=self.timeout_seconds,
+                follow_redirects=False,
+                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+            )
+        return self.clients[subscription]
+
+    async def post(
+        self, subscription: str, url: str, headers: dict[str, str], body: bytes
+    ) -> EndpointAnswer:
         started = time.perf_counter()
 
         def took() -> float:
             return round((time.perf_counter() - started) * 1000, 3)
 
+        client = self._client(subscription)
         try:
-            async with self.client.stream("POST", url, content=body, headers=headers) as answer:
+            async with client.stream("POST", url, content=body, headers=headers) as answer:
                 excerpt = await _first_bytes(answer)
                 return EndpointAnswer(
                     answer.status_code,
@@ -146,7 +158,9 @@ class HttpEndpoints:
             return EndpointAnswer(None, took(), error=str(error) or type(error).__name__)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self.clients.values():
+            await client.aclose()
+        self.clients.clear()
 
 
 async def _first_bytes(answer: httpx2.Response) -> str:

@@ -259,6 +259,8 @@ class Endpoints(Protocol):
     """Posts a signed delivery to a subscriber's URL (adapters/webhook_http.py): never
     following a redirect, and never to an address it must not reach."""
 
-    async def post(self, url: str, headers: dict[str, str], body: bytes) -> EndpointAnswer: ...
+    async def post(
+        self, subscription: str, url: str, headers: dict[str, str], body: bytes
+    ) -> EndpointAnswer: ...
 
     async def close(self) -> None: ...

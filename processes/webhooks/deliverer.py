@@ -237,17 +237,10 @@ class Deliverer:
     def _claim(self, free: int) -> list[queue.Due]:
         enabled = [s.id for s in self.subscriptions.by_id.values() if s.enabled]
         now = time.time()
-        claimed = []
         with self.engine.begin() as conn:
-            for row in queue.due_heads(conn, enabled, now, free + len(self.flying)):
-                if row["seq"] in self.flying:
-                    continue
-                due = queue.claim(conn, row, self.owner, now, self.options.lease_seconds)
-                if due is not None:
-                    claimed.append(due)
-                if len(claimed) == free:
-                    break
-        return claimed
+            heads = queue.due_heads(conn, enabled, now, free + len(self.flying))
+            heads = [row for row in heads if row["seq"] not in self.flying][:free]
+            return queue.claim(conn, heads, self.owner, now, self.options.lease_seconds)
 
     async def _attempt(self, due: queue.Due) -> Outcome:
         subscription = self.subscriptions.by_id.get(due.webhook_id)
@@ -259,8 +252,8 @@ class Deliverer:
         except Exception as error:  # another MODELLEDGER_SECRETS_KEY's ciphertext
             return Outcome(due, EndpointAnswer(None, 0.0, error=str(error)), time.time())
         headers = signed_headers(keys, due.message_id, int(moment.timestamp()), due.body)
-        answer = await self.endpoints.post(subscription.url, headers, due.body)
-        return Outcome(due, answer, moment.timestamp())
+        answer = await self.endpoints.post(subscription.id, subscription.url, headers, due.body)
+        return Outcome(due, answer, moment.timestamp(), time.time())
 
     def _open(self, sealed: str) -> str:
         if sealed not in self.opened:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from commands.ports import EndpointAnswer
@@ -119,25 +119,35 @@ def due_heads(
 
 
 def claim(
-    conn: Connection, row: dict[str, Any], owner: str, now: float, lease: float
-) -> Due | None:
-    """Lease the delivery unless another live deliverer holds it."""
-    held = row["leased_by"] is not None and (row["leased_until"] or 0) > now
-    if held and not holder_is_gone(row["leased_by"]):
-        return None
-    taken = conn.execute(
-        update(D)
-        .where(
-            D.c.seq == row["seq"],
-            D.c.state == PENDING,
-            D.c.leased_by.is_(None)
-            if row["leased_by"] is None
-            else D.c.leased_by == row["leased_by"],
+    conn: Connection, rows: Sequence[dict[str, Any]], owner: str, now: float, lease: float
+) -> list[Due]:
+    """Lease these deliveries, but none another live deliverer holds (a lease whose
+    holder is gone, or has run out, is taken over)."""
+    free = [row["seq"] for row in rows if row["leased_by"] is None]
+    taken: set[int] = set()
+    if free:
+        found = conn.execute(
+            update(D)
+            .where(D.c.seq.in_(free), D.c.state == PENDING, D.c.leased_by.is_(None))
+            .values(leased_by=owner, leased_until=now + lease)
+            .returning(D.c.seq)
         )
-        .values(leased_by=owner, leased_until=now + lease)
-    )
-    if taken.rowcount != 1:
-        return None
+        taken |= {seq for (seq,) in found}
+    for row in rows:  # (rare: a restart, a deliverer that died)
+        held = row["leased_by"]
+        if held is None or ((row["leased_until"] or 0) > now and not holder_is_gone(held)):
+            continue
+        moved = conn.execute(
+            update(D)
+            .where(D.c.seq == row["seq"], D.c.state == PENDING, D.c.leased_by == held)
+            .values(leased_by=owner, leased_until=now + lease)
+        )
+        if moved.rowcount == 1:
+            taken.add(row["seq"])
+    return [_due(row) for row in rows if row["seq"] in taken]
+
+
+def _due(row: dict[str, Any]) -> Due:
     return Due(
         row["seq"],
         row["delivery_id"],
@@ -149,33 +159,38 @@ def claim(
     )
 
 
-def record_attempt(conn: Connection, due: Due, answer: EndpointAnswer, at: float) -> None:
-    conn.execute(
-        webhook_attempts.insert().values(
-            delivery_id=due.delivery_id,
-            at=at,
-            status_code=answer.status,
-            latency_ms=answer.latency_ms,
-            error=(answer.error or None) and answer.error[:500],
-            response=answer.excerpt[:RESPONSE_KEPT],
+def attempt_row(due: Due, answer: EndpointAnswer, at: float) -> dict[str, Any]:
+    return {
+        "delivery_id": due.delivery_id,
+        "at": at,
+        "status_code": answer.status,
+        "latency_ms": answer.latency_ms,
+        "error": (answer.error or None) and answer.error[:500],
+        "response": answer.excerpt[:RESPONSE_KEPT],
+    }
+
+
+def record(
+    conn: Connection, attempts: Sequence[dict[str, Any]], changes: Sequence[dict[str, Any]]
+) -> None:
+    """The attempts made, and what they changed: each delivery's ``state``, ``attempts``,
+    ``due_at`` and ``finished_at`` (its lease ends)."""
+    if attempts:
+        conn.execute(webhook_attempts.insert(), list(attempts))
+    if changes:
+        conn.execute(
+            update(D)
+            .where(D.c.seq == bindparam("b_seq"))
+            .values(
+                state=bindparam("b_state"),
+                attempts=bindparam("b_attempts"),
+                due_at=bindparam("b_due_at"),
+                finished_at=bindparam("b_finished_at"),
+                leased_by=None,
+                leased_until=None,
+            ),
+            [{f"b_{k}": v for k, v in change.items()} for change in changes],
         )
-    )
-
-
-def finish(conn: Connection, seq: int, state: str, attempts: int, now: float) -> None:
-    conn.execute(
-        update(D)
-        .where(D.c.seq == seq)
-        .values(state=state, attempts=attempts, finished_at=now, leased_by=None, leased_until=None)
-    )
-
-
-def retry_later(conn: Connection, seq: int, attempts: int, due_at: float) -> None:
-    conn.execute(
-        update(D)
-        .where(D.c.seq == seq)
-        .values(attempts=attempts, due_at=due_at, leased_by=None, leased_until=None)
-    )
 
 
 def start_again(conn: Connection, webhook_id: str, now: float) -> None:

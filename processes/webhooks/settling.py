@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Engine
@@ -31,6 +32,7 @@ class Outcome:
     due: queue.Due
     answer: EndpointAnswer | None  # None: the subscription is gone
     at: float  # epoch seconds the attempt started
+    ended: float = 0.0  # and when its answer came (a wait counts from then)
 
 
 def settle(
@@ -39,33 +41,46 @@ def settle(
     """Record the attempts and their consequences, in one transaction; the
     subscriptions to disable, with why."""
     disabled: dict[str, str] = {}
+    attempts, changes = [], []
+    for outcome in outcomes:
+        due, answer, now = outcome.due, outcome.answer, outcome.at
+        then = max(outcome.ended, now)
+        if answer is None:
+            changes.append(_change(due, queue.CANCELLED, due.attempts, now, finished=now))
+            continue
+        attempts.append(queue.attempt_row(due, answer, now))
+        tried = due.attempts + 1
+        if answer.status is not None and 200 <= answer.status < 300:
+            changes.append(_change(due, queue.DELIVERED, tried, now, finished=then))
+        elif due.kind == "test":
+            changes.append(_change(due, queue.FAILED, tried, now, finished=then))
+        elif answer.status == 410:
+            changes.append(_change(due, queue.PENDING, tried, then))
+            disabled[due.webhook_id] = "the endpoint answered 410 Gone"
+        else:
+            honoured = answer.retry_after if answer.status in WAITED_OUT else None
+            wait = next_wait(schedule, tried, honoured)
+            changes.append(_change(due, queue.PENDING, tried, then + (wait or 0.0)))
+            if wait is None:
+                disabled[due.webhook_id] = (
+                    f"a delivery failed {tried} times, the retry schedule's end; "
+                    f"the last attempt: {answer.error}"
+                )
     with engine.begin() as conn:
-        for outcome in outcomes:
-            due, answer, now = outcome.due, outcome.answer, outcome.at
-            if answer is None:
-                queue.finish(conn, due.seq, queue.CANCELLED, due.attempts, now)
-                continue
-            queue.record_attempt(conn, due, answer, now)
-            attempts = due.attempts + 1
-            if answer.status is not None and 200 <= answer.status < 300:
-                queue.finish(conn, due.seq, queue.DELIVERED, attempts, now)
-            elif due.kind == "test":
-                queue.finish(conn, due.seq, queue.FAILED, attempts, now)
-            elif answer.status == 410:
-                queue.retry_later(conn, due.seq, attempts, now)
-                disabled[due.webhook_id] = "the endpoint answered 410 Gone"
-            else:
-                honoured = answer.retry_after if answer.status in WAITED_OUT else None
-                wait = next_wait(schedule, attempts, honoured)
-                if wait is None:
-                    queue.retry_later(conn, due.seq, attempts, now)
-                    disabled[due.webhook_id] = (
-                        f"a delivery failed {attempts} times, the retry schedule's end; "
-                        f"the last attempt: {answer.error}"
-                    )
-                else:
-                    queue.retry_later(conn, due.seq, attempts, now + wait)
+        queue.record(conn, attempts, changes)
     return disabled
+
+
+def _change(
+    due: queue.Due, state: str, attempts: int, due_at: float, finished: float | None = None
+) -> dict[str, Any]:
+    return {
+        "seq": due.seq,
+        "state": state,
+        "attempts": attempts,
+        "due_at": due_at,
+        "finished_at": finished,
+    }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ the admin key into var/admin.key (position 1), and the examples read it from the
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,16 +29,23 @@ DOCUMENTS = {
     "docs/how-to/metric-definitions.md": 9,
     "docs/how-to/backup.md": 5,
     "docs/how-to/audit.md": 4,
+    "docs/how-to/webhooks.md": 18,
+}
+# What a document's `serve` is started with besides: the webhooks guide's receiver listens
+# on 127.0.0.1, where deliveries go only when private targets are allowed
+SERVE_SETTINGS = {
+    "docs/how-to/webhooks.md": {"MODELLEDGER_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"},
 }
 DOCUMENTED_ADDRESS = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def fresh_serve(tmp_path: Path) -> Iterator[ApiProcess]:
+def fresh_serve(tmp_path: Path, document: str) -> Iterator[ApiProcess]:
     port = free_port()
     # The examples call the CLI as a reader of the clone would: .venv/bin/modelledger
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    served = ApiProcess(["serve"], {"MODELLEDGER_PORT": str(port)}, tmp_path, "serve", port)
+    settings = {"MODELLEDGER_PORT": str(port), **SERVE_SETTINGS.get(document, {})}
+    served = ApiProcess(["serve"], settings, tmp_path, "serve", port)
     served.start()
     try:
         served.wait_healthy()
@@ -71,7 +80,18 @@ def test_the_documented_examples_print_what_they_say(
                     if not matches(step.expected, printed):
                         wrong.append(f"{where}\n  says:   {step.expected}\n  prints: {printed}")
     finally:
+        _stop_background(session)
         session.close()
     assert not wrong, "\n".join(wrong)
     least = DOCUMENTS[document]
     assert checked >= least, f"only {checked} examples in {document} say what they print"
+
+
+def _stop_background(session: Session) -> None:
+    """What an example started in the background and left running, when a step timed out
+    before the one that stops it (the webhooks guide's receiver): not to outlive the test."""
+    shell = session.process.pid
+    children = Path(f"/proc/{shell}/task/{shell}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGTERM)

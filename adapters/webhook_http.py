@@ -10,6 +10,7 @@ No proxy from the environment is used (a proxy would make the connection instead
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import socket
@@ -142,8 +143,11 @@ class HttpEndpoints:
             return round((time.perf_counter() - started) * 1000, 3)
 
         client = self._client(subscription)
-        try:
-            async with client.stream("POST", url, content=body, headers=headers) as answer:
+        try:  # (httpx's timeout is per read: a trickling answer would outlast it)
+            async with (
+                asyncio.timeout(self.timeout_seconds),
+                client.stream("POST", url, content=body, headers=headers) as answer,
+            ):
                 excerpt = await _first_bytes(answer)
                 return EndpointAnswer(
                     answer.status_code,
@@ -152,7 +156,7 @@ class HttpEndpoints:
                     None if answer.is_success else f"answered {answer.status_code}",
                     retry_after(answer.headers.get("retry-after")),
                 )
-        except httpx2.TimeoutException:
+        except (httpx2.TimeoutException, TimeoutError):
             return EndpointAnswer(None, took(), error=f"no answer within {self.timeout_seconds} s")
         except (httpx2.TransportError, httpx2.InvalidURL, OSError) as error:
             return EndpointAnswer(None, took(), error=str(error) or type(error).__name__)

@@ -139,7 +139,8 @@ def delete(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONRespon
 @router.post(
     "/{webhook_id}/rotate-secret",
     response_model=SignedWebhookResponse,
-    summary="A new signing secret (in this answer only); the previous one signs for a day more",
+    summary="A new signing secret (in this answer only); the previous one signs on for "
+    "MODELLEDGER_WEBHOOKS_SECRET_OVERLAP_SECONDS (a day)",
 )
 def rotate_secret(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
     desk = _desk(services)
@@ -179,7 +180,10 @@ def deliveries(
     webhook_id: UUID,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Position | None, Query(description="next_before of the page before")] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="next_before of the page before (not a log position)"),
+    ] = None,
 ) -> JSONResponse:
     _known(services, webhook_id)
     with services.tables.connect() as conn:
@@ -214,9 +218,13 @@ def redeliver(
 def replay(webhook_id: UUID, body: ReplayRequest, services: ServicesDep) -> JSONResponse:
     _known(services, webhook_id)
     head = services.event_log.head()
+    if body.after_position >= head:
+        raise InvalidQuery(
+            f"after_position is not before the log's head ({head})", field="after_position"
+        )
     until = head if body.until_position is None else min(body.until_position, head)
-    if until < body.after_position:
-        raise InvalidQuery("until_position is before after_position", field="until_position")
+    if until <= body.after_position:
+        raise InvalidQuery("until_position is not after after_position", field="until_position")
     queued = _desk(services).queue.replay(str(webhook_id), body.after_position, until)
     return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
 

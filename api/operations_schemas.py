@@ -142,8 +142,8 @@ class WebhooksStanding(BaseModel):
     )
     subscriptions: int
     disabled: int = Field(description="subscriptions whose deliveries are stopped")
-    pending: float = Field(description="deliveries waiting to be sent or retried")
-    failing: float = Field(description="deliveries waiting after a failed attempt")
+    pending: int = Field(description="deliveries waiting to be sent or retried")
+    failing: int = Field(description="deliveries waiting after a failed attempt")
     oldest_pending_seconds: float
     deliverer_in_this_process: bool
 

@@ -100,7 +100,9 @@ class DeliveryResponse(BaseModel):
     position: int | None = Field(description="the event's position in the log")
     state: str = Field(description="pending | delivered | failed | cancelled")
     created_at: str
-    next_attempt_at: str | None
+    next_attempt_at: str | None = Field(
+        description="null: finished, or held while its subscription is disabled"
+    )
     finished_at: str | None
     attempts: list[AttemptResponse]
 

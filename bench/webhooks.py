@@ -101,6 +101,29 @@ async def client(
                 tally.errors += 1
 
 
+async def paced(
+    session: aiohttp.ClientSession, base: str, rate: float, tally: Tally, until: float
+) -> None:
+    """Open loop: a create every 1/rate seconds, whether the last was answered or not."""
+    names, started = itertools.count(), time.monotonic()
+    sent: list[asyncio.Task[None]] = []
+    while (now := time.monotonic()) < until:
+        due = started + len(sent) / rate
+        if due > now:
+            await asyncio.sleep(due - now)
+        sent.append(asyncio.create_task(one_create(session, base, next(names), tally)))
+    await asyncio.gather(*sent)
+
+
+async def one_create(session: aiohttp.ClientSession, base: str, n: int, tally: Tally) -> None:
+    body = {"name": f"m{n}", "task": "classification", "framework": "pytorch"}
+    async with session.post(f"{base}/api/v1/models", json=body) as response:
+        if response.status == 201:
+            tally.answered[(await response.json())["position"]] = time.time()
+        else:
+            tally.errors += 1
+
+
 async def drive(api: Server, receiver_port: int, args: argparse.Namespace) -> dict[str, float]:
     tally = Tally()
     receiver = Receiver(tally)
@@ -109,7 +132,7 @@ async def drive(api: Server, receiver_port: int, args: argparse.Namespace) -> di
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
-    connector = aiohttp.TCPConnector(limit=args.clients + 4)
+    connector = aiohttp.TCPConnector(limit=args.clients + 4 if not args.rate else 200)
     async with aiohttp.ClientSession(connector=connector, headers=auth_headers()) as session:
         for n in range(args.subscriptions):
             url = f"http://127.0.0.1:{receiver_port}/hooks"
@@ -121,7 +144,12 @@ async def drive(api: Server, receiver_port: int, args: argparse.Namespace) -> di
         names = itertools.count()
         started = time.monotonic()
         until = started + args.warmup + args.duration
-        loads = [client(session, api.base_url, names, tally, until) for _ in range(args.clients)]
+        if args.rate:
+            loads = [paced(session, api.base_url, args.rate, tally, until)]
+        else:
+            loads = [
+                client(session, api.base_url, names, tally, until) for _ in range(args.clients)
+            ]
         progress = asyncio.create_task(report_progress(tally, until, args.subscriptions))
         await asyncio.sleep(args.warmup)
         measured_since, warm = time.time(), len(tally.answered)
@@ -191,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--deliverer", choices=("in-process", "process"), default="in-process")
     p.add_argument("--subscriptions", type=int, default=10)
-    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--clients", type=int, default=16, help="closed loop: clients at once")
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="open loop: creates per second (0: closed loop)"
+    )
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=3.0)
     args = p.parse_args(argv)
@@ -204,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         "answer -> receiver p50 ms | p99 ms | missing | unverified | repeats | errors |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    load = f"{args.rate:g}/s open" if args.rate else f"{args.clients} clients"
     for backend, r in results.items():
         print(
-            f"| {backend} | {args.deliverer} | {args.subscriptions} | {args.clients} | "
+            f"| {backend} | {args.deliverer} | {args.subscriptions} | {load} | "
             f"{r['commands_per_s']:,.1f} | {r['deliveries_per_s']:,.1f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['missing']:.0f} | {r['unverified']:.0f} | "
             f"{r['repeats']:.0f} | {r['errors']:.0f} |"

@@ -15,6 +15,7 @@ from queries.ports import EventLog
 from queries.tables import ReadTables
 from read_model.relay import WEBHOOK_DELIVERER
 from read_model.webhooks import (
+    HELD,
     WEBHOOKS_VERSION,
     webhook_attempts,
     webhook_deliveries,
@@ -98,7 +99,8 @@ def delivery_view(row: Any, attempts: list[Any]) -> dict[str, Any]:
         "position": row.position,
         "state": row.state,
         "created_at": _moment(row.created_at),
-        "next_attempt_at": _moment(row.due_at) if pending else None,
+        # null while pending: held until its subscription is enabled again
+        "next_attempt_at": _moment(row.due_at) if pending and row.due_at < HELD else None,
         "finished_at": _moment(row.finished_at),
         "attempts": [
             {
@@ -139,7 +141,7 @@ def one_delivery(conn: Connection, delivery_id: str) -> dict[str, Any] | None:
     return delivery_view(row, list(attempts))
 
 
-def delivery_health(conn: Connection) -> dict[str, float]:
+def delivery_health(conn: Connection) -> dict[str, Any]:
     """For /metrics and /health/detailed: deliveries waiting, those failing (tried at
     least once), and how long the oldest has waited."""
     pending = conn.execute(
@@ -150,8 +152,8 @@ def delivery_health(conn: Connection) -> dict[str, float]:
     ).scalar()
     count, oldest = (pending[0], pending[1]) if pending is not None else (0, None)
     return {
-        "pending": float(count or 0),
-        "failing": float(failing or 0),
+        "pending": int(count or 0),
+        "failing": int(failing or 0),
         "oldest_pending_seconds": max(0.0, time.time() - oldest) if oldest else 0.0,
     }
 
@@ -166,7 +168,7 @@ def webhook_standing(tables: ReadTables, head: int) -> dict[str, Any]:
         ).first()
         queued = relay_positions(conn).get(WEBHOOK_DELIVERER)
         has_queue = conn.dialect.has_table(conn, D.name)
-        health = delivery_health(conn) if has_queue else dict.fromkeys(HEALTH_KEYS, 0.0)
+        health = delivery_health(conn) if has_queue else dict.fromkeys(HEALTH_KEYS, 0)
     return {
         "deliverer_lag": max(0, head - queued) if queued is not None else None,
         "subscriptions": int(counted[0]) if counted else 0,

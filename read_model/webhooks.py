@@ -31,6 +31,7 @@ DELIVERIES_METADATA = MetaData()
 # An id that counts up on every store (SQLite's rowid alias needs INTEGER).
 SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
 RESPONSE_KEPT = 1024  # bytes of an endpoint's answer kept per attempt
+HELD = 1e18  # the due time of a disabled subscription's deliveries: never, until enabled
 
 
 @cache

@@ -57,6 +57,7 @@ class DelivererOptions:
     poll_seconds: float = 0.25  # how often the log is looked at without a doorbell
     retry_seconds: float = 2.0  # the pause after an outage
     purge_every_seconds: float = 600.0
+    analyze_every_rows: int = 5000  # deliveries queued between two refreshes of statistics
 
 
 class LostRace(Exception):
@@ -82,6 +83,7 @@ class Deliverer:
         self.flying: dict[int, asyncio.Task[Outcome]] = {}
         self.opened: dict[str, str] = {}  # sealed secret -> secret
         self._purged_at = 0.0
+        self._queued_since_analyze = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- running ----------------------------------------------------------------
@@ -152,26 +154,28 @@ class Deliverer:
             return 0
         now = time.time()
         rows: list[dict[str, Any]] = []
-        enabled, deleted = [], []
+        turned: list[tuple[str, Any]] = []  # subscriptions enabled, disabled, deleted
         for notification in page:
             if notification.topic in WEBHOOK_TOPICS:
                 event = self.event_log.decode(notification)
-                if (again := self.subscriptions.apply(event)) is not None:
-                    enabled.append(again)
-                if isinstance(event, Webhook.WebhookDeleted):
-                    deleted.append(str(event.originator_id))
+                self.subscriptions.apply(event)
+                turned.append((str(event.originator_id), event))
             elif self.subscriptions.by_id:
                 rows += self._deliveries_of(notification, now)
         self.subscriptions.folded_to = page[-1].id
         with self.engine.begin() as conn:
             queue.enqueue(conn, rows)
-            for webhook_id in enabled:
-                queue.start_again(conn, webhook_id, now)
-            for webhook_id in deleted:
-                queue.cancel_all(conn, webhook_id, now)
+            for webhook_id, event in turned:
+                if isinstance(event, Webhook.WebhookEnabled):
+                    queue.start_again(conn, webhook_id, now)
+                elif isinstance(event, Webhook.WebhookDisabled):
+                    queue.hold_all(conn, webhook_id)
+                elif isinstance(event, Webhook.WebhookDeleted):
+                    queue.cancel_all(conn, webhook_id, now)
             if not advance_relayed(conn, DELIVERER_NAME, self.position, page[-1].id):
                 raise LostRace()
         self.position = page[-1].id
+        self._queued_since_analyze += len(rows)
         return len(page)
 
     def _deliveries_of(
@@ -193,6 +197,7 @@ class Deliverer:
                 event_type=type(event).__name__,
                 body=body,
                 now=now,
+                first_wait=self.options.schedule[0],
             )
             for s in wanting
         ]
@@ -247,17 +252,21 @@ class Deliverer:
         if subscription is None:  # deleted meanwhile (a test's, or a race)
             return Outcome(due, None, time.time())
         moment = datetime.now(UTC)
-        try:
-            keys = [self._open(sealed) for sealed in subscription.secrets_at(moment)]
-        except Exception as error:  # another MODELLEDGER_SECRETS_KEY's ciphertext
-            return Outcome(due, EndpointAnswer(None, 0.0, error=str(error)), time.time())
+        keys = [key for sealed in subscription.secrets_at(moment) if (key := self._open(sealed))]
+        if not keys:  # sealed under another MODELLEDGER_SECRETS_KEY: rotating makes a new one
+            error = "the signing secret cannot be opened with this MODELLEDGER_SECRETS_KEY"
+            return Outcome(due, EndpointAnswer(None, 0.0, error=error), time.time())
         headers = signed_headers(keys, due.message_id, int(moment.timestamp()), due.body)
         answer = await self.endpoints.post(subscription.id, subscription.url, headers, due.body)
         return Outcome(due, answer, moment.timestamp(), time.time())
 
-    def _open(self, sealed: str) -> str:
+    def _open(self, sealed: str) -> str | None:
+        """The secret, or None when this key cannot open it (another key sealed it)."""
         if sealed not in self.opened:
-            self.opened[sealed] = self.sealer.open(sealed)
+            try:
+                self.opened[sealed] = self.sealer.open(sealed)
+            except Exception:  # (the adapter's SecretUnreadable: processes cannot name it)
+                return None
         return self.opened[sealed]
 
     async def _settle_finished(self) -> int:
@@ -284,6 +293,10 @@ class Deliverer:
     # -- housekeeping ------------------------------------------------------------
 
     def _purge_if_due(self) -> None:
+        if self._queued_since_analyze >= self.options.analyze_every_rows:
+            with self.engine.begin() as conn:
+                queue.refresh_statistics(conn)
+            self._queued_since_analyze = 0
         now = time.time()
         if now - self._purged_at < self.options.purge_every_seconds:
             return

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, exists, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from commands.ports import EndpointAnswer
@@ -22,6 +32,7 @@ from read_model.holders import holder_is_gone
 from read_model.state import ddl_one_at_a_time
 from read_model.webhooks import (
     DELIVERIES_METADATA,
+    HELD,
     RESPONSE_KEPT,
     webhook_attempts,
     webhook_deliveries,
@@ -70,6 +81,7 @@ def delivery_row(
     event_type: str,
     body: bytes,
     now: float,
+    first_wait: float = 0.0,
 ) -> dict[str, Any]:
     return {
         "delivery_id": new_delivery_id(),
@@ -82,7 +94,7 @@ def delivery_row(
         "body": body.decode(),
         "state": PENDING,
         "attempts": 0,
-        "due_at": now,
+        "due_at": now + first_wait,
         "created_at": now,
     }
 
@@ -112,7 +124,7 @@ def due_heads(
             or_(D.c.webhook_id.in_(list(webhook_ids)), D.c.kind == "test"),
             first_of_queue,
         )
-        .order_by(D.c.due_at, D.c.seq)
+        .order_by(D.c.due_at)  # (the index's order: the scan stops at the limit)
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -193,6 +205,14 @@ def record(
         )
 
 
+def hold_all(conn: Connection, webhook_id: str) -> None:
+    """A disabled subscription's deliveries wait, out of the due scan's way, until it is
+    enabled again."""
+    conn.execute(
+        update(D).where(D.c.webhook_id == webhook_id, D.c.state == PENDING).values(due_at=HELD)
+    )
+
+
 def start_again(conn: Connection, webhook_id: str, now: float) -> None:
     """A subscription enabled again: its held deliveries go at once, on a new schedule."""
     conn.execute(
@@ -210,6 +230,14 @@ def cancel_all(conn: Connection, webhook_id: str, now: float) -> None:
         .values(state=CANCELLED, finished_at=now, leased_by=None, leased_until=None)
     )
     conn.execute(delete(webhook_replays).where(webhook_replays.c.webhook_id == webhook_id))
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """What autovacuum does after many changes (it may be off, or late after a burst):
+    without fresh statistics PostgreSQL's planner reads every due row to find the first
+    few, instead of walking the due index (docs/benchmarks.md)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {D.name}"))
 
 
 def purge(conn: Connection, before: float) -> int:

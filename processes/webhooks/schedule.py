@@ -14,7 +14,8 @@ LONGEST_RETRY_AFTER = 86_400.0
 
 
 def parse_schedule(text: str) -> tuple[float, ...]:
-    """``0,5,300``: seconds to wait before each attempt (the first is usually 0)."""
+    """``0,5,300``: seconds to wait before each attempt: the first counts from the event's
+    queueing (usually 0: at once), each other from the failed attempt's answer."""
     try:
         waits = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:

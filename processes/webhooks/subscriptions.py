@@ -66,17 +66,17 @@ class Subscriptions:
     def reset(self) -> None:
         self.by_id, self.folded_to = {}, 0
 
-    def apply(self, event: Any) -> str | None:
-        """Take in a Webhook event; the id of the subscription it re-enabled, if it did."""
+    def apply(self, event: Any) -> None:
+        """Take in a Webhook event."""
         key = str(event.originator_id)
         if isinstance(event, Webhook.WebhookCreated):
             self.by_id[key] = Subscription(
                 key, event.url, _set(event.event_types), _set(event.projects), event.secret
             )
-            return None
+            return
         found = self.by_id.get(key)
         if found is None:
-            return None
+            return
         if isinstance(event, Webhook.WebhookUpdated):
             for name, value in event.changes.items():
                 setattr(found, name, _set(value) if name in ("event_types", "projects") else value)
@@ -85,12 +85,10 @@ class Subscriptions:
             found.previous_until = event.previous_until
         elif isinstance(event, Webhook.WebhookEnabled):
             found.enabled = True
-            return key
         elif isinstance(event, Webhook.WebhookDisabled):
             found.enabled = False
         elif isinstance(event, Webhook.WebhookDeleted):
             del self.by_id[key]
-        return None
 
     def wanting(self, event: Any) -> list[Subscription]:
         """The subscriptions this event goes to (deliverable events only; a disabled

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from api.auth import allow
 from api.deps import ActorDep
 from api.errors import ERRORS
+from api.queries import MinPosition
 from api.services import Services, ServicesDep, WebhookDesk
 from api.webhook_schemas import (
     CreateWebhookRequest,
@@ -46,7 +47,7 @@ from commands.webhooks import (
     update_webhook,
 )
 from queries.errors import InvalidQuery, UnknownPart
-from queries.messages import Position
+from queries.reading import within_the_log
 from queries.webhooks import deliveries_page, list_webhooks, one_delivery, webhook_from_log
 from write_model.access import Action
 
@@ -96,16 +97,17 @@ def create(body: CreateWebhookRequest, services: ServicesDep, ctx: ActorDep) -> 
 
 
 @router.get("", response_model=WebhookListResponse, summary="Every webhook subscription")
-def get_all(
-    services: ServicesDep, min_position: Annotated[Position | None, Query()] = None
-) -> JSONResponse:
+def get_all(services: ServicesDep, min_position: MinPosition = None) -> JSONResponse:
     items, position = list_webhooks(services.tables, min_position)
     return JSONResponse({"items": items}, headers={"X-Position": str(position)})
 
 
 @router.get("/{webhook_id}", response_model=WebhookResponse, summary="One webhook subscription")
-def get_one(webhook_id: UUID, services: ServicesDep) -> JSONResponse:
+def get_one(
+    webhook_id: UUID, services: ServicesDep, min_position: MinPosition = None
+) -> JSONResponse:
     """From the subscription's own events: a change just made is in it."""
+    _within_the_log(services, min_position)
     return JSONResponse(_found(services, webhook_id))
 
 
@@ -184,7 +186,10 @@ def deliveries(
         int | None,
         Query(ge=0, le=2**62, description="next_before of the page before (not a log position)"),
     ] = None,
+    min_position: MinPosition = None,
 ) -> JSONResponse:
+    """From the deliverer's own tables, as they stand (a `min_position` never waits)."""
+    _within_the_log(services, min_position)
     _known(services, webhook_id)
     with services.tables.connect() as conn:
         page = deliveries_page(conn, str(webhook_id), before=before, limit=limit)
@@ -227,6 +232,11 @@ def replay(webhook_id: UUID, body: ReplayRequest, services: ServicesDep) -> JSON
         raise InvalidQuery("until_position is not after after_position", field="until_position")
     queued = _desk(services).queue.replay(str(webhook_id), body.after_position, until)
     return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
+
+
+def _within_the_log(services: Services, min_position: int | None) -> None:
+    if min_position is not None:
+        within_the_log(min_position, services.event_log.head())
 
 
 def _known(services: Services, webhook_id: UUID) -> None:

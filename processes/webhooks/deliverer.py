@@ -33,7 +33,7 @@ from commands.registry import ModelRegistry
 from processes.positions import advance_relayed, relayed_position
 from processes.webhooks import queue
 from processes.webhooks.payloads import event_body, event_message_id, new_message_id
-from processes.webhooks.schedule import DEFAULT_SCHEDULE, next_wait
+from processes.webhooks.schedule import DEFAULT_SCHEDULE
 from processes.webhooks.settling import Disabler, Outcome, settle
 from processes.webhooks.subscriptions import WEBHOOK_TOPICS, Subscriptions
 from queries.ports import EventLog, LogUnavailable
@@ -98,7 +98,7 @@ class Deliverer:
                 try:
                     await self.step()
                 except LostRace:
-                    self._forget()
+                    self.position = None
                 except (LogUnavailable, StoreUnavailable, SQLAlchemyError) as error:
                     log.warning("webhook deliveries paused: %s", error)
                     self._forget()
@@ -155,6 +155,7 @@ class Deliverer:
         now = time.time()
         rows: list[dict[str, Any]] = []
         turned: list[tuple[str, Any]] = []  # subscriptions enabled, disabled, deleted
+        before = self.subscriptions.kept(page)
         for notification in page:
             if notification.topic in WEBHOOK_TOPICS:
                 event = self.event_log.decode(notification)
@@ -173,6 +174,7 @@ class Deliverer:
                 elif isinstance(event, Webhook.WebhookDeleted):
                     queue.cancel_all(conn, webhook_id, now)
             if not advance_relayed(conn, DELIVERER_NAME, self.position, page[-1].id):
+                self.subscriptions.restore(before)  # as of our position: on from theirs
                 raise LostRace()
         self.position = page[-1].id
         self._queued_since_analyze += len(rows)
@@ -320,6 +322,3 @@ class Deliverer:
         finally:
             for waiting in waits:
                 waiting.cancel()
-
-
-__all__ = ["DELIVERER_NAME", "Deliverer", "DelivererOptions", "next_wait"]

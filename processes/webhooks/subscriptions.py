@@ -5,11 +5,12 @@ it was recorded (one created at position P gets the events after P)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from queries.ports import EventLog
@@ -65,6 +66,16 @@ class Subscriptions:
 
     def reset(self) -> None:
         self.by_id, self.folded_to = {}, 0
+
+    def kept(self, page: Sequence[Notification]) -> tuple[dict[str, Subscription], int]:
+        """What ``restore`` takes back to, before ``page`` is applied (a copy only when
+        the page changes a subscription)."""
+        if any(n.topic in WEBHOOK_TOPICS for n in page):
+            return {k: replace(v) for k, v in self.by_id.items()}, self.folded_to
+        return self.by_id, self.folded_to
+
+    def restore(self, kept: tuple[dict[str, Subscription], int]) -> None:
+        self.by_id, self.folded_to = kept
 
     def apply(self, event: Any) -> None:
         """Take in a Webhook event."""

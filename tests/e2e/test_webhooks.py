@@ -460,3 +460,24 @@ def test_the_list_shows_each_subscription_as_reading_it_alone_does(
     assert alone["enabled"] is False and alone["disabled_reason"] == "disabled by an admin"
     assert alone["previous_secret_until"] == rotated["previous_secret_until"]
     assert "secret" not in alone
+
+
+def test_two_deliverers_on_one_store_queue_each_event_once_and_keep_each_models_order(
+    hooked: Ledger, api: TestClient, receiver: WebhookReceiver
+) -> None:
+    # Given two deliverers following one store (two `deliver` processes, two replicas)
+    subscribe(api, receiver)
+    subscribe(api, receiver, event_types=["ModelTrained"])
+    with delivering(hooked), delivering(hooked):
+        # When models change while both run
+        models = [a_model(api, f"raced-{n}") for n in range(4)]
+        for model in models:
+            trained_and_deployed(api, model)
+        found = receiver.wait_for(lambda got: len(got) >= 20, "every delivery")
+        time.sleep(0.3)  # (a second copy of any would have arrived by now)
+    # Then each event reached each subscription once, each model's in log order
+    assert len(receiver.verified()) == 20
+    assert len({d.message_id for d in found}) == 20
+    for secret in receiver.secrets:
+        for positions in in_order_per_model(signed_by(found, secret)).values():
+            assert positions == sorted(positions)

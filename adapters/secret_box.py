@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken
 
-
-class SecretUnreadable(Exception):
-    """Ciphertext this key cannot open: another key's, or damaged."""
+from commands.ports import SecretUnreadable
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,14 @@ class TargetRefused(httpcore2.ConnectError):
 
 
 def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, private, link-local, multicast, reserved or unspecified (also written
-    as an IPv4 address inside IPv6)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Loopback, private, link-local, site-local, multicast, reserved or unspecified
+    (also an IPv4 address carried inside IPv6: mapped, 6to4, Teredo)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if address.is_site_local or any(v4 and refused_address(v4) for v4 in carried):
+            return True
+        if address.ipv4_mapped is not None:
+            return False  # (checked as the IPv4 address it is)
     return (
         address.is_loopback
         or address.is_private
@@ -161,6 +165,10 @@ class HttpEndpoints:
         except (httpx2.TransportError, httpx2.InvalidURL, OSError) as error:
             return EndpointAnswer(None, took(), error=str(error) or type(error).__name__)
 
+    async def forget(self, subscription: str) -> None:
+        if (client := self.clients.pop(subscription, None)) is not None:
+            await client.aclose()
+
     async def close(self) -> None:
         for client in self.clients.values():
             await client.aclose()
@@ -183,10 +191,10 @@ def retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, moment.timestamp() - time.time())

@@ -47,7 +47,7 @@ from commands.webhooks import (
     update_webhook,
 )
 from queries.errors import InvalidQuery, UnknownPart
-from queries.reading import within_the_log
+from queries.reading import read_errors, within_the_log
 from queries.webhooks import deliveries_page, list_webhooks, one_delivery, webhook_from_log
 from write_model.access import Action
 
@@ -191,7 +191,7 @@ def deliveries(
     """From the deliverer's own tables, as they stand (a `min_position` never waits)."""
     _within_the_log(services, min_position)
     _known(services, webhook_id)
-    with services.tables.connect() as conn:
+    with read_errors(), services.tables.connect() as conn:
         page = deliveries_page(conn, str(webhook_id), before=before, limit=limit)
     return JSONResponse(page)
 
@@ -204,11 +204,11 @@ def deliveries(
 )
 def redeliver(
     webhook_id: UUID,
-    delivery_id: Annotated[str, Path(max_length=64)],
+    delivery_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")],
     services: ServicesDep,
 ) -> JSONResponse:
-    _known(services, webhook_id)
-    queued = _desk(services).queue.redeliver(str(webhook_id), delivery_id)
+    webhook = existing_webhook(services.registry, webhook_id)
+    queued = _desk(services).queue.redeliver(str(webhook_id), delivery_id, not webhook.enabled)
     if queued is None:
         raise UnknownPart(f"delivery {delivery_id} not found", field="delivery_id")
     return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
@@ -230,7 +230,7 @@ def replay(webhook_id: UUID, body: ReplayRequest, services: ServicesDep) -> JSON
     until = head if body.until_position is None else min(body.until_position, head)
     if until <= body.after_position:
         raise InvalidQuery("until_position is not after after_position", field="until_position")
-    queued = _desk(services).queue.replay(str(webhook_id), body.after_position, until)
+    queued = _desk(services).queue.replay(str(webhook_id), body.after_position, until, head)
     return JSONResponse({"id": queued, "state": "pending"}, status_code=202)
 
 
@@ -244,7 +244,8 @@ def _known(services: Services, webhook_id: UUID) -> None:
 
 
 def _delivery(services: Services, delivery_id: str) -> dict[str, Any]:
-    with services.tables.connect() as conn:
+    with read_errors(), services.tables.connect() as conn:
         found = one_delivery(conn, delivery_id)
-    assert found is not None  # (just queued; only the log's retention removes one)
+    if found is None:  # (just queued: another database than the queue's?)
+        raise UnknownPart(f"delivery {delivery_id} not found", field="delivery_id")
     return found

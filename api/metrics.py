@@ -103,6 +103,7 @@ WEBHOOK_GAUGES = {
     "disabled": "Webhook subscriptions disabled (by an admin, a 410, or failing past the schedule)",
     "pending": "Deliveries waiting to be sent or retried",
     "failing": "Deliveries waiting after a failed attempt",
+    "held": "Deliveries held while their subscription is disabled",
     "oldest_pending_seconds": "How long the oldest waiting delivery has waited",
 }
 

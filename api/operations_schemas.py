@@ -144,6 +144,7 @@ class WebhooksStanding(BaseModel):
     disabled: int = Field(description="subscriptions whose deliveries are stopped")
     pending: int = Field(description="deliveries waiting to be sent or retried")
     failing: int = Field(description="deliveries waiting after a failed attempt")
+    held: int = Field(description="deliveries held while their subscription is disabled")
     oldest_pending_seconds: float
     deliverer_in_this_process: bool
 

@@ -224,8 +224,13 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
+class SecretUnreadable(Exception):
+    """Sealed under another key than this process's (or damaged)."""
+
+
 class Sealer(Protocol):
-    """Keeps a secret the log must hold but never show (adapters/secret_box.py)."""
+    """Keeps a secret the log must hold but never show (adapters/secret_box.py); ``open``
+    raises ``SecretUnreadable``."""
 
     def seal(self, secret: str) -> str: ...
 
@@ -238,9 +243,9 @@ class DeliveryQueue(Protocol):
 
     def queue_test(self, webhook_id: str, actor: str) -> str: ...
 
-    def redeliver(self, webhook_id: str, delivery_id: str) -> str | None: ...
+    def redeliver(self, webhook_id: str, delivery_id: str, held: bool) -> str | None: ...
 
-    def replay(self, webhook_id: str, after: int, until: int) -> str: ...
+    def replay(self, webhook_id: str, after: int, until: int, head: int) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -262,5 +267,8 @@ class Endpoints(Protocol):
     async def post(
         self, subscription: str, url: str, headers: dict[str, str], body: bytes
     ) -> EndpointAnswer: ...
+
+    async def forget(self, subscription: str) -> None:
+        """Close what was kept for a subscription that is gone."""
 
     async def close(self) -> None: ...

@@ -29,7 +29,8 @@ from modelledger.bootstrap import Ledger, bootstrap
 from modelledger.kept_secrets import session_secret
 from modelledger.logs import configure_logging
 from modelledger.settings import Settings, warn_removed
-from processes.webhooks.queue import DeliveryRequests, ensure_webhook_queue
+from processes.webhooks.queue import ensure_webhook_queue
+from processes.webhooks.requests import DeliveryRequests
 from projections.worker import PROJECTIONS, ensure_projections
 from queries.watch import PositionsWatch
 from ui.install import install as install_ui

@@ -142,18 +142,20 @@ def one_delivery(conn: Connection, delivery_id: str) -> dict[str, Any] | None:
 
 
 def delivery_health(conn: Connection) -> dict[str, Any]:
-    """For /metrics and /health/detailed: deliveries waiting, those failing (tried at
-    least once), and how long the oldest has waited."""
-    pending = conn.execute(
-        select(func.count(), func.min(D.c.created_at)).where(D.c.state == "pending")
-    ).first()
-    failing = conn.execute(
-        select(func.count()).where(D.c.state == "pending", D.c.attempts > 0)
+    """For /metrics and /health/detailed: deliveries waiting (held ones, of disabled
+    subscriptions, apart), those failing (tried at least once), and how long the oldest
+    has waited."""
+    waiting = (D.c.state == "pending", D.c.due_at < HELD)
+    pending = conn.execute(select(func.count(), func.min(D.c.created_at)).where(*waiting)).first()
+    failing = conn.execute(select(func.count()).where(*waiting, D.c.attempts > 0)).scalar()
+    held = conn.execute(
+        select(func.count()).where(D.c.state == "pending", D.c.due_at >= HELD)
     ).scalar()
     count, oldest = (pending[0], pending[1]) if pending is not None else (0, None)
     return {
         "pending": int(count or 0),
         "failing": int(failing or 0),
+        "held": int(held or 0),
         "oldest_pending_seconds": max(0.0, time.time() - oldest) if oldest else 0.0,
     }
 
@@ -177,4 +179,4 @@ def webhook_standing(tables: ReadTables, head: int) -> dict[str, Any]:
     }
 
 
-HEALTH_KEYS = ("pending", "failing", "oldest_pending_seconds")
+HEALTH_KEYS = ("pending", "failing", "held", "oldest_pending_seconds")

@@ -109,5 +109,6 @@ webhook_replays = Table(
     Column("webhook_id", String(36), nullable=False),
     Column("cursor", BigInteger, nullable=False),
     Column("until", BigInteger, nullable=False),
+    Column("asked_at", BigInteger, nullable=False),  # the log's head when it was asked for
     Column("created_at", Float, nullable=False),
 )

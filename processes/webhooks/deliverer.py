@@ -1,15 +1,15 @@
 """The webhook deliverer: follows the log and delivers its events to the subscribers'
 endpoints, signed as Standard Webhooks 1.0 says.
 
-Two loops in one task. *Taking in*: a page of the log after the recorded position
-becomes queued deliveries (one per subscription whose filters match), and the position
-moves, in one transaction: a crash never loses or doubles one. *Sending*: the head of
-each queue (a subscription's deliveries of one model) that is due is leased and
-posted, up to ``in_flight`` at once; its outcome is recorded with the attempt. A
-failure holds that queue only, and is retried on the schedule; a 410, or a delivery
-failing past the schedule, disables the subscription (an event in the log, with the
-reason). A deliverer killed mid-send leaves leases that the next one takes at once
-(read_model/holders.py); a repeat carries the same ``webhook-id``.
+Two loops in one task. *Taking in* (processes/webhooks/intake.py) queues the log's
+events, exactly once. *Sending*: the head of each queue (a subscription's deliveries of
+one model) that is due is leased and posted, up to ``in_flight`` at once; its outcome is
+recorded with the attempt (processes/webhooks/settling.py). A failure holds that queue
+only, and is retried on the schedule; a 410, or a delivery failing past the schedule,
+disables the subscription (an event in the log, with the reason). A deliverer killed
+mid-send leaves leases that the next one on this machine takes at once, and one
+elsewhere once they run out (read_model/holders.py); a repeat carries the same
+``webhook-id``.
 """
 
 from __future__ import annotations
@@ -21,29 +21,31 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from anyio import to_thread
-from eventsourcing.persistence import Notification
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from commands.ports import EndpointAnswer, Endpoints, Sealer, StoreUnavailable
+from commands.ports import (
+    EndpointAnswer,
+    Endpoints,
+    Sealer,
+    SecretUnreadable,
+    StoreUnavailable,
+)
 from commands.registry import ModelRegistry
-from processes.positions import advance_relayed, relayed_position
 from processes.webhooks import queue
-from processes.webhooks.payloads import event_body, event_message_id, new_message_id
+from processes.webhooks.intake import Intake, LostRace
 from processes.webhooks.schedule import DEFAULT_SCHEDULE
 from processes.webhooks.settling import Disabler, Outcome, settle
-from processes.webhooks.subscriptions import WEBHOOK_TOPICS, Subscriptions
+from processes.webhooks.subscriptions import Subscriptions
 from queries.ports import EventLog, LogUnavailable
 from queries.visibility import ModelProjects
-from read_model.holders import holder_identity
-from read_model.relay import WEBHOOK_DELIVERER as DELIVERER_NAME
-from write_model.webhook import Webhook
+from read_model.holders import holder_identity, holder_is_gone
 from write_model.webhook_signing import signed_headers
 
 log = logging.getLogger("modelledger.webhooks")
+GONE_CHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -60,10 +62,6 @@ class DelivererOptions:
     analyze_every_rows: int = 5000  # deliveries queued between two refreshes of statistics
 
 
-class LostRace(Exception):
-    """Another deliverer queued this page first."""
-
-
 @dataclass
 class Deliverer:
     registry: ModelRegistry
@@ -72,18 +70,27 @@ class Deliverer:
     sealer: Sealer
     options: DelivererOptions = field(default_factory=DelivererOptions)
     owner: str = field(default_factory=holder_identity)
-    position: int | None = None  # None: not read yet
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.event_log = EventLog.of(self.registry)
         self.subscriptions = Subscriptions(self.event_log, ModelProjects(self.event_log))
+        self.intake = Intake(
+            self.event_log,
+            self.engine,
+            self.subscriptions,
+            self.options.page_size,
+            self.options.pages_per_step,
+            self.options.schedule[0],
+        )
         self.disabler = Disabler(self.registry)
+        self.gone: tuple[float, list[str]] = (0.0, [])  # when looked at: holders ended
+        self.unsigned: set[str] = set()  # subscriptions whose secret this key cannot open
         self.wake = asyncio.Event()
         self.flying: dict[int, asyncio.Task[Outcome]] = {}
         self.opened: dict[str, str] = {}  # sealed secret -> secret
         self._purged_at = 0.0
-        self._queued_since_analyze = 0
+        self._analyzed_at_queued = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- running ----------------------------------------------------------------
@@ -98,11 +105,13 @@ class Deliverer:
                 try:
                     await self.step()
                 except LostRace:
-                    self.position = None
+                    continue  # (the intake reads the position again)
                 except (LogUnavailable, StoreUnavailable, SQLAlchemyError) as error:
                     log.warning("webhook deliveries paused: %s", error)
-                    self._forget()
-                    await self._pause(self.options.retry_seconds)
+                    await self._recover()
+                except Exception:  # the deliverer must outlive any one failure
+                    log.exception("webhook delivery step failed; retrying")
+                    await self._recover()
             await self._land()
         finally:
             with contextlib.suppress(ValueError):
@@ -115,118 +124,29 @@ class Deliverer:
             self._loop.call_soon_threadsafe(self.wake.set)
 
     async def step(self) -> None:
+        """Record what ended first (so a deletion or a disabling taken in next finds its
+        deliveries settled), then take in, then send."""
         self.wake.clear()
-        took = await to_thread.run_sync(self.take_in)
         settled = await self._settle_finished()
+        took = await to_thread.run_sync(self.intake.take_in)
+        for gone in self.intake.deleted:
+            await self.endpoints.forget(gone)
+        self.intake.deleted.clear()
         started = await self._send_due()
-        await to_thread.run_sync(self._purge_if_due)
+        await to_thread.run_sync(self._housekeeping)
         if not (took or settled or started):
             await self._idle()
 
-    def _forget(self) -> None:
-        """After a failure or a lost race: read the position and the subscriptions again."""
-        self.position = None
-        self.subscriptions.reset()
+    async def _recover(self) -> None:
+        """After a failure: the position and the subscriptions are read again."""
+        self.intake.forget()
+        await self._pause(self.options.retry_seconds)
 
     # -- taking in ----------------------------------------------------------------
 
     def _ensure_tables(self) -> None:
         with self.engine.begin() as conn:
             queue.ensure_delivery_tables(conn)
-
-    def take_in(self) -> int:
-        """Queue what the log added (a few pages) and what replays ask for."""
-        taken = 0
-        for _ in range(self.options.pages_per_step):
-            read = self._take_page()
-            taken += read
-            if read < self.options.page_size:
-                break
-        return taken + self._take_replays()
-
-    def _take_page(self) -> int:
-        if self.position is None:
-            with self.engine.begin() as conn:
-                self.position = relayed_position(conn, DELIVERER_NAME)
-        self.subscriptions.catch_up(self.position)
-        page = self.event_log.page(self.position, self.options.page_size)
-        if not page:
-            return 0
-        now = time.time()
-        rows: list[dict[str, Any]] = []
-        turned: list[tuple[str, Any]] = []  # subscriptions enabled, disabled, deleted
-        before = self.subscriptions.kept(page)
-        for notification in page:
-            if notification.topic in WEBHOOK_TOPICS:
-                event = self.event_log.decode(notification)
-                self.subscriptions.apply(event)
-                turned.append((str(event.originator_id), event))
-            elif self.subscriptions.by_id:
-                rows += self._deliveries_of(notification, now)
-        self.subscriptions.folded_to = page[-1].id
-        with self.engine.begin() as conn:
-            queue.enqueue(conn, rows)
-            for webhook_id, event in turned:
-                if isinstance(event, Webhook.WebhookEnabled):
-                    queue.start_again(conn, webhook_id, now)
-                elif isinstance(event, Webhook.WebhookDisabled):
-                    queue.hold_all(conn, webhook_id)
-                elif isinstance(event, Webhook.WebhookDeleted):
-                    queue.cancel_all(conn, webhook_id, now)
-            if not advance_relayed(conn, DELIVERER_NAME, self.position, page[-1].id):
-                self.subscriptions.restore(before)  # as of our position: on from theirs
-                raise LostRace()
-        self.position = page[-1].id
-        self._queued_since_analyze += len(rows)
-        return len(page)
-
-    def _deliveries_of(
-        self, notification: Notification, now: float, only: str | None = None
-    ) -> list[dict[str, Any]]:
-        event = self.event_log.decode(notification)
-        wanting = [s for s in self.subscriptions.wanting(event) if only is None or s.id == only]
-        if not wanting:
-            return []
-        body = event_body(notification.id, event)
-        replay = only is not None
-        return [
-            queue.delivery_row(
-                message_id=new_message_id() if replay else event_message_id(s.id, notification.id),
-                webhook_id=s.id,
-                queue=str(event.originator_id),
-                position=notification.id,
-                kind="replay" if replay else "event",
-                event_type=type(event).__name__,
-                body=body,
-                now=now,
-                first_wait=self.options.schedule[0],
-            )
-            for s in wanting
-        ]
-
-    def _take_replays(self) -> int:
-        """One page of each replay asked for, with its cursor, in one transaction each."""
-        with self.engine.begin() as conn:
-            replays = queue.open_replays(conn)
-        taken = 0
-        for replay in replays:
-            page = self.event_log.page(
-                replay["cursor"], self.options.page_size, until=replay["until"]
-            )
-            now = time.time()
-            rows = [
-                row
-                for n in page
-                if n.topic not in WEBHOOK_TOPICS
-                for row in self._deliveries_of(n, now, only=replay["webhook_id"])
-            ]
-            done = len(page) < self.options.page_size
-            with self.engine.begin() as conn:
-                queue.enqueue(conn, rows)
-                cursor = page[-1].id if page else replay["cursor"]
-                queue.advance_replay(conn, replay["replay_id"], cursor, done)
-            taken += len(page) + 1
-        return taken
 
     # -- sending ------------------------------------------------------------------
 
@@ -245,21 +165,42 @@ class Deliverer:
         enabled = [s.id for s in self.subscriptions.by_id.values() if s.enabled]
         now = time.time()
         with self.engine.begin() as conn:
-            heads = queue.due_heads(conn, enabled, now, free + len(self.flying))
+            gone = self._gone_holders(conn, now)
+            heads = queue.due_heads(conn, enabled, now, free + len(self.flying), gone)
             heads = [row for row in heads if row["seq"] not in self.flying][:free]
             return queue.claim(conn, heads, self.owner, now, self.options.lease_seconds)
 
+    def _gone_holders(self, conn: Connection, now: float) -> list[str]:
+        """Deliverers of this machine whose process ended while holding a lease (looked
+        up again every GONE_CHECK_SECONDS: each look asks the system about processes)."""
+        checked_at, gone = self.gone
+        if now - checked_at >= GONE_CHECK_SECONDS:
+            holders = queue.lease_holders(conn, now)
+            gone = [h for h in holders if h != self.owner and holder_is_gone(h)]
+            self.gone = (now, gone)
+        return gone
+
     async def _attempt(self, due: queue.Due) -> Outcome:
         subscription = self.subscriptions.by_id.get(due.webhook_id)
-        if subscription is None:  # deleted meanwhile (a test's, or a race)
+        if subscription is None:  # not folded yet (a test), or deleted meanwhile
             return Outcome(due, None, time.time())
         moment = datetime.now(UTC)
         keys = [key for sealed in subscription.secrets_at(moment) if (key := self._open(sealed))]
-        if not keys:  # sealed under another MODELLEDGER_SECRETS_KEY: rotating makes a new one
-            error = "the signing secret cannot be opened with this MODELLEDGER_SECRETS_KEY"
-            return Outcome(due, EndpointAnswer(None, 0.0, error=error), time.time())
+        if not keys:  # sealed under another key: not the endpoint's failure, no attempt
+            if subscription.id not in self.unsigned:
+                self.unsigned.add(subscription.id)
+                log.error(
+                    "webhook %s: its signing secret cannot be opened with this "
+                    "MODELLEDGER_SECRETS_KEY; its deliveries wait (rotate its secret)",
+                    subscription.id,
+                )
+            return Outcome(due, None, time.time(), unsigned=True)
         headers = signed_headers(keys, due.message_id, int(moment.timestamp()), due.body)
-        answer = await self.endpoints.post(subscription.id, subscription.url, headers, due.body)
+        try:
+            answer = await self.endpoints.post(subscription.id, subscription.url, headers, due.body)
+        except Exception as error:  # an answer the adapter could not read is no answer
+            log.exception("webhook %s: the attempt failed", subscription.id)
+            answer = EndpointAnswer(None, 0.0, error=f"{type(error).__name__}: {error}")
         return Outcome(due, answer, moment.timestamp(), time.time())
 
     def _open(self, sealed: str) -> str | None:
@@ -267,7 +208,7 @@ class Deliverer:
         if sealed not in self.opened:
             try:
                 self.opened[sealed] = self.sealer.open(sealed)
-            except Exception:  # (the adapter's SecretUnreadable: processes cannot name it)
+            except SecretUnreadable:
                 return None
         return self.opened[sealed]
 
@@ -277,7 +218,7 @@ class Deliverer:
             return 0
         outcomes = [self.flying.pop(seq).result() for seq in done]
         disabled = await to_thread.run_sync(
-            lambda: settle(self.engine, outcomes, self.options.schedule)
+            lambda: settle(self.engine, self.owner, outcomes, self.options.schedule)
         )
         for webhook_id, reason in disabled.items():
             if (subscription := self.subscriptions.by_id.get(webhook_id)) is not None:
@@ -294,11 +235,12 @@ class Deliverer:
 
     # -- housekeeping ------------------------------------------------------------
 
-    def _purge_if_due(self) -> None:
-        if self._queued_since_analyze >= self.options.analyze_every_rows:
+    def _housekeeping(self) -> None:
+        """Refresh the queue's statistics after many rows, forget old deliveries."""
+        if self.intake.queued - self._analyzed_at_queued >= self.options.analyze_every_rows:
             with self.engine.begin() as conn:
                 queue.refresh_statistics(conn)
-            self._queued_since_analyze = 0
+            self._analyzed_at_queued = self.intake.queued
         now = time.time()
         if now - self._purged_at < self.options.purge_every_seconds:
             return

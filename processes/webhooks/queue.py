@@ -7,16 +7,15 @@ subscription and queue (a model), oldest first.
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
     bindparam,
+    case,
     delete,
     exists,
     or_,
@@ -27,8 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from commands.ports import EndpointAnswer
-from processes.webhooks.payloads import new_message_id, webhook_test_body
-from read_model.holders import holder_is_gone
 from read_model.state import ddl_one_at_a_time
 from read_model.webhooks import (
     DELIVERIES_METADATA,
@@ -38,7 +35,6 @@ from read_model.webhooks import (
     webhook_deliveries,
     webhook_replays,
 )
-from write_model.values import instant
 
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
 D = webhook_deliveries
@@ -55,6 +51,7 @@ class Due:
     kind: str
     body: bytes
     attempts: int
+    created_at: float
 
 
 def ensure_delivery_tables(conn: Connection) -> None:
@@ -105,10 +102,15 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def due_heads(
-    conn: Connection, webhook_ids: Iterable[str], now: float, limit: int
+    conn: Connection,
+    webhook_ids: Iterable[str],
+    now: float,
+    limit: int,
+    gone: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """The first pending delivery of each queue, if due (and tests), for these
-    subscriptions; leased ones too (their holder may be gone)."""
+    subscriptions, that no live deliverer holds: unleased, its lease run out, or held by
+    one of the ``gone`` deliverers (processes of this machine that have ended)."""
     earlier = aliased(D)
     first_of_queue = ~exists().where(
         earlier.c.webhook_id == D.c.webhook_id,
@@ -122,12 +124,19 @@ def due_heads(
             D.c.state == PENDING,
             D.c.due_at <= now,
             or_(D.c.webhook_id.in_(list(webhook_ids)), D.c.kind == "test"),
+            or_(D.c.leased_by.is_(None), D.c.leased_until <= now, D.c.leased_by.in_(list(gone))),
             first_of_queue,
         )
         .order_by(D.c.due_at)  # (the index's order: the scan stops at the limit)
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def lease_holders(conn: Connection, now: float) -> list[str]:
+    """Who holds a lease in force on a delivery (to find those whose process ended)."""
+    query = select(D.c.leased_by).distinct().where(D.c.state == PENDING, D.c.leased_until > now)
+    return [holder for (holder,) in conn.execute(query) if holder]
 
 
 def claim(
@@ -145,9 +154,9 @@ def claim(
             .returning(D.c.seq)
         )
         taken |= {seq for (seq,) in found}
-    for row in rows:  # (rare: a restart, a deliverer that died)
+    for row in rows:  # (rare: a restart, a deliverer that died: due_heads chose them)
         held = row["leased_by"]
-        if held is None or ((row["leased_until"] or 0) > now and not holder_is_gone(held)):
+        if held is None:
             continue
         moved = conn.execute(
             update(D)
@@ -168,6 +177,7 @@ def _due(row: dict[str, Any]) -> Due:
         row["kind"],
         row["body"].encode(),
         row["attempts"],
+        row["created_at"],
     )
 
 
@@ -183,20 +193,25 @@ def attempt_row(due: Due, answer: EndpointAnswer, at: float) -> dict[str, Any]:
 
 
 def record(
-    conn: Connection, attempts: Sequence[dict[str, Any]], changes: Sequence[dict[str, Any]]
+    conn: Connection,
+    owner: str,
+    attempts: Sequence[dict[str, Any]],
+    changes: Sequence[dict[str, Any]],
 ) -> None:
     """The attempts made, and what they changed: each delivery's ``state``, ``attempts``,
-    ``due_at`` and ``finished_at`` (its lease ends)."""
+    ``due_at`` and ``finished_at`` (its lease ends). Only while ``owner`` still holds it
+    (a deletion may have cancelled it, another deliverer taken it over), and a delivery
+    held meanwhile (its subscription disabled) stays held."""
     if attempts:
         conn.execute(webhook_attempts.insert(), list(attempts))
     if changes:
         conn.execute(
             update(D)
-            .where(D.c.seq == bindparam("b_seq"))
+            .where(D.c.seq == bindparam("b_seq"), D.c.state == PENDING, D.c.leased_by == owner)
             .values(
                 state=bindparam("b_state"),
                 attempts=bindparam("b_attempts"),
-                due_at=bindparam("b_due_at"),
+                due_at=case((D.c.due_at >= HELD, D.c.due_at), else_=bindparam("b_due_at")),
                 finished_at=bindparam("b_finished_at"),
                 leased_by=None,
                 leased_until=None,
@@ -253,75 +268,13 @@ def open_replays(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def advance_replay(conn: Connection, replay_id: str, cursor: int, done: bool) -> None:
+def advance_replay(conn: Connection, replay_id: str, seen: int, cursor: int, done: bool) -> bool:
+    """Move the replay from ``seen`` to ``cursor`` (or end it), unless another deliverer
+    did first: then False, and the caller's transaction must not commit."""
     table = webhook_replays
+    mine = (table.c.replay_id == replay_id, table.c.cursor == seen)
     if done:
-        conn.execute(delete(table).where(table.c.replay_id == replay_id))
+        moved = conn.execute(delete(table).where(*mine))
     else:
-        conn.execute(update(table).where(table.c.replay_id == replay_id).values(cursor=cursor))
-
-
-class DeliveryRequests:
-    """The ``DeliveryQueue`` port: an admin's test, redelivery and replay, queued for
-    whichever deliverer runs (the API process need not be it)."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
-        self.engine, self.clock = engine, clock
-
-    def queue_test(self, webhook_id: str, actor: str) -> str:
-        now = self.clock()
-        body = webhook_test_body(webhook_id, instant(datetime.now(UTC)), actor)
-        row = delivery_row(
-            message_id=new_message_id(),
-            webhook_id=webhook_id,
-            queue="",
-            position=None,
-            kind="test",
-            event_type="WebhookTest",
-            body=body,
-            now=now,
-        )
-        row["queue"] = "test:" + row["delivery_id"]  # its own queue: it waits for nothing
-        with self.engine.begin() as conn:
-            ensure_delivery_tables(conn)
-            enqueue(conn, [row])
-        return str(row["delivery_id"])
-
-    def redeliver(self, webhook_id: str, delivery_id: str) -> str | None:
-        """The same message again (its webhook-id too), after the queue's others."""
-        with self.engine.begin() as conn:
-            ensure_delivery_tables(conn)
-            found = conn.execute(
-                select(D).where(D.c.delivery_id == delivery_id, D.c.webhook_id == webhook_id)
-            ).first()
-            if found is None:
-                return None
-            row = delivery_row(
-                message_id=found.message_id,
-                webhook_id=webhook_id,
-                queue=found.queue,
-                position=found.position,
-                kind="redelivery" if found.kind != "test" else "test",
-                event_type=found.event_type,
-                body=found.body.encode(),
-                now=self.clock(),
-            )
-            if found.kind == "test":
-                row["queue"] = "test:" + row["delivery_id"]
-            enqueue(conn, [row])
-        return str(row["delivery_id"])
-
-    def replay(self, webhook_id: str, after: int, until: int) -> str:
-        replay_id = secrets.token_hex(16)
-        with self.engine.begin() as conn:
-            ensure_delivery_tables(conn)
-            conn.execute(
-                webhook_replays.insert().values(
-                    replay_id=replay_id,
-                    webhook_id=webhook_id,
-                    cursor=after,
-                    until=until,
-                    created_at=self.clock(),
-                )
-            )
-        return replay_id
+        moved = conn.execute(update(table).where(*mine).values(cursor=cursor))
+    return moved.rowcount == 1

@@ -13,8 +13,8 @@ from uuid import UUID
 
 from sqlalchemy import Engine
 
-from commands.errors import WebhookNotFound
-from commands.ports import EndpointAnswer
+from commands.errors import ConcurrentChange, WebhookNotFound
+from commands.ports import EndpointAnswer, StoreUnavailable
 from commands.registry import CommandContext, ModelRegistry
 from commands.webhooks import DisableWebhook, disable_webhook
 from processes.webhooks import queue
@@ -25,18 +25,21 @@ log = logging.getLogger("modelledger.webhooks")
 
 ACTOR = "webhook-deliverer"
 WAITED_OUT = (429, 503)  # answers whose Retry-After is honoured
+UNSIGNED_WAIT = 60.0  # seconds before a delivery no secret signs is looked at again
+UNKNOWN_FOR = 60.0  # seconds a test waits for its subscription to be known
 
 
 @dataclass(frozen=True)
 class Outcome:
     due: queue.Due
-    answer: EndpointAnswer | None  # None: the subscription is gone
+    answer: EndpointAnswer | None  # None: not attempted (see ``unsigned``)
     at: float  # epoch seconds the attempt started
     ended: float = 0.0  # and when its answer came (a wait counts from then)
+    unsigned: bool = False  # no secret this process can open: not attempted
 
 
 def settle(
-    engine: Engine, outcomes: Sequence[Outcome], schedule: Sequence[float]
+    engine: Engine, owner: str, outcomes: Sequence[Outcome], schedule: Sequence[float]
 ) -> dict[str, str]:
     """Record the attempts and their consequences, in one transaction; the
     subscriptions to disable, with why."""
@@ -45,8 +48,8 @@ def settle(
     for outcome in outcomes:
         due, answer, now = outcome.due, outcome.answer, outcome.at
         then = max(outcome.ended, now)
-        if answer is None:
-            changes.append(_change(due, queue.CANCELLED, due.attempts, now, finished=now))
+        if answer is None:  # no attempt: released, to be tried later
+            changes.append(_unattempted(due, now, outcome.unsigned))
             continue
         attempts.append(queue.attempt_row(due, answer, now))
         tried = due.attempts + 1
@@ -67,8 +70,20 @@ def settle(
                     f"the last attempt: {answer.error}"
                 )
     with engine.begin() as conn:
-        queue.record(conn, attempts, changes)
+        queue.record(conn, owner, attempts, changes)
     return disabled
+
+
+def _unattempted(due: queue.Due, now: float, unsigned: bool) -> dict[str, Any]:
+    """Unsigned: waits for a secret this process can open (a rotation, another
+    deliverer). Else its subscription is not known here: a test queued before the
+    deliverer took in the subscription waits a moment; one whose subscription is gone
+    (deleted before the test was queued) ends."""
+    if unsigned:
+        return _change(due, queue.PENDING, due.attempts, now + UNSIGNED_WAIT)
+    if now - due.created_at > UNKNOWN_FOR:
+        return _change(due, queue.CANCELLED, due.attempts, now, finished=now)
+    return _change(due, queue.PENDING, due.attempts, now + 1.0)
 
 
 def _change(
@@ -94,4 +109,7 @@ class Disabler:
             disable_webhook(self.registry, command, CommandContext(actor=ACTOR))
         except (WebhookNotFound, WebhookDeleted):
             return  # deleted meanwhile: nothing to disable
+        except (ConcurrentChange, StoreUnavailable) as error:  # the next attempt decides again
+            log.warning("webhook %s not disabled now (%s): %s", webhook_id, error, reason)
+            return
         log.warning("webhook %s disabled: %s", webhook_id, reason)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from adapters.secret_box import SecretBox, SecretUnreadable
+from adapters.secret_box import SecretBox
+from commands.ports import SecretUnreadable
 from modelledger.kept_secrets import secrets_key, session_secret
 from modelledger.settings import Settings
 

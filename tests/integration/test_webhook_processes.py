@@ -39,7 +39,7 @@ def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_with_the_same_id
                 ledger.registry, ledger.sealer(), CreateWebhook(url=receiver.url), CommandContext()
             )
             receiver.secrets.append(made.secret)
-            receiver.delay = 1.0
+            receiver.delay = 3.0  # (so that none has been answered when the kill comes)
             deliverer = ModelLedgerProcess(["deliver"], env, tmp_path, "deliver").start()
             # When models are created, and the deliverer is killed with deliveries in flight
             for n in range(MODELS):

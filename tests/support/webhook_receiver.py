@@ -104,7 +104,8 @@ class WebhookReceiver:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in extra.items()],
+                # (latin-1: a test may send bytes a header must not hold)
+                "headers": [(k.encode(), v.encode("latin-1")) for k, v in extra.items()],
             }
         )
         await send({"type": "http.response.body", "body": f"answer {status}".encode()})

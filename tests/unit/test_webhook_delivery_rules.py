@@ -28,6 +28,8 @@ from processes.webhooks.schedule import DEFAULT_SCHEDULE, next_wait, parse_sched
         "fc00::1",
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
+        "fec0::1",
+        "2002:7f00:1::",
     ],
 )
 def test_loopback_private_link_local_and_multicast_addresses_are_refused(address: str) -> None:
@@ -65,6 +67,7 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert retry_after("120") == 120.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: at once
     assert retry_after("soon") is None and retry_after(None) is None
+    assert retry_after("\u00b2") is None  # a digit to str.isdigit, to no HTTP server
 
 
 def test_an_events_message_id_is_stable_per_subscription_and_a_replays_is_new() -> None:

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from anyio import to_thread
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import allow
-from api.deps import ActorDep
+from api.deps import ActorDep, IdempotentDep, fingerprinted
 from api.errors import ERRORS
 from api.queries import MinPosition
 from api.services import Services, ServicesDep, WebhookDesk
@@ -34,6 +34,7 @@ from api.webhook_schemas import (
     WebhookResponse,
 )
 from commands.errors import WebhookNotFound
+from commands.handlers import run_once
 from commands.registry import CommandResult
 from commands.webhooks import (
     CreateWebhook,
@@ -130,8 +131,15 @@ def patch(
     response_model=WebhookDeletedResponse,
     summary="Delete a subscription: nothing more is delivered to it",
 )
-def delete(webhook_id: UUID, services: ServicesDep, ctx: ActorDep) -> JSONResponse:
-    result = delete_webhook(services.registry, DeleteWebhook(webhook_id=webhook_id), ctx)
+def delete(
+    webhook_id: UUID, services: ServicesDep, ctx: IdempotentDep, request: Request
+) -> JSONResponse:
+    """With an Idempotency-Key, a retry after a lost answer answers as the first did."""
+    ctx = fingerprinted(ctx, request, None)
+    command = DeleteWebhook(webhook_id=webhook_id)
+    result = run_once(
+        services.registry, ctx, lambda: delete_webhook(services.registry, command, ctx)
+    )
     return JSONResponse(
         {"id": str(webhook_id), "deleted": True, "position": result.position},
         headers={"X-Position": str(result.position)},

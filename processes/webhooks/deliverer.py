@@ -133,7 +133,8 @@ class Deliverer:
             await self.endpoints.forget(gone)
         self.intake.deleted.clear()
         started = await self._send_due()
-        await to_thread.run_sync(self._housekeeping)
+        if self._housekeeping_due():
+            await to_thread.run_sync(self._housekeeping)
         if not (took or settled or started):
             await self._idle()
 
@@ -234,6 +235,10 @@ class Deliverer:
                 await self._settle_finished()
 
     # -- housekeeping ------------------------------------------------------------
+
+    def _housekeeping_due(self) -> bool:
+        analyze = self.intake.queued - self._analyzed_at_queued >= self.options.analyze_every_rows
+        return analyze or time.time() - self._purged_at >= self.options.purge_every_seconds
 
     def _housekeeping(self) -> None:
         """Refresh the queue's statistics after many rows, forget old deliveries."""

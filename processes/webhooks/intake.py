@@ -27,6 +27,8 @@ from read_model.relay import WEBHOOK_DELIVERER
 from read_model.webhooks import HELD
 from write_model.webhook import Webhook
 
+REPLAYS_EVERY = 0.5  # seconds
+
 
 class LostRace(Exception):
     """Another deliverer queued this page (or this replay's page) first."""
@@ -43,6 +45,7 @@ class Intake:
     position: int | None = None  # None: to be read
     deleted: list[str] = field(default_factory=list)  # subscriptions gone, for the sender
     queued: int = 0  # deliveries queued (for the statistics' refresh)
+    replays_seen_at: float = 0.0  # when the replays asked for were last looked at
 
     def take_in(self) -> int:
         """Queue what the log added (a few pages) and what replays ask for."""
@@ -122,7 +125,12 @@ class Intake:
 
     def _take_replays(self) -> int:
         """A page of each replay asked for, once the subscriptions are folded as far as
-        the log stood when it was asked for (its subscription is known by then)."""
+        the log stood when it was asked for (its subscription is known by then). Looked
+        for every REPLAYS_EVERY seconds, not at every step: a query fewer per step."""
+        now = time.monotonic()
+        if now - self.replays_seen_at < REPLAYS_EVERY:
+            return 0
+        self.replays_seen_at = now
         with self.engine.begin() as conn:
             replays = queue.open_replays(conn)
         taken = 0
@@ -131,6 +139,7 @@ class Intake:
                 continue
             try:
                 taken += self._take_replay_page(replay)
+                self.replays_seen_at = 0.0  # more to come: look again at the next step
             except LostRace:
                 continue  # another deliverer took this page: on with the next
         return taken

@@ -167,8 +167,11 @@ def test_a_deleted_subscription_gets_nothing_more(
             lambda: any(d["attempts"] for d in deliveries_of(api, made["id"])), "a failed attempt"
         )
         # When it is deleted, and its endpoint comes back while models change
-        deleted = api.delete(f"{HOOKS}/{made['id']}")
+        once = {"Idempotency-Key": "delete-it-once"}
+        deleted = api.delete(f"{HOOKS}/{made['id']}", headers=once)
         assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+        # (its answer lost, the retry answers as the first did)
+        assert api.delete(f"{HOOKS}/{made['id']}", headers=once).json() == deleted.json()
         receiver.up()
         a_model(api, "later")
         # Then its waiting delivery is cancelled, and nothing more is queued for it

@@ -12,17 +12,27 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.archive import export_events
+from commands.metric_definitions import (
+    DefineMetric,
+    RemoveMetricDefinition,
+    define_metric,
+    remove_metric_definition,
+)
+from commands.registry import CommandContext
 from modelledger.bootstrap import Ledger
+from tests.support.every_event import play
 from tests.support.webhook_deliverers import delivering
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.webhook_stories import (
     HOOKS,
     a_model,
     deliveries_of,
+    in_order_per_model,
     signed_by,
     subscribe,
     trained_and_deployed,
 )
+from write_model.webhook import DELIVERED_TYPES
 
 
 def test_each_subscription_gets_the_events_its_filters_name_signed_with_its_secret(
@@ -222,3 +232,34 @@ def test_the_list_shows_each_subscription_as_reading_it_alone_does(
     assert alone["enabled"] is False and alone["disabled_reason"] == "disabled by an admin"
     assert alone["previous_secret_until"] == rotated["previous_secret_until"]
     assert "secret" not in alone
+
+
+def test_every_event_type_of_the_registry_is_delivered_and_no_other(
+    hooked: Ledger, api: TestClient, receiver: WebhookReceiver
+) -> None:
+    # Given a subscription to everything
+    everything = subscribe(api, receiver)
+    # When every event type of models, keys and metric definitions is recorded
+    with delivering(hooked):
+        play(hooked.registry)
+        described = a_model(api, "described")
+        trained_and_deployed(api, described)
+        version = api.patch(f"/api/v1/models/{described}/versions/1", json={"description": "v1"})
+        assert version.status_code == 200, version.text
+        ctx = CommandContext()
+        for direction in ("minimize", "maximize"):
+            define_metric(hooked.registry, DefineMetric(name="lag", direction=direction), ctx)
+        remove_metric_definition(hooked.registry, RemoveMetricDefinition(name="lag"), ctx)
+        log = hooked.event_log
+        deliverable = [
+            type(log.decode(n)).__name__
+            for n in log.page(0, 10_000)
+            if type(log.decode(n)).__name__ in DELIVERED_TYPES
+        ]
+        found = receiver.wait_for(lambda got: len(got) == len(deliverable), "every event")
+    # Then each of the registry's event types arrived, in the log's order per model, and
+    # no key's or webhook's event did
+    assert {d.type for d in signed_by(found, everything["secret"])} == DELIVERED_TYPES
+    assert sorted(d.type for d in found) == sorted(deliverable)
+    for positions in in_order_per_model([d for d in found if "model_id" in d.data]).values():
+        assert positions == sorted(positions)

@@ -306,11 +306,13 @@ def test_history_is_paged_like_the_feed(client: TestClient) -> None:
 def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     memory_client: TestClient,
 ) -> None:
-    # Given a model, and the position of the client's last write
+    # Given a model and a webhook, and the position of the client's last write
     model = registered(memory_client, "session", "payments", accuracy=0.9)
-    position = model["position"]
     runs = memory_client.get(f"{MODELS}/{model['id']}/training-runs").json()["items"]
     run_id = runs[0]["run_id"]
+    made = memory_client.post("/api/v1/admin/webhooks", json={"url": "https://ci.example/h"})
+    assert made.status_code == 201, made.text
+    hook, position = made.json()["id"], made.json()["position"]
     document = memory_client.get("/openapi.json").json()
     reads = [
         path
@@ -319,7 +321,9 @@ def test_every_read_takes_the_sessions_position_and_refuses_one_past_the_log(
     ]
     assert len(reads) > 12
     for path in reads:
-        url = path.format(model_id=model["id"], number=1, run_id=run_id, name="accuracy")
+        url = path.format(
+            model_id=model["id"], number=1, run_id=run_id, name="accuracy", webhook_id=hook
+        )
         params = {"metric": "accuracy", "name": "session", "project": "payments"}  # (needed)
         parameters = document["paths"][path]["get"].get("parameters", [])
         taken = {p["name"] for p in parameters if p["in"] == "query"}

@@ -32,6 +32,7 @@ import orjson
 from aiohttp import web
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from bench import topology
 from bench.report import percentile
 from bench.service import (
     Server,
@@ -41,15 +42,16 @@ from bench.service import (
     fresh_database,
     running_server,
 )
+from bench.topology import client
 
 
 @dataclass
-class Tally:
-    answered: dict[int, float] = field(default_factory=dict)  # position -> answered at
-    arrived: dict[tuple[str, int], float] = field(default_factory=dict)  # (secret, position)
+class Tally(topology.Tally):
+    """The creates' answers (as bench.topology counts them), and each delivery's arrival."""
+
+    delivered: dict[tuple[str, int], float] = field(default_factory=dict)  # (secret, position)
     unverified: int = 0
     repeats: int = 0
-    errors: int = 0
 
 
 @dataclass
@@ -66,9 +68,9 @@ class Receiver:
             self.tally.unverified += 1
         else:
             key = (secret, orjson.loads(body)["data"].get("position", 0))
-            if key in self.tally.arrived:
+            if key in self.tally.delivered:
                 self.tally.repeats += 1
-            self.tally.arrived.setdefault(key, arrived)
+            self.tally.delivered.setdefault(key, arrived)
         return web.Response(text="ok")
 
 
@@ -87,18 +89,6 @@ def store(backend: str, pg_url: str, workdir: Path) -> Iterator[str]:
     else:
         with fresh_database(pg_url) as url:
             yield url
-
-
-async def client(
-    session: aiohttp.ClientSession, base: str, names: Iterator[int], tally: Tally, until: float
-) -> None:
-    while time.monotonic() < until:
-        body = {"name": f"m{next(names)}", "task": "classification", "framework": "pytorch"}
-        async with session.post(f"{base}/api/v1/models", json=body) as response:
-            if response.status == 201:
-                tally.answered[(await response.json())["position"]] = time.time()
-            else:
-                tally.errors += 1
 
 
 async def paced(
@@ -158,22 +148,22 @@ async def drive(api: Server, receiver_port: int, args: argparse.Namespace) -> di
     measured = len(tally.answered) - warm
     expected = {(s, p) for s in receiver.verifiers for p in tally.answered}
     drain_until = time.monotonic() + 120
-    while expected - set(tally.arrived) and time.monotonic() < drain_until:
+    while expected - set(tally.delivered) and time.monotonic() < drain_until:
         await asyncio.sleep(0.2)
     await runner.cleanup()
     delays = sorted(
         (arrived - tally.answered[position]) * 1000
-        for (_, position), arrived in tally.arrived.items()
+        for (_, position), arrived in tally.delivered.items()
         if position in tally.answered and tally.answered[position] >= measured_since
     )
-    times = sorted(t for (_, p), t in tally.arrived.items() if p in tally.answered)
+    times = sorted(t for (_, p), t in tally.delivered.items() if p in tally.answered)
     window = (times[-1] - times[0]) if len(times) > 1 else 1.0
     return {
         "commands_per_s": measured / args.duration,
         "deliveries_per_s": len(times) / window,
         "p50_ms": percentile(delays, 0.5),
         "p99_ms": percentile(delays, 0.99),
-        "missing": float(len(expected - set(tally.arrived))),
+        "missing": float(len(expected - set(tally.delivered))),
         "unverified": float(tally.unverified),
         "repeats": float(tally.repeats),
         "errors": float(tally.errors),
@@ -184,7 +174,7 @@ async def report_progress(tally: Tally, until: float, subscriptions: int) -> Non
     while time.monotonic() < until:
         await asyncio.sleep(2)
         print(
-            f"  answered {len(tally.answered)}, delivered {len(tally.arrived)} of "
+            f"  answered {len(tally.answered)}, delivered {len(tally.delivered)} of "
             f"{len(tally.answered) * subscriptions}, errors {tally.errors}",
             file=sys.stderr,
         )

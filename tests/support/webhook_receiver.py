@@ -85,6 +85,8 @@ class WebhookReceiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died before the body was whole: no delivery was made
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break

@@ -26,6 +26,7 @@ from api import (
     openapi,
     queries,
 )
+from api.graphql import router as graphql
 from api.headers import SecurityHeaders
 from api.health import package_version
 from api.limits import RequestLimits
@@ -89,6 +90,7 @@ def build_app(
     app.include_router(admin_webhooks.router, dependencies=known)
     app.include_router(metric_definitions.router, dependencies=known)
     app.include_router(metrics.router)
+    graphql.install(app, options.graphql)
     app.add_middleware(RequestLimits, max_body_bytes=options.max_body_bytes)
     if options.cors_origins:
         app.add_middleware(

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from api.graphql.limits import GraphqlLimits
 from api.observability import ApiMetrics
 from api.rate_limit import RateLimiter
 from commands.keyring import KeyRing
@@ -34,6 +35,7 @@ class ApiOptions:
     cors_origins: tuple[str, ...] = ()
     access_log: bool = False
     health_max_lag_seconds: float = 60.0
+    graphql: GraphqlLimits = GraphqlLimits()
 
 
 @dataclass

@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, StringConstraints
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from modelledger.graphql_settings import GraphqlSettings
 
 log = logging.getLogger("modelledger.settings")
 
@@ -39,7 +41,7 @@ def warn_removed(environ: Mapping[str, str] | None = None) -> list[str]:
 Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 
 
-class Settings(BaseSettings):
+class Settings(GraphqlSettings):
     # An empty variable is an unset one (so `OPENAI_API_KEY=` turns nothing on).
     model_config = SettingsConfigDict(
         env_prefix="MODELLEDGER_", env_file=".env", extra="ignore", env_ignore_empty=True

@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, ledger: Ledger | None = None) -
         cors_origins=tuple(settings.cors_origins),
         access_log=settings.access_log,
         health_max_lag_seconds=settings.health_max_lag_seconds,
+        graphql=settings.graphql_limits(),
     )
     app = build_app(options, lambda: serving(settings, options, ledger))
     install_ui(app, session_secret(settings))

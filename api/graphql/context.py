@@ -1,0 +1,152 @@
+"""What every resolver of one GraphQL operation is handed: the services, the caller, the
+DataLoaders of this operation, and the position each root field's data reflects.
+
+DataLoaders batch the nested fields of a page of models into one read per kind (their
+batch readers are in queries/model_batches.py): a page of 50 models with their versions,
+deployments and best metrics costs a fixed number of statements, whatever its size.
+Loaders live for one operation only, so nothing read is kept beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+from anyio import to_thread
+from pydantic import BaseModel, ValidationError
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+from strawberry.types import Info
+
+from api.services import Services
+from queries.errors import UnknownModel
+from queries.model_batches import ModelBatches
+from queries.visibility import Projects
+from write_model.access import Principal
+from write_model.values import instant
+
+Message = TypeVar("Message", bound=BaseModel)
+
+# (model id, the position its data was seen at, as of): what a model's parts are read for.
+PartKey = tuple[UUID, int, datetime | None]
+
+
+class InvalidArgument(ValueError):
+    """An argument the readers' messages refuse: the GraphQL error names the argument."""
+
+    def __init__(self, detail: str, argument: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = argument
+
+
+@dataclass
+class GraphContext(BaseContext):
+    services: Services
+    caller: Principal | None  # None: a WebSocket not yet through connection_init
+    client: str = "unknown"  # its address (failed keys spend its rate-limit tokens)
+    connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
+    key: str = ""  # the key a WebSocket was opened with (checked again as it streams)
+    positions: dict[str, int] = field(default_factory=dict)
+    loaders: Loaders | None = None
+
+    @property
+    def visible(self) -> Projects:
+        assert self.caller is not None
+        return self.caller.visible_projects
+
+    def parts(self) -> Loaders:
+        if self.loaders is None:
+            self.loaders = Loaders(self)
+        return self.loaders
+
+
+def context_of(info: Info[GraphContext, Any]) -> GraphContext:
+    return info.context
+
+
+def reflected(info: Info[GraphContext, Any], position: int) -> None:
+    """The root field being resolved reflects the log up to ``position`` (at least): the
+    answer's ``extensions.positions`` says so, by the field's name in the answer."""
+    key = str(info.path.key) if info.path.prev is None else _root_key(info)
+    positions = info.context.positions
+    positions[key] = min(positions.get(key, position), position)
+
+
+def _root_key(info: Info[GraphContext, Any]) -> str:
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    return str(path.key)
+
+
+def message(kind: type[Message], arguments: dict[str, str], **values: Any) -> Message:
+    """The readers' message for these values, its refusals naming GraphQL's arguments
+    (``arguments`` maps the message's field names to them, where they differ)."""
+    try:
+        return kind(**{name: value for name, value in values.items() if value is not None})
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        argument = arguments.get(name, name)
+        raise InvalidArgument(f"{argument}: {first['msg']}", argument) from None
+
+
+async def in_thread(read: Callable[..., Any], *args: Any) -> Any:
+    return await to_thread.run_sync(read, *args)
+
+
+async def or_none(read: Callable[..., Any], *args: Any) -> Any:
+    """An unknown model and one the key may not see are both null."""
+    try:
+        return await in_thread(read, *args)
+    except UnknownModel:
+        return None
+
+
+class Loaders:
+    """This operation's DataLoaders."""
+
+    def __init__(self, context: GraphContext) -> None:
+        self.context = context
+        self.batches = ModelBatches(context.services.models)
+        self.resources = DataLoader(self._resources)
+        self.deployments = DataLoader(self._deployments)
+
+    async def _resources(self, keys: Sequence[PartKey]) -> list[dict[str, Any] | None]:
+        """Whole resources of models seen in summaries (a search, a leaderboard): now from
+        the catalogue, in one statement; as of a time, each folded from the log."""
+        visible, models = self.context.visible, self.context.services.models
+        found: dict[PartKey, dict[str, Any] | None] = {}
+        now = [key for key in keys if key[2] is None]
+        if now:
+            at_least = max(key[1] for key in now)
+            read, _ = await in_thread(
+                self.batches.resources, [k[0] for k in now], visible, at_least
+            )
+            found.update({key: read.get(key[0]) for key in now})
+        for key in keys:
+            if key[2] is not None:
+                answer = await or_none(models.past, key[0], visible, None, key[2])
+                found[key] = None if answer is None else decoded(answer.body)
+        return [found[key] for key in keys]
+
+    async def _deployments(self, keys: Sequence[PartKey]) -> list[dict[str, Any]]:
+        found: dict[PartKey, dict[str, Any]] = {}
+        for as_of in {key[2] for key in keys}:
+            group = [key for key in keys if key[2] == as_of]
+            at_least = max(key[1] for key in group)
+            ids = [key[0] for key in group]
+            when = None if as_of is None else instant(as_of)
+            read, _ = await in_thread(self.batches.deployments, ids, at_least, when)
+            found.update({key: read[key[0]] for key in group})
+        return [found[key] for key in keys]
+
+
+def decoded(body: bytes) -> dict[str, Any]:
+    decoded: dict[str, Any] = orjson.loads(body)
+    return decoded

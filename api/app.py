@@ -18,6 +18,7 @@ from api import (
     docs,
     errors,
     events,
+    graphiql,
     health,
     health_detailed,
     hub_import,
@@ -90,6 +91,7 @@ def build_app(
     app.include_router(admin_webhooks.router, dependencies=known)
     app.include_router(metric_definitions.router, dependencies=known)
     app.include_router(metrics.router)
+    graphiql.install(app)
     graphql.install(app, options.graphql)
     app.add_middleware(RequestLimits, max_body_bytes=options.max_body_bytes)
     if options.cors_origins:

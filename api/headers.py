@@ -20,11 +20,12 @@ API_CONTENT_POLICY = (b"content-security-policy", b"default-src 'none'; frame-an
 DOCS_PAGES = frozenset({"/docs", "/redoc"})
 
 
-def docs_content_policy(*, styles: str = "", workers: str = "") -> str:
-    """This origin only; a page may name the inline ``styles`` (hashes) and ``workers``
-    (sources) its own scripts need."""
+def docs_content_policy(*, styles: str = "", workers: str = "", fonts: str = "") -> str:
+    """This origin only; a page may name the inline ``styles`` (hashes, a nonce), ``workers`` and
+    ``fonts`` (sources) its own scripts and styles need."""
     extra = f"style-src 'self' {styles}; " if styles else ""
     extra += f"worker-src {workers}; " if workers else ""
+    extra += f"font-src {fonts}; " if fonts else ""
     return (
         f"default-src 'self'; {extra}img-src 'self' data:; object-src 'none'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

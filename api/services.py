@@ -35,7 +35,7 @@ class ApiOptions:
     cors_origins: tuple[str, ...] = ()
     access_log: bool = False
     health_max_lag_seconds: float = 60.0
-    graphql: GraphqlLimits = GraphqlLimits()
+    graphql: GraphqlLimits = field(default_factory=GraphqlLimits)
 
 
 @dataclass

@@ -187,7 +187,8 @@ class Model:
             has_next_page=next_after is not None,
             end_cursor=None if next_after is None else str(next_after),
         )
-        return HistoryPage(nodes=[Event.of(item) for item in body["items"]], page_info=info_)
+        nodes = [Event.of({**item, "model_id": body["id"]}) for item in body["items"]]
+        return HistoryPage(nodes=nodes, page_info=info_)
 
     async def _whole(self, info: Info[GraphContext, Any]) -> dict[str, Any]:
         if self.whole:

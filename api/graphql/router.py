@@ -7,7 +7,10 @@ in its ``connection_init``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from cross_web import HTTPException
 from fastapi import FastAPI
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
@@ -15,9 +18,11 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import BEARER_SCHEME, principal
+from api.errors import BAD_REQUEST, KIND_BY_STATUS, problem
 from api.graphql.answers import Positions, ProblemCodes
 from api.graphql.context import GraphContext
 from api.graphql.limits import GraphqlLimits, limiting_extensions
@@ -31,6 +36,12 @@ PATH = "/graphql"
 
 
 class LedgerSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """An operation over HTTP: a query (a subscription needs the WebSocket)."""
+        allowed = kwargs.get("allowed_operation_types") or {OperationType.QUERY}
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -62,6 +73,17 @@ async def graph_context(connection: HTTPConnection) -> GraphContext:
 
 
 class LedgerGraphQL(GraphQLRouter[GraphContext, None]):
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's refusals of a request (no query, a batch, a body that is not
+        JSON) as problem+json, as REST refuses a bad request."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refused:
+            kind = KIND_BY_STATUS.get(refused.status_code, BAD_REQUEST)
+            return problem(
+                kind, refused.reason, errors=[{"field": "body", "message": refused.reason}]
+            )
+
     async def on_ws_connect(self, context: GraphContext) -> UnsetType | dict[str, object] | None:
         await authenticate(context, context.client)
         unset: UnsetType = UNSET

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from strawberry.extensions import SchemaExtension
 
 from api.errors import INTERNAL_ERROR, INVALID_REQUEST, REFUSALS, kind_of
-from api.graphql.context import InvalidArgument
+from api.graphql.context import InvalidArgument, argument_of
 
 log = logging.getLogger("modelledger.api.graphql")
 
@@ -44,7 +44,7 @@ def _with(
 ) -> GraphQLError:
     extensions: dict[str, Any] = {"code": code, "status": status}
     if field is not None:
-        extensions["field"] = field
+        extensions["field"] = argument_of(field)
     return GraphQLError(
         message,
         nodes=error.nodes,

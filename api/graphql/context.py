@@ -65,34 +65,37 @@ class GraphContext(BaseContext):
         return self.loaders
 
 
-def context_of(info: Info[GraphContext, Any]) -> GraphContext:
-    return info.context
-
-
 def reflected(info: Info[GraphContext, Any], position: int) -> None:
     """The root field being resolved reflects the log up to ``position`` (at least): the
     answer's ``extensions.positions`` says so, by the field's name in the answer."""
-    key = str(info.path.key) if info.path.prev is None else _root_key(info)
-    positions = info.context.positions
-    positions[key] = min(positions.get(key, position), position)
-
-
-def _root_key(info: Info[GraphContext, Any]) -> str:
     path = info.path
     while path.prev is not None:
         path = path.prev
-    return str(path.key)
+    key, positions = str(path.key), info.context.positions
+    positions[key] = min(positions.get(key, position), position)
 
 
-def message(kind: type[Message], arguments: dict[str, str], **values: Any) -> Message:
-    """The readers' message for these values, its refusals naming GraphQL's arguments
-    (``arguments`` maps the message's field names to them, where they differ)."""
+# The readers name REST's parameters; GraphQL's arguments are these (else camelCase).
+ARGUMENTS = {"cursor": "after", "limit": "first", "tag": "tags", "type": "types"}
+
+
+def argument_of(field: str) -> str:
+    """The GraphQL argument a reader's field name stands for (``query.as_of``: asOf)."""
+    name = field.removeprefix("query.")
+    if name in ARGUMENTS:
+        return ARGUMENTS[name]
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def message(kind: type[Message], **values: Any) -> Message:
+    """The readers' message for these values (None: left out), its refusals naming
+    GraphQL's arguments."""
     try:
         return kind(**{name: value for name, value in values.items() if value is not None})
     except ValidationError as invalid:
         first = invalid.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
-        argument = arguments.get(name, name)
+        argument = argument_of(str(first["loc"][0]) if first["loc"] else "")
         raise InvalidArgument(f"{argument}: {first['msg']}", argument) from None
 
 

@@ -177,7 +177,7 @@ class Model:
         self, info: Info[GraphContext, Any], first: int = 100, after: int = 0
     ) -> HistoryPage:
         context = info.context
-        query = message(ListHistory, {"limit": "first"}, limit=first, after=after)
+        query = message(ListHistory, limit=first, after=after)
         answer = await in_thread(
             context.services.models.history, UUID(self.data["id"]), context.visible, query
         )

@@ -49,30 +49,13 @@ from queries.reading import within_the_log
 Ctx: TypeAlias = Info[GraphContext, Any]
 MIN_POSITION = "the answer reflects at least this log position (REST's min_position)"
 AS_OF = "as the registry stood at this time (RFC 3339, with a zone)"
-SEARCH_NAMES = {
-    "tag": "tags",
-    "limit": "first",
-    "cursor": "after",
-    "as_of": "asOf",
-    "min_position": "minPosition",
-    "min_value": "minValue",
-    "max_value": "maxValue",
-}
-PAGE_NAMES = {
-    "limit": "first",
-    "cursor": "after",
-    "as_of": "asOf",
-    "min_position": "minPosition",
-    "model_id": "modelId",
-    "type": "types",
-}
 
 
 class OneModel(BaseModel):
     """The arguments of ``model``, checked as REST checks its path and query."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    model_id: UUID
+    id: UUID
     as_of: Moment | None = None
     at_version: Annotated[int, Field(ge=1, le=10**9)] | None = None
     min_position: Position | None = None
@@ -83,14 +66,6 @@ class ByName(BaseModel):
     project: Text = "default"
     name: ExactName
     min_position: Position | None = None
-
-
-ONE_NAMES = {
-    "model_id": "id",
-    "as_of": "asOf",
-    "at_version": "atVersion",
-    "min_position": "minPosition",
-}
 
 
 @strawberry.type
@@ -109,8 +84,7 @@ class Query:
     ) -> Model | None:
         asked = message(
             OneModel,
-            ONE_NAMES,
-            model_id=id,
+            id=id,
             as_of=as_of,
             at_version=at_version,
             min_position=min_position,
@@ -119,11 +93,11 @@ class Query:
             raise InvalidArgument("ask for atVersion or asOf, not both", "asOf")
         models, visible = info.context.services.models, info.context.visible
         if asked.as_of is None and asked.at_version is None:
-            answer = await or_none(models.current, asked.model_id, visible, asked.min_position)
+            answer = await or_none(models.current, asked.id, visible, asked.min_position)
         else:
             answer = await or_none(
                 models.past,
-                asked.model_id,
+                asked.id,
                 visible,
                 asked.at_version,
                 asked.as_of,
@@ -142,7 +116,6 @@ class Query:
     ) -> Model | None:
         asked = message(
             ByName,
-            {"min_position": "minPosition"},
             project=project,
             name=name,
             min_position=min_position,
@@ -184,7 +157,6 @@ class Query:
     ) -> ModelConnection:
         query = message(
             SearchModels,
-            SEARCH_NAMES,
             q=q,
             name=name,
             project=project,
@@ -219,7 +191,6 @@ class Query:
     ) -> Statistics:
         query = message(
             ModelStatistics,
-            SEARCH_NAMES,
             project=project,
             task=task,
             as_of=as_of,
@@ -243,7 +214,6 @@ class Query:
     ) -> Leaderboard:
         query = message(
             TopPerforming,
-            SEARCH_NAMES,
             metric=metric,
             task=task,
             project=project,
@@ -264,7 +234,7 @@ class Query:
     async def metric_definitions(
         self, info: Ctx, min_position: int | None = None
     ) -> list[MetricDefinition]:
-        query = message(ListMetricDefinitions, SEARCH_NAMES, min_position=min_position)
+        query = message(ListMetricDefinitions, min_position=min_position)
         catalogue = info.context.services.catalogue
         answer = await catalogue.metric_definitions(query, info.context.visible)
         reflected(info, answer.position)
@@ -283,7 +253,6 @@ class Query:
     ) -> EventConnection:
         query = message(
             ListEvents,
-            PAGE_NAMES,
             after=after,
             limit=first,
             model_id=model_id,
@@ -312,7 +281,6 @@ class Query:
     ) -> ServingConnection:
         query = message(
             ListDeployments,
-            PAGE_NAMES,
             environment=environment,
             model_id=model_id,
             limit=first,

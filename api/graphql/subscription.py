@@ -82,7 +82,6 @@ class Subscription:
         context = info.context
         query = message(
             ListEvents,
-            {"model_id": "modelId", "type": "types"},
             after=after,
             model_id=model_id,
             type=types,

@@ -114,7 +114,7 @@ def test_errors_carry_the_rest_problem_type_and_the_argument(admin_client: TestC
     }
     answer = graphql(admin_client, "{ statistics(minPosition: 99999) { totalModels } }")
     assert answer["errors"][0]["extensions"]["code"] == PROBLEM + "invalid-value"
-    assert answer["errors"][0]["extensions"]["field"] == "min_position"
+    assert answer["errors"][0]["extensions"]["field"] == "minPosition"
     answer = graphql(admin_client, "{ models(first: 0) { nodes { id } } }")
     assert answer["errors"][0]["extensions"]["field"] == "first"
     answer = graphql(admin_client, '{ models(sort: "metric") { nodes { id } } }')

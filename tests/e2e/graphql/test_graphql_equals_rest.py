@@ -54,6 +54,10 @@ query($project: String, $at: Int!, $after: String, $metric: String!, $asOf: Time
   }}
   pastModels: models(project: $project, asOf: $asOf, first: 100) {{ nodes {{ {SUMMARY_FIELDS} }} }}
   pastStatistics: statistics(project: $project, asOf: $asOf) {{ {STATISTICS_FIELDS} }}
+  pastBoard: topPerforming(metric: $metric, project: $project, asOf: $asOf) {{
+    metric direction order items {{ rank id name project task modelVersion value }}
+  }}
+  serving: deployments(asOf: $asOf, first: 100) {{ nodes {{ modelId {STRETCH_FIELDS} }} }}
 }}
 """
 
@@ -126,6 +130,12 @@ def catalogues_agree(client: TestClient, project: str | None, metric: str, at: i
     ]
     past_stats = rest(client, f"{MODELS}/statistics", project=project, as_of=as_of)
     assert rest_statistics(found["pastStatistics"]) == past_stats
+    past_board = rest(
+        client, f"{MODELS}/top-performing", metric=metric, project=project, as_of=as_of
+    )
+    assert in_rest_words(found["pastBoard"]) == past_board
+    serving = rest(client, "/api/v1/deployments", as_of=as_of, limit=100)
+    assert in_rest_words(found["serving"]["nodes"]) == serving["items"]
 
 
 @pytest.fixture

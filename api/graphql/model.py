@@ -166,7 +166,10 @@ class Model:
     async def pending_deployments(self, info: Info[GraphContext, Any]) -> list[PendingDeployment]:
         return PendingDeployment.listed((await self._whole(info))["pending_deployments"])
 
-    @strawberry.field(description="what serves where, and every stretch before (as of asOf)")
+    @strawberry.field(
+        description="what serves where, and every stretch before: as of the model's asOf, "
+        "else now (at a version too)"
+    )
     async def deployments(self, info: Info[GraphContext, Any]) -> ModelDeployments:
         loader = info.context.parts().deployments
         found = await loader.load((UUID(self.data["id"]), self.seen_at, self.as_of))

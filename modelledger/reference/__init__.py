@@ -1,6 +1,7 @@
 """The reference pages of the documentation site, generated from the code: the settings
 (from the settings model's field descriptions), the command line (from typer), the HTTP
-API (from the OpenAPI document) and the events (from the event classes); and
+API (from the OpenAPI document), GraphQL (from its schema) and the events (from the event
+classes); and
 `.env.example`, from the settings too.
 
 `make docs-reference` writes them; a test fails when a committed file differs from what
@@ -12,13 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from modelledger.reference import cli_page, events_page, http_api_page, settings_page
+from modelledger.reference import (
+    cli_page,
+    events_page,
+    graphql_page,
+    http_api_page,
+    settings_page,
+)
 
 # Each generated file by its path from the repository's root.
 PAGES: dict[str, Callable[[], str]] = {
     "docs/reference/settings.md": settings_page.render,
     "docs/reference/cli.md": cli_page.render,
     "docs/reference/http-api.md": http_api_page.render,
+    "docs/reference/graphql.md": graphql_page.render,
     "docs/reference/events.md": events_page.render,
     ".env.example": settings_page.render_env_example,
 }

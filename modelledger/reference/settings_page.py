@@ -11,8 +11,10 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
-from modelledger.reference.markdown import cell, generated_from
+from modelledger.graphql_settings import GraphqlSettings
+from modelledger.reference.markdown import cell, generated_from, prose
 from modelledger.settings import REMOVED, Settings
 
 INTRO = """\
@@ -24,20 +26,30 @@ worker) should get the same settings.
 
 """
 
+# The settings models ``Settings`` is assembled from (its bases) each get a section after
+# the main table, by their title: pydantic lists a base's fields first, and the page should
+# open with the settings every deployment sets, not with one endpoint's.
+SECTIONS: dict[type[BaseSettings], tuple[str, str]] = {
+    GraphqlSettings: (
+        "GraphQL",
+        "What one document sent to `/graphql` may ask, checked before it runs, and whether "
+        "the schema is answered (see "
+        "[Query with GraphQL](../how-to/graphql.md#limits-and-errors)).",
+    ),
+}
+
 
 def render() -> str:
-    rows = ["| Variable | Default | Accepts | Meaning |", "|---|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        variables = ", ".join(f"`{v}`" for v in _variables(name, field))
-        rows.append(
-            f"| {variables} | {_default(field)} | {cell(_accepts(field))} "
-            f"| {cell(field.description or '')} |"
-        )
+    own, parts = _groups()
+    sections = "".join(
+        f"\n\n## {title}\n\n{intro}\n\n{_table(fields)}" for title, intro, fields in parts
+    )
     removed = "\n".join(f"- `{name}`: {why}." for name, why in REMOVED.items())
     return (
         generated_from("Settings", "`modelledger/settings.py`")
         + INTRO
-        + "\n".join(rows)
+        + _table(own)
+        + sections
         + "\n\n## Removed settings\n\n"
         + "Still set, these are ignored, and `serve` logs a warning naming each:\n\n"
         + removed
@@ -55,13 +67,41 @@ ENV_EXAMPLE = """\
 
 def render_env_example() -> str:
     blocks = [ENV_EXAMPLE]
-    for name, field in Settings.model_fields.items():
+    own, parts = _groups()
+    every = {**own, **{name: field for *_, fields in parts for name, field in fields.items()}}
+    for name, field in every.items():
         text = f"{field.description or ''} Accepts {_accepts(field)}."
         said = textwrap.wrap(_plain(text), width=94)
         variable = _variables(name, field)[-1]  # an alias's last: the name others use too
         value = "" if field.default is None else _default(field).strip("`")
         blocks.append("".join(f"# {line}\n" for line in said) + f"# {variable}={value}\n")
     return "\n".join(blocks)
+
+
+Fields = dict[str, FieldInfo]
+
+
+def _groups() -> tuple[Fields, list[tuple[str, str, Fields]]]:
+    """Settings' own fields, and each base's (title, intro, fields), each as declared."""
+    own = dict(Settings.model_fields)
+    parts = []
+    for base in Settings.__mro__[1:]:
+        if issubclass(base, BaseSettings) and base is not BaseSettings:
+            title, intro = SECTIONS.get(base, (base.__name__, prose(base.__doc__)))
+            fields = {name: own.pop(name) for name in base.model_fields if name in own}
+            parts.append((title, intro, fields))
+    return own, parts
+
+
+def _table(fields: Fields) -> str:
+    rows = ["| Variable | Default | Accepts | Meaning |", "|---|---|---|---|"]
+    for name, field in fields.items():
+        variables = ", ".join(f"`{v}`" for v in _variables(name, field))
+        rows.append(
+            f"| {variables} | {_default(field)} | {cell(_accepts(field))} "
+            f"| {cell(field.description or '')} |"
+        )
+    return "\n".join(rows)
 
 
 def _plain(text: str) -> str:

@@ -30,6 +30,7 @@ DOCUMENTS = {
     "docs/how-to/backup.md": 5,
     "docs/how-to/audit.md": 4,
     "docs/how-to/webhooks.md": 18,
+    "docs/how-to/graphql.md": 12,
 }
 # What a document's `serve` is started with besides: the webhooks guide's receiver listens
 # on 127.0.0.1, where deliveries go only when private targets are allowed

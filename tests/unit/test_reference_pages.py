@@ -48,3 +48,6 @@ def test_the_reference_names_every_setting_event_command_and_route() -> None:
         assert f"`modelledger {command}`" in pages["cli.md"]
     assert "### `POST /api/v1/models/{model_id}/deploy`" in pages["http-api.md"]
     assert "`urn:modelledger:problem:not-yet-up-to-date`" in pages["http-api.md"]
+    assert "\ntype Query {\n" in pages["graphql.md"]
+    assert "| `modelEvents(after, modelId, types)` | `Event!` |" in pages["graphql.md"]
+    assert "## GraphQL\n" in pages["settings.md"]  # its own section, after the main table

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
 
+from api.errors import METHOD_NOT_ALLOWED, problem
 from api.headers import docs_content_policy
 
 # graphiql 4.1.2 with react and react-dom 18.3.1 (UMD builds), from npm: 4 is the last
@@ -56,7 +57,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/graphql", response_class=HTMLResponse)
-async def graphiql() -> HTMLResponse:
+async def graphiql(request: Request) -> Response:
+    if "text/html" not in request.headers.get("accept", ""):
+        # Not a browser: queries are POSTed (GET queries are off), so say so, not HTML.
+        detail = "send GraphQL queries with POST (GET /graphql is GraphiQL, for browsers)"
+        return problem(METHOD_NOT_ALLOWED, detail, headers={"Allow": "POST"})
     # Its own policy: api.headers.SecurityHeaders gives /graphql's JSON answers the API's.
     nonce = secrets.token_urlsafe(16)
     policy = graphiql_policy(nonce)

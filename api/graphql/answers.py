@@ -81,4 +81,5 @@ class Positions(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
         positions = getattr(context, "positions", None)
-        return {"positions": dict(positions)} if positions else {}
+        # (in name order: fields finish in any order, and an answer should read the same)
+        return {"positions": dict(sorted(positions.items()))} if positions else {}

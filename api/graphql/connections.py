@@ -153,8 +153,7 @@ class EventEdge:
 class EventConnection:
     edges: list[EventEdge]
     page_info: PageInfo = strawberry.field(
-        description="endCursor: send as after for the next page (the log read so far, even "
-        "when no event of it matched)"
+        description="endCursor: send (as a number) as after for the next page"
     )
     at_head: bool = strawberry.field(description="true: nothing more is stored yet")
 

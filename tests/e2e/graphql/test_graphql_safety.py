@@ -193,3 +193,12 @@ def test_a_key_without_the_read_role_is_refused(admin_client: TestClient) -> Non
     )
     assert response.status_code == 401
     assert TEST_ADMIN_KEY not in response.text
+
+
+def test_a_get_that_is_not_a_browser_is_told_to_post(admin_client: TestClient) -> None:
+    response = admin_client.get("/graphql", headers={"Accept": "application/json"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.json()["type"] == PROBLEM + "method-not-allowed"
+    page = admin_client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()

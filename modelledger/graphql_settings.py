@@ -26,6 +26,14 @@ class GraphqlSettings(BaseSettings):
         description="The most tokens a GraphQL document may hold (refused before it is parsed "
         "further).",
     )
+    graphql_max_log_reads: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="The most models one GraphQL operation may read from the event log (an "
+        "audit trail, a model as of a time): each is a read of all its events, so this bounds "
+        "what one query costs.",
+    )
     graphql_introspection: bool = Field(
         default=True,
         description="Answer GraphQL introspection (the schema, for GraphiQL and code "
@@ -39,4 +47,5 @@ class GraphqlSettings(BaseSettings):
             max_root_fields=self.graphql_max_root_fields,
             max_tokens=self.graphql_max_tokens,
             introspection=self.graphql_introspection,
+            max_log_reads=self.graphql_max_log_reads,
         )

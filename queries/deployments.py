@@ -55,7 +55,12 @@ def model_deployments(
     rows = snapshot.conn.execute(
         statement.order_by(table.c.environment, table.c.from_position)
     ).all()
-    history = [stretch_view(row, as_of) for row in rows]
+    return deployments_view([stretch_view(row, as_of) for row in rows])
+
+
+def deployments_view(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A model's stretches (by environment, then oldest first) as its deployments' answer:
+    what serves in each environment, and the whole history."""
     current = {item["environment"]: item for item in history if item["to_position"] is None}
     return {"current": current, "history": history}
 

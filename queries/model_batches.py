@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import select
 
 from queries.catalogue import answer_columns, catalogue_view
-from queries.deployments import stretch_view
+from queries.deployments import deployments_view, stretch_view
 from queries.model_reader import ModelReader
 from queries.visibility import Projects
 from read_model.encoding import json_bytes
@@ -80,12 +80,6 @@ class ModelBatches:
         for row in rows:
             histories[UUID(row.model_id)].append(stretch_view(row, as_of))
         found = {
-            model_id: _as_sent(
-                {
-                    "current": {s["environment"]: s for s in history if s["to_position"] is None},
-                    "history": history,
-                }
-            )
-            for model_id, history in histories.items()
+            model_id: _as_sent(deployments_view(history)) for model_id, history in histories.items()
         }
         return found, position

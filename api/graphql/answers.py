@@ -23,7 +23,9 @@ log = logging.getLogger("modelledger.api.graphql")
 
 def coded(error: GraphQLError) -> GraphQLError:
     """The error with its problem type in ``extensions.code`` (and the argument at fault
-    in ``extensions.field``)."""
+    in ``extensions.field``); one already coded (a subscription's, as it was sent) as is."""
+    if error.extensions and "code" in error.extensions:
+        return error
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):  # the document's own fault
         return _with(error, error.message, INVALID_REQUEST.type, INVALID_REQUEST.status)

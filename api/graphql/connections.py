@@ -18,7 +18,6 @@ from strawberry.types import Info
 from api.graphql.context import GraphContext, in_thread
 from api.graphql.model import Model
 from api.graphql.types import DeploymentStretch, Event, PageInfo, Time
-from api.services import Services
 from queries.events import FeedPage, FeedView, list_events
 from queries.messages import ListEvents
 
@@ -38,18 +37,6 @@ async def model_seen(
 class ModelEdge:
     node: Model
     cursor: str | None = strawberry.field(description="on the page's last edge only")
-
-
-@strawberry.type
-class Facet:
-    name: str
-    counts: list[FacetCount]
-
-
-@strawberry.type
-class FacetCount:
-    value: str
-    count: int
 
 
 @strawberry.type
@@ -92,7 +79,17 @@ class RankedModel:
 
     @classmethod
     def of(cls, item: dict[str, Any], position: int, as_of: datetime | None) -> RankedModel:
-        return cls(**item, seen_at=position, as_of=as_of)
+        return cls(
+            rank=item["rank"],
+            id=item["id"],
+            name=item["name"],
+            project=item["project"],
+            task=item["task"],
+            model_version=item["model_version"],
+            value=item["value"],
+            seen_at=position,
+            as_of=as_of,
+        )
 
 
 @strawberry.type
@@ -170,8 +167,9 @@ class EventConnection:
         return cls(edges=edges, page_info=info, at_head=page.at_head)
 
 
-async def events_page(services: Services, query: ListEvents, view: FeedView) -> FeedPage:
-    page: FeedPage = await in_thread(list_events, services.event_log, query, view)
+async def events_page(context: GraphContext, query: ListEvents, view: FeedView) -> FeedPage:
+    event_log = context.services.event_log
+    page: FeedPage = await in_thread(context, list_events, event_log, query, view)
     return page
 
 

@@ -37,6 +37,7 @@ class GraphqlLimits:
     max_root_fields: int = 10
     max_tokens: int = 2000
     introspection: bool = True
+    max_log_reads: int = 100  # models read from the log per operation (trails, past states)
 
 
 def limiting_extensions(limits: GraphqlLimits) -> list[Callable[[], SchemaExtension]]:

@@ -181,8 +181,9 @@ class Model:
     ) -> HistoryPage:
         context = info.context
         query = message(ListHistory, limit=first, after=after)
+        context.spend_log_read()
         answer = await in_thread(
-            context.services.models.history, UUID(self.data["id"]), context.visible, query
+            context, context.services.models.history, UUID(self.data["id"]), context.visible, query
         )
         body = decoded(answer.body)
         next_after = body["next_after"]

@@ -7,6 +7,7 @@ in its ``connection_init``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import strawberry
@@ -29,18 +30,30 @@ from api.graphql.limits import GraphqlLimits, limiting_extensions
 from api.graphql.schema import Query
 from api.graphql.subscription import Subscription, authenticate
 from api.graphql.types import TIME, Time
-from api.services import get_services
+from api.services import MAX_STREAMS_PER_KEY, get_services
 from write_model.access import Action, NotPermitted
 
 PATH = "/graphql"
 
 
 class LedgerSchema(strawberry.Schema):
+    """Queries over HTTP, subscriptions over the WebSocket, and nothing else: a query on
+    the socket would run as the key stood at connection_init, spending no rate-limit
+    tokens, after the key was revoked."""
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        """An operation over HTTP: a query (a subscription needs the WebSocket)."""
         allowed = kwargs.get("allowed_operation_types") or {OperationType.QUERY}
         kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
         return await super().execute(*args, **kwargs)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        allowed = kwargs.get("allowed_operation_types")
+        # (None: the WebSocket's handler; else an HTTP streaming transport)
+        if allowed is None:
+            kwargs["allowed_operation_types"] = {OperationType.SUBSCRIPTION}
+        else:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().stream(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -98,6 +111,8 @@ def install(app: FastAPI, limits: GraphqlLimits) -> None:
         allow_queries_via_get=False,
         context_getter=graph_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=MAX_STREAMS_PER_KEY,
         include_in_schema=False,
     )
     app.include_router(router)

@@ -93,9 +93,12 @@ class Query:
             raise InvalidArgument("ask for atVersion or asOf, not both", "asOf")
         models, visible = info.context.services.models, info.context.visible
         if asked.as_of is None and asked.at_version is None:
-            answer = await or_none(models.current, asked.id, visible, asked.min_position)
+            answer = await or_none(
+                info.context, models.current, asked.id, visible, asked.min_position
+            )
         else:
             answer = await or_none(
+                info.context,
                 models.past,
                 asked.id,
                 visible,
@@ -106,9 +109,13 @@ class Query:
         if answer is None:
             return None
         reflected(info, answer.position)
-        return Model(
-            data=decoded(answer.body), seen_at=answer.position, as_of=asked.as_of, whole=True
-        )
+        # Its parts read now (at a version: its deployments) reflect its last change, as
+        # REST's reads of them do, not only the version asked for.
+        seen_at = answer.position
+        if asked.at_version is not None:
+            last = await in_thread(info.context, models.last_change, asked.id, visible)
+            seen_at = max(seen_at, last[1])
+        return Model(data=decoded(answer.body), seen_at=seen_at, as_of=asked.as_of, whole=True)
 
     @strawberry.field(description="a model by its project and exact name (read-your-writes)")
     async def model_by_name(
@@ -122,7 +129,7 @@ class Query:
         )
         models, visible = info.context.services.models, info.context.visible
         answer = await or_none(
-            models.by_name, asked.project, asked.name, visible, asked.min_position
+            info.context, models.by_name, asked.project, asked.name, visible, asked.min_position
         )
         if answer is None:
             return None
@@ -238,7 +245,7 @@ class Query:
         catalogue = info.context.services.catalogue
         answer = await catalogue.metric_definitions(query, info.context.visible)
         reflected(info, answer.position)
-        return [MetricDefinition(**item) for item in decoded(answer.body)["items"]]
+        return [MetricDefinition.of(item) for item in decoded(answer.body)["items"]]
 
     @strawberry.field(description="the global event log, in order (REST's GET /api/v1/events)")
     async def events(
@@ -262,9 +269,11 @@ class Query:
         )
         services = info.context.services
         if query.min_position is not None:
-            within_the_log(query.min_position, await in_thread(services.event_log.head))
+            within_the_log(
+                query.min_position, await in_thread(info.context, services.event_log.head)
+            )
         view = feed_view(services, info.context.caller)  # type: ignore[arg-type]
-        page = await events_page(services, query, view)
+        page = await events_page(info.context, query, view)
         reflected(info, page.next_after)
         return EventConnection.of(page)
 
@@ -289,7 +298,7 @@ class Query:
             min_position=min_position,
         )
         models = info.context.services.models
-        answer = await in_thread(models.serving, query, info.context.visible)
+        answer = await in_thread(info.context, models.serving, query, info.context.visible)
         reflected(info, answer.position)
         body = decoded(answer.body)
         items = [ServingItem.seen(item, answer.position, query.as_of) for item in body["items"]]

@@ -89,6 +89,11 @@ class Subscription:
         services, caller = context.services, context.caller
         assert caller is not None
         key = context.key
+        # Each subscription is a request of the key: it spends a token, and a key revoked
+        # since connection_init starts nothing.
+        await enforce(services.rate_limits, f"key:{caller.key_id or caller.name}", "this key")
+        if not await still_valid(services, caller, key):
+            raise NotAuthenticated("the API key is not known", field="Authorization")
         streams = services.open_streams
         if streams[caller.name] >= MAX_STREAMS_PER_KEY:
             raise RateLimited(
@@ -99,7 +104,7 @@ class Subscription:
         streams[caller.name] += 1
         try:
             while True:
-                page = await events_page(services, query, view)
+                page = await events_page(context, query, view)
                 # Checked after the read: what a revoked key is sent was stored before it was.
                 if not await still_valid(services, caller, key):
                     return

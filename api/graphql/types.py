@@ -213,6 +213,11 @@ class MetricDistribution:
     direction: str = strawberry.field(description="maximize or minimize")
     best: float
 
+    @classmethod
+    def of(cls, metric: str, found: dict[str, Any]) -> MetricDistribution:
+        picked = {name: found[name] for name in ("count", "mean", "min", "max", "direction")}
+        return cls(metric=metric, **picked, best=found["best"])
+
 
 @strawberry.type
 class Statistics:
@@ -226,14 +231,17 @@ class Statistics:
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Statistics:
+        runs = body["training_runs"]
         return cls(
             total_models=body["total_models"],
             by_status=Count.listed(body["by_status"]),
             by_task=Count.listed(body["by_task"]),
             by_framework=Count.listed(body["by_framework"]),
-            training_runs=TrainingRunCounts(**body["training_runs"]),
+            training_runs=TrainingRunCounts(
+                started=runs["started"], completed=runs["completed"], failed=runs["failed"]
+            ),
             active_deployments=Count.listed(body["active_deployments"]),
-            metrics=[MetricDistribution(metric=m, **d) for m, d in body["metrics"].items()],
+            metrics=[MetricDistribution.of(m, d) for m, d in body["metrics"].items()],
         )
 
 
@@ -247,3 +255,13 @@ class MetricDefinition:
     versions: int = strawberry.field(description="how many trained versions you may see report it")
     changed_at: Time | None
     changed_by: str | None
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> MetricDefinition:
+        return cls(**{name: item[name] for name in DEFINITION_FIELDS})
+
+
+DEFINITION_FIELDS = (
+    *("name", "direction", "source", "unit", "description", "versions", "changed_at"),
+    "changed_by",
+)

@@ -28,6 +28,7 @@ def tight() -> Iterator[TestClient]:
         graphql_max_root_fields=3,
         graphql_max_tokens=200,
         graphql_introspection=False,
+        graphql_max_log_reads=2,
     )
     with api_client(ledger) as client:
         yield client
@@ -72,6 +73,21 @@ def test_each_limit_refuses_past_it_and_allows_up_to_it(tight: TestClient) -> No
     refused(graphql(tight, spread), "root fields")
     many = "{ " + " ".join(["metricDefinitions { name }"] * 60) + " }"
     refused(graphql(tight, many), "tokens")
+
+
+def test_a_query_reads_a_bounded_number_of_models_from_the_log(tight: TestClient) -> None:
+    # Given three models (the limit lets a query read two of them from the log)
+    for name in ("a", "b", "c"):
+        body = {"name": name, "task": "classification", "framework": "jax"}
+        at = tight.post(MODELS, json=body).json()["position"]
+    trails = (
+        "query($at: Int!) { models(minPosition: $at) { nodes { history { nodes { type } } } } }"
+    )
+    answer = graphql(tight, trails, at=at)
+    # Then the third trail is refused, naming the setting
+    assert any("MODELLEDGER_GRAPHQL_MAX_LOG_READS" in e["message"] for e in answer["errors"])
+    two = trails.replace("models(", "models(first: 2, ")
+    assert "errors" not in graphql(tight, two, at=at)
 
 
 def test_introspection_is_off_when_the_setting_says_so(
@@ -175,6 +191,13 @@ def test_a_key_sees_in_graphql_exactly_what_rest_shows_it(client: TestClient) ->
     assert found["models"]["nodes"] == [{"project": "alpha"}]
     assert found["statistics"]["totalModels"] == 1
     assert {n["modelId"] for n in found["events"]["nodes"]} == {ids["alpha"]}
+    # And asking for the hidden model's events, or where it serves, finds nothing
+    hidden = """query($b: ID!) { events(modelId: $b) { nodes { type } }
+      deployments(modelId: $b) { nodes { environment } } }"""
+    assert graphql(client, hidden, headers=viewer, b=ids["beta"])["data"] == {
+        "events": {"nodes": []},
+        "deployments": {"nodes": []},
+    }
     rest = client.get(f"{MODELS}/{ids['beta']}", headers=viewer)
     assert rest.status_code == 404
     unknown = graphql(
@@ -183,8 +206,7 @@ def test_a_key_sees_in_graphql_exactly_what_rest_shows_it(client: TestClient) ->
     assert unknown == {"data": {"model": None}}
 
 
-def test_a_key_without_the_read_role_is_refused(admin_client: TestClient) -> None:
-    # Every role reads; a revoked key is refused as an unknown one
+def test_a_revoked_key_is_refused_as_an_unknown_one(admin_client: TestClient) -> None:
     made = admin_client.post("/api/v1/admin/keys", json={"name": "gone", "role": "viewer"})
     key_id, key = made.json()["id"], made.json()["key"]
     assert admin_client.delete(f"/api/v1/admin/keys/{key_id}").status_code in (200, 204)

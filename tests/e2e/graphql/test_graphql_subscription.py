@@ -98,13 +98,16 @@ def test_the_stream_ends_when_its_key_is_revoked(client: TestClient) -> None:
         subscribe(socket, 0, types=["ModelCreated"])
         assert events(socket, 1)[0]["actor"]
         # When the key is revoked, then the subscription completes
-        assert client.delete(f"/api/v1/admin/keys/{made['id']}").status_code in (200, 204)
-        create(client, "after")
-        while True:
+        revoked = client.delete(f"/api/v1/admin/keys/{made['id']}")
+        assert revoked.status_code in (200, 204)
+        revoked_at = create(client, "after")["position"] - 1
+        # (what was stored before the revocation may come first; a stream that went on
+        # would send the model created after it, and fail here)
+        message = socket.receive_json()
+        while message["type"] == "next":
+            assert message["payload"]["data"]["modelEvents"]["position"] <= revoked_at
             message = socket.receive_json()
-            if message["type"] == "complete":
-                break
-            assert message["type"] == "next"  # (what was stored before the revocation)
+        assert message["type"] == "complete"
 
 
 def test_bad_arguments_are_an_error_naming_them(client: TestClient) -> None:
@@ -125,3 +128,15 @@ def test_a_subscription_posted_over_http_is_refused(client: TestClient) -> None:
         assert response.status_code == 400, response.text
         assert response.json()["type"] == "urn:modelledger:problem:bad-request"
         assert "subscriptions" in response.json()["detail"].lower()
+
+
+def test_the_socket_runs_subscriptions_only(client: TestClient) -> None:
+    # A query on the socket would run as the key stood when it connected: refused
+    with opened(client, TEST_ADMIN_KEY) as socket:
+        assert socket.receive_json()["type"] == "connection_ack"
+        socket.send_json(
+            {"id": "q", "type": "subscribe", "payload": {"query": "{ statistics { totalModels } }"}}
+        )
+        message = socket.receive_json()
+    assert message["type"] in ("error", "next"), message
+    assert "data" not in message["payload"] or message["payload"]["data"] is None, message

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast install browser lint typecheck docs docs-reference docs-screenshots unit integration e2e \
-	bench bench-read bench-mlflow clean
+	bench bench-read bench-mlflow bench-graphql clean
 
 # The client (clients/python) is installed editable beside the server: its tests run on
 # the working tree.
@@ -82,6 +82,13 @@ bench-read: $(STAMP)
 MLFLOW_ARGS ?=
 bench-mlflow: $(STAMP)
 	$(BIN)/python -m bench.vs_mlflow --pg-url $(PG_URL) $(MLFLOW_ARGS)
+
+# GraphQL against REST on the same reads, side by side (docs/benchmarks.md): about 15 minutes
+# at 100,000 models. E.g. `make bench-graphql MODELS=2000 BENCH_GRAPHQL_ARGS="--duration 5"`
+MODELS ?= 100000
+BENCH_GRAPHQL_ARGS ?=
+bench-graphql: $(STAMP)
+	$(BIN)/python -m bench.graphql --models $(MODELS) --database-url $(PG_URL) $(BENCH_GRAPHQL_ARGS)
 
 clean:
 	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,8 @@ accepted: Strawberry leaves it off unless configured."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +21,16 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
+    ParserCache,
     SchemaExtension,
+    ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,39 @@ class GraphqlLimits:
 
 
 def limiting_extensions(limits: GraphqlLimits) -> list[Callable[[], SchemaExtension]]:
-    """Factories of the extensions that check a document (one set per operation)."""
-    root_fields = root_fields_rule(limits.max_root_fields)
-    extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        lambda: AddValidationRules([root_fields]),
+    """Factories of the extensions that check a document (one set per operation).
+
+    A client sends the same few documents again and again, and validating one costs more
+    than reading its answer (docs/benchmarks.md, "GraphQL against REST"): parsed documents
+    and their validation are kept (Strawberry's bounded LRU caches). Validation is keyed by
+    the rules, so they are made once here, not per operation."""
+    rules: list[type[ASTValidationRule]] = [
+        depth_validator(limits.max_depth, None, None),
+        aliases_validator(limits.max_aliases),
+        root_fields_rule(limits.max_root_fields),
     ]
     if not limits.introspection:
-        extensions.append(DisableIntrospection)
-    return extensions
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: AddValidationRules(rules),
+        KeptParse,
+        ValidationCache,
+    ]
+
+
+class KeptParse(ParserCache):
+    """Strawberry's parse cache, except that a document that does not parse (or is over
+    the token limit) is left to Strawberry's own parse, which answers it as an error of
+    the answer (raised here, it would escape the answer's error handling)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 def root_fields_rule(most: int) -> type[ValidationRule]:

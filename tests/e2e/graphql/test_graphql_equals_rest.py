@@ -36,6 +36,19 @@ query($id: ID!, $at: Int!, $asOf: Time) {{
     history(first: 1000) {{ nodes {{ {EVENT_FIELDS} }} pageInfo {{ hasNextPage }} }}
   }}
   past: model(id: $id, asOf: $asOf) {{ {MODEL_FIELDS} }}
+  first: model(id: $id, atVersion: 1) {{ {MODEL_FIELDS} trainedVersion(number: 1) {{ number }} }}
+}}
+"""
+# A page's models, whole (through the DataLoaders), and the log and the definitions
+PAGE_AND_LOG = f"""
+query($project: String, $at: Int!) {{
+  models(project: $project, first: 100, minPosition: $at) {{
+    nodes {{ {MODEL_FIELDS} deployments {{ history {{ {STRETCH_FIELDS} }} }} }}
+  }}
+  events(first: 1000, minPosition: $at) {{ nodes {{ {EVENT_FIELDS} }} }}
+  metricDefinitions(minPosition: $at) {{
+    name direction source unit description versions changedAt changedBy
+  }}
 }}
 """
 BY_NAME = f"""
@@ -90,6 +103,45 @@ def models_agree(client: TestClient, model_id: str, at: int) -> None:
     ]
     by_name = data_of(client, BY_NAME, project=now["project"], name=now["name"], at=at)
     assert rest_model(by_name["modelByName"]) == comparable_rest_model(now)
+    first = dict(found["first"])
+    assert first.pop("trainedVersion") == (
+        {"number": 1} if any(v["number"] == 1 for v in first["versions"]) else None
+    )
+    assert rest_model(first) == comparable_rest_model(
+        rest(client, f"{MODELS}/{model_id}", at_version=1)
+    )
+
+
+def pages_and_the_log_agree(client: TestClient, project: str | None, at: int) -> None:
+    found = data_of(client, PAGE_AND_LOG, project=project, at=at)
+    for node in found["models"]["nodes"]:  # every model of the page, whole
+        model_id = node["id"]
+        stretches = node.pop("deployments")["history"]
+        assert rest_model(node) == comparable_rest_model(
+            rest(client, f"{MODELS}/{model_id}", min_position=at)
+        )
+        deployments = rest(client, f"{MODELS}/{model_id}/deployments", min_position=at)
+        assert in_rest_words(stretches) == deployments["history"]
+    events = rest(client, "/api/v1/events", limit=1000, min_position=at)["items"]
+    assert [in_rest_words(n) for n in found["events"]["nodes"]] == [
+        {
+            k: e.get(k)
+            for k in (
+                "position",
+                "version",
+                "type",
+                "timestamp",
+                "actor",
+                "correlation_id",
+                "causation_id",
+                "data",
+                "model_id",
+            )
+        }
+        for e in events
+    ]
+    definitions = rest(client, "/api/v1/metric-definitions", min_position=at)["items"]
+    assert in_rest_words(found["metricDefinitions"]) == definitions
 
 
 def catalogues_agree(client: TestClient, project: str | None, metric: str, at: int) -> None:
@@ -173,3 +225,4 @@ def test_graphql_answers_what_rest_answers(
     for model_id in played.models:
         models_agree(client, str(model_id), at)
     catalogues_agree(client, project, metric, at)
+    pages_and_the_log_agree(client, project, at)

@@ -9,7 +9,7 @@ can only be resumed after its end.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -20,6 +20,8 @@ from api.graphql.model import Model
 from api.graphql.types import DeploymentStretch, Event, PageInfo, Time
 from queries.events import FeedPage, FeedView, list_events
 from queries.messages import ListEvents
+
+Node = TypeVar("Node")
 
 
 async def model_seen(
@@ -54,11 +56,8 @@ class ModelConnection:
             Model(data=item, seen_at=position, as_of=as_of, whole=False) for item in body["items"]
         ]
         end = body["next_cursor"]
-        edges = [
-            ModelEdge(node=node, cursor=end if i == len(nodes) - 1 else None)
-            for i, node in enumerate(nodes)
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=end is not None, end_cursor=end))
+        edges = [ModelEdge(node=node, cursor=cursor) for node, cursor in _cursors(nodes, end)]
+        return cls(edges=edges, page_info=PageInfo.ending(end))
 
 
 @strawberry.type
@@ -133,11 +132,8 @@ class ServingConnection:
 
     @classmethod
     def of(cls, items: list[ServingItem], end: str | None) -> ServingConnection:
-        edges = [
-            ServingEdge(node=item, cursor=end if i == len(items) - 1 else None)
-            for i, item in enumerate(items)
-        ]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=end is not None, end_cursor=end))
+        edges = [ServingEdge(node=item, cursor=cursor) for item, cursor in _cursors(items, end)]
+        return cls(edges=edges, page_info=PageInfo.ending(end))
 
 
 @strawberry.type
@@ -165,6 +161,11 @@ class EventConnection:
         ]
         info = PageInfo(has_next_page=not page.at_head, end_cursor=str(page.next_after))
         return cls(edges=edges, page_info=info, at_head=page.at_head)
+
+
+def _cursors(nodes: list[Node], end: str | None) -> list[tuple[Node, str | None]]:
+    """Each node with its edge's cursor: the page's end on the last, none on the others."""
+    return [(node, end if i == len(nodes) - 1 else None) for i, node in enumerate(nodes)]
 
 
 async def events_page(context: GraphContext, query: ListEvents, view: FeedView) -> FeedPage:

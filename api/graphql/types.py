@@ -185,6 +185,11 @@ class PageInfo:
     has_next_page: bool
     end_cursor: str | None = strawberry.field(description="send as after for the next page")
 
+    @classmethod
+    def ending(cls, end: str | None) -> PageInfo:
+        """A keyset page's: ``end`` is its cursor, None on the last page."""
+        return cls(has_next_page=end is not None, end_cursor=end)
+
 
 @strawberry.type
 class Count:

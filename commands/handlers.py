@@ -100,6 +100,9 @@ def import_version(model: AIModel, cmd: ImportVersion, ctx: CommandContext) -> D
         output_model=cmd.output_model,
         artifact_uri=cmd.artifact_uri,
         meta=ctx.meta,
+        hyperparameters=cmd.hyperparameters,
+        source_version=cmd.source_version,
+        about={"description": cmd.description, "tags": cmd.tags},
     )
     return {"run_id": run_id, "model_version": version}
 

@@ -293,14 +293,19 @@ class RecordTrainingJob(Command):
 
 
 class ImportVersion(Command):
-    """A version trained elsewhere (a Hub model) with the metrics reported there."""
+    """A version trained elsewhere (a Hub model, an MLflow model version) with the
+    metrics and parameters recorded there, and what people wrote about it."""
 
     model_id: UUID
     source: Identifier
     dataset: ShortText
     metrics: Metrics
-    output_model: ShortText
+    output_model: ShortText | None = None
     artifact_uri: Uri | None = None
+    hyperparameters: JsonObject = {}
+    source_version: VersionNumber | None = None
+    description: Text = ""
+    tags: Tags = []
 
 
 class CompleteTraining(Command):

@@ -15,7 +15,7 @@ retried with backoff.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -189,6 +189,57 @@ class ModelSource(Protocol):
     name: str
 
     def fetch(self, repo_id: str, revision: str | None = None) -> SourceModel: ...
+
+
+@dataclass(frozen=True)
+class MlflowRun:
+    """The run an MLflow model version came from, as MLflow keeps it."""
+
+    run_id: str
+    deleted: bool  # its lifecycle stage is "deleted": MLflow may purge it at any time
+    metrics: dict[str, float]  # each metric's latest value (NaN and infinities as MLflow has them)
+    params: dict[str, str]
+    dataset: str | None  # the name of the first dataset it logged as an input, if any
+    user_id: str
+
+
+@dataclass(frozen=True)
+class MlflowVersion:
+    """A model version in MLflow's registry (times in milliseconds since the epoch)."""
+
+    version: int
+    created_ms: int
+    updated_ms: int
+    description: str
+    tags: dict[str, str]
+    source: str  # where its artifacts are (runs:/..., s3://..., models:/...)
+    run_id: str  # "" when it was registered from a path, with no run
+    user_id: str
+    stage: str  # the legacy stage: None, Staging, Production or Archived
+    status: str  # READY, PENDING_REGISTRATION or FAILED_REGISTRATION
+    run: MlflowRun | None  # None: no run, or MLflow no longer has it
+
+
+@dataclass(frozen=True)
+class MlflowModel:
+    """A registered model in MLflow's registry, with its versions in version order."""
+
+    name: str
+    created_ms: int
+    updated_ms: int
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int]  # alias -> the version number it points to
+    versions: tuple[MlflowVersion, ...]
+
+
+class MlflowRegistry(Protocol):
+    """An MLflow model registry to import: a live server or an export directory.
+    ``tick(what, n)`` says ``n`` more of ``what`` (models, versions, runs) were read."""
+
+    where: str  # the server's URL or the directory, for the summary
+
+    def read(self, tick: Callable[[str, int], None]) -> list[MlflowModel]: ...
 
 
 @dataclass

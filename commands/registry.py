@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -55,6 +56,8 @@ class CommandContext:
     expected_version: int | None = None
     idempotency: IdempotencyRequest | None = None
     projects: frozenset[str] | None = None  # the projects the sender may change; None: all
+    source: dict[str, Any] | None = None  # an import's: where the fact comes from
+    at: datetime | None = None  # an import's: record at this time instead of now
 
     @property
     def sender(self) -> str:
@@ -65,7 +68,7 @@ class CommandContext:
 
     @property
     def meta(self) -> EventMetadata:
-        return EventMetadata(self.actor, self.correlation_id, self.command_id)
+        return EventMetadata(self.actor, self.correlation_id, self.command_id, self.source, self.at)
 
 
 @dataclass(frozen=True)

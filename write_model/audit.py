@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import field
 from datetime import datetime
 from typing import Any, Self
 
@@ -32,7 +33,7 @@ def acting(meta: EventMetadata) -> Iterator[None]:
         _ACTING.reset(token)
 
 
-def _metadata() -> dict[str, str]:
+def _metadata() -> dict[str, Any]:
     try:
         return _ACTING.get().as_event_fields()
     except LookupError:
@@ -46,6 +47,8 @@ class Audited(Aggregate):
         actor: str
         correlation_id: str
         causation_id: str  # the command's id
+        # Where an imported fact comes from (commands/mlflow_import.py), else None.
+        source: dict[str, Any] | None = field(default=None, kw_only=True)
 
         @property
         def when(self) -> str:
@@ -59,10 +62,20 @@ class Audited(Aggregate):
         id: Any = None,  # the library's name
         **kwargs: Any,
     ) -> Self:
-        return super()._create(event_class, id=id, **kwargs, **_metadata())
+        created = super()._create(event_class, id=id, **kwargs, **_metadata())
+        _store_no_empty_source(created._pending_events[-1])
+        return created
 
     def trigger_event(self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any) -> None:
         super().trigger_event(event_class, **kwargs, **_metadata())
+        _store_no_empty_source(self._pending_events[-1])
+
+
+def _store_no_empty_source(event: Any) -> None:
+    """An event with no source stores none, as every event did before imports had one:
+    the class's default reads as None, and stored events stay as they were."""
+    if event.source is None:
+        vars(event).pop("source", None)
 
 
 def when(timestamp: datetime | None) -> str:

@@ -111,19 +111,25 @@ class ModelTrained(Audited.Event):
     """A running run completed, creating version ``model_version`` (N+1) with its
     ``metrics`` (finite numbers). v2 added ``output_model``: the trained model's name where
     its backend keeps it (an OpenAI fine-tuned model, a Hub repository); v1 events have
-    none."""
+    none. v3 added ``source_version``: the version's number in the registry it was
+    imported from (MLflow's numbers have gaps); earlier events have none."""
 
-    class_version = 2
+    class_version = 3
 
     run_id: str
     model_version: int
     metrics: dict[str, float]
     artifact_uri: str | None
     output_model: str | None
+    source_version: int | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["output_model"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["source_version"] = None
 
 
 @event(ModelTrained)
@@ -134,13 +140,20 @@ def trained(
     metrics: dict[str, float],
     artifact_uri: str | None,
     output_model: str | None,
+    source_version: int | None,
     timestamp: datetime | None = None,
 ) -> None:
     run = self.training_runs[run_id]
     run.state, run.model_version = RunState.COMPLETED, model_version
     self.versions.append(
         ModelVersion(
-            model_version, run_id, dict(metrics), artifact_uri, when(timestamp), output_model
+            model_version,
+            run_id,
+            dict(metrics),
+            artifact_uri,
+            when(timestamp),
+            output_model,
+            source_version=source_version,
         )
     )
     self.last_finished_run = run_id

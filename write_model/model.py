@@ -176,24 +176,31 @@ class AIModel(Audited):
         source: str,
         dataset: str,
         metrics: dict[str, Any],
-        output_model: str,
+        output_model: str | None,
         artifact_uri: str | None,
         meta: EventMetadata,
+        hyperparameters: dict[str, Any] | None = None,
+        source_version: int | None = None,
+        about: dict[str, Any] | None = None,
     ) -> int:
-        """A version trained elsewhere (a Hub model): its run starts and completes at once."""
+        """A version trained elsewhere (Hub, MLflow), ``about`` its description and tags."""
         self._require_active()
         valid = validate_metrics(metrics)
+        params = dict(hyperparameters or {})
         self.start_training(
-            run_id=run_id, dataset=dataset, hyperparameters={}, backend=source, meta=meta
+            run_id=run_id, dataset=dataset, hyperparameters=params, backend=source, meta=meta
         )
-        return self.complete_training(
+        version = self.complete_training(
             run_id=run_id,
             metrics=valid,
             artifact_uri=artifact_uri,
             output_model=output_model,
             meta=meta,
             by_backend=True,
+            source_version=source_version,
         )
+        self.update_version(number=version, changes=dict(about or {}), meta=meta)
+        return version
 
     def complete_training(
         self,
@@ -204,6 +211,7 @@ class AIModel(Audited):
         meta: EventMetadata,
         output_model: str | None = None,
         by_backend: bool = False,
+        source_version: int | None = None,
     ) -> int:
         """``by_backend``: the run's own backend reports it (the provider worker, an import)."""
         self._require_active()
@@ -216,7 +224,7 @@ class AIModel(Audited):
         valid = validate_metrics(metrics)
         version = len(self.versions) + 1
         with acting(meta):
-            self._trained(run_id, version, valid, artifact_uri, output_model)
+            self._trained(run_id, version, valid, artifact_uri, output_model, source_version)
         return version
 
     def update_version(self, *, number: int, changes: dict[str, Any], meta: EventMetadata) -> None:
@@ -247,15 +255,8 @@ class AIModel(Audited):
         if current is not None:
             target = current.target
             require_reported(current, f'deploy with "target": "{target}", or undeploy it first')
-        if (
-            current
-            and current.model_version == version
-            and endpoint_url
-            in (
-                None,
-                current.endpoint_url,
-            )
-        ):
+        same_endpoint = current is not None and endpoint_url in (None, current.endpoint_url)
+        if current and current.model_version == version and same_endpoint:
             return version  # already serving exactly this: nothing to record
         previous = current.model_version if current else None
         with acting(meta):

@@ -42,6 +42,7 @@ class ModelVersion:
     output_model: str | None = None
     description: str = ""  # what people wrote about it since (VersionUpdated)
     tags: list[str] = field(default_factory=list)
+    source_version: int | None = None  # its number in the registry it was imported from
 
 
 VERSION_FIELDS = ("description", "tags")  # what may change about a version

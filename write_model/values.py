@@ -100,15 +100,24 @@ def validate_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class EventMetadata:
-    """Who caused an event and why: recorded on every event."""
+    """Who caused an event and why: recorded on every event. An import from another
+    registry also says where the fact comes from (``source``: that system's id for it,
+    its time, its user) and may record it ``at`` that system's time (the first import
+    into an empty registry, so the past reads as that registry looked then)."""
 
     actor: str
     correlation_id: str
     causation_id: str
+    source: Mapping[str, Any] | None = None
+    at: datetime | None = None
 
-    def as_event_fields(self) -> dict[str, str]:
-        return {
+    def as_event_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
             "actor": self.actor,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
+            "source": dict(self.source) if self.source is not None else None,
         }
+        if self.at is not None:
+            fields["timestamp"] = self.at  # (else the library stamps the event now)
+        return fields

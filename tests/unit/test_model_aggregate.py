@@ -85,7 +85,7 @@ def started(run_id: str, backend: str = "external") -> Event:
 
 def trained(run_id: str, version: int) -> Event:
     data = {"run_id": run_id, "model_version": version, "metrics": {"accuracy": 0.9}}
-    return AIModel.ModelTrained, data | {"artifact_uri": None, "output_model": None}
+    return AIModel.ModelTrained, data | {"artifact_uri": None, "output_model": None, "source_version": None}
 
 
 def deployed(env: str, version: int, url: str | None = None, **fields: Any) -> Event:
@@ -124,7 +124,7 @@ def test_a_completed_run_creates_the_next_version() -> None:
     assert model.complete_training(run_id="r2", metrics={"f1": 1}, artifact_uri=None, meta=META)
     assert then(model) == [
         ("ModelTrained", {"run_id": "r2", "model_version": 2, "metrics": {"f1": 1.0},
-                          "artifact_uri": None, "output_model": None}),
+                          "artifact_uri": None, "output_model": None, "source_version": None}),
     ]  # fmt: skip
     assert (model.status, model.training_runs["r2"].state) == ("trained", RunState.COMPLETED)
 

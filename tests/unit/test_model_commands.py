@@ -141,6 +141,7 @@ def test_completing_a_run_makes_the_next_model_version_with_its_metrics(story: S
         "metrics": {"accuracy": 0.9},
         "artifact_uri": "s3://m/2",
         "output_model": None,
+        "source_version": None,
     }
     assert status(story) is ModelStatus.TRAINED
 

@@ -43,7 +43,7 @@ def test_the_reference_names_every_setting_event_command_and_route() -> None:
     assert "# OPENAI_API_KEY=\n" in pages[".env.example"]
     for event in EVENT_TYPES:
         assert f"## {event.__name__}\n" in pages["events.md"]
-    assert "Version 2, stored as `write_model.model:AIModel.ModelTrained`" in pages["events.md"]
+    assert "Version 3, stored as `write_model.model:AIModel.ModelTrained`" in pages["events.md"]
     for command in ("serve", "rebuild", "audit verify", "keys create", "relay", "worker"):
         assert f"`modelledger {command}`" in pages["cli.md"]
     assert "### `POST /api/v1/models/{model_id}/deploy`" in pages["http-api.md"]

@@ -39,6 +39,7 @@ from modelledger.cli_support import (
 from modelledger.deliver_cli import deliver
 from modelledger.keys_cli import ensure_admin_key, keys
 from modelledger.logs import configure_logging
+from modelledger.migrate_cli import migrate
 from modelledger.relay_cli import relay
 from modelledger.settings import Settings
 from modelledger.worker_cli import worker
@@ -56,6 +57,7 @@ app = typer.Typer(
 )
 app.add_typer(audit, name="audit")
 app.add_typer(keys, name="keys")
+app.add_typer(migrate, name="migrate")
 app.command("relay")(relay)
 app.command("worker")(worker)
 app.command("deliver")(deliver)

@@ -62,12 +62,12 @@ class Audited(Aggregate):
         id: Any = None,  # the library's name
         **kwargs: Any,
     ) -> Self:
-        created = super()._create(event_class, id=id, **kwargs, **_metadata())
+        created = super()._create(event_class, id=id, **{**kwargs, **_metadata()})
         _store_no_empty_source(created._pending_events[-1])
         return created
 
     def trigger_event(self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any) -> None:
-        super().trigger_event(event_class, **kwargs, **_metadata())
+        super().trigger_event(event_class, **{**kwargs, **_metadata()})
         _store_no_empty_source(self._pending_events[-1])
 
 

@@ -1,0 +1,181 @@
+"""One import of an MLflow registry: read it whole, plan what changed since the import
+last recorded it, then record each step through the command handlers, in this process.
+
+Times: into a store with no model yet, the steps go in MLflow's time order, each
+recorded at MLflow's own time, so the registry as of a past moment reads as MLflow's
+did then (as far as MLflow recorded it). Otherwise every step is recorded at the time
+of the import. Either way each event carries MLflow's id, time and user as its
+``source``. Aliases and stages have no time in MLflow: they are recorded at the
+import's time, after the versions they serve.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from uuid import UUID
+
+from anyio import to_thread
+
+from commands.handlers import handle
+from commands.messages import Command
+from commands.metric_definitions import DefineMetric, define_metric
+from commands.mlflow_import.imported import (
+    ACTOR,
+    ImportedModel,
+    StoreView,
+    imported_model,
+    source_of,
+    store_view,
+)
+from commands.mlflow_import.plan import Step, archived_skip, plan_archive, plan_model
+from commands.mlflow_import.wanted import Skipped, environment_skips, wanted_model
+from commands.ports import LogPages, MlflowModel, MlflowRegistry
+from commands.registry import CommandContext, ModelRegistry
+from write_model.errors import DomainError
+from write_model.metric_definition import Direction
+from write_model.values import model_id_for
+
+
+class Watcher(Protocol):
+    """Told how the import goes (the CLI draws progress bars)."""
+
+    def read(self, what: str, n: int) -> None: ...
+
+    def planned(self, steps: int) -> None: ...
+
+    def recorded(self, n: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    project: str | None = None  # every model into this project (else its tag, else "mlflow")
+    dry_run: bool = False
+    directions: dict[str, Direction] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    where: str
+    models: int  # registered models MLflow holds
+    versions: int
+    mlflow_times: bool  # recorded at MLflow's times (the first import into a store)
+    dry_run: bool
+    done: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0  # registered models with nothing new
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+async def import_registry(
+    registry: ModelRegistry,
+    log: LogPages,
+    source: MlflowRegistry,
+    options: ImportOptions,
+    watcher: Watcher,
+) -> Summary:
+    found = await to_thread.run_sync(source.read, watcher.read)
+    view = await to_thread.run_sync(store_view, log, registry.mapper)
+    summary = Summary(
+        where=source.where,
+        models=len(found),
+        versions=sum(len(m.versions) for m in found),
+        mlflow_times=not view.has_models,
+        dry_run=options.dry_run,
+    )
+    steps = await to_thread.run_sync(_plan, registry, found, view, options, summary)
+    if summary.mlflow_times:  # MLflow's time order; what has no time last, in plan order
+        steps.sort(key=lambda step: (step.time is None, step.time or datetime.min))
+    watcher.planned(len(steps))
+    if options.dry_run:
+        summary.done.update(step.kind for step in steps)
+        return summary
+    await _record(registry, steps, summary, watcher)
+    return summary
+
+
+def _plan(
+    registry: ModelRegistry,
+    found: list[MlflowModel],
+    view: StoreView,
+    options: ImportOptions,
+    summary: Summary,
+) -> list[Step]:
+    steps: list[Step] = []
+    for mlflow_model in found:
+        wanted = wanted_model(mlflow_model, options.project)
+        summary.skipped.extend(wanted.skipped)
+        imported, refused = _imported(registry, view, wanted.name, wanted.project)
+        if refused is not None:
+            summary.skipped.append(refused)
+            continue
+        if imported is not None and imported.model.archived:
+            summary.skipped.append(archived_skip(wanted))
+            continue
+        planned = plan_model(wanted, imported)
+        summary.skipped.extend(environment_skips(mlflow_model, wanted))
+        summary.unchanged += not planned
+        steps.extend(planned)
+    present = {m.name for m in found}
+    for name, model_id in sorted(view.from_mlflow.items()):
+        gone = imported_model(registry, model_id) if name not in present else None
+        if gone is not None and not gone.model.archived:
+            steps.extend(plan_archive(name, gone))
+    return steps + _definitions(options)
+
+
+def _imported(
+    registry: ModelRegistry, view: StoreView, name: str, project: str
+) -> tuple[ImportedModel | None, Skipped | None]:
+    """The model an earlier import made of this registered model, if any; or why none
+    can be made (its name is taken by a model that did not come from MLflow)."""
+    if name in view.from_mlflow:
+        return imported_model(registry, view.from_mlflow[name]), None
+    if view.has_models and imported_model(registry, model_id_for(project, name)) is not None:
+        taken = f"project {project!r} already has a model named {name!r} not from MLflow"
+        return None, Skipped(name, taken)
+    return None, None
+
+
+def _definitions(options: ImportOptions) -> list[Step]:
+    return [
+        Step(
+            "metric definitions",
+            metric,
+            DefineMetric(name=metric, direction=direction),
+            source_of("metric-directions", metric, None, None),
+            None,
+        )
+        for metric, direction in sorted(options.directions.items())
+    ]
+
+
+async def _record(
+    registry: ModelRegistry, steps: list[Step], summary: Summary, watcher: Watcher
+) -> None:
+    correlation = str(uuid.uuid4())  # one per import: its events read as one story
+    latest: datetime | None = None
+    for step in steps:
+        at = None
+        if summary.mlflow_times and step.time is not None:
+            # Never before what is already recorded, never in the future.
+            latest = min(max(step.time, latest or step.time), datetime.now(UTC))
+            at = latest
+        ctx = CommandContext(actor=ACTOR, correlation_id=correlation, source=step.source, at=at)
+        try:
+            await _send(registry, step.command, ctx)
+        except DomainError as refused:
+            summary.skipped.append(Skipped(step.what, refused.detail))
+        else:
+            summary.done[step.kind] += 1
+        watcher.recorded(1)
+
+
+async def _send(registry: ModelRegistry, command: Command, ctx: CommandContext) -> UUID | None:
+    if isinstance(command, DefineMetric):
+        await to_thread.run_sync(define_metric, registry, command, ctx)
+        return None
+    result = await handle(registry, command, ctx)
+    return UUID(result.id)

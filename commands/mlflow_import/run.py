@@ -106,7 +106,6 @@ def _plan(
     steps: list[Step] = []
     for mlflow_model in found:
         wanted = wanted_model(mlflow_model, options.project)
-        summary.skipped.extend(wanted.skipped)
         imported, refused = _imported(registry, view, wanted.name, wanted.project)
         if refused is not None:
             summary.skipped.append(refused)
@@ -115,7 +114,7 @@ def _plan(
             summary.skipped.append(archived_skip(wanted))
             continue
         planned = plan_model(wanted, imported)
-        summary.skipped.extend(environment_skips(mlflow_model, wanted))
+        summary.skipped.extend([*wanted.skipped, *environment_skips(mlflow_model, wanted)])
         summary.unchanged += not planned
         steps.extend(planned)
     present = {m.name for m in found}

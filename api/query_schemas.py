@@ -59,6 +59,11 @@ class TrainedVersion(BaseModel):
     output_model: str | None = Field(description="the trained model's name at its backend")
     description: str = Field(description="what people wrote about it (PATCH the version)")
     tags: list[str]
+    source_version: int | None = Field(
+        default=None,
+        description="its number in the registry it was imported from (MLflow's numbers "
+        "have gaps); null: trained here, or imported from a source without numbers",
+    )
 
 
 class DeploymentView(BaseModel):

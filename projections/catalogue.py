@@ -215,6 +215,7 @@ class CatalogueProjection(Projection):
             "artifact_uri": event.artifact_uri,
             "created_at": row["updated_at"],
             "output_model": event.output_model,
+            "source_version": event.source_version,
             "description": "",
             "tags": [],
         }

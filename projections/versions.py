@@ -49,6 +49,7 @@ class VersionsProjection(Projection):
             "metrics": dict(event.metrics),
             "artifact_uri": event.artifact_uri,
             "output_model": event.output_model,
+            "source_version": event.source_version,
             "created_at": event_time(event),
             "created_by": event.actor,
             "position": position,

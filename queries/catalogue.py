@@ -96,8 +96,11 @@ def catalogue_view(row: Row[Any], directions: Directions) -> dict[str, Any]:
         "updated_at": row.updated_at,
         "latest_version": row.latest_version or None,
         "best_metrics": directions.best(row.metric_extremes),
-        # (rows from before versions had a description and tags read as having none)
-        "versions": [{"description": "", "tags": [], **v} for v in row.versions],
+        # (rows from before versions had a description and tags, or a source version, read
+        # as having none: no event before those could give a version one)
+        "versions": [
+            {"description": "", "tags": [], "source_version": None, **v} for v in row.versions
+        ],
         "training_runs": list(row.training_runs.values()),
         "deployments": dict(row.deployments),
         "pending_deployments": dict(row.pending_deployments),
@@ -159,6 +162,7 @@ def model_versions(snapshot: Snapshot, model_id: UUID) -> list[dict[str, Any]]:
             "metrics": dict(row.metrics),
             "artifact_uri": row.artifact_uri,
             "output_model": row.output_model,
+            "source_version": row.source_version,
             "created_at": row.created_at,
             "created_by": row.created_by,
             "position": row.position,

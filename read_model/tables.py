@@ -51,7 +51,7 @@ ALL = ""
 # 5: metric sums exact (read_model.exact), not floats; 6: metric definitions, and each
 # model's metric extremes (its best is read with the metric's direction)
 CATALOGUE_VERSION = 6
-VERSIONS_VERSION = 3  # 2: output_model; 3: description and tags
+VERSIONS_VERSION = 4  # 2: output_model; 3: description and tags; 4: source_version
 DEPLOYMENTS_VERSION = 2  # 2: indexed by time, for as_of
 # 2: narrow stretches ending at OPEN; 3: value indexes; 4: checkpoints; 5: exact metric sums;
 # 6: metric definitions through time, and each model's metric extremes
@@ -232,6 +232,7 @@ def versions_table(generation: int) -> Table:
         Column("position", BigInteger, nullable=False),
         Column("description", Text, nullable=False),
         Column("tags", JSON, nullable=False),
+        Column("source_version", Integer),  # its number where it was imported from
     )
 
 

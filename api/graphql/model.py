@@ -45,6 +45,10 @@ class Version:
     output_model: str | None = strawberry.field(description="its name at its backend")
     description: str
     tags: list[str]
+    source_version: int | None = strawberry.field(
+        description="its number in the registry it was imported from (MLflow's numbers "
+        "have gaps); null: trained here, or imported from a source without numbers"
+    )
     runs: strawberry.Private[list[dict[str, Any]]]
 
     @strawberry.field(description="the training run that made it")
@@ -63,6 +67,7 @@ class Version:
             output_model=version.get("output_model"),
             description=version.get("description", ""),
             tags=version.get("tags", []),
+            source_version=version.get("source_version"),
             runs=runs,
         )
 

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 VERSION_FIELDS = (
-    "number runId metrics { name value } artifactUri createdAt outputModel description tags"
+    "number runId metrics { name value } artifactUri createdAt outputModel description tags "
+    "sourceVersion"
 )
 RUN_FIELDS = (
     "runId dataset hyperparameters backend startedAt state modelVersion "

@@ -74,6 +74,7 @@ class Version(Answer):
     output_model: str | None
     description: str
     tags: list[str]
+    source_version: int | None = None  # its number in the registry it was imported from
 
 
 class VersionRecord(Version):

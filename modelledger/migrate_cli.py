@@ -147,7 +147,7 @@ class _Bars:
 
 
 def _print(summary: Summary) -> None:
-    console = Console()
+    console = Console(soft_wrap=True)  # a line per fact, also when piped
     verb = "would record" if summary.dry_run else "recorded"
     times = "MLflow's own times" if summary.mlflow_times else "the time of this import"
     console.print(

@@ -7,7 +7,7 @@ the events written from edited ones."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -36,7 +36,9 @@ def chained(previous: bytes, event: StoredEvent) -> bytes:
 
 
 def lacking_fields(event: Any) -> set[str]:
-    """Decoding sets attributes without checking them: the declared ones not set."""
+    """Decoding sets attributes without checking them: the declared ones not set (a
+    field with a default, such as an event's ``source``, reads as its default)."""
     if not is_dataclass(event):
         return set()
-    return {f.name for f in fields(event)} - vars(event).keys()
+    required = {f.name for f in fields(event) if f.default is MISSING}
+    return required - vars(event).keys()

@@ -87,8 +87,8 @@ def test_a_v1_model_goes_on_with_v2_events(ledger: Ledger, client: TestClient) -
         output_model="ft:gpt-4o-mini:acme::abc123",
     )
     position = handle_sync(ledger.registry, complete, ctx).position
-    # Then the new event is stored as v2 and the model folds old and new together
-    assert stored_trained_states(ledger)[-1]["class_version"] == 2
+    # Then the new event is stored as the current version and the model folds old and new
+    assert stored_trained_states(ledger)[-1]["class_version"] == 3
     model, _ = get_model(ledger.event_log, model_id)
     assert [v.output_model for v in model.versions] == [None] * before + [
         "ft:gpt-4o-mini:acme::abc123"

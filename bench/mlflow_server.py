@@ -9,6 +9,7 @@ setup), the job runner off (it only serves MLflow's background jobs).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import signal
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psycopg
@@ -31,17 +33,33 @@ VENV = Path(__file__).resolve().parent / ".mlflow" / "venv"
 EXPERIMENT = "bench"
 
 
-def ensure_mlflow(echo: Callable[[str], None] = print) -> Path:
-    """The `mlflow` executable of bench/.mlflow/venv, installed on first use."""
-    mlflow = VENV / "bin" / "mlflow"
-    marker = VENV / f".mlflow-{MLFLOW_VERSION}"
+def ensure_mlflow(
+    echo: Callable[[str], None] = print,
+    venv: Path = VENV,
+    extra: Sequence[str] = (),
+    output: IO[bytes] | None = None,
+) -> Path:
+    """The `mlflow` executable of ``venv`` (bench/.mlflow/venv), installed on first use
+    with ``extra`` packages beside MLflow (pip writing to ``output``, else to ours).
+    Parallel test workers share one install: the first takes a file lock and installs,
+    the others wait on the lock and find it done.
+    """
+    mlflow = venv / "bin" / "mlflow"
+    marker = venv / (f".mlflow-{MLFLOW_VERSION}" + "".join(f"+{p}" for p in sorted(extra)))
     if marker.exists() and mlflow.exists():
         return mlflow
-    echo(f"installing mlflow {MLFLOW_VERSION} into {VENV} (once; about a minute)")
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    pip = [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"mlflow=={MLFLOW_VERSION}", "psycopg2-binary==2.9.13"], check=True)
-    marker.touch()
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with (venv.parent / f"{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or we die)
+        if marker.exists() and mlflow.exists():
+            return mlflow
+        echo(f"installing mlflow {MLFLOW_VERSION} into {venv} (once; a minute or two)")
+        made = [sys.executable, "-m", "venv", str(venv)]
+        subprocess.run(made, check=True, stdout=output, stderr=output)
+        pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+        packages = [f"mlflow=={MLFLOW_VERSION}", "psycopg2-binary==2.9.13", *extra]
+        subprocess.run([*pip, *packages], check=True, stdout=output, stderr=output)
+        marker.touch()
     return mlflow
 
 

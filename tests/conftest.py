@@ -10,8 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelledger.bootstrap import Ledger
+from tests.support import mlflow_registry
 from tests.support.auth import api_client
 from tests.support.ledgers import fresh_postgres_database, make_ledger
+from tests.support.mlflow_registry import MlflowInstance, MlflowUnavailable, running_mlflow
+from tests.support.mlflow_seed import SEED, SeedRegistry
 from tests.support.postgres_server import PostgresUnavailable, running_postgres
 
 
@@ -77,3 +80,39 @@ def client(ledger: Ledger) -> Iterator[TestClient]:
 def memory_client(memory_ledger: Ledger) -> Iterator[TestClient]:
     with api_client(memory_ledger) as test_client:
         yield test_client
+
+
+MLFLOW_FIXTURES = frozenset({"mlflow_seeded", "mlflow_scratch"})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session (or xdist worker) that will use MLflow starts installing it now, while
+    its other tests run: the fixtures then mostly wait for an install already done."""
+    if any(MLFLOW_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        mlflow_registry.install_in_background()
+
+
+def _mlflow(
+    factory: pytest.TempPathFactory, name: str, plan: SeedRegistry | None
+) -> Iterator[MlflowInstance]:
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's
+    try:
+        with running_mlflow(factory.mktemp(name), plan, shared) as instance:
+            yield instance
+    except MlflowUnavailable as error:
+        pytest.skip(f"MLflow could not be installed or started: {error}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowInstance]:
+    """A real MLflow server (one per worker) holding tests.support.mlflow_seed.SEED;
+    ``.seed`` is it with MLflow's run ids and times. Shared: tests only read it."""
+    yield from _mlflow(tmp_path_factory, "mlflow-seeded", SEED)
+
+
+@pytest.fixture(scope="session")
+def mlflow_scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowInstance]:
+    """An empty MLflow server (one per worker) for tests that change MLflow: shared
+    too, so each test uses model and experiment names of its own."""
+    yield from _mlflow(tmp_path_factory, "mlflow-scratch", None)

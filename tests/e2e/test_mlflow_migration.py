@@ -21,10 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.mlflow_rest import MlflowServer
-from commands.mlflow_import.run import ImportOptions, import_registry
+from commands.mlflow_import.run import ImportOptions, Summary, import_registry
 from modelledger.bootstrap import Ledger
 from tests.support.auth import api_client
-from tests.support.ledgers import make_ledger
+from tests.support.ledgers import fresh_postgres_database, make_ledger
 from tests.support.mlflow_registry import MlflowInstance
 from tests.support.mlflow_seed import SMALL, SeedModel, SeedVersion, clamp
 from write_model.values import instant, model_id_for
@@ -134,7 +134,7 @@ def held(client: TestClient, seed: SeedModel, **query: Any) -> dict[str, Any]:
 # -- the stories --------------------------------------------------------------------
 
 
-def test_an_import_into_an_empty_store_holds_mlflows_registry_and_its_past(
+def test_an_import_into_an_empty_store_holds_mlflows_registry_its_past_and_nothing_twice(
     mlflow_seeded: MlflowInstance, store_url: str, tmp_path: Path, api: Any
 ) -> None:
     summary = migrate(store_url, tmp_path, "--tracking-uri", mlflow_seeded.base_url)
@@ -171,17 +171,9 @@ def test_an_import_into_an_empty_store_holds_mlflows_registry_and_its_past(
         m.name for m in mlflow_seeded.seed.models if m.created_ms <= third_model.created_ms
     }
 
-
-def test_a_second_run_records_nothing(
-    mlflow_seeded: MlflowInstance, store_url: str, tmp_path: Path, api: Any
-) -> None:
-    migrate(store_url, tmp_path, "--tracking-uri", mlflow_seeded.base_url)
-    ledger, _ = api
-    head = ledger.event_log.head()
-
+    # A second run records nothing.
     again = migrate(store_url, tmp_path, "--tracking-uri", mlflow_seeded.base_url)
-
-    assert ledger.event_log.head() == head
+    assert api[0].event_log.head() == head
     assert "Recorded at the time of this import" in again
     assert "│ models unchanged        │ 20" in again
 
@@ -213,8 +205,9 @@ def test_a_run_stopped_half_way_resumes_without_doubling(
     stopped_at = ledger.event_log.head()
     assert stopped_at > 0
 
-    migrate(store_url, tmp_path, "--tracking-uri", mlflow_seeded.base_url)
+    resumed = in_process(ledger, mlflow_seeded.base_url)
 
+    assert not resumed.mlflow_times  # (the store has models now)
     for seed in mlflow_seeded.seed.models:
         assert held(client, seed) == expected_model(seed), seed.name
     created = client.get("/api/v1/events", params={"type": "ModelCreated", "limit": 100})
@@ -223,69 +216,84 @@ def test_a_run_stopped_half_way_resumes_without_doubling(
 
 
 def test_new_changes_in_mlflow_are_picked_up_by_a_later_run(
-    mlflow_scratch: MlflowInstance, store_url: str, tmp_path: Path, api: Any
+    mlflow_scratch: MlflowInstance, postgres_server: str, tmp_path: Path
 ) -> None:
+    # (both stores in one story: MLflow is changed once, between the runs)
+    stores = [make_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")]
+    stores.append(make_ledger(fresh_postgres_database(postgres_server)))
     mlflow, ours = mlflow_scratch.client, uuid.uuid4().hex[:8]
     experiment = mlflow.create_experiment(f"changes-{ours}")
     name, gone = f"churn-{ours}", f"retired-{ours}"
     for model in (name, gone):
         mlflow.create_registered_model(model, description="v1 era", tags={"project": "risk"})
         for accuracy in (0.7, 0.8):
-            run_id = mlflow.log_run(
-                experiment, f"{model} run", {"accuracy": [accuracy]}, {}, None, "ada"
-            )
-            mlflow.create_model_version(model, f"runs:/{run_id}/model", run_id, "", {})
+            run_id = mlflow.log_run(experiment, "run", {"accuracy": [accuracy]}, {}, None, "ada")
+            mlflow.create_model_version(model, f"runs:/{run_id}/model", run_id)
     mlflow.set_registered_model_alias(name, "champion", 1)
     mlflow.set_registered_model_alias(name, "shadow", 2)
-    uri = ("--tracking-uri", mlflow_scratch.base_url)
-    migrate(store_url, tmp_path, *uri)
-    ledger, client = api
-    head = ledger.event_log.head()
+    heads = []
+    for ledger in stores:
+        in_process(ledger, mlflow_scratch.base_url)
+        heads.append(ledger.event_log.head())
 
     run_id = mlflow.log_run(experiment, "v3", {"accuracy": [0.9]}, {"depth": "7"}, "d", "bea")
-    mlflow.create_model_version(name, f"runs:/{run_id}/model", run_id, "the best", {})
+    mlflow.create_model_version(name, f"runs:/{run_id}/model", run_id, "the best")
     mlflow.set_registered_model_alias(name, "champion", 3)  # moved
     mlflow.delete_registered_model_alias(name, "shadow")  # removed
     mlflow.update_registered_model(name, "v3 era")  # edited
     mlflow.delete_registered_model(gone)  # deleted
-    summary = migrate(store_url, tmp_path, *uri)
 
-    changes = client.get("/api/v1/events", params={"after": head, "limit": 100}).json()["items"]
-    assert [(e["type"], e["model_id"] == str(model_id_for("risk", gone))) for e in changes] == [
-        ("ModelUpdated", False),
-        ("TrainingStarted", False),
-        ("ModelTrained", False),
-        ("VersionUpdated", False),
-        ("ModelDeployed", False),
-        ("ModelUndeployed", False),
-        ("ModelArchived", True),
-    ]
-    assert "│ models archived         │ 1" in summary
-    churn = client.get(f"/api/v1/models/{model_id_for('risk', name)}").json()
-    assert churn["description"] == "v3 era"
-    assert {e: d["model_version"] for e, d in churn["deployments"].items()} == {"champion": 3}
-    assert churn["versions"][2]["source_version"] == 3
-    assert churn["training_runs"][2]["hyperparameters"] == {"depth": "7"}
-    retired = client.get(f"/api/v1/models/{model_id_for('risk', gone)}").json()
-    assert retired["status"] == "archived"
+    for ledger, head in zip(stores, heads, strict=True):
+        third = in_process(ledger, mlflow_scratch.base_url)
+        assert dict(+third.done) == {
+            "models updated": 1,
+            "versions imported": 1,
+            "environments deployed": 1,
+            "environments undeployed": 1,  # shadow
+            "models archived": 1,
+        }
+        with api_client(ledger) as client:
+            changes = client.get("/api/v1/events", params={"after": head, "limit": 100})
+            assert [
+                (e["type"], e["model_id"] == _id_of("risk", gone)) for e in changes.json()["items"]
+            ] == [
+                ("ModelUpdated", False),
+                ("TrainingStarted", False),
+                ("ModelTrained", False),
+                ("VersionUpdated", False),
+                ("ModelDeployed", False),
+                ("ModelUndeployed", False),
+                ("ModelArchived", True),
+            ]
+            churn = client.get(f"/api/v1/models/{_id_of('risk', name)}").json()
+            assert churn["description"] == "v3 era"
+            assert {e: d["model_version"] for e, d in churn["deployments"].items()} == {
+                "champion": 3
+            }
+            assert churn["versions"][2]["source_version"] == 3
+            assert churn["training_runs"][2]["hyperparameters"] == {"depth": "7"}
+            retired = client.get(f"/api/v1/models/{_id_of('risk', gone)}").json()
+            assert retired["status"] == "archived"
+        ledger.close()
 
 
 def test_an_export_directory_imports_to_the_same_registry_as_the_live_server(
-    mlflow_seeded: MlflowInstance, store_url: str, tmp_path: Path, api: Any
+    mlflow_seeded: MlflowInstance, tmp_path: Path
 ) -> None:
-    migrate(store_url, tmp_path, "--from-export-dir", str(EXPORT_DIR))
-    _, client = api
+    store_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    summary = migrate(store_url, tmp_path, "--from-export-dir", str(EXPORT_DIR))
+    assert f"{len(SMALL.models)} registered models" in summary
+    exported = make_ledger(store_url)
     live = make_ledger("memory://")
-    source = MlflowServer(mlflow_seeded.base_url)
-    asyncio.run(import_registry(live.registry, live.event_log, source, ImportOptions(), _Quiet()))
-    source.close()
+    in_process(live, mlflow_seeded.base_url)
 
-    with api_client(live) as live_client:
+    with api_client(exported) as client, api_client(live) as live_client:
         for small in SMALL.models:
             seed = mlflow_seeded.seed.model(small.name)
             # (the artifacts' URIs name each seeding's own run ids)
             assert _without_uris(held(client, seed)) == _without_uris(held(live_client, seed))
     live.close()
+    exported.close()
 
 
 def _without_uris(model: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +309,22 @@ class _Quiet:
     def planned(self, steps: int) -> None: ...
 
     def recorded(self, n: int) -> None: ...
+
+
+def in_process(ledger: Ledger, url: str, watcher: Any = None) -> Summary:
+    """An import as the command runs it, in this process (no interpreter to start)."""
+    source = MlflowServer(url)
+    try:
+        coroutine = import_registry(
+            ledger.registry, ledger.event_log, source, ImportOptions(), watcher or _Quiet()
+        )
+        return asyncio.run(coroutine)
+    finally:
+        source.close()
+
+
+def _id_of(project: str, name: str) -> str:
+    return str(model_id_for(project, name))
 
 
 def _id(seed: SeedModel) -> str:

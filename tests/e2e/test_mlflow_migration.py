@@ -23,10 +23,11 @@ from fastapi.testclient import TestClient
 from adapters.mlflow_rest import MlflowServer
 from commands.mlflow_import.run import ImportOptions, Summary, import_registry
 from modelledger.bootstrap import Ledger
-from tests.support.auth import api_client
+from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import fresh_postgres_database, make_ledger
 from tests.support.mlflow_registry import MlflowInstance
 from tests.support.mlflow_seed import SMALL, SeedModel, SeedVersion, clamp
+from tests.support.processes import ApiProcess, ModelLedgerProcess, free_port
 from write_model.values import instant, model_id_for
 
 pytestmark = pytest.mark.slow
@@ -335,3 +336,37 @@ def _moment(milliseconds: int) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def test_the_documented_command_migrates_into_the_store_make_run_serves(
+    mlflow_seeded: MlflowInstance, tmp_path: Path
+) -> None:
+    # Given `make run`'s embedded default (a SQLite store under the data directory) serving
+    env = {
+        "MODELLEDGER_DATA_DIR": str(tmp_path / "var"),
+        "MODELLEDGER_ADMIN_KEY": TEST_ADMIN_KEY,
+        "MODELLEDGER_PORT": str(port := free_port()),
+    }
+    server = ApiProcess(["serve"], env, tmp_path, "serve", port, TEST_ADMIN_KEY).start()
+    try:
+        server.wait_healthy()
+        # When the guide's command runs beside it, on the same store
+        migrate_cli = ModelLedgerProcess(
+            ["migrate", "mlflow", "--tracking-uri", mlflow_seeded.base_url],
+            env,
+            tmp_path,
+            "migrate",
+        ).start()
+        assert migrate_cli.process is not None
+        assert migrate_cli.process.wait(timeout=300) == 0, migrate_cli.output()
+        # Then the running server shows MLflow's registry
+        with server.client() as client:
+            last = client.get("/api/v1/events", params={"after": 0, "limit": 1000}).json()
+            head = last["items"][-1]["position"]
+            found = client.get("/api/v1/models", params={"limit": 100, "min_position": head})
+            assert found.status_code == 200, found.text
+            assert {m["name"] for m in found.json()["items"]} == {
+                m.name for m in mlflow_seeded.seed.models
+            }
+    finally:
+        server.stop()

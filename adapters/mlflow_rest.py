@@ -34,10 +34,18 @@ ATTEMPTS = 4  # a transient failure (a 5xx, a dropped connection) is retried wit
 class MlflowServer:
     """The registry of the MLflow tracking server at ``url``."""
 
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        basic: tuple[str, str] | None = None,  # MLflow's own auth: a user and password
+        timeout_s: float = 30.0,
+    ) -> None:
         self.where = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.where, headers=headers, timeout=timeout_s)
+        self._http = httpx.Client(
+            base_url=self.where, headers=headers, auth=basic, timeout=timeout_s
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -129,13 +137,16 @@ class MlflowServer:
                     raise ProviderUnavailable(
                         f"MLflow at {self.where} answered {response.status_code} to {path}"
                     )
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(0.25 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _answer(where: str, path: str, response: httpx.Response) -> dict[str, Any]:
     if response.status_code in (401, 403):
-        raise ProviderRejected(f"MLflow at {where} refused the credentials (check --token)")
+        raise ProviderRejected(
+            f"MLflow at {where} refused the credentials (check --token, or --username "
+            "and --password)"
+        )
     try:
         body = response.json()
     except ValueError:

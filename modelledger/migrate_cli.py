@@ -51,6 +51,14 @@ def mlflow(
         str | None,
         typer.Option(envvar="MLFLOW_TRACKING_TOKEN", help="bearer token for the server"),
     ] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(envvar="MLFLOW_TRACKING_USERNAME", help="for MLflow's basic auth"),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="MLFLOW_TRACKING_PASSWORD", help="for MLflow's basic auth"),
+    ] = None,
     project: Annotated[
         str | None,
         typer.Option(help="the project of every model (else its `project` tag, else mlflow)"),
@@ -71,7 +79,8 @@ def mlflow(
     if project is not None and not _PROJECT.match(project):
         fail(f"--project {project!r} is not a project name (letters, digits, . _ -; up to 100)")
     options = ImportOptions(project, dry_run, _directions(metric_directions))
-    source = _source(tracking_uri, from_export_dir, token)
+    basic = (username, password or "") if username else None
+    source = _source(tracking_uri, from_export_dir, token, basic)
     ledger = open_ledger()
     try:
         with progress_on_stderr() as progress:
@@ -89,19 +98,21 @@ def mlflow(
     _print(summary)
 
 
-def _source(uri: str | None, directory: Path | None, token: str | None) -> MlflowRegistry:
+def _source(
+    uri: str | None, directory: Path | None, token: str | None, basic: tuple[str, str] | None
+) -> MlflowRegistry:
     if uri is not None:
         from adapters.mlflow_rest import MlflowServer
 
         if not uri.startswith(("http://", "https://")):
             fail(f"--tracking-uri {uri!r} is not an http(s) URL of an MLflow server")
-        return MlflowServer(uri, token)
+        return MlflowServer(uri, token, basic)
     from adapters.mlflow_export import MlflowExportDirectory
 
     assert directory is not None
     if not directory.is_dir():
         fail(f"--from-export-dir {directory}: no such directory")
-    return MlflowExportDirectory(directory)
+    return MlflowExportDirectory(str(directory))
 
 
 def _directions(path: Path | None) -> dict[str, Direction]:

@@ -185,7 +185,7 @@ def test_a_run_stopped_half_way_resumes_without_doubling(
     ledger, client = api
 
     class CtrlC:
-        done = 0
+        done, stopped = 0, False
 
         def read(self, what: str, n: int) -> None: ...
 
@@ -194,7 +194,8 @@ def test_a_run_stopped_half_way_resumes_without_doubling(
 
         def recorded(self, n: int) -> None:
             self.done += n
-            if self.done == self.stop_at:
+            if self.done >= self.stop_at and not self.stopped:
+                self.stopped = True
                 raise KeyboardInterrupt
 
     source = MlflowServer(mlflow_seeded.base_url)

@@ -85,7 +85,8 @@ def started(run_id: str, backend: str = "external") -> Event:
 
 def trained(run_id: str, version: int) -> Event:
     data = {"run_id": run_id, "model_version": version, "metrics": {"accuracy": 0.9}}
-    return AIModel.ModelTrained, data | {"artifact_uri": None, "output_model": None, "source_version": None}
+    unset = {"artifact_uri": None, "output_model": None, "source_version": None}
+    return AIModel.ModelTrained, data | unset
 
 
 def deployed(env: str, version: int, url: str | None = None, **fields: Any) -> Event:

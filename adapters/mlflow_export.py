@@ -35,6 +35,10 @@ class MlflowExportDirectory:
     def __init__(self, where: str) -> None:
         self.where = where
 
+    def gone(self, names: list[str]) -> set[str]:
+        """An export may hold some models only: it never says one was deleted."""
+        return set()
+
     def read(self, tick: Callable[[str, int], None]) -> list[MlflowModel]:
         root = Path(self.where)
         if not root.is_dir():

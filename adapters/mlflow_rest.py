@@ -59,6 +59,17 @@ class MlflowServer:
         runs = self._runs(sorted(run_ids), tick)
         return [_model(m, versions[m["name"]], runs) for m in found]
 
+    def gone(self, names: list[str]) -> set[str]:
+        missing = set()
+        for name in names:
+            try:
+                self._call("GET", "registered-models/get", params={"name": name})
+            except ProviderRejected as error:
+                if "RESOURCE_DOES_NOT_EXIST" not in error.reason:
+                    raise
+                missing.add(name)
+        return missing
+
     # -- requests ----------------------------------------------------------------
 
     def _pages(
@@ -126,12 +137,14 @@ class MlflowServer:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = self._http.request(method, url, **kwargs)
+            except httpx.InvalidURL as error:
+                raise ProviderRejected(f"{self.where} is not a URL: {error}") from error
             except httpx.HTTPError as error:
                 if attempt == ATTEMPTS:
                     reason = f"MLflow at {self.where} is not answering: {error}"
                     raise ProviderUnavailable(reason) from error
             else:
-                if response.status_code < 500:
+                if response.status_code < 500 and response.status_code != 429:
                     return _answer(self.where, path, response)
                 if attempt == ATTEMPTS:
                     raise ProviderUnavailable(

@@ -237,9 +237,14 @@ class MlflowRegistry(Protocol):
     """An MLflow model registry to import: a live server or an export directory.
     ``tick(what, n)`` says ``n`` more of ``what`` (models, versions, runs) were read."""
 
-    where: str  # the server's URL or the directory, for the summary
+    where: str  # the server's URL or the directory: the registry's identity
 
     def read(self, tick: Callable[[str, int], None]) -> list[MlflowModel]: ...
+
+    def gone(self, names: list[str]) -> set[str]:
+        """Of these registered models, those MLflow says no longer exist (not merely
+        hidden from this reader); an export directory cannot tell: none."""
+        ...
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,7 @@ from commands.ports import (
 from modelledger.cli_support import fail, open_ledger, progress_on_stderr
 from queries.ports import LogUnavailable
 from write_model.metric_definition import Direction
+from write_model.values import has_control_characters
 
 migrate = typer.Typer(help="Import another registry into this one.", no_args_is_help=True)
 
@@ -41,7 +43,7 @@ _DIRECTIONS = {
 def mlflow(
     tracking_uri: Annotated[
         str | None,
-        typer.Option(envvar="MLFLOW_TRACKING_URI", help="a live MLflow tracking server's URL"),
+        typer.Option(help="a live MLflow tracking server's URL (else MLFLOW_TRACKING_URI)"),
     ] = None,
     from_export_dir: Annotated[
         Path | None,
@@ -74,6 +76,8 @@ def mlflow(
     """Import an MLflow model registry: models, versions with their runs' metrics and
     parameters, aliases and stages as environments. Safe to run again: only what changed
     in MLflow is recorded."""
+    if from_export_dir is None:  # (MLFLOW_TRACKING_URI is often set: a directory wins)
+        tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
     if (tracking_uri is None) == (from_export_dir is None):
         fail("give one of --tracking-uri URL or --from-export-dir DIR")
     if project is not None and not _PROJECT.match(project):
@@ -127,7 +131,7 @@ def _directions(path: Path | None) -> dict[str, Direction]:
     directions = {}
     for metric, word in given.items():
         direction = _DIRECTIONS.get(str(word).lower())
-        if direction is None or not metric or len(metric) > 100:
+        if direction is None or not metric or len(metric) > 100 or has_control_characters(metric):
             fail(f"--metric-directions {path}: {metric!r}: {word!r} is not minimize or maximize")
         directions[metric] = direction
     return directions

@@ -47,7 +47,7 @@ class Audited(Aggregate):
         actor: str
         correlation_id: str
         causation_id: str  # the command's id
-        # Where an imported fact comes from (commands/mlflow_import.py), else None.
+        # Where an imported fact comes from (commands/mlflow_import/), else None.
         source: dict[str, Any] | None = field(default=None, kw_only=True)
 
         @property
@@ -67,7 +67,10 @@ class Audited(Aggregate):
         return created
 
     def trigger_event(self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any) -> None:
-        super().trigger_event(event_class, **{**kwargs, **_metadata()})
+        fields = {**kwargs, **_metadata()}
+        if fields.get("timestamp") is not None:  # an import's past: never before the last event
+            fields["timestamp"] = max(fields["timestamp"], self.modified_on)
+        super().trigger_event(event_class, **fields)
         _store_no_empty_source(self._pending_events[-1])
 
 

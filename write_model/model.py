@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from write_model import events
+from write_model import events, training
 from write_model.audit import Audited, acting
 from write_model.deployments import (
     Deployment,
@@ -183,10 +183,13 @@ class AIModel(Audited):
         source_version: int | None = None,
         about: dict[str, Any] | None = None,
     ) -> int:
-        """A version trained elsewhere (Hub, MLflow), ``about`` its description and tags."""
+        """A version trained elsewhere (Hub, MLflow; once per ``source_version``)."""
         self._require_active()
+        known = training.imported_number(self.versions, self.training_runs, source, source_version)
+        if known is not None:
+            return known
         valid = validate_metrics(metrics)
-        params = dict(hyperparameters or {})
+        params = hyperparameters or {}
         self.start_training(
             run_id=run_id, dataset=dataset, hyperparameters=params, backend=source, meta=meta
         )
@@ -221,8 +224,7 @@ class AIModel(Audited):
                 f"the {backend} backend records this run's outcome itself; fail the run to stop it",
                 field="run_id",
             )
-        valid = validate_metrics(metrics)
-        version = len(self.versions) + 1
+        version, valid = len(self.versions) + 1, validate_metrics(metrics)
         with acting(meta):
             self._trained(run_id, version, valid, artifact_uri, output_model, source_version)
         return version

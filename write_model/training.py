@@ -66,3 +66,15 @@ def running(runs: dict[str, TrainingRun], run_id: str) -> TrainingRun:
     if run.state != RunState.RUNNING:
         raise TrainingRunFinished(f"training run {run_id!r} already {run.state}", field="run_id")
     return run
+
+
+def imported_number(
+    versions: list[ModelVersion], runs: dict[str, TrainingRun], source: str, number: int | None
+) -> int | None:
+    """Our number of the version imported from ``source`` as its version ``number``."""
+    found = (
+        v.number
+        for v in versions
+        if number is not None and v.source_version == number and runs[v.run_id].backend == source
+    )
+    return next(found, None)

@@ -48,12 +48,14 @@ class StoreView:
 
     from_mlflow: dict[str, UUID]  # MLflow's name -> the model's id
     has_models: bool
+    registries: dict[str, str]  # MLflow's name -> where it was imported from
 
 
 def store_view(log: LogPages, mapper: Mapper[UUID]) -> StoreView:
     """Every ModelCreated in the log, a page at a time."""
     topic = get_topic(AIModel.ModelCreated)
     names: dict[str, UUID] = {}
+    registries: dict[str, str] = {}
     after, seen = 0, False
     while page := log.page(after, PAGE, topics=(topic,)):
         for notification in page:
@@ -61,8 +63,9 @@ def store_view(log: LogPages, mapper: Mapper[UUID]) -> StoreView:
             seen = True
             if is_imported(created):
                 names[created.source["id"]] = created.originator_id
+                registries[created.source["id"]] = created.source.get("registry", "")
         after = page[-1].id
-    return StoreView(names, seen)
+    return StoreView(names, seen, registries)
 
 
 def imported_model(registry: ModelRegistry, model_id: UUID) -> ImportedModel | None:

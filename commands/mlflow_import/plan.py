@@ -46,27 +46,40 @@ class Step:
     command: Command
     source: dict[str, Any]
     time: datetime | None  # MLflow's time of the fact; None: MLflow keeps none (aliases)
+    # A deploy's version by MLflow's number: ours is looked up when it is sent (an import
+    # running beside this one, or a user, may have numbered versions since the plan).
+    serves: int | None = None
 
 
 def plan_model(wanted: WantedModel, imported: ImportedModel | None) -> list[Step]:
-    model_id = imported.model.id if imported else model_id_for(wanted.project, wanted.name)
-    steps = _metadata(wanted, imported, model_id)
+    """Raises pydantic's ValidationError for what MLflow allows and ModelLedger does not
+    (a name of 256 characters): the caller skips the model, saying why."""
+    steps = _metadata(wanted, imported)
+    model_id = _model_id(steps[0].command) if imported is None else imported.model.id
     known = dict(imported.versions) if imported else {}
-    next_number = len(imported.model.versions) + 1 if imported else 1
     for version in wanted.versions:
         if version.source_version in known:
             steps.extend(_about(wanted.name, version, known[version.source_version], imported))
-            continue
-        steps.append(_import(wanted.name, model_id, version))
-        known[version.source_version] = next_number
-        next_number += 1
+        else:
+            steps.append(_import(wanted.name, model_id, version))
     return steps + _environments(wanted, imported, model_id, known)
+
+
+def _model_id(create: Command) -> UUID:
+    """The model's id as its validated name gives it (MLflow's may have spaces around)."""
+    assert isinstance(create, CreateModel)
+    return model_id_for(create.project, create.name)
 
 
 def plan_archive(name: str, imported: ImportedModel) -> list[Step]:
     """A registered model deleted in MLflow: its imported environments taken down, then
     the model archived (its history stays readable)."""
     model = imported.model
+    ours = sorted(
+        e for e, v in imported.environments.items() if v is not None and imported.served(e) == v
+    )
+    if set(model.deployments) - set(ours) or model.pending_deployments:
+        return []  # deployed by someone else too: archiving would be refused (the caller says)
     steps = [
         Step(
             "environments undeployed",
@@ -75,8 +88,7 @@ def plan_archive(name: str, imported: ImportedModel) -> list[Step]:
             source_of("alias", f"{name}@{environment}", None, None),
             None,
         )
-        for environment, version in sorted(imported.environments.items())
-        if version is not None and imported.served(environment) == version
+        for environment in ours
     ]
     archive = ArchiveModel(model_id=model.id, reason="deleted in MLflow")
     return [
@@ -85,16 +97,23 @@ def plan_archive(name: str, imported: ImportedModel) -> list[Step]:
     ]
 
 
-def _metadata(wanted: WantedModel, imported: ImportedModel | None, model_id: UUID) -> list[Step]:
+def _metadata(wanted: WantedModel, imported: ImportedModel | None) -> list[Step]:
     name = wanted.name
     if imported is None:
         create = CreateModel(name=name, project=wanted.project, **wanted.fields)
-        source = source_of("model", name, instant(wanted.created), None)
+        source = source_of("model", name, instant(wanted.created), None) | {
+            "registry": wanted.registry
+        }
         return [Step("models created", name, create, source, wanted.created)]
-    changes = {k: v for k, v in wanted.fields.items() if imported.fields.get(k) != v}
+    model = imported.model
+    changes = {
+        k: v
+        for k, v in wanted.fields.items()
+        if imported.fields.get(k) != v and getattr(model, k) != v  # (changed, and not yet)
+    }
     if not changes:
         return []
-    update = UpdateModel(model_id=model_id, **changes)
+    update = UpdateModel(model_id=model.id, **changes)
     source = source_of("model", name, instant(wanted.updated), None)
     return [Step("models updated", name, update, source, wanted.updated)]
 
@@ -123,12 +142,17 @@ def _about(
     name: str, version: WantedVersion, number: int, imported: ImportedModel | None
 ) -> list[Step]:
     """A version's description and tags edited in MLflow since the import recorded them."""
-    recorded = imported.about.get(number, {}) if imported else {}
+    if imported is None:
+        return []
+    recorded = imported.about.get(number, {})
+    now = imported.model.versions[number - 1]
     wanted = {"description": version.description, "tags": version.tags}
     changes = {
-        k: v for k, v in wanted.items() if recorded.get(k, "" if k == "description" else []) != v
+        k: v
+        for k, v in wanted.items()
+        if recorded.get(k, "" if k == "description" else []) != v and getattr(now, k) != v
     }
-    if not changes or imported is None:
+    if not changes:
         return []
     update = UpdateVersion(model_id=imported.model.id, model_version=number, **changes)
     what = f"{name}/{version.source_version}"
@@ -139,35 +163,33 @@ def _about(
 def _environments(
     wanted: WantedModel, imported: ImportedModel | None, model_id: UUID, known: dict[int, int]
 ) -> list[Step]:
-    """Aliases and stages that moved since the import recorded them, and those removed."""
+    """Aliases and stages that moved in MLflow since the import recorded them (unless the
+    environment serves that version already), and those MLflow no longer names."""
     recorded = imported.environments if imported else {}
     steps = []
     for environment, mlflow_version in sorted(wanted.environments.items()):
-        number = known[mlflow_version]
-        if recorded.get(environment) == number:
+        ours = known.get(mlflow_version)  # None: imported by this very run
+        if ours is not None and ours in (recorded.get(environment), _served(imported, environment)):
             continue
-        deploy = DeployModel(model_id=model_id, environment=environment, model_version=number)
+        # (the version's number is looked up when the step is sent: ``serves``)
+        deploy = DeployModel(model_id=model_id, environment=environment, model_version=ours or 1)
         kind = "stage" if environment in wanted.stages else "alias"
         what = f"{wanted.name}@{environment}"
         source = source_of(kind, what, None, None) | {"version": mlflow_version}
-        steps.append(
-            Step("environments deployed", f"{wanted.name} @{environment}", deploy, source, None)
-        )
+        label = f"{wanted.name} @{environment}"
+        steps.append(Step("environments deployed", label, deploy, source, None, mlflow_version))
     for environment, last in sorted(recorded.items()):
-        gone = environment not in wanted.environments and last is not None
-        if gone and imported is not None and imported.served(environment) == last:
+        named = environment in wanted.named  # (an alias to a version not imported: left as is)
+        if last is not None and not named and _served(imported, environment) == last:
             undeploy = UndeployModel(model_id=model_id, environment=environment)
             source = source_of("alias", f"{wanted.name}@{environment}", None, None)
-            steps.append(
-                Step(
-                    "environments undeployed",
-                    f"{wanted.name} @{environment}",
-                    undeploy,
-                    source,
-                    None,
-                )
-            )
+            label = f"{wanted.name} @{environment}"
+            steps.append(Step("environments undeployed", label, undeploy, source, None))
     return steps
+
+
+def _served(imported: ImportedModel | None, environment: str) -> int | None:
+    return imported.served(environment) if imported is not None else None
 
 
 def archived_skip(wanted: WantedModel) -> Skipped:

@@ -18,15 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from uuid import UUID
 
 from anyio import to_thread
+from pydantic import ValidationError
 
 from commands.handlers import handle
-from commands.messages import Command, CreateModel
-from commands.metric_definitions import DefineMetric, define_metric
+from commands.messages import Command, CreateModel, DeployModel
+from commands.metric_definitions import DefineMetric, define_metric, read_definition
 from commands.mlflow_import.imported import (
     ACTOR,
+    SYSTEM,
     ImportedModel,
     StoreView,
     imported_model,
@@ -37,8 +38,9 @@ from commands.mlflow_import.plan import Step, archived_skip, plan_archive, plan_
 from commands.mlflow_import.wanted import Skipped, environment_skips, wanted_model
 from commands.ports import LogPages, MlflowModel, MlflowRegistry
 from commands.registry import CommandContext, ModelRegistry
-from write_model.errors import DomainError
+from write_model.errors import DomainError, VersionNotFound
 from write_model.metric_definition import Direction
+from write_model.training import imported_number
 from write_model.values import model_id_for
 
 
@@ -87,7 +89,7 @@ async def import_registry(
         mlflow_times=not view.has_models,
         dry_run=options.dry_run,
     )
-    steps = await to_thread.run_sync(_plan, registry, found, view, options, summary)
+    steps = await to_thread.run_sync(_plan, registry, source, found, view, options, summary)
     if summary.mlflow_times:  # MLflow's time order; what has no time last, in plan order
         steps.sort(key=lambda step: (step.time is None, step.time or datetime.min))
     watcher.planned(len(steps))
@@ -100,6 +102,7 @@ async def import_registry(
 
 def _plan(
     registry: ModelRegistry,
+    source: MlflowRegistry,
     found: list[MlflowModel],
     view: StoreView,
     options: ImportOptions,
@@ -107,24 +110,52 @@ def _plan(
 ) -> list[Step]:
     steps: list[Step] = []
     for mlflow_model in found:
-        wanted = wanted_model(mlflow_model, options.project)
+        wanted = wanted_model(mlflow_model, options.project, source.where)
         imported, refused = _imported(registry, view, wanted.name, wanted.project)
-        if refused is not None:
-            summary.skipped.append(refused)
+        if refused is not None or (imported is not None and imported.model.archived):
+            summary.skipped.append(refused or archived_skip(wanted))
             continue
-        if imported is not None and imported.model.archived:
-            summary.skipped.append(archived_skip(wanted))
+        try:
+            planned = plan_model(wanted, imported)
+        except ValidationError as error:  # what MLflow allows and ModelLedger does not
+            summary.skipped.append(Skipped(wanted.name, _first(error)))
             continue
-        planned = plan_model(wanted, imported)
-        summary.skipped.extend([*wanted.skipped, *environment_skips(mlflow_model, wanted)])
+        known = {f"{wanted.name} v{n}" for n in (imported.versions if imported else ())}
+        skips = [*wanted.skipped, *environment_skips(mlflow_model, wanted)]
+        summary.skipped.extend(s for s in skips if s.what not in known)  # (said before)
         summary.unchanged += not planned
         steps.extend(planned)
+    return (
+        steps + _archives(registry, source, found, view, summary) + _definitions(registry, options)
+    )
+
+
+def _archives(
+    registry: ModelRegistry,
+    source: MlflowRegistry,
+    found: list[MlflowModel],
+    view: StoreView,
+    summary: Summary,
+) -> list[Step]:
+    """The models this registry gave that it no longer has (and says so: a model hidden
+    from this reader, or missing from a partial export, is not deleted)."""
     present = {m.name for m in found}
-    for name, model_id in sorted(view.from_mlflow.items()):
-        gone = imported_model(registry, model_id) if name not in present else None
-        if gone is not None and not gone.model.archived:
-            steps.extend(plan_archive(name, gone))
-    return steps + _definitions(options)
+    missing = [
+        name
+        for name in sorted(view.from_mlflow)
+        if name not in present and view.registries.get(name) == source.where
+    ]
+    steps: list[Step] = []
+    for name in sorted(source.gone(missing)) if missing else ():
+        gone = imported_model(registry, view.from_mlflow[name])
+        if gone is None or gone.model.archived:
+            continue
+        planned = plan_archive(name, gone)
+        if not planned:
+            reason = "deleted in MLflow, but deployed in ModelLedger by others: not archived"
+            summary.skipped.append(Skipped(name, reason))
+        steps.extend(planned)
+    return steps
 
 
 def _imported(
@@ -140,17 +171,21 @@ def _imported(
     return None, None
 
 
-def _definitions(options: ImportOptions) -> list[Step]:
-    return [
-        Step(
-            "metric definitions",
-            metric,
-            DefineMetric(name=metric, direction=direction),
-            source_of("metric-directions", metric, None, None),
-            None,
-        )
-        for metric, direction in sorted(options.directions.items())
-    ]
+def _definitions(registry: ModelRegistry, options: ImportOptions) -> list[Step]:
+    """The directions asked for that are not declared so yet (a unit or description
+    declared before stays)."""
+    steps = []
+    for metric, direction in sorted(options.directions.items()):
+        declared = read_definition(registry, metric)
+        if declared is not None and declared.declared and declared.direction == direction:
+            continue
+        kept = {}
+        if declared is not None and declared.declared:
+            kept = {"unit": declared.unit, "description": declared.description}
+        define = DefineMetric(name=metric, direction=direction, **kept)
+        source = source_of("metric-directions", metric, None, None)
+        steps.append(Step("metric definitions", metric, define, source, None))
+    return steps
 
 
 # Steps sent together share the store's group commit (one transaction for many), a few
@@ -167,8 +202,9 @@ async def _record(
 ) -> None:
     correlation = str(uuid.uuid4())  # one per import: its events read as one story
     times = _recording_times(steps, summary.mlflow_times)
+    refused: set[object] = set()  # models whose creation was refused: nothing more of them
     for batch in _batches(list(zip(steps, times, strict=True))):
-        sent = (_one(registry, step, at, correlation, summary) for step, at in batch)
+        sent = (_one(registry, step, at, correlation, summary, refused) for step, at in batch)
         await asyncio.gather(*sent)
         watcher.recorded(len(batch))
 
@@ -222,19 +258,38 @@ async def _one(
     at: datetime | None,
     correlation: str,
     summary: Summary,
+    refused: set[object],
 ) -> None:
+    subject = _subject(step.command)
+    if subject in refused:
+        return
     ctx = CommandContext(actor=ACTOR, correlation_id=correlation, source=step.source, at=at)
     try:
-        await _send(registry, step.command, ctx)
-    except DomainError as refused:
-        summary.skipped.append(Skipped(step.what, refused.detail))
+        await _send(registry, step, ctx)
+    except DomainError as error:
+        summary.skipped.append(Skipped(step.what, error.detail))
+        if isinstance(step.command, CreateModel):
+            refused.add(subject)  # (e.g. a user took the name meanwhile: not theirs to fill)
     else:
         summary.done[step.kind] += 1
 
 
-async def _send(registry: ModelRegistry, command: Command, ctx: CommandContext) -> UUID | None:
+async def _send(registry: ModelRegistry, step: Step, ctx: CommandContext) -> None:
+    command = step.command
     if isinstance(command, DefineMetric):
         await to_thread.run_sync(define_metric, registry, command, ctx)
-        return None
-    result = await handle(registry, command, ctx)
-    return UUID(result.id)
+        return
+    if isinstance(command, DeployModel) and step.serves is not None:
+        model = await registry.load_async(command.model_id, ctx)
+        number = imported_number(model.versions, model.training_runs, SYSTEM, step.serves)
+        if number is None:
+            raise VersionNotFound(f"MLflow's version {step.serves} was not imported")
+        command = command.model_copy(update={"model_version": number})
+    await handle(registry, command, ctx)
+
+
+def _first(error: ValidationError) -> str:
+    """Pydantic's first complaint, in a line: which field, and what is wrong."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    return f"{where}: {first['msg']}"

@@ -15,7 +15,11 @@ from typing import Any
 
 from commands.messages import MAX_METRICS, MAX_TAGS
 from commands.ports import MlflowModel, MlflowVersion
-from write_model.values import MAX_METRIC_NAME_LENGTH, has_control_characters
+from write_model.values import (
+    CONTROL_CHARACTERS,
+    MAX_METRIC_NAME_LENGTH,
+    has_control_characters,
+)
 
 DEFAULT_PROJECT = "mlflow"
 DEFAULT_TASK = "unknown"
@@ -61,12 +65,15 @@ class WantedModel:
     versions: list[WantedVersion] = field(default_factory=list)
     environments: dict[str, int] = field(default_factory=dict)  # environment -> MLflow version
     stages: set[str] = field(default_factory=set)  # the environments a legacy stage names
+    named: set[str] = field(default_factory=set)  # every environment MLflow names, served or not
+    registry: str = ""  # where MLflow is (a model is archived only by its own registry)
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def wanted_model(found: MlflowModel, project: str | None) -> WantedModel:
+def wanted_model(found: MlflowModel, project: str | None, registry: str = "") -> WantedModel:
     skipped: list[Skipped] = []
     wanted = WantedModel(
+        registry=registry,
         name=found.name,
         project=_project(found, project, skipped),
         created=moment(found.created_ms),
@@ -83,13 +90,17 @@ def wanted_model(found: MlflowModel, project: str | None) -> WantedModel:
         if version.status != "READY":
             skipped.append(Skipped(_at(found.name, version), f"its status is {version.status}"))
             continue
-        wanted.versions.append(_version(found.name, version, skipped))
+        wanted.versions.append(_version(found.name, version, skipped, wanted.created))
     wanted.environments = _environments(found, {v.source_version for v in wanted.versions})
     wanted.stages = {s.lower() for s in STAGES} - {a.lower() for a in found.aliases}
+    staged = {v.stage.lower() for v in found.versions if v.stage in STAGES}
+    wanted.named = {a.lower() for a in found.aliases} | staged
     return wanted
 
 
-def _version(name: str, found: MlflowVersion, skipped: list[Skipped]) -> WantedVersion:
+def _version(
+    name: str, found: MlflowVersion, skipped: list[Skipped], registered: datetime
+) -> WantedVersion:
     what = _at(name, found)
     run = found.run
     metrics: dict[str, float] = {}
@@ -106,9 +117,9 @@ def _version(name: str, found: MlflowVersion, skipped: list[Skipped]) -> WantedV
     )
     return WantedVersion(
         source_version=found.version,
-        created=moment(found.created_ms),
+        created=max(moment(found.created_ms), registered),  # (a time missing reads as 0)
         user_id=found.user_id or (run.user_id if run is not None else ""),
-        dataset=dataset[:1000],
+        dataset=_one_line(dataset)[:1000],
         metrics=metrics,
         hyperparameters=params,
         artifact_uri=found.source[:2000] or None,
@@ -196,6 +207,10 @@ def _identifier(found: MlflowModel, tag: str, default: str, skipped: list[Skippe
         skipped.append(Skipped(found.name, f"{tag} tag {value!r} is not a {tag} name"))
         return default
     return value or default
+
+
+def _one_line(text: str) -> str:
+    return re.sub(f"[{CONTROL_CHARACTERS}]+", " ", text).strip() or "unknown"
 
 
 def _at(name: str, version: MlflowVersion) -> str:

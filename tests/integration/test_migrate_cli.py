@@ -126,3 +126,14 @@ def test_the_options_put_every_model_in_a_project_and_declare_directions(
         assert model.project == "team-a" and model.versions
     finally:
         ledger.close()
+
+
+def test_a_directory_wins_over_mlflows_own_tracking_uri_variable(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+
+    code, output = migrate("--from-export-dir", str(EXPORT_DIR), "--dry-run")
+
+    assert code == 0, output
+    assert "3 registered models" in output

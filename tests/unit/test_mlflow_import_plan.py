@@ -71,6 +71,9 @@ class InMemoryMlflow:
         tick("models", len(self.models))
         return list(self.models)
 
+    def gone(self, names: list[str]) -> set[str]:
+        return set(names) - {m.name for m in self.models}
+
 
 class Quiet:
     def read(self, what: str, n: int) -> None: ...
@@ -216,12 +219,16 @@ def test_models_go_into_the_project_asked_for_else_their_tag(ledger: Ledger) -> 
     tagged = registered("tagged", tags={"project": "risk"})
     bad = registered("bad", tags={"project": "no spaces allowed"})
     migrate(ledger, InMemoryMlflow([tagged, bad, registered("plain")]))
-    migrate(ledger, InMemoryMlflow([registered("forced")]), project="team-a")
+    # (another registry: what the first gave stays, none of it archived)
+    migrate(ledger, InMemoryMlflow([registered("forced")], "elsewhere"), project="team-a")
 
     assert model(ledger, "tagged", "risk")["fields"][0] == "risk"
     assert model(ledger, "bad")["fields"][0] == "mlflow"  # reported, and the default used
     assert model(ledger, "plain")["fields"][0] == "mlflow"
     assert model(ledger, "forced", "team-a")["fields"][0] == "team-a"
+    assert (
+        not model(ledger, "plain")["archived"] and not model(ledger, "tagged", "risk")["archived"]
+    )
 
 
 def test_a_name_taken_by_a_model_not_from_mlflow_is_skipped_not_taken_over(
@@ -239,3 +246,69 @@ def test_a_name_taken_by_a_model_not_from_mlflow_is_skipped_not_taken_over(
     assert [s.what for s in summary.skipped] == ["fraud"]
     assert "not from MLflow" in summary.skipped[0].reason
     assert model(ledger, "fraud")["versions"] == []
+
+
+def test_a_version_is_imported_once_even_by_two_imports_at_once(ledger: Ledger) -> None:
+    from commands.handlers import handle_sync
+    from commands.messages import ImportVersion
+    from commands.registry import CommandContext
+
+    migrate(ledger, InMemoryMlflow([FRAUD]))
+    fraud_id = model_id_for("mlflow", "fraud")
+    # (what a second import, planned before the first recorded MLflow's version 5, sends)
+    late = ImportVersion(
+        model_id=fraud_id, source="mlflow", dataset="d", metrics={}, source_version=5
+    )
+    handle_sync(ledger.registry, late, CommandContext(actor="mlflow-import"))
+    handle_sync(ledger.registry, late, CommandContext(actor="mlflow-import"))
+
+    assert [v[1] for v in model(ledger, "fraud")["versions"]] == [1, 3, 4, 5]
+
+
+def test_an_alias_moved_to_what_a_user_deployed_already_records_nothing(ledger: Ledger) -> None:
+    from commands.handlers import handle_sync
+    from commands.messages import DeployModel
+    from commands.registry import CommandContext
+
+    migrate(ledger, InMemoryMlflow([FRAUD]))
+    deploy = DeployModel(
+        model_id=model_id_for("mlflow", "fraud"), environment="champion", model_version=3
+    )
+    handle_sync(ledger.registry, deploy, CommandContext(actor="bea"))
+    moved = dataclasses.replace(FRAUD, aliases={"Champion": 4, "staging": 1})
+
+    again = migrate(ledger, InMemoryMlflow([moved]))
+
+    assert sum(again.done.values()) == 0 and again.unchanged == 1
+
+
+def test_what_modelledger_cannot_hold_is_skipped_and_the_rest_imported(ledger: Ledger) -> None:
+    spaced = registered("  padded  ", version(1, run("p1", accuracy=0.5)), aliases={"prod": 1})
+    summary = migrate(ledger, InMemoryMlflow([registered("x" * 201), spaced, FRAUD]))
+
+    assert [s.what for s in summary.skipped if s.what.startswith("x")] == ["x" * 201]
+    assert "name" in next(s.reason for s in summary.skipped if s.what.startswith("x"))
+    # (MLflow's name with spaces around: the model's name without them, whole)
+    assert model(ledger, "padded")["versions"] == [(1, 1, {"accuracy": 0.5})]
+    assert model(ledger, "padded")["serving"] == {"prod": 1}
+    assert model(ledger, "fraud")["versions"]
+
+
+def test_a_model_deleted_in_mlflow_but_deployed_by_a_user_is_not_archived(ledger: Ledger) -> None:
+    from commands.handlers import handle_sync
+    from commands.messages import DeployModel
+    from commands.registry import CommandContext
+
+    migrate(ledger, InMemoryMlflow([FRAUD]))
+    deploy = DeployModel(
+        model_id=model_id_for("mlflow", "fraud"), environment="canary", model_version=1
+    )
+    handle_sync(ledger.registry, deploy, CommandContext(actor="bea"))
+
+    summary = migrate(ledger, InMemoryMlflow([]))
+
+    assert sum(summary.done.values()) == 0
+    assert [s.what for s in summary.skipped] == ["fraud"] and "not archived" in summary.skipped[
+        0
+    ].reason
+    assert not model(ledger, "fraud")["archived"]

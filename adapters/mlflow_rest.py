@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ API = "/api/2.0/mlflow"
 MODELS_PAGE = 1000  # MLflow's largest page of registered models
 VERSIONS_PAGE = 10_000
 RUN_BATCH = 100
+RUN_READERS = 4
 ATTEMPTS = 4  # a transient failure (a 5xx, a dropped connection) is retried with backoff
 
 
@@ -92,23 +94,32 @@ class MlflowServer:
 
     def _runs(self, run_ids: list[str], tick: Callable[[str, int], None]) -> dict[str, MlflowRun]:
         experiments = [e["experiment_id"] for e in self._experiments()]
+        batches = [run_ids[i : i + RUN_BATCH] for i in range(0, len(run_ids), RUN_BATCH)]
         runs: dict[str, MlflowRun] = {}
-        for start in range(0, len(run_ids), RUN_BATCH):
-            batch = run_ids[start : start + RUN_BATCH]
-            if experiments:
-                quoted = ", ".join(f"'{run_id}'" for run_id in batch)
-                body = {
-                    "experiment_ids": experiments,
-                    "filter": f"attributes.run_id IN ({quoted})",
-                    "run_view_type": "ALL",
-                    "max_results": RUN_BATCH,
-                }
-                for run in self._call("POST", "runs/search", json=body).get("runs", []):
-                    runs[run["info"]["run_id"]] = _run(run)
-            for run_id in batch:
-                if run_id not in runs and (alone := self._run_alone(run_id)) is not None:
-                    runs[run_id] = alone
-            tick("runs", len(batch))
+        # A few batches at once: MLflow serves them on its workers while we wait.
+        with ThreadPoolExecutor(RUN_READERS) as pool:
+            for batch, found in zip(
+                batches, pool.map(lambda b: self._batch(b, experiments), batches), strict=True
+            ):
+                runs.update(found)
+                tick("runs", len(batch))
+        return runs
+
+    def _batch(self, batch: list[str], experiments: list[str]) -> dict[str, MlflowRun]:
+        runs: dict[str, MlflowRun] = {}
+        if experiments:
+            quoted = ", ".join(f"'{run_id}'" for run_id in batch)
+            body = {
+                "experiment_ids": experiments,
+                "filter": f"attributes.run_id IN ({quoted})",
+                "run_view_type": "ALL",
+                "max_results": RUN_BATCH,
+            }
+            for run in self._call("POST", "runs/search", json=body).get("runs", []):
+                runs[run["info"]["run_id"]] = _run(run)
+        for run_id in batch:
+            if run_id not in runs and (alone := self._run_alone(run_id)) is not None:
+                runs[run_id] = alone
         return runs
 
     def _experiments(self) -> list[dict[str, Any]]:

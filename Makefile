@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast install browser lint typecheck docs docs-reference docs-screenshots unit integration e2e \
-	bench bench-read bench-mlflow bench-graphql clean
+	bench bench-read bench-mlflow bench-migrate bench-graphql clean
 
 # The client (clients/python) is installed editable beside the server: its tests run on
 # the working tree.
@@ -82,6 +82,13 @@ bench-read: $(STAMP)
 MLFLOW_ARGS ?=
 bench-mlflow: $(STAMP)
 	$(BIN)/python -m bench.vs_mlflow --pg-url $(PG_URL) $(MLFLOW_ARGS)
+
+# `modelledger migrate mlflow` from a seeded MLflow into both stores (docs/benchmarks.md): about
+# 25 minutes at 10,000 models x 3 versions; installs MLflow into bench/.mlflow/venv on first use.
+# E.g. `make bench-migrate MIGRATE_ARGS="--models 200 --stores sqlite"`
+MIGRATE_ARGS ?=
+bench-migrate: $(STAMP)
+	$(BIN)/python -m bench.mlflow_import --pg-url $(PG_URL) $(MIGRATE_ARGS)
 
 # GraphQL against REST on the same reads, side by side (docs/benchmarks.md): about 15 minutes
 # at 100,000 models. E.g. `make bench-graphql MODELS=2000 BENCH_GRAPHQL_ARGS="--duration 5"`

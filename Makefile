@@ -84,7 +84,7 @@ bench-mlflow: $(STAMP)
 	$(BIN)/python -m bench.vs_mlflow --pg-url $(PG_URL) $(MLFLOW_ARGS)
 
 # `modelledger migrate mlflow` from a seeded MLflow into both stores (docs/benchmarks.md): about
-# 25 minutes at 10,000 models x 3 versions; installs MLflow into bench/.mlflow/venv on first use.
+# 11 minutes at 10,000 models x 3 versions; installs MLflow into bench/.mlflow/venv on first use.
 # E.g. `make bench-migrate MIGRATE_ARGS="--models 200 --stores sqlite"`
 MIGRATE_ARGS ?=
 bench-migrate: $(STAMP)

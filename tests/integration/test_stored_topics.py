@@ -91,7 +91,7 @@ def test_stored_events_fold_to_the_state_they_folded_to() -> None:
 
 def _with_version_notes(state: dict[str, Any]) -> dict[str, Any]:
     # (and their number in a registry they were imported from: none, imports came later)
-    notes = {"description": "", "tags": [], "source_version": None}
+    notes: dict[str, Any] = {"description": "", "tags": [], "source_version": None}
     versions = [{**notes, **v} for v in state.get("versions", [])]
     return {**state, "versions": versions} if "versions" in state else state
 

@@ -82,7 +82,7 @@ def memory_client(memory_ledger: Ledger) -> Iterator[TestClient]:
         yield test_client
 
 
-MLFLOW_FIXTURES = frozenset({"mlflow_seeded", "mlflow_scratch"})
+MLFLOW_FIXTURES = frozenset({"mlflow_seeded"})
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -107,12 +107,6 @@ def _mlflow(
 @pytest.fixture(scope="session")
 def mlflow_seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowInstance]:
     """A real MLflow server (one per worker) holding tests.support.mlflow_seed.SEED;
-    ``.seed`` is it with MLflow's run ids and times. Shared: tests only read it."""
+    ``.seed`` is it with MLflow's run ids and times. Shared: a test that changes MLflow
+    does so with models of its own, and deletes them after."""
     yield from _mlflow(tmp_path_factory, "mlflow-seeded", SEED)
-
-
-@pytest.fixture(scope="session")
-def mlflow_scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowInstance]:
-    """An empty MLflow server (one per worker) for tests that change MLflow: shared
-    too, so each test uses model and experiment names of its own."""
-    yield from _mlflow(tmp_path_factory, "mlflow-scratch", None)

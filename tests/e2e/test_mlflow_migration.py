@@ -8,6 +8,7 @@ registry, its past reads as MLflow's did, and later runs record only what change
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import subprocess
@@ -25,7 +26,7 @@ from commands.mlflow_import.run import ImportOptions, Summary, import_registry
 from modelledger.bootstrap import Ledger
 from tests.support.auth import TEST_ADMIN_KEY, api_client
 from tests.support.ledgers import fresh_postgres_database, make_ledger
-from tests.support.mlflow_registry import MlflowInstance
+from tests.support.mlflow_registry import MlflowClientError, MlflowInstance
 from tests.support.mlflow_seed import SMALL, SeedModel, SeedVersion, clamp
 from tests.support.processes import ApiProcess, ModelLedgerProcess, free_port
 from write_model.values import instant, model_id_for
@@ -218,12 +219,25 @@ def test_a_run_stopped_half_way_resumes_without_doubling(
 
 
 def test_new_changes_in_mlflow_are_picked_up_by_a_later_run(
-    mlflow_scratch: MlflowInstance, postgres_server: str, tmp_path: Path
+    mlflow_seeded: MlflowInstance, postgres_server: str, tmp_path: Path
 ) -> None:
-    # (both stores in one story: MLflow is changed once, between the runs)
+    # (both stores in one story: MLflow is changed once, between the runs; on the seeded
+    # server, with models of this test's own, deleted at the end: the seed stays as it was)
+    ours = uuid.uuid4().hex[:8]
+    try:
+        _changes_story(mlflow_seeded, postgres_server, tmp_path, ours)
+    finally:
+        for leftover in (f"churn-{ours}", f"retired-{ours}"):
+            with contextlib.suppress(MlflowClientError):  # (deleted by the story already)
+                mlflow_seeded.client.delete_registered_model(leftover)
+
+
+def _changes_story(
+    mlflow_seeded: MlflowInstance, postgres_server: str, tmp_path: Path, ours: str
+) -> None:
     stores = [make_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")]
     stores.append(make_ledger(fresh_postgres_database(postgres_server)))
-    mlflow, ours = mlflow_scratch.client, uuid.uuid4().hex[:8]
+    mlflow = mlflow_seeded.client
     experiment = mlflow.create_experiment(f"changes-{ours}")
     name, gone = f"churn-{ours}", f"retired-{ours}"
     for model in (name, gone):
@@ -235,7 +249,7 @@ def test_new_changes_in_mlflow_are_picked_up_by_a_later_run(
     mlflow.set_registered_model_alias(name, "shadow", 2)
     heads = []
     for ledger in stores:
-        in_process(ledger, mlflow_scratch.base_url)
+        in_process(ledger, mlflow_seeded.base_url)
         heads.append(ledger.event_log.head())
 
     run_id = mlflow.log_run(experiment, "v3", {"accuracy": [0.9]}, {"depth": "7"}, "d", "bea")
@@ -246,7 +260,7 @@ def test_new_changes_in_mlflow_are_picked_up_by_a_later_run(
     mlflow.delete_registered_model(gone)  # deleted
 
     for ledger, head in zip(stores, heads, strict=True):
-        third = in_process(ledger, mlflow_scratch.base_url)
+        third = in_process(ledger, mlflow_seeded.base_url)
         assert dict(+third.done) == {
             "models updated": 1,
             "versions imported": 1,

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID
@@ -110,7 +111,10 @@ def _source(
 
         if not uri.startswith(("http://", "https://")):
             fail(f"--tracking-uri {uri!r} is not an http(s) URL of an MLflow server")
-        return MlflowServer(uri, token, basic)
+        try:
+            return MlflowServer(uri, token, basic)
+        except httpx.InvalidURL as error:
+            fail(f"--tracking-uri {uri!r} is not a URL: {error}")
     from adapters.mlflow_export import MlflowExportDirectory
 
     assert directory is not None

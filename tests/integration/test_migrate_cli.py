@@ -50,6 +50,7 @@ def head(url: str) -> int:
         ((), "give one of --tracking-uri URL or --from-export-dir DIR"),
         (("--tracking-uri", "http://x", "--from-export-dir", "."), "give one of"),
         (("--tracking-uri", "ftp://mlflow"), "is not an http(s) URL of an MLflow server"),
+        (("--tracking-uri", "http://mlflow:port"), "is not a URL"),
         (("--from-export-dir", "/no/such/dir"), "no such directory"),
         (("--from-export-dir", str(EXPORT_DIR), "--project", "no spaces"), "not a project name"),
     ],
